@@ -1,0 +1,86 @@
+/**
+ * The whole surface of the native addon (native/*.cc), loaded from
+ * build/Release/pmtu_native.node. It loads, attaches, detaches and moves
+ * bytes; it knows nothing about what the records mean.
+ *
+ * Every error it throws is an Error with `code` (one of NativeErrorCode) and
+ * `hint` (what to do about it).
+ */
+
+export type NativeErrorCode =
+  | 'PMTU_ERR_PERM' // missing CAP_BPF / CAP_NET_ADMIN / CAP_PERFMON
+  | 'PMTU_ERR_NO_BTF' // /sys/kernel/btf/vmlinux missing
+  | 'PMTU_ERR_BPF_LOAD' // verifier or libbpf refused a program
+  | 'PMTU_ERR_ATTACH' // a tracepoint or tc hook could not be attached
+  | 'PMTU_ERR_NETNS' // a namespace could not be opened or entered
+  | 'PMTU_ERR_NO_DEVICE' // no such interface in that namespace
+  | 'PMTU_ERR_STATE' // call not valid in the observer's current state
+  | 'PMTU_ERR_INVALID'; // bad argument
+
+export interface NativeError extends Error {
+  code: NativeErrorCode;
+  hint: string;
+}
+
+export interface ObserverOptions {
+  /** Ring buffer size in bytes, a power of two (default 8 MiB). */
+  ringBufferBytes?: number;
+  /** Records per batch handed to JavaScript (default 4096). */
+  batchRecords?: number;
+  /** Batches queued for JavaScript before new ones are counted lost (default 64). */
+  maxQueuedBatches?: number;
+  /** A flow's largest DF packet is reported from this size on (default 1280). */
+  sizeReportMin?: number;
+}
+
+export interface LossCounters {
+  /** Records the kernel could not reserve in the ring buffer. */
+  ringbufFull: number;
+  /** Largest-size updates the flow LRU map refused. */
+  flowTableFull: number;
+  /** Records dropped because JavaScript's queue of batches was full. */
+  queueFull: number;
+  /** Records handed to JavaScript so far. */
+  delivered: number;
+}
+
+export interface Attachment {
+  /** Namespace file the hook was attached through, null for the observer's own. */
+  netns: string | null;
+  ifindex: number;
+  ifname: string;
+}
+
+export interface LinkInfo {
+  ifindex: number;
+  name: string;
+  mtu: number;
+  up: boolean;
+}
+
+export class Observer {
+  constructor(options?: ObserverOptions);
+  /**
+   * Loads the BPF programs, attaches the tracepoints (they see every
+   * namespace) and starts the thread that drains the ring buffer.
+   * onBatch receives a Buffer of whole records, RECORD_SIZE bytes each.
+   */
+  start(onBatch: (records: Buffer) => void): void;
+  /** tc clsact ingress and egress on one interface; netns is a path such as /run/netns/NAME. */
+  attach(netns: string | null, ifindex: number): Attachment;
+  /** Removes only this observer's filters; other filters on the clsact survive. */
+  detach(netns: string | null, ifindex: number): void;
+  attachments(): Attachment[];
+  losses(): LossCounters;
+  /** Detaches every hook, stops the thread, releases the programs. Idempotent. */
+  stop(): void;
+}
+
+/** Interfaces of a namespace (null: the observer's own). */
+export function listLinks(netns: string | null): LinkInfo[];
+/** Inode of a namespace file (null: the observer's own namespace). */
+export function netnsInode(netns: string | null): number;
+/** enum skb_drop_reason of the running kernel, names without the SKB_DROP_REASON_ prefix, indexed by value. */
+export function dropReasonNames(): string[];
+/** sizeof(struct pmtu_event) as compiled. */
+export const RECORD_SIZE: number;

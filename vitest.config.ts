@@ -1,0 +1,27 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: "unit" runs anywhere; "kernel" needs root, BTF and the built
+// addon, builds its own network namespaces, and must not share the machine
+// with itself (namespaces, tc hooks and timing), hence one file at a time.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/**/*.kernel.test.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'kernel',
+          include: ['test/**/*.kernel.test.ts'],
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
