@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Packets the kernel dropped (kfree_skb, every namespace) that matter for
+ * PMTUD: drops for being too big (PKT_TOO_BIG, this host routing), any drop of
+ * a packet larger than the device it was going to (bridge ports and veth
+ * pairs drop those at layer 2 with no ICMP and no specific reason), and any
+ * drop of an ICMP error, which is how rp_filter and firewalls eat PTBs.
+ * Drop reasons are resolved by name (CO-RE): their numbers change between
+ * kernel versions.
+ */
+#include "common.bpf.h"
+
+/* struct veth_priv starts with the peer pointer (drivers/net/veth.c). */
+static __always_inline struct net_device *veth_peer(struct net_device *dev)
+{
+	const struct rtnl_link_ops *ops = BPF_CORE_READ(dev, rtnl_link_ops);
+	char kind[5] = {};
+	struct net_device *peer = NULL;
+
+	if (!ops)
+		return NULL;
+	bpf_probe_read_kernel_str(kind, sizeof(kind), BPF_CORE_READ(ops, kind));
+	if (kind[0] != 'v' || kind[1] != 'e' || kind[2] != 't' || kind[3] != 'h' || kind[4])
+		return NULL;
+	/* netdev_priv(): the private area follows struct net_device (priv[] since 6.12). */
+	bpf_probe_read_kernel(&peer, sizeof(peer),
+			      (void *)dev + bpf_core_field_offset(struct net_device, priv));
+	return peer;
+}
+
+/* Length of one segment when the kernel segments the packet later (GSO). */
+static __always_inline __u32 wire_len(const struct sk_buff *skb, __u32 l3_len, __u8 *flags)
+{
+	struct skb_shared_info *shinfo;
+	__u16 gso_size;
+
+	shinfo = (struct skb_shared_info *)(BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, end));
+	gso_size = BPF_CORE_READ(shinfo, gso_size);
+	if (!gso_size)
+		return l3_len;
+	*flags |= PMTU_F_GSO;
+	/* Headers up to and including L4 travel with each segment. */
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 th = BPF_CORE_READ(skb, transport_header);
+	__u32 hdr = th > nh ? th - nh + 20 : 60;
+
+	return gso_size + hdr;
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+{
+	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	struct net_device *dev, *peer, *mtu_dev;
+	__u32 l3_len, seg_len, mtu;
+	struct pmtu_event *ev;
+	struct dst_entry *dst;
+	__u8 flags = 0;
+	int too_big;
+
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return 0;
+	dev = BPF_CORE_READ(skb, dev);
+	too_big = bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_PKT_TOO_BIG) &&
+		  reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_PKT_TOO_BIG);
+
+	l3_len = skb_l3_len(skb);
+	seg_len = wire_len(skb, l3_len, &flags);
+
+	/* The MTU that mattered: a routed packet's route, a veth's peer, else the device. */
+	mtu_dev = dev;
+	dst = too_big ? skb_route(skb) : NULL;
+	if (dst) {
+		mtu = route_mtu(dst);
+		mtu_dev = BPF_CORE_READ(dst, dev);
+	} else {
+		mtu = dev ? BPF_CORE_READ(dev, mtu) : 0;
+		peer = dev ? veth_peer(dev) : NULL;
+		if (peer && BPF_CORE_READ(peer, mtu) < mtu) {
+			mtu = BPF_CORE_READ(peer, mtu);
+			mtu_dev = peer;
+		}
+	}
+	if (mtu && seg_len > mtu)
+		flags |= PMTU_F_OVERSIZE;
+
+	ev = reserve_event(PMTU_KIND_DROP);
+	if (!ev)
+		return 0;
+	snapshot_kernel_skb(ev, skb);
+	if (pmtu_parse_snapshot(ev) < 0 ||
+	    !(too_big || (flags & PMTU_F_OVERSIZE) || (ev->flags & PMTU_F_ICMP_ERR))) {
+		/* Most drops are not ours to report; discarding costs no loss. */
+		bpf_ringbuf_discard(ev, 0);
+		return 0;
+	}
+	ev->dir = PMTU_DIR_NONE;
+	ev->flags |= flags;
+	ev->reason = reason;
+	ev->len = seg_len;
+	fill_dev(ev, dev);
+	if (ev->flags & PMTU_F_ICMP_ERR) {
+		/* For a dropped PTB, mtu is the one it advertised (set by the parser). */
+	} else {
+		ev->mtu = mtu;
+		if (mtu_dev != dev)
+			fill_mtu_dev(ev, mtu_dev);
+	}
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * TCP retransmissions of large segments, every namespace: the symptom of a
+ * silent black hole, where large segments vanish and no PTB ever arrives.
+ */
+#include "common.bpf.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(pmtu_tcp_retransmit, const struct sock *sk, const struct sk_buff *skb)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u32 mss = BPF_CORE_READ(tp, mss_cache);
+	__u32 payload = BPF_CORE_READ(skb, len);
+	__u32 ip_hdr = family == AF_INET6 ? 40 : 20;
+	struct pmtu_event *ev;
+	struct dst_entry *dst;
+
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	/* One segment of it on the wire: payload, TCP header with options, IP header. */
+	if (payload > mss)
+		payload = mss;
+	__u32 seg_len = payload + BPF_CORE_READ(tp, tcp_header_len) + ip_hdr;
+
+	if (seg_len < pmtu_cfg.size_report_min)
+		return 0;
+	ev = reserve_event(PMTU_KIND_RETRANSMIT);
+	if (!ev)
+		return 0;
+	ev->dir = PMTU_DIR_EGRESS;
+	ev->len = seg_len;
+	ev->mss = mss;
+	ev->outer.proto = IPPROTO_TCP;
+	ev->outer.len = seg_len;
+	ev->outer.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ev->outer.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		ev->outer.family = 4;
+		BPF_CORE_READ_INTO(ev->outer.saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(ev->outer.daddr, sk, __sk_common.skc_daddr);
+		ev->flags |= PMTU_F_DF; /* Linux TCP sets DF whenever PMTUD is on */
+	} else {
+		ev->outer.family = 6;
+		BPF_CORE_READ_INTO(ev->outer.saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(ev->outer.daddr, sk, __sk_common.skc_v6_daddr);
+		ev->flags |= PMTU_F_DF;
+	}
+	dst = BPF_CORE_READ(sk, sk_dst_cache);
+	if (dst) {
+		fill_dev(ev, BPF_CORE_READ(dst, dev));
+		ev->mtu = route_mtu(dst);
+	} else {
+		ev->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	}
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
