@@ -58,6 +58,13 @@ export interface LinkInfo {
   up: boolean;
 }
 
+export interface TestRunResult {
+  retval: number;
+  /** Average run time per repeat, in nanoseconds. */
+  durationNs: number;
+  output: Buffer;
+}
+
 export class Observer {
   constructor(options?: ObserverOptions);
   /**
@@ -72,6 +79,15 @@ export class Observer {
   detach(netns: string | null, ifindex: number): void;
   attachments(): Attachment[];
   losses(): LossCounters;
+  /** Signals this kernel cannot provide (a missing tracepoint), one sentence each. */
+  warnings(): string[];
+  /**
+   * BPF_PROG_TEST_RUN of the tc program on a frame starting at its Ethernet
+   * header (the program sees it as on loopback). Events it produces arrive
+   * through onBatch. retval is the tc verdict (-1 = TC_ACT_UNSPEC: pass on);
+   * output is the frame after the program, which must equal the input.
+   */
+  testRun(direction: 'ingress' | 'egress', frame: Buffer, repeat?: number): TestRunResult;
   /** Detaches every hook, stops the thread, releases the programs. Idempotent. */
   stop(): void;
 }

@@ -1,0 +1,353 @@
+#include "observer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "errors.h"
+#include "events.h"
+#include "pmtu.skel.h"
+
+namespace pmtu {
+namespace {
+
+using Batch = std::vector<uint8_t>;
+
+void DeliverBatch(Napi::Env env, Napi::Function on_batch, Batch *batch) {
+  if (env == nullptr) {  // the environment is going away
+    delete batch;
+    return;
+  }
+  auto buffer = Napi::Buffer<uint8_t>::NewOrCopy(
+      env, batch->data(), batch->size(), [](Napi::Env, uint8_t *, Batch *b) { delete b; }, batch);
+  on_batch.Call({buffer});
+}
+
+uint32_t OptionalUint(const Napi::Object &options, const char *key, uint32_t fallback) {
+  Napi::Value v = options.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 1)
+    Fail("PMTU_ERR_INVALID", std::string("option ") + key + " must be a positive number",
+         "see native/index.d.ts");
+  return v.As<Napi::Number>().Uint32Value();
+}
+
+void CleanupHook(void *arg) {
+  try {
+    static_cast<Observer *>(arg)->Shutdown();
+  } catch (const Failure &) {
+    // The process is exiting: nothing is left to report the failure to.
+  }
+}
+
+// tp_btf programs whose tracepoint this kernel lacks are not loaded; the
+// rest of the observer still works (a warning, not an error).
+std::vector<std::string> DisableMissingTracepoints(pmtu_bpf *skel) {
+  std::vector<std::string> missing;
+  btf *vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return missing;
+  bpf_program *prog;
+  bpf_object__for_each_program(prog, skel->obj) {
+    std::string section = bpf_program__section_name(prog);
+    const std::string prefix = "tp_btf/";
+    if (section.rfind(prefix, 0) != 0) continue;
+    std::string tp = section.substr(prefix.size());
+    if (btf__find_by_name_kind(vmlinux, ("btf_trace_" + tp).c_str(), BTF_KIND_TYPEDEF) < 0) {
+      bpf_program__set_autoload(prog, false);
+      missing.push_back(tp);
+    }
+  }
+  btf__free(vmlinux);
+  return missing;
+}
+
+}  // namespace
+
+Napi::Function Observer::Define(Napi::Env env) {
+  return DefineClass(env, "Observer",
+                     {
+                         InstanceMethod<&Observer::Start>("start"),
+                         InstanceMethod<&Observer::Attach>("attach"),
+                         InstanceMethod<&Observer::Detach>("detach"),
+                         InstanceMethod<&Observer::Attachments>("attachments"),
+                         InstanceMethod<&Observer::Losses>("losses"),
+                         InstanceMethod<&Observer::Warnings>("warnings"),
+                         InstanceMethod<&Observer::TestRun>("testRun"),
+                         InstanceMethod<&Observer::Stop>("stop"),
+                     });
+}
+
+Observer::Observer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Observer>(info) {
+  try {
+    if (info.Length() > 0 && info[0].IsObject()) {
+      Napi::Object o = info[0].As<Napi::Object>();
+      ring_bytes_ = OptionalUint(o, "ringBufferBytes", ring_bytes_);
+      batch_records_ = OptionalUint(o, "batchRecords", batch_records_);
+      max_queued_batches_ = OptionalUint(o, "maxQueuedBatches", max_queued_batches_);
+      size_report_min_ = OptionalUint(o, "sizeReportMin", size_report_min_);
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    if ((ring_bytes_ & (ring_bytes_ - 1)) != 0 || ring_bytes_ < page)
+      Fail("PMTU_ERR_INVALID", "ringBufferBytes must be a power of two of at least a page",
+           "e.g. 8388608 (8 MiB)");
+  } catch (const Failure &f) {
+    ToJsError(info.Env(), f).ThrowAsJavaScriptException();
+  }
+}
+
+Observer::~Observer() {
+  // Only joins: JavaScript objects are not touched from a finalizer.
+  stopping_ = true;
+  if (drain_.joinable()) drain_.join();
+}
+
+void Observer::Load() {
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+    Fail("PMTU_ERR_NO_BTF", "this kernel exposes no BTF (/sys/kernel/btf/vmlinux)",
+         "pmtu-watch needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+  skel_ = pmtu_bpf__open();
+  if (!skel_) throw FailureFromErrno(errno, "opening the BPF programs", "PMTU_ERR_BPF_LOAD");
+  skel_->rodata->pmtu_cfg.size_report_min = size_report_min_;
+  int err = bpf_map__set_max_entries(skel_->maps.events, ring_bytes_);
+  if (err) throw FailureFromErrno(err, "sizing the ring buffer", "PMTU_ERR_BPF_LOAD");
+  for (const auto &tp : DisableMissingTracepoints(skel_))
+    warnings_.push_back("this kernel has no " + tp + " tracepoint: its events are not reported");
+  err = pmtu_bpf__load(skel_);
+  if (err) throw FailureFromErrno(err, "loading the BPF programs", "PMTU_ERR_BPF_LOAD");
+  err = pmtu_bpf__attach(skel_);
+  if (err) throw FailureFromErrno(err, "attaching the tracepoints", "PMTU_ERR_ATTACH");
+  ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &Observer::OnRecord, this, nullptr);
+  if (!ring_) throw FailureFromErrno(errno, "opening the ring buffer", "PMTU_ERR_BPF_LOAD");
+}
+
+Napi::Value Observer::Start(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    if (started_) Fail("PMTU_ERR_STATE", "observer already started", "create a new Observer");
+    if (info.Length() < 1 || !info[0].IsFunction())
+      Fail("PMTU_ERR_INVALID", "start() needs a batch callback", "start((records) => ...)");
+    Load();
+    deliver_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "pmtu-watch ring buffer",
+                                             max_queued_batches_, 1);
+    batch_.reserve(static_cast<size_t>(batch_records_) * sizeof(pmtu_event));
+    started_ = true;
+    Ref();  // a running observer is never collected; Shutdown() lets go
+    napi_add_env_cleanup_hook(env, CleanupHook, this);
+    cleanup_hook_ = true;
+    drain_ = std::thread(&Observer::DrainLoop, this);
+  } catch (const Failure &f) {
+    Shutdown();
+    ToJsError(env, f).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+int Observer::OnRecord(void *ctx, void *data, size_t size) {
+  auto *self = static_cast<Observer *>(ctx);
+  if (size != sizeof(pmtu_event)) return 0;  // not ours to pass on: a contract mismatch
+  auto *bytes = static_cast<const uint8_t *>(data);
+  self->batch_.insert(self->batch_.end(), bytes, bytes + size);
+  if (++self->batch_count_ >= self->batch_records_) self->Flush();
+  return 0;
+}
+
+void Observer::Flush() {
+  if (batch_count_ == 0) return;
+  uint32_t count = batch_count_;
+  auto *batch = new Batch(std::move(batch_));
+  batch_ = Batch();
+  batch_.reserve(static_cast<size_t>(batch_records_) * sizeof(pmtu_event));
+  batch_count_ = 0;
+  napi_status status = deliver_.NonBlockingCall(batch, DeliverBatch);
+  if (status == napi_ok) {
+    delivered_ += count;
+  } else {  // queue full or closing: counted, never blocks the kernel side
+    queue_full_ += count;
+    delete batch;
+  }
+}
+
+void Observer::DrainLoop() {
+  while (!stopping_) {
+    int n = ring_buffer__poll(ring_, 100 /* ms: bounds how long stop() waits */);
+    if (n < 0 && n != -EINTR) break;
+    Flush();
+  }
+  ring_buffer__consume(ring_);
+  Flush();
+}
+
+Napi::Value Observer::Attach(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    if (!started_ || stopping_) Fail("PMTU_ERR_STATE", "attach() before start()", "call start() first");
+    if (info.Length() < 2 || !(info[0].IsString() || info[0].IsNull()) || !info[1].IsNumber())
+      Fail("PMTU_ERR_INVALID", "attach(netns: string | null, ifindex: number)", "see native/index.d.ts");
+    std::string netns = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    int ifindex = info[1].As<Napi::Number>().Int32Value();
+    for (const auto &a : attachments_)
+      if (a.netns == netns && a.ifindex == ifindex)
+        Fail("PMTU_ERR_STATE", "already attached to " + a.ifname, "detach() it first");
+    TcAttachment a = AttachTc(netns, ifindex, bpf_program__fd(skel_->progs.pmtu_tc_ingress),
+                              bpf_program__fd(skel_->progs.pmtu_tc_egress));
+    attachments_.push_back(a);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("netns", a.netns.empty() ? env.Null() : Napi::String::New(env, a.netns));
+    o.Set("ifindex", a.ifindex);
+    o.Set("ifname", a.ifname);
+    return o;
+  } catch (const Failure &f) {
+    ToJsError(env, f).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+Napi::Value Observer::Detach(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    if (info.Length() < 2 || !(info[0].IsString() || info[0].IsNull()) || !info[1].IsNumber())
+      Fail("PMTU_ERR_INVALID", "detach(netns: string | null, ifindex: number)", "see native/index.d.ts");
+    std::string netns = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    int ifindex = info[1].As<Napi::Number>().Int32Value();
+    for (auto it = attachments_.begin(); it != attachments_.end(); ++it) {
+      if (it->netns == netns && it->ifindex == ifindex) {
+        TcAttachment a = *it;
+        attachments_.erase(it);
+        DetachTc(a);
+        return env.Undefined();
+      }
+    }
+    Fail("PMTU_ERR_STATE", "not attached to interface " + std::to_string(ifindex), "see attachments()");
+  } catch (const Failure &f) {
+    ToJsError(env, f).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Value Observer::Attachments(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Array list = Napi::Array::New(env, attachments_.size());
+  for (size_t i = 0; i < attachments_.size(); i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("netns", attachments_[i].netns.empty() ? env.Null() : Napi::String::New(env, attachments_[i].netns));
+    o.Set("ifindex", attachments_[i].ifindex);
+    o.Set("ifname", attachments_[i].ifname);
+    list.Set(i, o);
+  }
+  return list;
+}
+
+uint64_t Observer::SumLossCounter(uint32_t index) const {
+  if (!skel_) return 0;
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return 0;
+  std::vector<uint64_t> values(cpus);
+  if (bpf_map__lookup_elem(skel_->maps.losses, &index, sizeof(index), values.data(),
+                           values.size() * sizeof(uint64_t), 0) != 0)
+    return 0;
+  uint64_t sum = 0;
+  for (uint64_t v : values) sum += v;
+  return sum;
+}
+
+Napi::Value Observer::Losses(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ringbufFull", static_cast<double>(SumLossCounter(PMTU_LOSS_RINGBUF_FULL)));
+  o.Set("flowTableFull", static_cast<double>(SumLossCounter(PMTU_LOSS_FLOW_TABLE)));
+  o.Set("queueFull", static_cast<double>(queue_full_.load()));
+  o.Set("delivered", static_cast<double>(delivered_.load()));
+  return o;
+}
+
+Napi::Value Observer::Warnings(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Array list = Napi::Array::New(env, warnings_.size());
+  for (size_t i = 0; i < warnings_.size(); i++) list.Set(i, warnings_[i]);
+  return list;
+}
+
+// BPF_PROG_TEST_RUN of a tc program on a crafted frame: what tests and
+// benchmarks use to feed the parser exact bytes. Its events arrive through
+// the ring buffer like any other.
+Napi::Value Observer::TestRun(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    if (!started_ || stopping_) Fail("PMTU_ERR_STATE", "testRun() before start()", "call start() first");
+    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsBuffer())
+      Fail("PMTU_ERR_INVALID", "testRun(direction: 'ingress' | 'egress', frame: Buffer, repeat?: number)",
+           "see native/index.d.ts");
+    std::string dir = info[0].As<Napi::String>().Utf8Value();
+    if (dir != "ingress" && dir != "egress")
+      Fail("PMTU_ERR_INVALID", "direction must be 'ingress' or 'egress'", "see native/index.d.ts");
+    auto frame = info[1].As<Napi::Buffer<uint8_t>>();
+    uint32_t repeat = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 1;
+    std::vector<uint8_t> out(frame.Length() + 256);
+    bpf_test_run_opts opts{};
+    opts.sz = sizeof(opts);
+    opts.data_in = frame.Data();
+    opts.data_size_in = static_cast<uint32_t>(frame.Length());
+    opts.data_out = out.data();
+    opts.data_size_out = static_cast<uint32_t>(out.size());
+    opts.repeat = repeat ? repeat : 1;
+    bpf_program *prog = dir == "ingress" ? skel_->progs.pmtu_tc_ingress : skel_->progs.pmtu_tc_egress;
+    int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+    if (err) throw FailureFromErrno(err, "BPF_PROG_TEST_RUN", "PMTU_ERR_INVALID");
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("retval", static_cast<int32_t>(opts.retval));
+    o.Set("durationNs", opts.duration);
+    o.Set("output", Napi::Buffer<uint8_t>::Copy(env, out.data(), opts.data_size_out));
+    return o;
+  } catch (const Failure &f) {
+    ToJsError(env, f).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+Napi::Value Observer::Stop(const Napi::CallbackInfo &info) {
+  try {
+    Shutdown();
+  } catch (const Failure &f) {
+    ToJsError(info.Env(), f).ThrowAsJavaScriptException();
+  }
+  return info.Env().Undefined();
+}
+
+void Observer::Shutdown() {
+  stopping_ = true;
+  if (drain_.joinable()) drain_.join();
+  if (started_) {
+    deliver_.Release();
+    started_ = false;
+    Unref();
+  }
+  if (cleanup_hook_) {
+    napi_remove_env_cleanup_hook(Env(), CleanupHook, this);
+    cleanup_hook_ = false;
+  }
+  // Every hook is removed even when one fails; the first failure is reported.
+  std::vector<Failure> failures;
+  for (const auto &a : attachments_) {
+    try {
+      DetachTc(a);
+    } catch (const Failure &f) {
+      failures.push_back(f);
+    }
+  }
+  attachments_.clear();
+  if (ring_) {
+    ring_buffer__free(ring_);
+    ring_ = nullptr;
+  }
+  if (skel_) {
+    pmtu_bpf__destroy(skel_);  // detaches the tracepoints
+    skel_ = nullptr;
+  }
+  if (!failures.empty()) throw failures.front();
+}
+
+}  // namespace pmtu
