@@ -80,8 +80,13 @@ struct pmtu_event {
 };
 
 /* Change src/observer/decode.ts (RECORD_SIZE and offsets) with this. */
-_Static_assert(sizeof(struct pmtu_flow) == 40, "pmtu_flow layout changed");
-_Static_assert(sizeof(struct pmtu_event) == 288, "pmtu_event layout changed");
+#ifdef __cplusplus
+#define PMTU_STATIC_ASSERT static_assert
+#else
+#define PMTU_STATIC_ASSERT _Static_assert
+#endif
+PMTU_STATIC_ASSERT(sizeof(struct pmtu_flow) == 40, "pmtu_flow layout changed");
+PMTU_STATIC_ASSERT(sizeof(struct pmtu_event) == 288, "pmtu_event layout changed");
 
 /* Indexes of the per-CPU loss counters map ("losses"). */
 enum pmtu_loss {
