@@ -65,7 +65,8 @@ struct pmtu_event {
 	__u64 ts_ns;	/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u32 netns;	/* inode of the network namespace of ifindex */
 	__u32 ifindex;
-	__u32 mtu;	/* PTB: advertised MTU; drop: MTU of the device/route it failed */
+	__u32 mtu;	/* PTB: advertised; drop: the device's/route's it exceeded;
+			 * syn/size: the hook's device's; retransmit: the route's */
 	__u32 len;	/* L3 length of the packet (segment size with PMTU_F_GSO) */
 	__u32 reason;	/* drop: enum skb_drop_reason value; userspace names it via BTF */
 	__u16 mss;	/* SYN: the MSS option; retransmit: the socket's mss_cache */

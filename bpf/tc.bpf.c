@@ -205,6 +205,7 @@ static __always_inline int observe(struct __sk_buff *ctx, __u8 dir)
 	if (kind != PMTU_KIND_SIZE && ctx->sk && dir == PMTU_DIR_EGRESS)
 		ev->flags |= PMTU_F_LOCAL;
 	fill_dev(ev, skb->dev);
+	ev->mtu = BPF_CORE_READ(skb, dev, mtu); /* a PTB's parse replaces it with the advertised MTU */
 
 	/* 64-bit on purpose: clang 14 would test a 32-bit copy and pass the 64-bit one. */
 	__u64 avail = ctx->len;
