@@ -122,13 +122,37 @@ export async function dropPtbInput(lab: NetLab, ns: string): Promise<void> {
   );
 }
 
+export const NFT_CLAMP_MSS = 'pmtu_lab_clamp_mss';
+
+/**
+ * Clamp the MSS of forwarded SYNs (both directions) to fit `mtu`: what
+ * operators deploy around a PMTUD black hole (scenario 10, seed 004).
+ * Returns the MSS values used.
+ */
+export async function clampMss(lab: NetLab, ns: string, mtu: number): Promise<{ v4: number; v6: number }> {
+  const v4 = mtu - 40;
+  const v6 = mtu - 60;
+  await lab.nft(
+    ns,
+    `table inet ${NFT_CLAMP_MSS} {
+  chain forward {
+    type filter hook forward priority mangle; policy accept;
+    meta nfproto ipv4 tcp flags syn tcp option maxseg size > ${v4} tcp option maxseg size set ${v4}
+    meta nfproto ipv6 tcp flags syn tcp option maxseg size > ${v6} tcp option maxseg size set ${v6}
+  }
+}
+`,
+  );
+  return { v4, v6 };
+}
+
 /** Strict reverse-path filtering on `ifname` (and "all", since the kernel uses the maximum). */
 export async function strictRpFilter(lab: NetLab, ns: string, ifname: string): Promise<void> {
   await lab.sysctls(ns, { 'net.ipv4.conf.all.rp_filter': 1, [`net/ipv4/conf/${ifname}/rp_filter`]: 1 });
 }
 
 // ---------------------------------------------------------------------------
-// Scenario 2/3/4/5/9 (and 1 with bottleneckMtu = hostMtu): c — r1 — r2 — s
+// Scenarios 2, 3, 4, 5, 9, 10 (and 1 with bottleneckMtu = hostMtu): c — r1 — r2 — s
 
 export interface RoutedPathOptions {
   /** MTU of c, s and their routers' ends of those links. Default 9000. */
@@ -148,6 +172,8 @@ export interface RoutedPathOptions {
   blockIcmpOnRouter?: boolean;
   /** c's firewall drops incoming ICMP 3/4 and ICMPv6 PTB (scenario 4). */
   dropPtbOnClient?: boolean;
+  /** r1 clamps the MSS of forwarded SYNs to fit the bottleneck (scenario 10). */
+  clampMssOnRouter?: boolean;
   /** Distinguishes the namespaces of two builders in one lab ('' by default). */
   id?: string;
 }
@@ -173,6 +199,8 @@ export interface RoutedPath {
   rpFilterOnClient: boolean;
   blockIcmpOnRouter: boolean;
   dropPtbOnClient: boolean;
+  /** With clampMssOnRouter: where, and the MSS SYNs leave r1 with at most. */
+  mssClamp?: { ns: string; v4: number; v6: number };
 }
 
 function nsShort(id: string | undefined, short: string): string {
@@ -271,6 +299,7 @@ export async function routedPath(lab: NetLab, opts: RoutedPathOptions = {}): Pro
   if (path.rpFilterOnClient) await strictRpFilter(lab, c, 'to-r1');
   if (path.blockIcmpOnRouter) await blockPtbOutput(lab, r1);
   if (path.dropPtbOnClient) await dropPtbInput(lab, c);
+  if (opts.clampMssOnRouter) path.mssClamp = { ns: r1, ...(await clampMss(lab, r1, bottleneckMtu)) };
   return path;
 }
 

@@ -123,6 +123,17 @@ kernelDescribe(
         expect(await leftovers(prefix)).toEqual([]);
       });
 
+      it('builders compose: two topologies side by side in one lab, told apart by id', async () => {
+        const lab = await newLab('t');
+        const p = await routedPath(lab, { id: 'x', ipv6: false });
+        const b = await bridgePort(lab, { id: 'y', ipv6: false });
+        expect(p.ns.c).toBe(`${lab.prefix}-xc`);
+        expect(b.ns.hv).toBe(`${lab.prefix}-yhv`);
+        expect(lab.netns).toHaveLength(7);
+        expect((await pingDf(lab, p.ns.c, p.server.v4, { size: 56, count: 1 })).received).toBe(1);
+        expect((await pingDf(lab, b.ns.g1, b.guests.g2.v4, { size: 56, count: 1 })).received).toBe(1);
+      });
+
       it('rejects names that would not be unique or valid', async () => {
         const lab = await newLab('t');
         await expect(NetLab.create('Bad-Tag')).rejects.toBeInstanceOf(LabError);
@@ -303,6 +314,18 @@ setTimeout(() => process.exit(4), 20000); // bounded even if nobody signals
           }
         });
       }
+
+      it('MSS clamping on r1 gets TCP through the rp_filter black hole; s sees SYNs with MSS 1460', async () => {
+        const lab = await newLab('rp');
+        const p = await routedPath(lab, { ptbSource: 'mgmt', rpFilterOnClient: true, clampMssOnRouter: true });
+        expect(p.mssClamp).toEqual({ ns: p.ns.r1, v4: 1460, v6: 1440 });
+        const dump = lab.spawn(p.ns.s, ['timeout', '10', 'tcpdump', '-lni', 'to-r2', '-c', '1', 'tcp[tcpflags] == tcp-syn']);
+        await waitFor(() => dump.output().stderr.includes('listening on'), 5000);
+        const up = await tcpTransfer(lab, { serverNs: p.ns.s, clientNs: p.ns.c, serverAddr: p.server.v4, seconds: 1 });
+        expect(up.bytesReceived).toBeGreaterThan(10_000_000);
+        const seen = await dump.exited;
+        expect(seen.stdout).toMatch(/ > 198\.18\.3\.2\.\d+: Flags \[S\].*\bmss 1460\b/);
+      });
 
       it('healthy path (bottleneck at 9000): large DF pings pass', async () => {
         const lab = await newLab('rp');
