@@ -1,0 +1,80 @@
+// Runs `pmtu-watch live --json` as a user would (the built bin, a child
+// process) while a test drives traffic, and hands back the JSON lines.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+import type { NetLab } from '../../src/lab/netlab.js';
+import { waitFor } from '../../src/lab/traffic.js';
+
+export const BIN = fileURLToPath(new URL('../../bin/pmtu-watch.js', import.meta.url));
+
+export type JsonLine = Record<string, unknown> & { type: string };
+export type EventLine = JsonLine & {
+  type: 'event';
+  kind: string;
+  netns: string;
+  iface: string;
+  dir: string | null;
+  src?: string;
+  dst?: string;
+  mtu?: number;
+  len?: number;
+  mss?: number;
+  reason?: string;
+  mtuIface?: string;
+  flags?: string[];
+  inner?: { src: string; dst: string; sport: number; dport: number; proto: string; len: number };
+};
+
+export interface LiveRun {
+  lines: JsonLine[];
+  stderr: string;
+  code: number | null;
+}
+
+/** True once our filter sits on the interface's clsact ingress inside ns. */
+export async function observerAttached(lab: NetLab, ns: string, ifname: string): Promise<boolean> {
+  const r = await lab.exec(ns, ['tc', 'filter', 'show', 'dev', ifname, 'ingress']);
+  return r.stdout.includes('pmtu_tc_ingress');
+}
+
+/**
+ * Starts live --json with args, waits until it has attached to readyOn (a
+ * namespace and interface), runs drive(), then stops it with SIGINT after
+ * settleMs and returns everything it printed. Bounded: the observer also gets
+ * --duration, so it ends even if the test is torn down mid-way.
+ */
+export async function runLive(
+  lab: NetLab,
+  args: string[],
+  readyOn: { ns: string; ifname: string },
+  drive: () => Promise<void>,
+  { settleMs = 700, maxSeconds = 40 } = {},
+): Promise<LiveRun> {
+  const child = spawn(process.execPath, [BIN, 'live', '--json', '--duration', String(maxSeconds), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: JsonLine[] = [];
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  createInterface({ input: child.stdout }).on('line', (l) => {
+    if (l.trim() !== '') lines.push(JSON.parse(l) as JsonLine);
+  });
+  const exited = once(child, 'exit');
+  try {
+    await waitFor(() => observerAttached(lab, readyOn.ns, readyOn.ifname), 15_000);
+    await drive();
+    await new Promise((r) => setTimeout(r, settleMs));
+  } finally {
+    if (child.exitCode === null) child.kill('SIGINT');
+  }
+  const [code] = (await exited) as [number | null];
+  return { lines, stderr, code };
+}
+
+export function events(run: LiveRun): EventLine[] {
+  return run.lines.filter((l): l is EventLine => l.type === 'event');
+}

@@ -1,0 +1,131 @@
+// End to end: the real observer (`pmtu-watch live --json`, a child process)
+// watches namespaces this test builds while real traffic crosses them, and
+// the test asserts on the JSON lines a user would read.
+
+import { afterEach, beforeAll, expect, it } from 'vitest';
+
+import { NetLab, reapStale } from '../../src/lab/netlab.js';
+import { bridgePort, routedPath } from '../../src/lab/topologies.js';
+import { pingDf, tcpTransfer } from '../../src/lab/traffic.js';
+import { events, runLive, type EventLine } from '../helpers/live.js';
+import { kernelDescribe, needBtf, needFile, needLabTools } from '../helpers/kernel.js';
+
+const needAddon = needFile('build/Release/pmtu_native.node', 'the built addon (npm install)');
+
+kernelDescribe(
+  'pmtu-watch live --json on real traffic',
+  () => {
+    let lab: NetLab | undefined;
+    beforeAll(async () => {
+      await reapStale();
+    });
+    afterEach(async () => {
+      await lab?.teardown();
+      lab = undefined;
+    });
+
+    it('shows the rp_filter black hole in order: PTB generated and PKT_TOO_BIG at r1, PTB at c, IP_RPFILTER at c', async () => {
+      lab = await NetLab.create('obs-rpf');
+      const path = await routedPath(lab, { ptbSource: 'mgmt', rpFilterOnClient: true, ipv6: false });
+      const { c, r1 } = path.ns;
+      const run = await runLive(lab, ['--netns', c, '--netns', r1], { ns: c, ifname: path.client.ifname }, async () => {
+        const ping = await pingDf(lab!, c, path.server.v4, { size: 4000, count: 3 });
+        expect(ping.received).toBe(0); // the black hole is real
+      });
+      expect(run.code).toBe(0);
+      const ev = events(run);
+      const fromC = (e: EventLine) => e.inner?.src === path.client.v4 && e.inner?.dst === path.server.v4;
+
+      const generated = ev.find((e) => e.kind === 'ptb-sent' && e.netns === r1 && fromC(e));
+      expect(generated, 'icmp_send at r1').toBeDefined();
+      expect(generated!.mtu).toBe(1500);
+      expect(generated!.mtuIface).toBe(path.links.r1R2.a.ifname);
+
+      const tooBig = ev.find((e) => e.kind === 'drop' && e.reason === 'PKT_TOO_BIG' && e.netns === r1);
+      expect(tooBig, 'PKT_TOO_BIG drop at r1').toBeDefined();
+      expect(tooBig!.mtu).toBe(1500);
+      expect(tooBig!.len).toBe(4028);
+      expect(tooBig!.src).toBe(path.client.v4);
+
+      const arrived = ev.find((e) => e.kind === 'ptb' && e.netns === c && e.dir === 'ingress' && fromC(e));
+      expect(arrived, 'PTB on c ingress').toBeDefined();
+      expect(arrived!.iface).toBe(path.client.ifname);
+      expect(arrived!.src).toBe(path.mgmt!.router.v4);
+      expect(arrived!.mtu).toBe(1500);
+
+      const eaten = ev.find((e) => e.kind === 'drop' && e.reason === 'IP_RPFILTER' && e.netns === c);
+      expect(eaten, 'IP_RPFILTER drop of the PTB at c').toBeDefined();
+      expect(eaten!.src).toBe(path.mgmt!.router.v4);
+      expect(eaten!.iface).toBe(path.client.ifname);
+      expect(eaten!.mtu).toBe(1500);
+      expect(fromC(eaten!)).toBe(true);
+
+      const ts = (e: EventLine) => e.ts as number;
+      expect(ts(generated!)).toBeLessThanOrEqual(ts(arrived!));
+      expect(ts(arrived!)).toBeLessThanOrEqual(ts(eaten!));
+      expect(ts(tooBig!)).toBeLessThanOrEqual(ts(arrived!));
+    });
+
+    it('shows the layer-2 oversize drop of a bridge port at 1500 under a 9000 bridge', async () => {
+      lab = await NetLab.create('obs-br');
+      const br = await bridgePort(lab, { ipv6: false });
+      const hv = br.ns.hv;
+      const run = await runLive(lab, ['--netns', hv], { ns: hv, ifname: br.ports.g2.ifname }, async () => {
+        const ping = await pingDf(lab!, br.ns.g1, br.guests.g2.v4, { size: 8000, count: 2 });
+        expect(ping.received).toBe(0);
+      });
+      const drop = events(run).find((e) => e.kind === 'drop' && e.netns === hv && e.iface === br.ports.g2.ifname);
+      expect(drop, 'drop at the 1500 port').toBeDefined();
+      expect(drop!.mtu).toBe(1500);
+      expect(drop!.len).toBe(8028);
+      expect(drop!.flags).toContain('oversize');
+      expect(drop!.src).toBe(br.guests.g1.v4);
+    });
+
+    it('shows ICMPv6 Packet Too Big generated at r1 and arriving at c, honored', async () => {
+      lab = await NetLab.create('obs-v6');
+      const path = await routedPath(lab, {});
+      const { c, r1 } = path.ns;
+      const run = await runLive(lab, ['--netns', c, '--netns', r1], { ns: c, ifname: path.client.ifname }, async () => {
+        await pingDf(lab!, c, path.server.v6!, { size: 4000, count: 3, ipv6: true });
+      });
+      const ev = events(run);
+      const sent = ev.find((e) => e.kind === 'ptb-sent' && e.netns === r1 && e.dir === 'egress');
+      expect(sent, 'PTB leaving r1').toBeDefined();
+      expect(sent!.mtu).toBe(1500);
+      expect(sent!.inner?.src).toBe(path.client.v6);
+      const got = ev.find((e) => e.kind === 'ptb' && e.netns === c && e.dir === 'ingress');
+      expect(got, 'PTB at c').toBeDefined();
+      expect(got!.mtu).toBe(1500);
+      expect(got!.inner?.dst).toBe(path.server.v6);
+      expect(got!.iface).toBe(path.client.ifname);
+      // IPv6 routers never fragment: the too-big packet is dropped at r1.
+      expect(ev.some((e) => e.kind === 'drop' && e.reason === 'PKT_TOO_BIG' && e.netns === r1)).toBe(true);
+    });
+
+    it('shows SYN MSS both ways, the PTB and the largest DF size of a TCP transfer through a bottleneck', async () => {
+      lab = await NetLab.create('obs-tcp');
+      const path = await routedPath(lab, { ipv6: false });
+      const { c, s } = path.ns;
+      const run = await runLive(lab, ['--netns', c, '--netns', s], { ns: s, ifname: path.server.ifname }, async () => {
+        const t = await tcpTransfer(lab!, { serverNs: s, clientNs: c, serverAddr: path.server.v4, seconds: 1 });
+        expect(t.bytesReceived).toBeGreaterThan(0);
+      });
+      const ev = events(run);
+      const syn = ev.find((e) => e.kind === 'syn' && e.netns === c && e.dir === 'egress' && !e.flags?.includes('synack'));
+      expect(syn?.mss).toBe(8960);
+      const synAck = ev.find((e) => e.kind === 'syn' && e.netns === c && e.dir === 'ingress' && e.flags?.includes('synack'));
+      expect(synAck?.mss).toBe(8960);
+      const ptb = ev.find((e) => e.kind === 'ptb' && e.netns === c && e.inner?.proto === 'tcp');
+      expect(ptb?.mtu).toBe(1500);
+      expect(ptb?.inner?.dst).toBe(path.server.v4);
+      // At s nothing larger than the bottleneck ever arrives.
+      const sizesAtS = ev.filter((e) => e.kind === 'size' && e.netns === s && e.dir === 'ingress');
+      expect(sizesAtS.length).toBeGreaterThan(0);
+      expect(Math.max(...sizesAtS.map((e) => e.len!))).toBeLessThanOrEqual(1500);
+      const sizesAtC = ev.filter((e) => e.kind === 'size' && e.netns === c && e.dir === 'egress');
+      expect(Math.max(...sizesAtC.map((e) => e.len!))).toBeGreaterThan(1500);
+    });
+  },
+  { requires: [needBtf, needLabTools, needAddon] },
+);
