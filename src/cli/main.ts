@@ -1,0 +1,96 @@
+// The pmtu-watch command line. Commands are thin: they parse flags and call
+// a function that does the work (and can be tested without a process).
+
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+
+import { oneLine } from '../errors.js';
+import { openObserver } from '../observer/index.js';
+import { processIo, type Io } from './io.js';
+import { runLive, type LiveDeps, type LiveOptions } from './live.js';
+
+function positiveNumber(what: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive number`);
+    return n;
+  };
+}
+
+function positiveInteger(what: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive integer`);
+    return n;
+  };
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Signals turned into a promise, for commands that run until stopped. */
+export function stopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.removeListener('SIGINT', done);
+      process.removeListener('SIGTERM', done);
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}
+
+export interface ProgramDeps {
+  live?: Partial<LiveDeps>;
+}
+
+export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { program: Command; result: Promise<number> } {
+  let settle: (code: number) => void = () => {};
+  const result = new Promise<number>((resolve) => (settle = resolve));
+  const program = new Command('pmtu-watch')
+    .description('Shows where Path MTU Discovery black-holes: PTBs, oversize drops, SYN MSS and the drops that eat PTBs, from eBPF')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('live')
+    .description('watch interfaces and print PMTUD evidence as it happens (needs root)')
+    .option('--json', 'one JSON object per line (see docs/json-contract.md)', false)
+    .option('--netns <name>', 'watch this `ip netns` namespace instead of the current one (repeatable)', collect, [])
+    .addOption(new Option('--all-netns', 'watch the current namespace and every named one').default(false).conflicts('netns'))
+    .option('--iface <name>', 'only this interface (repeatable)', collect, [])
+    .option('--duration <seconds>', 'stop after this long', positiveNumber('--duration'))
+    .option('--size-min <bytes>', "report a flow's largest DF packet from this size on (default 1280)", positiveInteger('--size-min'))
+    .action(async (opts: LiveOptions) => {
+      const liveDeps: LiveDeps = {
+        open: deps.live?.open ?? openObserver,
+        stopRequested: deps.live?.stopRequested ?? stopSignal(),
+        statsEveryMs: deps.live?.statsEveryMs ?? 5000,
+      };
+      settle(await runLive(opts, io, liveDeps));
+    });
+
+  return { program, result };
+}
+
+/** Runs the command line; resolves to the exit code. */
+export async function main(argv: string[], io: Io = processIo, deps: ProgramDeps = {}): Promise<number> {
+  const { program, result } = createProgram(io, deps);
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end here with code 0; usage errors with 2.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    io.err(oneLine(e));
+    return 1;
+  }
+  if (program.args.length === 0 && argv.length <= 2) {
+    program.outputHelp();
+    return 2;
+  }
+  return result;
+}

@@ -1,0 +1,59 @@
+// Typed events decoded from the kernel's records (bpf/events.h).
+
+export type EventKind = 'ptb' | 'ptb-sent' | 'drop' | 'syn' | 'retransmit' | 'size';
+export type Direction = 'ingress' | 'egress' | null;
+
+/** A flow as the IP header states it. Addresses as text (IPv6 in RFC 5952 form). */
+export interface Flow {
+  family: 4 | 6;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  proto: number;
+  /** The length the IP header states (IPv6: payload + 40). */
+  len: number;
+}
+
+export interface EventFlags {
+  df: boolean;
+  gso: boolean;
+  icmpError: boolean;
+  oversize: boolean;
+  synAck: boolean;
+  innerTruncated: boolean;
+  local: boolean;
+}
+
+export interface PmtuEvent {
+  kind: EventKind;
+  dir: Direction;
+  /** Kernel CLOCK_MONOTONIC nanoseconds. */
+  tsNs: bigint;
+  netnsInode: number;
+  ifindex: number;
+  /** The device's name as the kernel had it ('' when unknown). */
+  ifname: string;
+  /** PTB: advertised; drop: the device's/route's it exceeded; syn/size: the hook device's; retransmit: the route's. */
+  mtu: number;
+  /** L3 length (one segment's with flags.gso). */
+  len: number;
+  /** SYN: the MSS option (0: none); retransmit: the socket's MSS. */
+  mss: number;
+  vlan: number;
+  /** drop: enum skb_drop_reason value of the running kernel. */
+  reason: number;
+  icmpType: number;
+  icmpCode: number;
+  /** The device whose MTU `mtu` is, when it is not ifindex (a route's device, a veth's peer). */
+  mtuIfindex: number;
+  mtuNetnsInode: number;
+  mtuIfname: string;
+  flags: EventFlags;
+  /** The packet's own header (null for a generated PTB, which has none yet). */
+  outer: Flow | null;
+  /** The flow an ICMP error quotes. */
+  inner: Flow | null;
+  /** The packet from its network header on, as much as was kept. */
+  snap: Buffer;
+}

@@ -1,0 +1,269 @@
+// The typed observer: picks the interfaces to watch, runs the addon, and
+// emits decoded events in batches.
+//
+//   const obs = openObserver({ netns: ['blue'] });
+//   obs.on('events', (events) => ...);   // PmtuEvent[] per ring-buffer batch
+//   obs.on('error', (err) => ...);       // PmtuError; the observer keeps running
+//   ...
+//   obs.close();                         // detaches; also on exit, SIGINT, SIGTERM
+//
+// One emitter, no async iterator: batches arrive from the addon's thread in
+// bursts, and a listener that is always called keeps memory bounded by the
+// addon's own queue (whose overflow it counts).
+
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { fromNative, PmtuError } from '../errors.js';
+import { loadAddon, type NativeAddon } from './addon.js';
+import { decodeBatch } from './decode.js';
+import type { PmtuEvent } from './events.js';
+import { eventJson, type EventJson, type Namers } from './json.js';
+import { DropReasons, IfaceNames, NETNS_DIRS, NetnsNames, fsNameSources, type NameSources } from './names.js';
+import type { Attachment, LossCounters, Observer as NativeObserver } from '../../native/index.js';
+
+export type { PmtuEvent } from './events.js';
+
+export interface ObserverOptions {
+  /** Named namespaces (`ip netns` names) to watch instead of the current one. */
+  netns?: string[];
+  /** The current namespace and every named one. */
+  allNetns?: boolean;
+  /** Only these interfaces (names) in the selected namespaces. */
+  ifaces?: string[];
+  /** Report a flow's largest DF packet from this size on (bytes). */
+  sizeReportMin?: number;
+  /** For tests: a stand-in for the native addon. */
+  addon?: NativeAddon;
+  /** For tests: where namespace names come from. */
+  nameSources?: NameSources;
+  /** Leave SIGINT/SIGTERM alone (the caller closes the observer itself). */
+  noSignalHandlers?: boolean;
+}
+
+export interface Target {
+  /** `ip netns` name, or null for the observer's own namespace. */
+  netns: string | null;
+  /** Path of the namespace file, null for our own. */
+  path: string | null;
+  ifindex: number;
+  ifname: string;
+  mtu: number;
+}
+
+export interface ObserverLosses extends LossCounters {
+  /** Records of a kind this version does not know. */
+  unknownRecords: number;
+}
+
+function netnsPath(name: string): string | undefined {
+  for (const dir of NETNS_DIRS) {
+    const p = join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+function namedNamespaces(sources: NameSources): string[] {
+  return [...sources.listNamed().keys()].sort();
+}
+
+/** Works out which interfaces of which namespaces to attach to. */
+export function resolveTargets(
+  opts: Pick<ObserverOptions, 'netns' | 'allNetns' | 'ifaces'>,
+  addon: Pick<NativeAddon, 'listLinks'>,
+  sources: NameSources = fsNameSources,
+): Target[] {
+  const spaces: { name: string | null; path: string | null }[] = [];
+  if (opts.netns?.length) {
+    for (const name of opts.netns) {
+      const path = netnsPath(name);
+      if (!path) {
+        const known = namedNamespaces(sources);
+        throw new PmtuError(
+          'PMTU_ERR_NETNS',
+          `no network namespace named "${name}"`,
+          known.length ? `\`ip netns list\` has: ${known.join(', ')}` : '`ip netns list` shows none',
+        );
+      }
+      if (!spaces.some((s) => s.path === path)) spaces.push({ name, path });
+    }
+  } else {
+    spaces.push({ name: null, path: null });
+    if (opts.allNetns) {
+      for (const name of namedNamespaces(sources)) {
+        const path = netnsPath(name);
+        if (path) spaces.push({ name, path });
+      }
+    }
+  }
+
+  const wanted = opts.ifaces?.length ? new Set(opts.ifaces) : undefined;
+  const found = new Set<string>();
+  const targets: Target[] = [];
+  for (const space of spaces) {
+    let links;
+    try {
+      links = addon.listLinks(space.path);
+    } catch (e) {
+      // A namespace that vanished between listing and looking is not ours to fail on.
+      if (opts.allNetns && space.path) continue;
+      throw fromNative(e);
+    }
+    for (const link of links) {
+      if (wanted ? !wanted.has(link.name) : link.name === 'lo') continue;
+      found.add(link.name);
+      targets.push({ netns: space.name, path: space.path, ifindex: link.ifindex, ifname: link.name, mtu: link.mtu });
+    }
+  }
+  for (const name of wanted ?? []) {
+    if (!found.has(name)) {
+      throw new PmtuError(
+        'PMTU_ERR_NO_DEVICE',
+        `no interface named "${name}" in the selected namespaces`,
+        'check the name with `ip link` (or `ip -n NS link`)',
+      );
+    }
+  }
+  return targets;
+}
+
+export interface Observer {
+  on(event: 'events', listener: (events: PmtuEvent[]) => void): this;
+  on(event: 'error', listener: (err: PmtuError) => void): this;
+}
+
+export class Observer extends EventEmitter {
+  readonly namers: Namers;
+  readonly targets: Target[];
+  /** Signals this kernel cannot provide, and interfaces that could not be watched. */
+  readonly warnings: string[] = [];
+  private native: NativeObserver | undefined;
+  private unknownRecords = 0;
+  private readonly netnsFilter: Set<number> | undefined;
+  private readonly ifaceFilter: Set<string> | undefined;
+  private readonly onSignal = (signal: NodeJS.Signals) => {
+    this.close();
+    // Nobody else handles it: die of it as we would have without us.
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  private readonly onExit = () => this.close();
+
+  constructor(opts: ObserverOptions = {}) {
+    super();
+    const addon = opts.addon ?? loadAddon();
+    const sources = opts.nameSources ?? fsNameSources;
+    this.targets = resolveTargets(opts, addon, sources);
+    const ifaces = new IfaceNames();
+    this.namers = {
+      netns: new NetnsNames(sources),
+      ifaces,
+      reasons: new DropReasons(addon.dropReasonNames()),
+      // bpf_ktime_get_ns() and process.hrtime() are both CLOCK_MONOTONIC.
+      epochOffsetMs: Date.now() - Number(process.hrtime.bigint()) / 1e6,
+    };
+    // Tracepoints see every namespace; an explicit selection narrows what we report.
+    // (resolveTargets has checked that every named namespace exists.)
+    this.netnsFilter = opts.netns?.length
+      ? new Set(opts.netns.map((n) => addon.netnsInode(netnsPath(n)!)))
+      : undefined;
+    this.ifaceFilter = opts.ifaces?.length ? new Set(opts.ifaces) : undefined;
+
+    const native = new addon.Observer(opts.sizeReportMin ? { sizeReportMin: opts.sizeReportMin } : {});
+    try {
+      native.start((records) => this.onBatch(records));
+      this.native = native;
+      this.warnings.push(...native.warnings());
+      for (const t of this.targets) {
+        const ino = addon.netnsInode(t.path);
+        ifaces.set(ino, t.ifindex, t.ifname);
+        this.attachOne(native, t);
+      }
+    } catch (e) {
+      this.close();
+      throw fromNative(e);
+    }
+    process.once('exit', this.onExit);
+    if (!opts.noSignalHandlers) {
+      process.once('SIGINT', this.onSignal);
+      process.once('SIGTERM', this.onSignal);
+    }
+  }
+
+  private attachOne(native: NativeObserver, t: Target): void {
+    try {
+      native.attach(t.path, t.ifindex);
+    } catch (e) {
+      const err = fromNative(e);
+      // An interface that vanished meanwhile is a warning; anything else is fatal.
+      if (err.code !== 'PMTU_ERR_NO_DEVICE') throw err;
+      this.warnings.push(`${t.netns ?? 'this namespace'}/${t.ifname} vanished before it could be watched`);
+    }
+  }
+
+  private onBatch(records: Buffer): void {
+    let events: PmtuEvent[];
+    try {
+      const decoded = decodeBatch(records);
+      this.unknownRecords += decoded.unknown;
+      events = decoded.events;
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    if (this.netnsFilter || this.ifaceFilter) events = events.filter((ev) => this.selected(ev));
+    if (events.length) this.emit('events', events);
+  }
+
+  private selected(ev: PmtuEvent): boolean {
+    if (this.netnsFilter && !this.netnsFilter.has(ev.netnsInode) && !this.netnsFilter.has(ev.mtuNetnsInode)) return false;
+    if (this.ifaceFilter && !this.ifaceFilter.has(ev.ifname) && !this.ifaceFilter.has(ev.mtuIfname)) return false;
+    return true;
+  }
+
+  /** Reports a problem that does not stop the observer; never throws. */
+  private fail(e: unknown): void {
+    const err = fromNative(e);
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else process.stderr.write(`pmtu-watch: ${err.message}\n`);
+  }
+
+  /** The JSON line object of an event (the `live --json` contract). */
+  json(ev: PmtuEvent): EventJson {
+    return eventJson(ev, this.namers);
+  }
+
+  attachments(): Attachment[] {
+    return this.native?.attachments() ?? [];
+  }
+
+  losses(): ObserverLosses {
+    const native = this.native?.losses() ?? { ringbufFull: 0, flowTableFull: 0, queueFull: 0, delivered: 0 };
+    return { ...native, unknownRecords: this.unknownRecords };
+  }
+
+  get running(): boolean {
+    return this.native !== undefined;
+  }
+
+  /** Detaches every hook and stops; idempotent. */
+  close(): void {
+    process.removeListener('exit', this.onExit);
+    process.removeListener('SIGINT', this.onSignal);
+    process.removeListener('SIGTERM', this.onSignal);
+    const native = this.native;
+    this.native = undefined;
+    if (native) {
+      try {
+        native.stop();
+      } catch (e) {
+        this.fail(e);
+      }
+    }
+  }
+}
+
+export function openObserver(opts: ObserverOptions = {}): Observer {
+  return new Observer(opts);
+}
