@@ -25,7 +25,7 @@ kernelDescribe(
     });
 
     it('shows the rp_filter black hole in order: PTB generated and PKT_TOO_BIG at r1, PTB at c, IP_RPFILTER at c', async () => {
-      lab = await NetLab.create('obs-rpf');
+      lab = await NetLab.create('obsrpf');
       const path = await routedPath(lab, { ptbSource: 'mgmt', rpFilterOnClient: true, ipv6: false });
       const { c, r1 } = path.ns;
       const run = await runLive(lab, ['--netns', c, '--netns', r1], { ns: c, ifname: path.client.ifname }, async () => {
@@ -67,7 +67,7 @@ kernelDescribe(
     });
 
     it('shows the layer-2 oversize drop of a bridge port at 1500 under a 9000 bridge', async () => {
-      lab = await NetLab.create('obs-br');
+      lab = await NetLab.create('obsbr');
       const br = await bridgePort(lab, { ipv6: false });
       const hv = br.ns.hv;
       const run = await runLive(lab, ['--netns', hv], { ns: hv, ifname: br.ports.g2.ifname }, async () => {
@@ -83,7 +83,7 @@ kernelDescribe(
     });
 
     it('shows ICMPv6 Packet Too Big generated at r1 and arriving at c, honored', async () => {
-      lab = await NetLab.create('obs-v6');
+      lab = await NetLab.create('obsv6');
       const path = await routedPath(lab, {});
       const { c, r1 } = path.ns;
       const run = await runLive(lab, ['--netns', c, '--netns', r1], { ns: c, ifname: path.client.ifname }, async () => {
@@ -104,7 +104,7 @@ kernelDescribe(
     });
 
     it('shows SYN MSS both ways, the PTB and the largest DF size of a TCP transfer through a bottleneck', async () => {
-      lab = await NetLab.create('obs-tcp');
+      lab = await NetLab.create('obstcp');
       const path = await routedPath(lab, { ipv6: false });
       const { c, s } = path.ns;
       const run = await runLive(lab, ['--netns', c, '--netns', s], { ns: s, ifname: path.server.ifname }, async () => {
