@@ -41,12 +41,21 @@ struct wire {
 	__u8 ptb;
 	__u8 syn;
 	__u8 tcp_flags;
+	__u8 l4_hdr_len; /* TCP: data offset in bytes */
 	__u16 vlan;
 	__u16 sport;
 	__u16 dport;
 	__u8 saddr[16];
 	__u8 daddr[16];
 };
+
+/* A header's length claim, but never more than the bytes that are really there. */
+static __always_inline __u32 clamp_to_packet(const struct __sk_buff *ctx, long l3, __u32 claimed)
+{
+	__u32 present = ctx->len - l3;
+
+	return claimed < present ? claimed : present;
+}
 
 /*
  * Reads the headers the decision needs straight from the linear packet.
@@ -88,7 +97,7 @@ static __always_inline int read_wire(struct __sk_buff *ctx, struct sk_buff *skb,
 		if ((void *)(p + 20) > data_end || (p[0] >> 4) != 4)
 			return 0;
 		w->family = 4;
-		w->l3_len = rd16(p + 2);
+		w->l3_len = clamp_to_packet(ctx, l3, rd16(p + 2));
 		w->proto = p[9];
 		w->df = !!(p[6] & 0x40);
 		__builtin_memcpy(w->saddr, p + 12, 4);
@@ -100,25 +109,44 @@ static __always_inline int read_wire(struct __sk_buff *ctx, struct sk_buff *skb,
 		if ((void *)(p + 40) > data_end || (p[0] >> 4) != 6)
 			return 0;
 		w->family = 6;
-		w->l3_len = rd16(p + 4) + 40;
+		w->l3_len = clamp_to_packet(ctx, l3, rd16(p + 4) + 40);
 		w->proto = p[6];
 		w->df = 1;
 		__builtin_memcpy(w->saddr, p + 8, 16);
 		__builtin_memcpy(w->daddr, p + 24, 16);
-		l4 = 40; /* extension headers: left to the full parser */
+		l4 = 40;
+		/* Hop-by-hop, routing and destination options; a fragment ends the search. */
+		for (int i = 0; i < 3; i++) {
+			if (w->proto != 0 && w->proto != 43 && w->proto != 60)
+				break;
+			__u8 *ext;
+
+			if (l4 > 200)
+				return 1;
+			ext = p + l4;
+			if ((void *)(ext + 2) > data_end)
+				return 1;
+			w->proto = ext[0];
+			l4 += (ext[1] + 1) * 8;
+		}
 	} else {
 		return 0;
 	}
 
+	if (l4 > 256)
+		return 1;
 	p += l4;
-	if ((void *)(p + 14) > data_end)
+	if ((void *)(p + 8) > data_end)
 		return 1;
 	if (w->proto == IPPROTO_TCP || w->proto == IPPROTO_UDP) {
 		w->sport = rd16(p);
 		w->dport = rd16(p + 2);
 	}
 	if (w->proto == IPPROTO_TCP) {
+		if ((void *)(p + 14) > data_end)
+			return 1;
 		w->tcp_flags = p[13];
+		w->l4_hdr_len = (p[12] >> 4) * 4;
 		w->syn = !!(p[13] & TCP_FLAG_SYN);
 	} else if ((w->family == 4 && w->proto == IPPROTO_ICMP && p[0] == ICMP_DEST_UNREACH &&
 		    p[1] == ICMP_FRAG_NEEDED) ||
@@ -128,7 +156,7 @@ static __always_inline int read_wire(struct __sk_buff *ctx, struct sk_buff *skb,
 
 	/* TSO/GRO packets are legitimately larger than the MTU: judge a segment. */
 	if (ctx->gso_segs > 1 && ctx->gso_size) {
-		__u32 hdr = l4 + (w->proto == IPPROTO_TCP ? ((p[12] >> 4) * 4) : 8);
+		__u32 hdr = l4 + (w->proto == IPPROTO_TCP ? w->l4_hdr_len : 8);
 
 		w->l3_len = ctx->gso_size + hdr;
 		w->gso = 1;

@@ -1,0 +1,58 @@
+// Feeds crafted frames to the tc program through BPF_PROG_TEST_RUN and
+// collects the events each one produced.
+
+import { createRequire } from 'node:module';
+
+import { ADDON_PATH, type NativeAddon } from '../../src/observer/addon.js';
+import { decodeBatch } from '../../src/observer/decode.js';
+import type { PmtuEvent } from '../../src/observer/events.js';
+import type { Observer as NativeObserver, TestRunResult } from '../../native/index.js';
+import { ether, ipv4, tcp } from './packets.js';
+
+export interface FrameResult {
+  run: TestRunResult;
+  /** Events of the tc program (test runs free the frame afterwards; that drop is left out). */
+  events: PmtuEvent[];
+}
+
+export class TestRunner {
+  private readonly native: NativeObserver;
+  private readonly received: PmtuEvent[] = [];
+  private marker = 0;
+
+  constructor(options: { sizeReportMin?: number } = {}) {
+    const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    this.native = new addon.Observer(options);
+    this.native.start((records) => this.received.push(...decodeBatch(records).events));
+  }
+
+  /**
+   * Runs one frame, then a marker SYN with a unique port; everything that
+   * arrives before the marker's event came from the frame.
+   */
+  async run(frame: Buffer, dir: 'ingress' | 'egress' = 'ingress'): Promise<FrameResult> {
+    const run = this.native.testRun(dir, frame);
+    const port = 1 + (this.marker++ % 65000);
+    const src = '203.0.113.250';
+    const dst = '203.0.113.251';
+    this.native.testRun('ingress', ether(ipv4({ src, dst, proto: 6, payload: tcp({ src, dst, sport: 9, dport: port, syn: true }) })));
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const i = this.received.findIndex((e) => e.kind === 'syn' && e.outer?.src === src && e.outer.dport === port);
+      if (i >= 0) {
+        const events = this.received.splice(0, i + 1).slice(0, i);
+        return { run, events: events.filter((e) => e.kind !== 'drop') };
+      }
+      if (Date.now() > deadline) throw new Error('the marker event never arrived');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  losses() {
+    return this.native.losses();
+  }
+
+  stop(): void {
+    this.native.stop();
+  }
+}
