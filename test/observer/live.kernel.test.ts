@@ -2,6 +2,8 @@
 // watches namespaces this test builds while real traffic crosses them, and
 // the test asserts on the JSON lines a user would read.
 
+import { execFileSync } from 'node:child_process';
+
 import { afterEach, beforeAll, expect, it } from 'vitest';
 
 import { NetLab, reapStale } from '../../src/lab/netlab.js';
@@ -9,6 +11,9 @@ import { bridgePort, routedPath } from '../../src/lab/topologies.js';
 import { pingDf, tcpTransfer } from '../../src/lab/traffic.js';
 import { events, runLive, type EventLine } from '../helpers/live.js';
 import { kernelDescribe, needBtf, needFile, needLabTools } from '../helpers/kernel.js';
+
+/** This (the observer's own) namespace's qdiscs, as `tc` shows them. */
+const hostQdiscs = () => execFileSync('tc', ['qdisc', 'show'], { encoding: 'utf8' });
 
 const needAddon = needFile('build/Release/pmtu_native.node', 'the built addon (npm install)');
 
@@ -24,15 +29,18 @@ kernelDescribe(
       lab = undefined;
     });
 
-    it('shows the rp_filter black hole in order: PTB generated and PKT_TOO_BIG at r1, PTB at c, IP_RPFILTER at c', async () => {
+    it('--all-netns shows the rp_filter black hole in order: PTB generated and PKT_TOO_BIG at r1, PTB at c, IP_RPFILTER at c', async () => {
       lab = await NetLab.create('obsrpf');
       const path = await routedPath(lab, { ptbSource: 'mgmt', rpFilterOnClient: true, ipv6: false });
       const { c, r1 } = path.ns;
-      const run = await runLive(lab, ['--netns', c, '--netns', r1], { ns: c, ifname: path.client.ifname }, async () => {
+      const hostTcBefore = hostQdiscs();
+      const run = await runLive(lab, ['--all-netns'], { ns: c, ifname: path.client.ifname }, async () => {
         const ping = await pingDf(lab!, c, path.server.v4, { size: 4000, count: 3 });
         expect(ping.received).toBe(0); // the black hole is real
       });
       expect(run.code).toBe(0);
+      // --all-netns watched this namespace's interfaces too, and left them as they were.
+      expect(hostQdiscs()).toBe(hostTcBefore);
       const ev = events(run);
       const fromC = (e: EventLine) => e.inner?.src === path.client.v4 && e.inner?.dst === path.server.v4;
 

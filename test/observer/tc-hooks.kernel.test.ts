@@ -1,0 +1,94 @@
+// The observer never changes an interface's tc setup for good: other tools'
+// filters on the same clsact survive attach and detach, a clsact it found
+// stays, one it made goes (unless someone else put a filter on it meanwhile),
+// and a killed `live` (SIGINT, SIGTERM) detaches too.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+
+import { afterEach, beforeAll, expect, it } from 'vitest';
+
+import { NetLab, reapStale } from '../../src/lab/netlab.js';
+import { waitFor } from '../../src/lab/traffic.js';
+import { openObserver } from '../../src/observer/index.js';
+import { kernelDescribe, needBtf, needCommands, needFile } from '../helpers/kernel.js';
+import { BIN, observerAttached } from '../helpers/live.js';
+
+kernelDescribe(
+  'tc setup is left as it was found',
+  () => {
+    let lab: NetLab | undefined;
+    beforeAll(async () => {
+      await reapStale();
+    });
+    afterEach(async () => {
+      await lab?.teardown();
+      lab = undefined;
+    });
+
+    async function oneLink(tag: string) {
+      lab = await NetLab.create(tag);
+      const a = await lab.addNs('a');
+      const b = await lab.addNs('b');
+      await lab.veth(a, 'eth0', b, 'eth0', { mtuA: 1500, mtuB: 1500 });
+      await lab.linkSet(a, 'eth0', { up: true });
+      return a;
+    }
+    const tc = (ns: string, ...args: string[]) => lab!.exec(ns, ['tc', ...args], { check: true });
+    const filters = async (ns: string, dir: 'ingress' | 'egress') => (await tc(ns, 'filter', 'show', 'dev', 'eth0', dir)).stdout;
+    const qdiscs = async (ns: string) => (await tc(ns, 'qdisc', 'show', 'dev', 'eth0')).stdout;
+
+    it('keeps a clsact it found, and the filters on it, also one holding our first priority', async () => {
+      const ns = await oneLink('tcfound');
+      await tc(ns, 'qdisc', 'add', 'dev', 'eth0', 'clsact');
+      await tc(ns, 'filter', 'add', 'dev', 'eth0', 'ingress', 'prio', '1', 'u32', 'match', 'u32', '0', '0', 'classid', '1:1');
+      await tc(ns, 'filter', 'add', 'dev', 'eth0', 'egress', 'prio', '10', 'u32', 'match', 'u32', '0', '0', 'classid', '1:2');
+      const before = { ingress: await filters(ns, 'ingress'), egress: await filters(ns, 'egress') };
+
+      const obs = openObserver({ netns: [ns], noSignalHandlers: true });
+      expect(obs.attachments().map((a) => a.ifname)).toEqual(['eth0']);
+      expect(await filters(ns, 'ingress')).toContain('pmtu_tc_ingress');
+      expect(await filters(ns, 'egress')).toContain('pmtu_tc_egress');
+      obs.close();
+      obs.close(); // idempotent
+
+      expect(await qdiscs(ns)).toContain('clsact');
+      expect(await filters(ns, 'ingress')).toBe(before.ingress);
+      expect(await filters(ns, 'egress')).toBe(before.egress);
+    });
+
+    it('removes a clsact it made, but not once another tool has put a filter on it', async () => {
+      const ns = await oneLink('tcmade');
+      const first = openObserver({ netns: [ns], noSignalHandlers: true });
+      expect(await qdiscs(ns)).toContain('clsact');
+      first.close();
+      expect(await qdiscs(ns)).not.toContain('clsact');
+
+      const second = openObserver({ netns: [ns], noSignalHandlers: true });
+      await tc(ns, 'filter', 'add', 'dev', 'eth0', 'ingress', 'prio', '7', 'u32', 'match', 'u32', '0', '0', 'classid', '1:7');
+      second.close();
+      expect(await qdiscs(ns)).toContain('clsact');
+      const left = await filters(ns, 'ingress');
+      expect(left).toContain('pref 7 u32');
+      expect(left).not.toContain('pmtu_tc');
+    });
+
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      it(`detaches when live gets ${signal}`, async () => {
+        const ns = await oneLink(`tc${signal.toLowerCase()}`);
+        const child = spawn(process.execPath, [BIN, 'live', '--json', '--netns', ns, '--duration', '30'], { stdio: 'ignore' });
+        const exited = once(child, 'exit');
+        try {
+          await waitFor(() => observerAttached(lab!, ns, 'eth0'), 15_000);
+        } finally {
+          child.kill(signal);
+        }
+        const [code, sig] = (await exited) as [number | null, string | null];
+        expect(code === 0 || sig === signal).toBe(true);
+        expect(await filters(ns, 'ingress')).not.toContain('pmtu_tc');
+        expect(await qdiscs(ns)).not.toContain('clsact');
+      });
+    }
+  },
+  { requires: [needBtf, needCommands('ip', 'tc'), needFile('build/Release/pmtu_native.node', 'the built addon (npm install)')] },
+);
