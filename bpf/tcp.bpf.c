@@ -39,16 +39,21 @@ int BPF_PROG(pmtu_tcp_retransmit, const struct sock *sk, const struct sk_buff *s
 	ev->outer.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	ev->outer.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (family == AF_INET) {
+		__be32 saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
 		ev->outer.family = 4;
-		BPF_CORE_READ_INTO(ev->outer.saddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO(ev->outer.daddr, sk, __sk_common.skc_daddr);
-		ev->flags |= PMTU_F_DF; /* Linux TCP sets DF whenever PMTUD is on */
+		__builtin_memcpy(ev->outer.saddr, &saddr, sizeof(saddr));
+		__builtin_memcpy(ev->outer.daddr, &daddr, sizeof(daddr));
 	} else {
+		struct in6_addr saddr = BPF_CORE_READ(sk, __sk_common.skc_v6_rcv_saddr);
+		struct in6_addr daddr = BPF_CORE_READ(sk, __sk_common.skc_v6_daddr);
+
 		ev->outer.family = 6;
-		BPF_CORE_READ_INTO(ev->outer.saddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(ev->outer.daddr, sk, __sk_common.skc_v6_daddr);
-		ev->flags |= PMTU_F_DF;
+		__builtin_memcpy(ev->outer.saddr, &saddr, sizeof(saddr));
+		__builtin_memcpy(ev->outer.daddr, &daddr, sizeof(daddr));
 	}
+	ev->flags |= PMTU_F_DF; /* Linux TCP sets DF whenever PMTUD is on */
 	dst = BPF_CORE_READ(sk, sk_dst_cache);
 	if (dst) {
 		fill_dev(ev, BPF_CORE_READ(dst, dev));

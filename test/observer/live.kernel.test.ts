@@ -74,6 +74,40 @@ kernelDescribe(
       expect(ts(tooBig!)).toBeLessThanOrEqual(ts(arrived!));
     });
 
+    it("shows a PTB eaten by c's firewall as a NETFILTER_DROP of that ICMP error", async () => {
+      lab = await NetLab.create('obsfw');
+      const path = await routedPath(lab, { dropPtbOnClient: true, ipv6: false });
+      const { c } = path.ns;
+      const run = await runLive(lab, ['--netns', c], { ns: c, ifname: path.client.ifname }, async () => {
+        const ping = await pingDf(lab!, c, path.server.v4, { size: 4000, count: 2 });
+        expect(ping.received).toBe(0);
+      });
+      const eaten = events(run).find((e) => e.kind === 'drop' && e.netns === c && e.reason === 'NETFILTER_DROP');
+      expect(eaten, 'NETFILTER_DROP of the PTB at c').toBeDefined();
+      expect(eaten!.flags).toContain('icmp-error');
+      expect(eaten!.mtu).toBe(1500);
+      expect(eaten!.src).toBe(path.ptb.v4);
+      expect(eaten!.inner?.dst).toBe(path.server.v4);
+      expect(eaten!.iface).toBe(path.client.ifname);
+    });
+
+    it('shows retransmissions of large segments when r1 never sends a PTB (silent black hole)', async () => {
+      lab = await NetLab.create('obsblack');
+      const path = await routedPath(lab, { blockIcmpOnRouter: true, ipv6: false });
+      const { c, s } = path.ns;
+      const run = await runLive(lab, ['--netns', c], { ns: c, ifname: path.client.ifname }, async () => {
+        const t = await tcpTransfer(lab!, { serverNs: s, clientNs: c, serverAddr: path.server.v4, seconds: 2 });
+        expect(t.bytesReceived).toBe(0);
+      });
+      const ev = events(run);
+      expect(ev.some((e) => e.kind === 'ptb')).toBe(false);
+      const rtx = ev.filter((e) => e.kind === 'retransmit' && e.netns === c && e.dst === path.server.v4);
+      expect(rtx.length).toBeGreaterThan(0);
+      expect(Math.min(...rtx.map((e) => e.len!))).toBeGreaterThan(1500);
+      expect(rtx[0]!.mss).toBe(8948); // 9000 - 40 - 12 bytes of timestamps
+      expect(rtx[0]!.iface).toBe(path.client.ifname);
+    });
+
     it('shows the layer-2 oversize drop of a bridge port at 1500 under a 9000 bridge', async () => {
       lab = await NetLab.create('obsbr');
       const br = await bridgePort(lab, { ipv6: false });
