@@ -10,7 +10,7 @@ Failure FailureFromErrno(int err, const std::string &what, const std::string &fa
   std::string message = what + ": " + std::strerror(err);
   if (err == EPERM || err == EACCES)
     return {"PMTU_ERR_PERM", message,
-            "run as root (needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN)"};
+            "run as root: it needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN"};
   if (err == ENODEV || err == ENXIO)
     return {"PMTU_ERR_NO_DEVICE", message, "check the interface with `ip link`"};
   return {fallback_code, message, "run with PMTU_WATCH_DEBUG=1 to see libbpf's log"};
