@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 // with itself (namespaces, tc hooks and timing), hence one file at a time.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/reporters/summary.ts'],
     projects: [
       {
         test: {
