@@ -1,0 +1,109 @@
+// Builds struct pmtu_event records (bpf/events.h) byte by byte, at the
+// offsets that header documents. Deliberately independent of
+// src/observer/decode.ts: the numbers below come from the C struct, so a
+// decoder that drifts from the header fails its tests.
+
+/** sizeof(struct pmtu_event) */
+export const RECORD_BYTES = 288;
+
+/** enum pmtu_kind */
+export const KIND = { ptb: 1, ptbSent: 2, drop: 3, syn: 4, retransmit: 5, size: 6 } as const;
+/** enum pmtu_dir */
+export const DIR = { none: 0, ingress: 1, egress: 2 } as const;
+/** enum pmtu_flags */
+export const F = { df: 1, gso: 2, icmpErr: 4, oversize: 8, synack: 16, innerTrunc: 32, local: 64 } as const;
+
+export interface FlowSpec {
+  /** 4, 6, or 0 (absent). */
+  family: number;
+  /** Dotted IPv4, or IPv6 written out as all eight groups (no '::'). */
+  src?: string;
+  dst?: string;
+  sport?: number;
+  dport?: number;
+  proto?: number;
+  len?: number;
+}
+
+export interface RecordSpec {
+  kind: number;
+  dir?: number;
+  flags?: number;
+  icmpType?: number;
+  icmpCode?: number;
+  snapLen?: number;
+  tsNs?: bigint;
+  netns?: number;
+  ifindex?: number;
+  mtu?: number;
+  len?: number;
+  reason?: number;
+  mss?: number;
+  vlan?: number;
+  mtuIfindex?: number;
+  mtuNetns?: number;
+  ifname?: string;
+  mtuIfname?: string;
+  outer?: FlowSpec;
+  inner?: FlowSpec;
+  snap?: Buffer;
+}
+
+/** Address bytes in network order, without going through any '::' logic. */
+export function addrBytes(addr: string): Buffer {
+  if (addr.includes('.')) {
+    const parts = addr.split('.').map(Number);
+    if (parts.length !== 4) throw new Error(`bad IPv4 fixture address ${addr}`);
+    return Buffer.from(parts);
+  }
+  const groups = addr.split(':');
+  if (groups.length !== 8) throw new Error(`IPv6 fixture addresses are written as 8 groups: ${addr}`);
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  return out;
+}
+
+// struct pmtu_flow: saddr[16] @0, daddr[16] @16, sport @32, dport @34,
+// proto @36, family @37, len @38; 40 bytes.
+function writeFlow(buf: Buffer, o: number, f: FlowSpec): void {
+  if (f.src) addrBytes(f.src).copy(buf, o + 0);
+  if (f.dst) addrBytes(f.dst).copy(buf, o + 16);
+  buf.writeUInt16LE(f.sport ?? 0, o + 32);
+  buf.writeUInt16LE(f.dport ?? 0, o + 34);
+  buf.writeUInt8(f.proto ?? 0, o + 36);
+  buf.writeUInt8(f.family, o + 37);
+  buf.writeUInt16LE(f.len ?? 0, o + 38);
+}
+
+/** One 288-byte record, little-endian as on x86-64 and arm64. */
+export function record(r: RecordSpec): Buffer {
+  const b = Buffer.alloc(RECORD_BYTES);
+  b.writeUInt8(r.kind, 0);
+  b.writeUInt8(r.dir ?? 0, 1);
+  b.writeUInt8(r.flags ?? 0, 2);
+  b.writeUInt8(r.icmpType ?? 0, 3);
+  b.writeUInt8(r.icmpCode ?? 0, 4);
+  // 5: pad0
+  b.writeUInt16LE(r.snapLen ?? r.snap?.length ?? 0, 6);
+  b.writeBigUInt64LE(r.tsNs ?? 0n, 8);
+  b.writeUInt32LE(r.netns ?? 0, 16);
+  b.writeUInt32LE(r.ifindex ?? 0, 20);
+  b.writeUInt32LE(r.mtu ?? 0, 24);
+  b.writeUInt32LE(r.len ?? 0, 28);
+  b.writeUInt32LE(r.reason ?? 0, 32);
+  b.writeUInt16LE(r.mss ?? 0, 36);
+  b.writeUInt16LE(r.vlan ?? 0, 38);
+  b.writeUInt32LE(r.mtuIfindex ?? 0, 40);
+  b.writeUInt32LE(r.mtuNetns ?? 0, 44);
+  b.write(r.ifname ?? '', 48, 16, 'latin1');
+  b.write(r.mtuIfname ?? '', 64, 16, 'latin1');
+  if (r.outer) writeFlow(b, 80, r.outer);
+  if (r.inner) writeFlow(b, 120, r.inner);
+  r.snap?.copy(b, 160, 0, Math.min(r.snap.length, 128));
+  return b;
+}
+
+/** Records back to back, as the addon hands them over. */
+export function batch(...records: RecordSpec[]): Buffer {
+  return Buffer.concat(records.map(record));
+}

@@ -1,0 +1,351 @@
+// The record decoder against struct pmtu_event as bpf/events.h lays it out:
+// a record written out in hex, and records built at the header's offsets
+// (test/helpers/records.ts), never with the decoder's own constants.
+
+import { describe, expect, it } from 'vitest';
+
+import { PmtuError } from '../../src/errors.js';
+import { decodeBatch, decodeRecord, ipv6 } from '../../src/observer/decode.js';
+import { addrBytes, batch, DIR, F, KIND, record, RECORD_BYTES } from '../helpers/records.js';
+
+function hex(lines: string[]): Buffer {
+  return Buffer.from(lines.join('').replace(/\s/g, '').padEnd(RECORD_BYTES * 2, '0'), 'hex');
+}
+
+// A router's frag-needed (mtu 1400) arriving on eth0, quoting the client's
+// 1500-byte TCP segment. Little-endian, addresses in network order.
+const PTB_V4 = hex([
+  '01 01 05 03 04 00 2400', //                 kind ptb, dir ingress, flags df|icmp-err, type 3, code 4, pad, snap_len 36
+  '141a99be1c000000', //                       ts_ns 123456789012
+  '000100f0 07000000 78050000 40020000', //    netns 4026532096, ifindex 7, mtu 1400, len 576
+  '00000000 0000 0000 00000000 00000000', //   reason, mss, vlan, mtu_ifindex, mtu_netns
+  '65746830000000000000000000000000', //       ifname "eth0"
+  '00000000000000000000000000000000', //       mtu_ifname ""
+  'c6120101000000000000000000000000', //       outer saddr 198.18.1.1
+  'c6120002000000000000000000000000', //       outer daddr 198.18.0.2
+  '0000 0000 01 04 4002', //                   sport, dport, proto icmp, family 4, len 576
+  'c6120002000000000000000000000000', //       inner saddr 198.18.0.2
+  'c6120302000000000000000000000000', //       inner daddr 198.18.3.2
+  '409c bb01 06 04 dc05', //                   sport 40000, dport 443, proto tcp, family 4, len 1500
+  '45000240 00004000 40010000 c6120101 c6120002', // snap: outer IPv4 header,
+  '0304000000000578', //                       ICMP frag-needed mtu 1400,
+  '450005dc00004000', //                       the quote's first 8 bytes
+]);
+
+const NO_FLAGS = { df: false, gso: false, icmpError: false, oversize: false, synAck: false, innerTruncated: false, local: false };
+
+describe('decodeRecord', () => {
+  it('decodes a PTB written out in hex, with the flow it quotes', () => {
+    expect(PTB_V4.length).toBe(288);
+    const ev = decodeRecord(PTB_V4);
+    expect(ev).toEqual({
+      kind: 'ptb',
+      dir: 'ingress',
+      tsNs: 123456789012n,
+      netnsInode: 4026532096,
+      ifindex: 7,
+      ifname: 'eth0',
+      mtu: 1400,
+      len: 576,
+      mss: 0,
+      vlan: 0,
+      reason: 0,
+      icmpType: 3,
+      icmpCode: 4,
+      mtuIfindex: 0,
+      mtuNetnsInode: 0,
+      mtuIfname: '',
+      flags: { ...NO_FLAGS, df: true, icmpError: true },
+      outer: { family: 4, src: '198.18.1.1', dst: '198.18.0.2', sport: 0, dport: 0, proto: 1, len: 576 },
+      inner: { family: 4, src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 6, len: 1500 },
+      snap: PTB_V4.subarray(160, 196),
+    });
+    expect(ev!.snap.toString('hex')).toBe(
+      '45000240' + '00004000' + '40010000' + 'c6120101' + 'c6120002' + '0304000000000578' + '450005dc00004000',
+    );
+  });
+
+  it('the fixture builder writes the same bytes as the hex (so the other fixtures are at the right offsets)', () => {
+    const built = record({
+      kind: KIND.ptb,
+      dir: DIR.ingress,
+      flags: F.df | F.icmpErr,
+      icmpType: 3,
+      icmpCode: 4,
+      tsNs: 123456789012n,
+      netns: 4026532096,
+      ifindex: 7,
+      mtu: 1400,
+      len: 576,
+      ifname: 'eth0',
+      outer: { family: 4, src: '198.18.1.1', dst: '198.18.0.2', proto: 1, len: 576 },
+      inner: { family: 4, src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 6, len: 1500 },
+      snap: PTB_V4.subarray(160, 196),
+    });
+    expect(built.toString('hex')).toBe(PTB_V4.toString('hex'));
+  });
+
+  it('ptb-sent: the generated PTB has no outer packet yet, only the flow it quotes and the route device', () => {
+    const ev = decodeRecord(
+      record({
+        kind: KIND.ptbSent,
+        dir: DIR.none,
+        flags: F.icmpErr | F.local,
+        icmpType: 3,
+        icmpCode: 4,
+        netns: 4026532100,
+        ifindex: 3,
+        ifname: 'to-c',
+        mtu: 1500,
+        mtuIfindex: 4,
+        mtuNetns: 4026532100,
+        mtuIfname: 'to-r2',
+        outer: { family: 0 },
+        inner: { family: 4, src: '198.18.0.2', dst: '198.18.3.2', proto: 1, len: 4028 },
+      }),
+    );
+    expect(ev).toMatchObject({
+      kind: 'ptb-sent',
+      dir: null,
+      mtu: 1500,
+      ifname: 'to-c',
+      mtuIfindex: 4,
+      mtuNetnsInode: 4026532100,
+      mtuIfname: 'to-r2',
+      outer: null,
+      inner: { family: 4, src: '198.18.0.2', dst: '198.18.3.2', sport: 0, dport: 0, proto: 1, len: 4028 },
+      flags: { ...NO_FLAGS, icmpError: true, local: true },
+      snap: Buffer.alloc(0),
+    });
+  });
+
+  it('drop: the reason value and the device whose MTU the packet exceeded, in another namespace', () => {
+    const ev = decodeRecord(
+      record({
+        kind: KIND.drop,
+        dir: DIR.none,
+        flags: F.df | F.oversize | F.gso,
+        tsNs: 5_000_000_000n,
+        netns: 4026532200,
+        ifindex: 12,
+        ifname: 'br0',
+        mtu: 1500,
+        len: 9000,
+        reason: 2,
+        mtuIfindex: 13,
+        mtuNetns: 4026532300,
+        mtuIfname: 'veth-peer',
+        outer: { family: 4, src: '10.0.0.1', dst: '10.0.0.2', sport: 5201, dport: 45678, proto: 6, len: 9000 },
+      }),
+    );
+    expect(ev).toMatchObject({
+      kind: 'drop',
+      dir: null,
+      reason: 2,
+      mtu: 1500,
+      len: 9000,
+      mtuIfindex: 13,
+      mtuNetnsInode: 4026532300,
+      mtuIfname: 'veth-peer',
+      flags: { ...NO_FLAGS, df: true, oversize: true, gso: true },
+      outer: { family: 4, src: '10.0.0.1', dst: '10.0.0.2', sport: 5201, dport: 45678, proto: 6, len: 9000 },
+      inner: null,
+    });
+  });
+
+  it('syn: a SYN-ACK and its MSS option', () => {
+    const ev = decodeRecord(
+      record({
+        kind: KIND.syn,
+        dir: DIR.egress,
+        flags: F.df | F.synack,
+        ifindex: 2,
+        ifname: 'eth0',
+        mtu: 9000,
+        len: 60,
+        mss: 8960,
+        outer: { family: 4, src: '192.0.2.1', dst: '192.0.2.2', sport: 443, dport: 50000, proto: 6, len: 60 },
+      }),
+    );
+    expect(ev).toMatchObject({ kind: 'syn', dir: 'egress', mss: 8960, mtu: 9000, flags: { ...NO_FLAGS, df: true, synAck: true } });
+  });
+
+  it('retransmit: segment length and the socket MSS', () => {
+    const ev = decodeRecord(
+      record({
+        kind: KIND.retransmit,
+        flags: F.df,
+        netns: 4026531840,
+        mtu: 1500,
+        len: 1500,
+        mss: 1448,
+        outer: { family: 4, src: '192.0.2.1', dst: '192.0.2.2', sport: 50000, dport: 443, proto: 6, len: 1500 },
+      }),
+    );
+    expect(ev).toMatchObject({ kind: 'retransmit', dir: null, len: 1500, mss: 1448, mtu: 1500, ifindex: 0, ifname: '' });
+  });
+
+  it('size: a VLAN-tagged flow grew, over IPv6', () => {
+    const ev = decodeRecord(
+      record({
+        kind: KIND.size,
+        dir: DIR.ingress,
+        flags: F.df,
+        ifindex: 5,
+        ifname: 'eth1',
+        mtu: 9000,
+        len: 8940,
+        vlan: 100,
+        outer: {
+          family: 6,
+          src: '2001:0db8:0001:0000:0000:0000:0000:0002',
+          dst: '2001:0db8:0003:0000:0000:0000:0000:0002',
+          sport: 0x1234,
+          dport: 0xabcd,
+          proto: 17,
+          len: 8940,
+        },
+      }),
+    );
+    expect(ev).toMatchObject({
+      kind: 'size',
+      vlan: 100,
+      len: 8940,
+      outer: { family: 6, src: '2001:db8:1::2', dst: '2001:db8:3::2', sport: 0x1234, dport: 0xabcd, proto: 17, len: 8940 },
+    });
+  });
+
+  it('an ICMPv6 PTB quoting an IPv6 flow', () => {
+    const ev = decodeRecord(
+      record({
+        kind: KIND.ptb,
+        dir: DIR.egress,
+        flags: F.df | F.icmpErr,
+        icmpType: 2,
+        mtu: 1280,
+        len: 1280,
+        outer: { family: 6, src: 'fe80:0:0:0:0:0:0:1', dst: '2001:db8:0:0:0:0:0:2', proto: 58, len: 1280 },
+        inner: { family: 6, src: '2001:db8:0:0:0:0:0:2', dst: '2001:db8:0:0:0:0:3:2', sport: 1, dport: 2, proto: 6, len: 1500 },
+      }),
+    );
+    expect(ev?.outer).toMatchObject({ family: 6, src: 'fe80::1', dst: '2001:db8::2', proto: 58 });
+    expect(ev?.inner).toMatchObject({ family: 6, src: '2001:db8::2', dst: '2001:db8::3:2', len: 1500 });
+    expect(ev?.icmpType).toBe(2);
+  });
+
+  it('each flag bit sets exactly its own flag; the unused top bit is ignored', () => {
+    const bits: [number, keyof typeof NO_FLAGS][] = [
+      [F.df, 'df'],
+      [F.gso, 'gso'],
+      [F.icmpErr, 'icmpError'],
+      [F.oversize, 'oversize'],
+      [F.synack, 'synAck'],
+      [F.innerTrunc, 'innerTruncated'],
+      [F.local, 'local'],
+    ];
+    for (const [bit, name] of bits) {
+      expect(decodeRecord(record({ kind: KIND.ptb, flags: bit }))!.flags).toEqual({ ...NO_FLAGS, [name]: true });
+    }
+    expect(decodeRecord(record({ kind: KIND.ptb, flags: 0x80 }))!.flags).toEqual(NO_FLAGS);
+    const all = decodeRecord(record({ kind: KIND.ptb, flags: 0xff }))!.flags;
+    expect(Object.values(all).every(Boolean)).toBe(true);
+  });
+
+  it('snap_len beyond 128 is clamped to the 128 bytes a record holds', () => {
+    const snap = Buffer.alloc(128, 0xab);
+    const buf = Buffer.concat([record({ kind: KIND.drop, snap, snapLen: 1000 }), record({ kind: KIND.syn, snap: Buffer.alloc(4, 0xcd) })]);
+    const ev = decodeRecord(buf, 0)!;
+    expect(ev.snap.length).toBe(128);
+    expect(ev.snap.equals(snap)).toBe(true);
+    expect(decodeRecord(buf, 288)!.snap.toString('hex')).toBe('cdcdcdcd');
+  });
+
+  it('an interface name filling all 16 bytes (no NUL) does not run into the next field', () => {
+    const ev = decodeRecord(record({ kind: KIND.syn, ifname: 'abcdefghijklmnop', mtuIfname: 'qrstuvwxyz012345' }))!;
+    expect(ev.ifname).toBe('abcdefghijklmnop');
+    expect(ev.mtuIfname).toBe('qrstuvwxyz012345');
+  });
+
+  it('a direction it does not know reads as null; the timestamp keeps all 64 bits', () => {
+    const ev = decodeRecord(record({ kind: KIND.size, dir: 7, tsNs: 0xfedcba9876543210n }))!;
+    expect(ev.dir).toBeNull();
+    expect(ev.tsNs).toBe(0xfedcba9876543210n);
+  });
+
+  it('a flow of family other than 4 or 6 is absent', () => {
+    const ev = decodeRecord(record({ kind: KIND.drop, outer: { family: 5, src: '1.2.3.4', dst: '5.6.7.8' }, inner: { family: 0 } }))!;
+    expect(ev.outer).toBeNull();
+    expect(ev.inner).toBeNull();
+  });
+
+  it('a kind this version does not know is null', () => {
+    expect(decodeRecord(record({ kind: 0 }))).toBeNull();
+    expect(decodeRecord(record({ kind: 7 }))).toBeNull();
+    expect(decodeRecord(record({ kind: 255 }))).toBeNull();
+  });
+});
+
+describe('ipv6 (RFC 5952 text)', () => {
+  const cases: [string, string][] = [
+    ['2001:0db8:0000:0000:0000:0000:0000:0001', '2001:db8::1'],
+    ['2001:0DB8:000A:00BC:0DEF:ABCD:EF01:2345', '2001:db8:a:bc:def:abcd:ef01:2345'], // lowercase, no leading zeros
+    ['0000:0000:0000:0000:0000:0000:0000:0000', '::'],
+    ['0000:0000:0000:0000:0000:0000:0000:0001', '::1'],
+    ['fe80:0000:0000:0000:0000:0000:0000:0000', 'fe80::'],
+    ['2001:0db8:0000:0001:0001:0001:0001:0001', '2001:db8:0:1:1:1:1:1'], // one zero group is not '::'
+    ['2001:0000:0000:0001:0000:0000:0000:0001', '2001:0:0:1::1'], // the longest run
+    ['2001:0db8:0000:0000:0001:0000:0000:0001', '2001:db8::1:0:0:1'], // equal runs: the first
+    ['0000:0000:0001:0000:0000:0001:0000:0000', '::1:0:0:1:0:0'],
+    ['0001:0000:0000:0000:0000:0000:0000:0000', '1::'],
+    ['0001:0000:0001:0000:0001:0000:0001:0000', '1:0:1:0:1:0:1:0'],
+    ['0000:0000:0000:0000:0000:ffff:c000:0201', '::ffff:192.0.2.1'], // IPv4-mapped
+    ['0000:0000:0000:0000:0000:ffff:0a00:0001', '::ffff:10.0.0.1'],
+  ];
+  for (const [full, text] of cases) {
+    it(`${full} → ${text}`, () => {
+      expect(ipv6(addrBytes(full), 0)).toBe(text);
+    });
+  }
+
+  it('reads at the given offset', () => {
+    const buf = Buffer.concat([Buffer.alloc(3, 0xff), addrBytes('2001:0db8:0000:0000:0000:0000:0000:0042')]);
+    expect(ipv6(buf, 3)).toBe('2001:db8::42');
+  });
+});
+
+describe('decodeBatch', () => {
+  it('decodes records in order and skips and counts unknown kinds', () => {
+    const buf = batch(
+      { kind: KIND.syn, mss: 1460 },
+      { kind: 99 },
+      { kind: KIND.drop, reason: 3 },
+      { kind: 0 },
+      { kind: KIND.size, len: 1400 },
+    );
+    const { events, unknown } = decodeBatch(buf);
+    expect(unknown).toBe(2);
+    expect(events.map((e) => e.kind)).toEqual(['syn', 'drop', 'size']);
+    expect(events[0]!.mss).toBe(1460);
+    expect(events[1]!.reason).toBe(3);
+    expect(events[2]!.len).toBe(1400);
+  });
+
+  it('an empty batch is no events', () => {
+    expect(decodeBatch(Buffer.alloc(0))).toEqual({ events: [], unknown: 0 });
+  });
+
+  it.each([1, 287, 289, 288 * 3 - 1])('a batch of %i bytes is not whole records: PMTU_ERR_INVALID', (n) => {
+    const buf = Buffer.alloc(n);
+    buf[0] = KIND.ptb;
+    let err: unknown;
+    try {
+      decodeBatch(buf);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PmtuError);
+    expect((err as PmtuError).code).toBe('PMTU_ERR_INVALID');
+    expect((err as PmtuError).message).toContain(`${n} bytes`);
+    expect((err as PmtuError).hint).not.toBe('');
+  });
+});
