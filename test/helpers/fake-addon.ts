@@ -1,0 +1,170 @@
+// A stand-in for the native addon (native/index.d.ts) and for the sources of
+// namespace names, so the observer wrapper and the CLI run without root.
+
+import type { NativeAddon } from '../../src/observer/addon.js';
+import type { NameSources } from '../../src/observer/names.js';
+import type {
+  Attachment,
+  LinkInfo,
+  LossCounters,
+  Observer as NativeObserver,
+  ObserverOptions,
+  TestRunResult,
+} from '../../native/index.js';
+
+export function nativeError(code: string, message: string, hint = ''): Error {
+  return Object.assign(new Error(message), { code, hint });
+}
+
+export interface FakeAddonOptions {
+  /** Links per namespace path ('' for the observer's own). */
+  links?: Record<string, LinkInfo[]>;
+  /** Inode per namespace path ('' for the observer's own). */
+  inodes?: Record<string, number>;
+  dropReasons?: string[];
+  warnings?: string[];
+  /** Thrown by start(). */
+  startError?: Error;
+  /** Thrown by attach() for this namespace path and ifindex, when it returns one. */
+  attachError?: (netns: string | null, ifindex: number) => Error | undefined;
+  losses?: Partial<LossCounters>;
+}
+
+export interface FakeAddon {
+  addon: NativeAddon;
+  /** Every native observer constructed, in order. */
+  instances: FakeNativeObserver[];
+  /** The one native observer constructed (fails the test otherwise). */
+  only(): FakeNativeObserver;
+}
+
+export interface FakeNativeObserver extends NativeObserver {
+  options: ObserverOptions | undefined;
+  stopCalls: number;
+  attachCalls: { netns: string | null; ifindex: number }[];
+  /** Hands a batch to the callback given to start(), as the drain thread would. */
+  deliver(records: Buffer): void;
+}
+
+export function link(ifindex: number, name: string, mtu = 1500): LinkInfo {
+  return { ifindex, name, mtu, up: true };
+}
+
+export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
+  const links = o.links ?? { '': [link(1, 'lo', 65536), link(2, 'eth0')] };
+  const inodes = o.inodes ?? { '': 4026531840 };
+  const instances: FakeNativeObserver[] = [];
+
+  const listLinks = (netns: string | null): LinkInfo[] => {
+    const l = links[netns ?? ''];
+    if (!l) throw nativeError('PMTU_ERR_NETNS', `cannot open ${netns}`, 'is it still there?');
+    return l;
+  };
+  const netnsInode = (netns: string | null): number => {
+    const ino = inodes[netns ?? ''];
+    if (ino === undefined) throw nativeError('PMTU_ERR_NETNS', `cannot stat ${netns}`);
+    return ino;
+  };
+
+  class Observer implements FakeNativeObserver {
+    stopCalls = 0;
+    attachCalls: { netns: string | null; ifindex: number }[] = [];
+    private onBatch: ((records: Buffer) => void) | undefined;
+    private readonly attached: Attachment[] = [];
+
+    readonly options: ObserverOptions | undefined;
+
+    constructor(options?: ObserverOptions) {
+      this.options = options;
+      instances.push(this);
+    }
+
+    start(onBatch: (records: Buffer) => void): void {
+      if (o.startError) throw o.startError;
+      this.onBatch = onBatch;
+    }
+
+    attach(netns: string | null, ifindex: number): Attachment {
+      this.attachCalls.push({ netns, ifindex });
+      const err = o.attachError?.(netns, ifindex);
+      if (err) throw err;
+      const l = listLinks(netns).find((x) => x.ifindex === ifindex);
+      if (!l) throw nativeError('PMTU_ERR_NO_DEVICE', `no ifindex ${ifindex}`);
+      const a = { netns, ifindex, ifname: l.name };
+      this.attached.push(a);
+      return a;
+    }
+
+    detach(netns: string | null, ifindex: number): void {
+      const i = this.attached.findIndex((a) => a.netns === netns && a.ifindex === ifindex);
+      if (i >= 0) this.attached.splice(i, 1);
+    }
+
+    attachments(): Attachment[] {
+      return [...this.attached];
+    }
+
+    losses(): LossCounters {
+      return { ringbufFull: 0, flowTableFull: 0, queueFull: 0, delivered: 0, ...o.losses };
+    }
+
+    warnings(): string[] {
+      return [...(o.warnings ?? [])];
+    }
+
+    testRun(): TestRunResult {
+      throw nativeError('PMTU_ERR_STATE', 'not in the fake');
+    }
+
+    stop(): void {
+      this.stopCalls++;
+      this.attached.length = 0;
+      this.onBatch = undefined;
+    }
+
+    deliver(records: Buffer): void {
+      if (!this.onBatch) throw new Error('fake observer: deliver() before start() or after stop()');
+      this.onBatch(records);
+    }
+  }
+
+  const addon: NativeAddon = {
+    Observer,
+    listLinks,
+    netnsInode,
+    dropReasonNames: () => [...(o.dropReasons ?? [])],
+    RECORD_SIZE: 288,
+  };
+  return {
+    addon,
+    instances,
+    only() {
+      if (instances.length !== 1) throw new Error(`expected one native observer, got ${instances.length}`);
+      return instances[0]!;
+    },
+  };
+}
+
+export interface FakeNameSources extends NameSources {
+  /** Milliseconds returned by now(); move it to let a refresh happen. */
+  clock: number;
+  /** Named namespaces; change it to simulate `ip netns add`. */
+  named: Map<string, number>;
+  listCalls: number;
+}
+
+/** host: inode of the initial namespace, null when it cannot be read. */
+export function fakeNameSources(named: Record<string, number> = {}, host: number | null = 4026531840): FakeNameSources {
+  const s: FakeNameSources = {
+    clock: 1_000_000,
+    named: new Map(Object.entries(named)),
+    listCalls: 0,
+    listNamed() {
+      s.listCalls++;
+      return new Map(s.named);
+    },
+    initInode: () => host ?? undefined,
+    now: () => s.clock,
+  };
+  return s;
+}
