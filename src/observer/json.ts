@@ -68,14 +68,13 @@ function inner(f: Flow): InnerJson {
 }
 
 export function eventJson(ev: PmtuEvent, n: Namers): EventJson {
-  const out: EventJson = {
+  const out: Omit<EventJson, 'flags'> = {
     type: 'event',
     kind: ev.kind,
     ts: epochMs(ev.tsNs, n.epochOffsetMs),
     netns: n.netns.name(ev.netnsInode),
     iface: n.ifaces.name(ev.netnsInode, ev.ifindex, ev.ifname),
     dir: ev.dir,
-    flags: [],
   };
   if (ev.outer) {
     out.src = ev.outer.src;
@@ -94,6 +93,7 @@ export function eventJson(ev: PmtuEvent, n: Namers): EventJson {
   }
   if (ev.vlan) out.vlan = ev.vlan;
   if (ev.inner) out.inner = inner(ev.inner);
-  for (const [key, name] of FLAG_NAMES) if (ev.flags[key]) out.flags.push(name);
-  return out;
+  const flags: string[] = [];
+  for (const [key, name] of FLAG_NAMES) if (ev.flags[key]) flags.push(name);
+  return { ...out, flags }; // last, as in the contract
 }
