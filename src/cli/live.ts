@@ -101,13 +101,17 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
     }
   });
   observer.on('error', (err) => io.err(oneLine(err)));
+  observer.on('warning', (message) => io.err(`pmtu-watch: warning: ${message}`));
 
   const timers: NodeJS.Timeout[] = [];
   const stop = new Promise<void>((resolve) => {
     if (opts.duration) timers.push(setTimeout(resolve, opts.duration * 1000));
     void deps.stopRequested.then(resolve);
   });
-  if (opts.json) timers.push(setInterval(() => io.out(JSON.stringify(stats())), deps.statsEveryMs));
+  if (opts.json) {
+    io.out(JSON.stringify(stats())); // also tells a reader the hooks are in place
+    timers.push(setInterval(() => io.out(JSON.stringify(stats())), deps.statsEveryMs));
+  }
   await stop;
   for (const t of timers) clearTimeout(t);
 

@@ -40,6 +40,15 @@ export interface ObserverOptions {
   nameSources?: NameSources;
   /** Leave SIGINT/SIGTERM alone (the caller closes the observer itself). */
   noSignalHandlers?: boolean;
+  /**
+   * How often to look for interfaces and namespaces that appeared (attached)
+   * or went away (dropped), in ms; 0: never. Default 1000.
+   */
+  rescanMs?: number;
+}
+
+function targetKey(t: Target): string {
+  return `${t.netnsInode}/${t.ifindex}/${t.ifname}`;
 }
 
 export interface Target {
@@ -47,6 +56,8 @@ export interface Target {
   netns: string | null;
   /** Path of the namespace file, null for our own. */
   path: string | null;
+  /** The namespace's inode: a namespace re-created under the same name is another one. */
+  netnsInode: number;
   ifindex: number;
   ifname: string;
   mtu: number;
@@ -72,13 +83,15 @@ function namedNamespaces(sources: NameSources): string[] {
 /** Works out which interfaces of which namespaces to attach to. */
 export function resolveTargets(
   opts: Pick<ObserverOptions, 'netns' | 'allNetns' | 'ifaces'>,
-  addon: Pick<NativeAddon, 'listLinks'>,
+  addon: Pick<NativeAddon, 'listLinks' | 'netnsInode'>,
   sources: NameSources = fsNameSources,
+  { rescan = false } = {},
 ): Target[] {
   const spaces: { name: string | null; path: string | null }[] = [];
   if (opts.netns?.length) {
     for (const name of opts.netns) {
       const path = netnsPath(name);
+      if (!path && rescan) continue; // it went away: its hooks went with it
       if (!path) {
         const known = namedNamespaces(sources);
         throw new PmtuError(
@@ -104,19 +117,22 @@ export function resolveTargets(
   const targets: Target[] = [];
   for (const space of spaces) {
     let links;
+    let netnsInode: number;
     try {
       links = addon.listLinks(space.path);
+      netnsInode = addon.netnsInode(space.path);
     } catch (e) {
       // A namespace that vanished between listing and looking is not ours to fail on.
-      if (opts.allNetns && space.path) continue;
+      if ((opts.allNetns || rescan) && space.path) continue;
       throw fromNative(e);
     }
     for (const link of links) {
       if (wanted ? !wanted.has(link.name) : link.name === 'lo') continue;
       found.add(link.name);
-      targets.push({ netns: space.name, path: space.path, ifindex: link.ifindex, ifname: link.name, mtu: link.mtu });
+      targets.push({ netns: space.name, path: space.path, netnsInode, ifindex: link.ifindex, ifname: link.name, mtu: link.mtu });
     }
   }
+  if (rescan) return targets;
   for (const name of wanted ?? []) {
     if (!found.has(name)) {
       throw new PmtuError(
@@ -132,16 +148,23 @@ export function resolveTargets(
 export interface Observer {
   on(event: 'events', listener: (events: PmtuEvent[]) => void): this;
   on(event: 'error', listener: (err: PmtuError) => void): this;
+  /** Something could not be watched; the observer goes on without it. */
+  on(event: 'warning', listener: (message: string) => void): this;
 }
 
 export class Observer extends EventEmitter {
   readonly namers: Namers;
-  readonly targets: Target[];
-  /** Signals this kernel cannot provide, and interfaces that could not be watched. */
+  /** Signals this kernel cannot provide, and interfaces that could not be watched, at start. */
   readonly warnings: string[] = [];
   private native: NativeObserver | undefined;
+  private readonly watched = new Map<string, Target>();
+  private readonly rescanTimer: NodeJS.Timeout | undefined;
+  private readonly addon: NativeAddon;
+  private readonly sources: NameSources;
+  private readonly selection: Pick<ObserverOptions, 'netns' | 'allNetns' | 'ifaces'>;
   private unknownRecords = 0;
-  private readonly netnsFilter: Set<number> | undefined;
+  /** Names, not inodes: a namespace re-created under its name is still the one asked for. */
+  private readonly netnsFilter: Set<string> | undefined;
   private readonly ifaceFilter: Set<string> | undefined;
   private readonly onSignal = (signal: NodeJS.Signals) => {
     this.close();
@@ -152,9 +175,10 @@ export class Observer extends EventEmitter {
 
   constructor(opts: ObserverOptions = {}) {
     super();
-    const addon = opts.addon ?? loadAddon();
-    const sources = opts.nameSources ?? fsNameSources;
-    this.targets = resolveTargets(opts, addon, sources);
+    const addon = (this.addon = opts.addon ?? loadAddon());
+    const sources = (this.sources = opts.nameSources ?? fsNameSources);
+    this.selection = { netns: opts.netns, allNetns: opts.allNetns, ifaces: opts.ifaces };
+    const targets = resolveTargets(this.selection, addon, sources);
     const ifaces = new IfaceNames();
     this.namers = {
       netns: new NetnsNames(sources),
@@ -164,10 +188,7 @@ export class Observer extends EventEmitter {
       epochOffsetMs: Date.now() - Number(process.hrtime.bigint()) / 1e6,
     };
     // Tracepoints see every namespace; an explicit selection narrows what we report.
-    // (resolveTargets has checked that every named namespace exists.)
-    this.netnsFilter = opts.netns?.length
-      ? new Set(opts.netns.map((n) => addon.netnsInode(netnsPath(n)!)))
-      : undefined;
+    this.netnsFilter = opts.netns?.length ? new Set(opts.netns) : undefined;
     this.ifaceFilter = opts.ifaces?.length ? new Set(opts.ifaces) : undefined;
 
     const native = new addon.Observer(opts.sizeReportMin ? { sizeReportMin: opts.sizeReportMin } : {});
@@ -175,15 +196,18 @@ export class Observer extends EventEmitter {
       native.start((records) => this.onBatch(records));
       this.native = native;
       this.warnings.push(...native.warnings());
-      for (const t of this.targets) {
-        const ino = addon.netnsInode(t.path);
-        ifaces.set(ino, t.ifindex, t.ifname);
-        this.attachOne(native, t);
+      for (const t of targets) {
+        const err = this.attachOne(native, t);
+        // An interface that vanished meanwhile is a warning; anything else is fatal.
+        if (err && err.code !== 'PMTU_ERR_NO_DEVICE') throw err;
+        if (err) this.warnings.push(err.message);
       }
     } catch (e) {
       this.close();
       throw fromNative(e);
     }
+    const every = opts.rescanMs ?? 1000;
+    if (every > 0) this.rescanTimer = setInterval(() => this.rescan(), every).unref();
     process.once('exit', this.onExit);
     if (!opts.noSignalHandlers) {
       process.once('SIGINT', this.onSignal);
@@ -191,15 +215,58 @@ export class Observer extends EventEmitter {
     }
   }
 
-  private attachOne(native: NativeObserver, t: Target): void {
+  /** Attaches to one interface; returns the error instead of throwing it. */
+  private attachOne(native: NativeObserver, t: Target): PmtuError | undefined {
     try {
       native.attach(t.path, t.ifindex);
     } catch (e) {
       const err = fromNative(e);
-      // An interface that vanished meanwhile is a warning; anything else is fatal.
-      if (err.code !== 'PMTU_ERR_NO_DEVICE') throw err;
-      this.warnings.push(`${t.netns ?? 'this namespace'}/${t.ifname} vanished before it could be watched`);
+      err.message = `cannot watch ${t.netns ?? 'this namespace'}/${t.ifname}: ${err.message}`;
+      return err;
     }
+    this.watched.set(targetKey(t), t);
+    this.namers.ifaces.set(t.netnsInode, t.ifindex, t.ifname);
+    return undefined;
+  }
+
+  /** The interfaces being watched now. */
+  get targets(): Target[] {
+    return [...this.watched.values()];
+  }
+
+  /**
+   * Attaches to interfaces (and namespaces) that appeared since the last look
+   * and forgets those that went away: containers come and go.
+   */
+  rescan(): void {
+    const native = this.native;
+    if (!native) return;
+    let now: Target[];
+    try {
+      now = resolveTargets(this.selection, this.addon, this.sources, { rescan: true });
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    const present = new Set(now.map(targetKey));
+    for (const [key, t] of this.watched) {
+      if (present.has(key)) continue;
+      this.watched.delete(key);
+      try {
+        native.detach(t.path, t.ifindex); // its namespace or device is gone: nothing left to undo
+      } catch {
+        // already gone with its device
+      }
+    }
+    for (const t of now) {
+      if (this.watched.has(targetKey(t))) continue;
+      const err = this.attachOne(native, t);
+      if (err) this.warn(err.message);
+    }
+  }
+
+  private warn(message: string): void {
+    if (this.listenerCount('warning') > 0) this.emit('warning', message);
   }
 
   private onBatch(records: Buffer): void {
@@ -217,7 +284,9 @@ export class Observer extends EventEmitter {
   }
 
   private selected(ev: PmtuEvent): boolean {
-    if (this.netnsFilter && !this.netnsFilter.has(ev.netnsInode) && !this.netnsFilter.has(ev.mtuNetnsInode)) return false;
+    const names = this.namers.netns;
+    if (this.netnsFilter && !this.netnsFilter.has(names.name(ev.netnsInode)) && !this.netnsFilter.has(names.name(ev.mtuNetnsInode)))
+      return false;
     if (this.ifaceFilter && !this.ifaceFilter.has(ev.ifname) && !this.ifaceFilter.has(ev.mtuIfname)) return false;
     return true;
   }
@@ -249,6 +318,7 @@ export class Observer extends EventEmitter {
 
   /** Detaches every hook and stops; idempotent. */
   close(): void {
+    if (this.rescanTimer) clearInterval(this.rescanTimer);
     process.removeListener('exit', this.onExit);
     process.removeListener('SIGINT', this.onSignal);
     process.removeListener('SIGTERM', this.onSignal);

@@ -2,14 +2,16 @@
 // watches namespaces this test builds while real traffic crosses them, and
 // the test asserts on the JSON lines a user would read.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 
 import { afterEach, beforeAll, expect, it } from 'vitest';
 
 import { NetLab, reapStale } from '../../src/lab/netlab.js';
 import { bridgePort, routedPath } from '../../src/lab/topologies.js';
-import { pingDf, tcpTransfer } from '../../src/lab/traffic.js';
-import { events, runLive, type EventLine } from '../helpers/live.js';
+import { pingDf, tcpTransfer, waitFor } from '../../src/lab/traffic.js';
+import { BIN, events, observerAttached, runLive, type EventLine, type JsonLine } from '../helpers/live.js';
 import { kernelDescribe, needBtf, needFile, needLabTools } from '../helpers/kernel.js';
 
 /** This (the observer's own) namespace's qdiscs, as `tc` shows them. */
@@ -72,6 +74,24 @@ kernelDescribe(
       expect(ts(generated!)).toBeLessThanOrEqual(ts(arrived!));
       expect(ts(arrived!)).toBeLessThanOrEqual(ts(eaten!));
       expect(ts(tooBig!)).toBeLessThanOrEqual(ts(arrived!));
+    });
+
+    it('--all-netns started before the namespaces exist watches them once they appear', async () => {
+      const child = spawn(process.execPath, [BIN, 'live', '--json', '--all-netns', '--duration', '40'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const lines: JsonLine[] = [];
+      createInterface({ input: child.stdout! }).on('line', (l) => lines.push(JSON.parse(l) as JsonLine));
+      const exited = once(child, 'exit');
+      try {
+        await waitFor(() => lines.some((l) => l.type === 'stats'), 15_000); // the hooks are in place
+        lab = await NetLab.create('obslate');
+        const path = await routedPath(lab, { ipv6: false });
+        await waitFor(() => observerAttached(lab!, path.ns.c, path.client.ifname), 10_000);
+        await pingDf(lab, path.ns.c, path.server.v4, { size: 4000, count: 2 });
+        await waitFor(() => events({ lines, stderr: '', code: null }).some((e) => e.kind === 'ptb' && e.netns === path.ns.c && e.dir === 'ingress'), 5000);
+      } finally {
+        child.kill('SIGINT');
+      }
+      await exited;
     });
 
     it("shows a PTB eaten by c's firewall as a NETFILTER_DROP of that ICMP error", async () => {
