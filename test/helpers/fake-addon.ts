@@ -17,7 +17,7 @@ export function nativeError(code: string, message: string, hint = ''): Error {
 }
 
 export interface FakeAddonOptions {
-  /** Links per namespace path ('' for the observer's own). */
+  /** Links per namespace path ('' for the observer's own); read on every call, so a test may change it. */
   links?: Record<string, LinkInfo[]>;
   /** Inode per namespace path ('' for the observer's own). */
   inodes?: Record<string, number>;
@@ -42,6 +42,7 @@ export interface FakeNativeObserver extends NativeObserver {
   options: ObserverOptions | undefined;
   stopCalls: number;
   attachCalls: { netns: string | null; ifindex: number }[];
+  detachCalls: { netns: string | null; ifindex: number }[];
   /** Hands a batch to the callback given to start(), as the drain thread would. */
   deliver(records: Buffer): void;
 }
@@ -69,6 +70,7 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
   class Observer implements FakeNativeObserver {
     stopCalls = 0;
     attachCalls: { netns: string | null; ifindex: number }[] = [];
+    detachCalls: { netns: string | null; ifindex: number }[] = [];
     private onBatch: ((records: Buffer) => void) | undefined;
     private readonly attached: Attachment[] = [];
 
@@ -96,6 +98,7 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
     }
 
     detach(netns: string | null, ifindex: number): void {
+      this.detachCalls.push({ netns, ifindex });
       const i = this.attached.findIndex((a) => a.netns === netns && a.ifindex === ifindex);
       if (i >= 0) this.attached.splice(i, 1);
     }
