@@ -46,6 +46,8 @@ export interface EventJson {
   dir: PmtuEvent['dir'];
   src?: string;
   dst?: string;
+  sport?: number;
+  dport?: number;
   proto?: string | number;
   mtu?: number;
   len?: number;
@@ -79,6 +81,8 @@ export function eventJson(ev: PmtuEvent, n: Namers): EventJson {
   if (ev.outer) {
     out.src = ev.outer.src;
     out.dst = ev.outer.dst;
+    out.sport = ev.outer.sport;
+    out.dport = ev.outer.dport;
     out.proto = protoName(ev.outer.proto);
   } else if (ev.kind === 'ptb-sent' && ev.inner) {
     out.dst = ev.inner.src; // a generated PTB goes back to the sender it quotes
