@@ -27,6 +27,7 @@
         "native/errors.cc",
         "native/netns.cc",
         "native/observer.cc",
+        "native/route.cc",
         "native/tc.cc"
       ],
       "include_dirs": ["<(SHARED_INTERMEDIATE_DIR)/bpf", "bpf"],

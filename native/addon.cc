@@ -20,6 +20,7 @@
 #include "events.h"
 #include "netns.h"
 #include "observer.h"
+#include "route.h"
 
 namespace pmtu {
 namespace {
@@ -121,11 +122,30 @@ Napi::Value DropReasonNames(const Napi::CallbackInfo &info) {
 
 }  // namespace
 
+Napi::Value RouteGet(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    if (info.Length() < 2 || !info[1].IsString())
+      Fail("PMTU_ERR_INVALID", "routeGet(netns: string | null, dst: string)", "see native/index.d.ts");
+    RouteInfo r = GetRoute(NetnsArg(info), info[1].As<Napi::String>().Utf8Value());
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("found", r.found);
+    o.Set("mtu", r.mtu);
+    o.Set("expires", r.expires);
+    o.Set("ifindex", r.ifindex);
+    return o;
+  } catch (const Failure &f) {
+    ToJsError(env, f).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   libbpf_set_print(LibbpfPrint);
   exports.Set("Observer", Observer::Define(env));
   exports.Set("listLinks", Napi::Function::New(env, ListLinks, "listLinks"));
   exports.Set("netnsInode", Napi::Function::New(env, NetnsInode, "netnsInode"));
+  exports.Set("routeGet", Napi::Function::New(env, RouteGet, "routeGet"));
   exports.Set("dropReasonNames", Napi::Function::New(env, DropReasonNames, "dropReasonNames"));
   exports.Set("RECORD_SIZE", Napi::Number::New(env, sizeof(pmtu_event)));
   return exports;

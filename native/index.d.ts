@@ -94,6 +94,18 @@ export class Observer {
 
 /** Interfaces of a namespace (null: the observer's own). */
 export function listLinks(netns: string | null): LinkInfo[];
+export interface RouteInfo {
+  /** False when there is no route. */
+  found: boolean;
+  /** Cached path MTU (what a PTB taught the kernel), 0 when none. */
+  mtu: number;
+  /** Seconds the cached entry has left. */
+  expires: number;
+  ifindex: number;
+}
+
+/** `ip route get DST` in a namespace (null: ours), over rtnetlink. */
+export function routeGet(netns: string | null, dst: string): RouteInfo;
 /** Inode of a namespace file (null: the observer's own namespace). */
 export function netnsInode(netns: string | null): number;
 /** enum skb_drop_reason of the running kernel, names without the SKB_DROP_REASON_ prefix, indexed by value. */
