@@ -1,7 +1,11 @@
-// `pmtu-watch live`: watch, and print each event as it happens.
+// `pmtu-watch live`: watch, correlate, and show verdicts as they change.
 
+import { Correlator, severity } from '../correlate/correlator.js';
+import type { CorrelatorEvent } from '../correlate/types.js';
 import { oneLine } from '../errors.js';
 import type { EventJson } from '../observer/json.js';
+import { RouteProbe } from '../observer/route-probe.js';
+import { screen, verdictText } from './view.js';
 import { openObserver, type Observer, type ObserverOptions } from '../observer/index.js';
 import type { Io } from './io.js';
 
@@ -12,10 +16,23 @@ export interface LiveOptions {
   iface: string[];
   duration?: number;
   sizeMin?: number;
+  /** Plain output: print every event too, not only verdict changes. */
+  events?: boolean;
+}
+
+/** A terminal that the live view redraws in place. */
+export interface Screen {
+  rows(): number;
+  cols(): number;
+  draw(text: string): void;
+  /** Leaves the screen as a normal terminal again. */
+  done(): void;
 }
 
 export interface LiveDeps {
   open: (opts: ObserverOptions) => Observer;
+  /** Present on a terminal: verdicts are shown as a screen updated in place. */
+  screen?: Screen;
   /** Resolves when the user asks to stop (SIGINT/SIGTERM). */
   stopRequested: Promise<void>;
   statsEveryMs: number;
@@ -81,24 +98,37 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
 
   const started = Date.now();
   const counts: Record<string, number> = {};
+  let total = 0;
+  const correlator = new Correlator();
   const stats = () => ({
     type: 'stats' as const,
     elapsedS: Math.round((Date.now() - started) / 100) / 10,
     interfaces: observer.attachments().length,
     events: { ...counts },
     losses: observer.losses(),
+    flows: correlator.stats(),
   });
   for (const w of observer.warnings) io.err(`pmtu-watch: warning: ${w}`);
-  if (!opts.json) {
+  if (!opts.json && !deps.screen) {
     io.err(`pmtu-watch: watching ${observer.targets.length} interface(s)${opts.duration ? ` for ${opts.duration} s` : ''}; Ctrl-C stops`);
   }
 
-  observer.on('events', (events) => {
-    for (const ev of events) {
-      counts[ev.kind] = (counts[ev.kind] ?? 0) + 1;
-      const line = observer.json(ev);
-      io.out(opts.json ? JSON.stringify(line) : eventText(line));
+  // Every event, the kernel's and the route lookups', goes the same way:
+  // printed (JSON, or with --events), then into the correlator.
+  const take = (ev: CorrelatorEvent) => {
+    counts[ev.kind] = (counts[ev.kind] ?? 0) + 1;
+    total++;
+    if (opts.json) io.out(JSON.stringify(ev));
+    else if (opts.events && !deps.screen && ev.kind !== 'route') io.out(eventText(ev));
+    for (const v of correlator.push(ev)) {
+      if (opts.json) io.out(JSON.stringify(v));
+      else if (!deps.screen) io.out(verdictText(v));
     }
+    if (ev.kind !== 'route') probe.observe(ev);
+  };
+  const probe = new RouteProbe(observer.addon, take);
+  observer.on('events', (events) => {
+    for (const ev of events) take(observer.json(ev));
   });
   observer.on('error', (err) => io.err(oneLine(err)));
   observer.on('warning', (message) => io.err(`pmtu-watch: warning: ${message}`));
@@ -112,15 +142,43 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
     io.out(JSON.stringify(stats())); // also tells a reader the hooks are in place
     timers.push(setInterval(() => io.out(JSON.stringify(stats())), deps.statsEveryMs));
   }
+  if (deps.screen) {
+    const view = deps.screen;
+    let lastTotal = 0;
+    let lastAt = started;
+    let rate = 0;
+    const draw = () => {
+      const now = Date.now();
+      if (now - lastAt >= 1000) {
+        rate = Math.round(((total - lastTotal) * 1000) / (now - lastAt));
+        lastTotal = total;
+        lastAt = now;
+      }
+      const l = observer.losses();
+      const text = screen(
+        correlator.verdicts(),
+        { nowMs: now, startedMs: started, events: total, eventsPerSecond: rate, lost: l.ringbufFull + l.queueFull, interfaces: observer.attachments().length, flows: correlator.stats().flows },
+        view.rows(),
+        view.cols(),
+      );
+      view.draw(text);
+    };
+    draw();
+    timers.push(setInterval(draw, 500));
+  }
   await stop;
   for (const t of timers) clearTimeout(t);
+  probe.stop();
 
   const final = stats(); // before close: it reads the kernel's counters
   observer.close();
   if (opts.json) io.out(JSON.stringify(final));
   else {
+    deps.screen?.done();
     const lost = final.losses.ringbufFull + final.losses.queueFull;
-    io.err(`pmtu-watch: ${Object.values(counts).reduce((a, b) => a + b, 0)} events, ${lost} lost`);
+    const troubled = correlator.verdicts().filter((v) => severity(v.verdict) > 1);
+    if (deps.screen) for (const v of troubled) io.out(verdictText(v));
+    io.err(`pmtu-watch: ${total} events, ${final.flows.flows} flows, ${troubled.length} in trouble, ${lost} lost`);
   }
   return 0;
 }

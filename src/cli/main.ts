@@ -6,7 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { oneLine } from '../errors.js';
 import { openObserver } from '../observer/index.js';
 import { processIo, type Io } from './io.js';
-import { runLive, type LiveDeps, type LiveOptions } from './live.js';
+import { runLive, type LiveDeps, type LiveOptions, type Screen } from './live.js';
 
 function positiveNumber(what: string) {
   return (value: string): number => {
@@ -28,17 +28,34 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** Signals turned into a promise, for commands that run until stopped. */
-export function stopSignal(): Promise<void> {
-  return new Promise((resolve) => {
+/** SIGINT/SIGTERM as a promise, for commands that run until stopped; cancel() lets go of the signals. */
+export function stopSignal(): { promise: Promise<void>; cancel: () => void } {
+  let cancel = () => {};
+  const promise = new Promise<void>((resolve) => {
     const done = () => {
+      cancel();
+      resolve();
+    };
+    cancel = () => {
       process.removeListener('SIGINT', done);
       process.removeListener('SIGTERM', done);
-      resolve();
     };
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
   });
+  return { promise, cancel };
+}
+
+/** The in-place view on an interactive terminal (not with --json or --events). */
+function terminalScreen(opts: LiveOptions): Screen | undefined {
+  const out = process.stdout;
+  if (!out.isTTY || opts.json || opts.events) return undefined;
+  return {
+    rows: () => out.rows ?? 24,
+    cols: () => out.columns ?? 120,
+    draw: (text) => out.write(`\x1b[H\x1b[2J${text}\n`),
+    done: () => out.write('\x1b[H\x1b[2J'),
+  };
 }
 
 export interface ProgramDeps {
@@ -63,13 +80,21 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
     .option('--iface <name>', 'only this interface (repeatable)', collect, [])
     .option('--duration <seconds>', 'stop after this long', positiveNumber('--duration'))
     .option('--size-min <bytes>', "report a flow's largest DF packet from this size on (default 1280)", positiveInteger('--size-min'))
+    .option('--events', 'plain output: print every event, not only verdict changes')
     .action(async (opts: LiveOptions) => {
+      const stop = deps.live?.stopRequested ? { promise: deps.live.stopRequested, cancel: () => {} } : stopSignal();
+      const tty = deps.live && 'screen' in deps.live ? deps.live.screen : terminalScreen(opts);
       const liveDeps: LiveDeps = {
         open: deps.live?.open ?? openObserver,
-        stopRequested: deps.live?.stopRequested ?? stopSignal(),
+        stopRequested: stop.promise,
         statsEveryMs: deps.live?.statsEveryMs ?? 5000,
+        ...(tty ? { screen: tty } : {}),
       };
-      settle(await runLive(opts, io, liveDeps));
+      try {
+        settle(await runLive(opts, io, liveDeps));
+      } finally {
+        stop.cancel();
+      }
     });
 
   return { program, result };

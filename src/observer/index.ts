@@ -159,7 +159,7 @@ export class Observer extends EventEmitter {
   private native: NativeObserver | undefined;
   private readonly watched = new Map<string, Target>();
   private readonly rescanTimer: NodeJS.Timeout | undefined;
-  private readonly addon: NativeAddon;
+  readonly addon: NativeAddon;
   private readonly sources: NameSources;
   private readonly selection: Pick<ObserverOptions, 'netns' | 'allNetns' | 'ifaces'>;
   private unknownRecords = 0;

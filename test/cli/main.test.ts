@@ -69,7 +69,7 @@ describe('pmtu-watch (usage)', () => {
     const r = await run(['live', '--help'], noOpen);
     expect(r.code).toBe(0);
     expect(r.err).toEqual([]);
-    expect(optionsListed(r.out.join('\n'))).toEqual(['--json', '--netns', '--all-netns', '--iface', '--duration', '--size-min', '--help']);
+    expect(optionsListed(r.out.join('\n'))).toEqual(['--json', '--netns', '--all-netns', '--iface', '--duration', '--size-min', '--events', '--help']);
   });
 
   it('no command: the usage on stderr, exit 2', async () => {
@@ -212,8 +212,9 @@ describe('pmtu-watch live (running)', () => {
     expect(fake.only().stopCalls).toBe(1);
 
     const lines = r.out.map((l) => JSON.parse(l) as Record<string, unknown>);
+    // The kernel's events, then the route lookup the PTB prompted (the fake has no route).
     const events = lines.filter((l) => l.type === 'event') as unknown as EventJson[];
-    expect(events.map((e) => e.kind)).toEqual(['ptb', 'drop']);
+    expect(events.map((e) => e.kind)).toEqual(['ptb', 'drop', 'route']);
     expect(events[0]).toMatchObject({
       netns: 'host',
       iface: 'eth0',
@@ -227,14 +228,20 @@ describe('pmtu-watch live (running)', () => {
     });
     expect(typeof events[0]!.ts).toBe('number');
     expect(events[1]).toMatchObject({ iface: 'eth0', reason: 'NOT_SPECIFIED', len: 9000, mtu: 1500, flags: ['oversize'] });
-    expect(lines.every((l) => l.type === 'event' || l.type === 'stats')).toBe(true);
+    expect(lines.every((l) => l.type === 'event' || l.type === 'stats' || l.type === 'verdict')).toBe(true);
+    const verdicts = lines.filter((l) => l.type === 'verdict');
+    expect(verdicts.map((v) => [v.verdict, v.cause])).toEqual([
+      ['ptb-honored', null],
+      ['local-bottleneck', 'layer2'],
+      ['ptb-dropped', 'not-applied'],
+    ]);
 
     const last = lines.at(-1)!;
-    expect(Object.keys(last)).toEqual(['type', 'elapsedS', 'interfaces', 'events', 'losses']);
+    expect(Object.keys(last)).toEqual(['type', 'elapsedS', 'interfaces', 'events', 'losses', 'flows']);
     expect(last).toMatchObject({
       type: 'stats',
       interfaces: 1,
-      events: { ptb: 1, drop: 1 },
+      events: { ptb: 1, drop: 1, route: 1 },
       losses: { ringbufFull: 0, flowTableFull: 0, queueFull: 0, delivered: 3, unknownRecords: 1 },
     });
     expect(last.elapsedS).toBeGreaterThanOrEqual(0.2);
@@ -266,21 +273,23 @@ describe('pmtu-watch live (running)', () => {
     expect(opened[0]).toMatchObject({ netns: [], allNetns: true, ifaces: [] });
   });
 
-  it('readable lines for a person, a start line and a summary on stderr; stops when asked', async () => {
+  it('readable lines for a person (--events: every event too), a start line and a summary on stderr; stops when asked', async () => {
     let stop!: () => void;
     const stopRequested = new Promise<void>((resolve) => (stop = resolve));
     const { fake, deps } = liveDeps({ warnings: ['no skb:kfree_skb reasons here'] }, [EVENTS], { stopRequested });
-    setTimeout(() => stop(), 80);
-    const r = await run(['live'], deps);
+    setTimeout(() => stop(), 150);
+    const r = await run(['live', '--events'], deps);
     expect(r.code).toBe(0);
     expect(fake.only().stopCalls).toBe(1);
-    expect(r.out).toHaveLength(2);
-    expect(r.out[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} host\/eth0 ingress PTB from 198\.18\.1\.1 to 198\.18\.0\.2 mtu 1400 for tcp 198\.18\.0\.2:40000 -> 198\.18\.3\.2:443$/);
-    expect(r.out[1]).toMatch(/ host\/eth0 DROP NOT_SPECIFIED 10\.0\.0\.1 -> 10\.0\.0\.2 len 9000 > mtu 1500$/);
+    const events = r.out.filter((l) => /^\d\d:\d\d:\d\d\.\d{3} host\//.test(l));
+    expect(events).toHaveLength(2);
+    expect(events[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} host\/eth0 ingress PTB from 198\.18\.1\.1 to 198\.18\.0\.2 mtu 1400 for tcp 198\.18\.0\.2:40000 -> 198\.18\.3\.2:443$/);
+    expect(events[1]).toMatch(/ host\/eth0 DROP NOT_SPECIFIED 10\.0\.0\.1 -> 10\.0\.0\.2 len 9000 > mtu 1500$/);
+    expect(r.out.some((l) => / LOCAL-BOTTLENECK layer2 /.test(l))).toBe(true);
     expect(r.err).toEqual([
       'pmtu-watch: warning: no skb:kfree_skb reasons here',
       'pmtu-watch: watching 1 interface(s); Ctrl-C stops',
-      'pmtu-watch: 2 events, 0 lost',
+      'pmtu-watch: 3 events, 2 flows, 2 in trouble, 0 lost',
     ]);
   });
 
@@ -290,7 +299,7 @@ describe('pmtu-watch live (running)', () => {
     expect(r.code).toBe(0);
     expect(r.err).toHaveLength(1);
     expect(r.err[0]).toMatch(/^pmtu-watch: a batch of 10 bytes .*\(.*\)$/);
-    expect(r.out.map((l) => (JSON.parse(l) as { kind?: string }).kind).filter(Boolean)).toEqual(['ptb', 'drop']);
+    expect(r.out.map((l) => (JSON.parse(l) as { kind?: string }).kind).filter(Boolean)).toEqual(['ptb', 'drop', 'route']);
   });
 });
 

@@ -136,6 +136,7 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
     listLinks,
     netnsInode,
     dropReasonNames: () => [...(o.dropReasons ?? [])],
+    routeGet: () => ({ found: false, mtu: 0, expires: 0, ifindex: 0 }),
     RECORD_SIZE: 288,
   };
   return {

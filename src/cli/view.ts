@@ -1,0 +1,72 @@
+// How verdicts look to a person: one line each for scrolling output, and a
+// screen that redraws in place on a terminal (flows in trouble first).
+
+import { severity } from '../correlate/correlator.js';
+import type { VerdictJson } from '../correlate/types.js';
+
+function clock(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 23);
+}
+
+function endpoint(addr: string, port: number): string {
+  if (!port) return addr;
+  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+export function flowText(v: VerdictJson): string {
+  return `${v.flow.proto} ${endpoint(v.flow.src, v.flow.sport)} -> ${endpoint(v.flow.dst, v.flow.dport)}`;
+}
+
+export function whereText(v: VerdictJson): string {
+  const place = v.where.netns || v.where.iface ? `${v.where.netns ?? '?'}/${v.where.iface ?? '?'}` : '';
+  return [place, v.where.hop ? `hop ${v.where.hop}` : ''].filter(Boolean).join(' ');
+}
+
+function mtuText(v: VerdictJson): string {
+  if (v.mtu) return `mtu ${v.mtu}`;
+  if (v.bounds) return `path mtu ${v.bounds.largestOk ?? '?'}..${v.bounds.smallestLost ? v.bounds.smallestLost - 1 : '?'}`;
+  return '';
+}
+
+/** One line per verdict change (plain output), plus the fix on the next line when there is one. */
+export function verdictText(v: VerdictJson): string {
+  const head = [clock(v.ts), v.verdict.toUpperCase(), v.cause ?? '', flowText(v), whereText(v) && `at ${whereText(v)}`, mtuText(v)]
+    .filter(Boolean)
+    .join(' ');
+  const lines = [head, ...v.notes.map((n) => `    note: ${n}`)];
+  if (v.fix) lines.push(`    fix: ${v.fix}`);
+  return lines.join('\n');
+}
+
+export interface ScreenStatus {
+  nowMs: number;
+  startedMs: number;
+  events: number;
+  eventsPerSecond: number;
+  lost: number;
+  interfaces: number;
+  flows: number;
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? `${s.slice(0, n - 1)}…` : s.padEnd(n);
+}
+
+/** The whole screen: a status line, then flows in trouble first. */
+export function screen(verdicts: VerdictJson[], st: ScreenStatus, rows: number, cols: number): string {
+  const trouble = verdicts.filter((v) => severity(v.verdict) > 1).length;
+  const up = Math.round((st.nowMs - st.startedMs) / 1000);
+  const lines = [
+    `pmtu-watch live  ${st.interfaces} interfaces  ${st.flows} flows, ${trouble} in trouble  ` +
+      `${st.events} events (${st.eventsPerSecond}/s)  lost ${st.lost}  up ${up}s  (Ctrl-C stops)`,
+    '',
+    `${pad('VERDICT', 18)}${pad('CAUSE', 12)}${pad('FLOW', 46)}${pad('WHERE', 34)}${pad('MTU', 16)}AGE`,
+  ];
+  for (const v of verdicts) {
+    if (lines.length >= rows - 1) break;
+    const age = `${Math.max(0, Math.round((st.nowMs - v.ts) / 1000))}s`;
+    lines.push(`${pad(v.verdict, 18)}${pad(v.cause ?? '', 12)}${pad(flowText(v), 46)}${pad(whereText(v), 34)}${pad(mtuText(v), 16)}${age}`);
+    if (v.fix && severity(v.verdict) > 1 && lines.length < rows - 1) lines.push(`  fix: ${v.fix}`);
+  }
+  return lines.map((l) => l.slice(0, cols)).join('\n');
+}

@@ -1,0 +1,495 @@
+// The verdict engine: events in (with their own timestamps), verdicts out.
+// Pure and deterministic: no kernel, no clock. A verdict depends on the set
+// of facts a flow has gathered, not on the order they arrived in, so
+// out-of-order and duplicate events change nothing, and live runs, replays
+// and tests agree.
+
+import type { EventJson } from '../observer/json.js';
+import { fixFor } from './fixes.js';
+import type { CorrelatorEvent, EvidenceJson, FlowJson, RouteEventJson, VerdictJson } from './types.js';
+
+export interface CorrelatorOptions {
+  /** Flows with no event for this long (event time) are forgotten. Default 5 minutes. */
+  idleMs?: number;
+  /** At most this many flows; the least recently active go first. Default 65536. */
+  maxFlows?: number;
+}
+
+export interface CorrelatorStats {
+  flows: number;
+  /** Flows forgotten because the table was full. */
+  evicted: number;
+  /** Flows forgotten after idling. */
+  expired: number;
+  /** ICMP errors that quoted nothing a flow could be matched on. */
+  unmatched: number;
+  events: number;
+}
+
+/** Facts are kept per kind in small maps keyed so that a repeat replaces, never adds. */
+const MAX_FACTS = 32;
+
+interface Fact {
+  ts: number;
+  netns: string;
+  iface: string;
+}
+interface PtbFact extends Fact {
+  kind: 'ptb' | 'ptb-sent';
+  dir: string | null;
+  hop: string | null;
+  mtu: number;
+  /** The host the PTB goes to: the sender of the too-big packet. */
+  to: string;
+  mtuIface: string | null;
+}
+interface DropFact extends Fact {
+  reason: string;
+  hop: string | null;
+  mtu: number;
+  len: number;
+  mtuIface: string | null;
+  mtuNetns: string | null;
+  src: string;
+}
+interface SizeFact extends Fact {
+  dir: string | null;
+  src: string;
+  len: number;
+  ifMtu: number;
+}
+interface SynFact extends Fact {
+  dir: string | null;
+  src: string;
+  dst: string;
+  mss: number;
+  synAck: boolean;
+  ifMtu: number;
+  family: 4 | 6;
+}
+interface RetransmitFact extends Fact {
+  src: string;
+  len: number;
+  mss: number;
+}
+interface RouteFact {
+  ts: number;
+  netns: string;
+  dst: string;
+  mtu: number;
+  learned: boolean;
+  expected: number;
+}
+
+function put<T>(map: Map<string, T>, key: string, fact: T): void {
+  if (!map.has(key) && map.size >= MAX_FACTS) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
+  }
+  map.set(key, fact);
+}
+
+function maxBy<T>(items: Iterable<T>, score: (t: T) => number): T | undefined {
+  let best: T | undefined;
+  for (const t of items) if (best === undefined || score(t) > score(best)) best = t;
+  return best;
+}
+
+function at(f: Fact): string {
+  return `${f.netns || '?'}/${f.iface || '?'}`;
+}
+
+function endpoint(addr: string, port: number): string {
+  return `${addr}|${port}`;
+}
+
+export function flowKey(f: FlowJson): string {
+  const a = endpoint(f.src, f.sport);
+  const b = endpoint(f.dst, f.dport);
+  return `${f.proto}|${a < b ? `${a}>${b}` : `${b}>${a}`}`;
+}
+
+class Flow {
+  firstTs: number;
+  lastTs: number;
+  /** Shown as seen from the connection's initiator when a SYN told us who that is. */
+  shown: FlowJson;
+  initiatorKnown = false;
+  readonly ptbs = new Map<string, PtbFact>();
+  readonly ptbDrops = new Map<string, DropFact>();
+  readonly tooBig = new Map<string, DropFact>();
+  readonly l2 = new Map<string, DropFact>();
+  readonly sizes = new Map<string, SizeFact>();
+  readonly syns = new Map<string, SynFact>();
+  readonly retransmits = new Map<string, RetransmitFact>();
+  readonly routes = new Map<string, RouteFact>();
+  verdict: VerdictJson | undefined;
+
+  constructor(flow: FlowJson, ts: number) {
+    this.shown = flow;
+    this.firstTs = ts;
+    this.lastTs = ts;
+  }
+}
+
+function flowOf(x: { src?: string; dst?: string; sport?: number; dport?: number; proto?: string | number }): FlowJson | undefined {
+  if (x.src === undefined || x.dst === undefined || x.proto === undefined) return undefined;
+  return { src: x.src, dst: x.dst, sport: x.sport ?? 0, dport: x.dport ?? 0, proto: x.proto };
+}
+
+/** The flow an event is about: the quoted one for ICMP errors, else the packet's own. */
+function subject(ev: CorrelatorEvent): FlowJson | undefined {
+  if (ev.kind === 'route') return flowOf(ev.inner);
+  if (ev.kind === 'ptb' || ev.kind === 'ptb-sent') return ev.inner ? flowOf(ev.inner) : undefined;
+  if (ev.kind === 'drop' && ev.flags.includes('icmp-error')) return ev.inner ? flowOf(ev.inner) : undefined;
+  return flowOf(ev);
+}
+
+export class Correlator {
+  private readonly flows = new Map<string, Flow>();
+  private readonly idleMs: number;
+  private readonly maxFlows: number;
+  private now = -Infinity;
+  private lastSweep = -Infinity;
+  private readonly counters: CorrelatorStats = { flows: 0, evicted: 0, expired: 0, unmatched: 0, events: 0 };
+
+  constructor(opts: CorrelatorOptions = {}) {
+    this.idleMs = opts.idleMs ?? 5 * 60_000;
+    this.maxFlows = opts.maxFlows ?? 65536;
+  }
+
+  /** Takes one event; returns the verdicts it changed (usually none or one). */
+  push(ev: CorrelatorEvent): VerdictJson[] {
+    this.counters.events++;
+    if (ev.ts > this.now) this.now = ev.ts;
+    this.sweep();
+    const subj = subject(ev);
+    if (!subj) {
+      if (ev.kind !== 'route' && ev.flags.includes('icmp-error')) this.counters.unmatched++;
+      return [];
+    }
+    const key = flowKey(subj);
+    let flow = this.flows.get(key);
+    if (flow) {
+      this.flows.delete(key); // re-inserted below: Map order is recency order
+    } else {
+      flow = new Flow(subj, ev.ts);
+      this.evictIfFull();
+    }
+    this.flows.set(key, flow);
+    flow.lastTs = Math.max(flow.lastTs, ev.ts);
+    flow.firstTs = Math.min(flow.firstTs, ev.ts);
+    record(flow, ev);
+
+    const next = judge(flow, ev.ts);
+    const prev = flow.verdict;
+    if (prev && sameVerdict(prev, next)) return [];
+    flow.verdict = next;
+    return [next];
+  }
+
+  /** Every flow's current verdict, troubled ones first. */
+  verdicts(): VerdictJson[] {
+    const all = [...this.flows.values()].flatMap((f) => (f.verdict ? [f.verdict] : []));
+    return all.sort((a, b) => severity(b.verdict) - severity(a.verdict) || b.ts - a.ts);
+  }
+
+  stats(): CorrelatorStats {
+    return { ...this.counters, flows: this.flows.size };
+  }
+
+  private evictIfFull(): void {
+    while (this.flows.size >= this.maxFlows) {
+      const oldest = this.flows.keys().next().value;
+      if (oldest === undefined) return;
+      this.flows.delete(oldest);
+      this.counters.evicted++;
+    }
+  }
+
+  /** Forgets idle flows, at most once per second of event time. */
+  private sweep(): void {
+    if (this.now - this.lastSweep < 1000) return;
+    this.lastSweep = this.now;
+    for (const [key, flow] of this.flows) {
+      if (this.now - flow.lastTs < this.idleMs) break; // recency order: the rest are newer
+      this.flows.delete(key);
+      this.counters.expired++;
+    }
+  }
+}
+
+const SEVERITY: Record<VerdictJson['verdict'], number> = {
+  'ptb-dropped': 5,
+  'silent-blackhole': 5,
+  'local-bottleneck': 4,
+  'mss-exceeds-path': 3,
+  'ptb-honored': 1,
+  ok: 0,
+};
+
+export function severity(v: VerdictJson['verdict']): number {
+  return SEVERITY[v];
+}
+
+function sameVerdict(a: VerdictJson, b: VerdictJson): boolean {
+  return (
+    a.verdict === b.verdict &&
+    a.cause === b.cause &&
+    a.mtu === b.mtu &&
+    a.where.netns === b.where.netns &&
+    a.where.iface === b.where.iface &&
+    a.where.hop === b.where.hop &&
+    a.bounds?.largestOk === b.bounds?.largestOk &&
+    a.bounds?.smallestLost === b.bounds?.smallestLost &&
+    a.notes.join('\n') === b.notes.join('\n')
+  );
+}
+
+function record(flow: Flow, ev: CorrelatorEvent): void {
+  if (ev.kind === 'route') {
+    recordRoute(flow, ev);
+    return;
+  }
+  const base = { ts: ev.ts, netns: ev.netns, iface: ev.iface };
+  switch (ev.kind) {
+    case 'ptb':
+    case 'ptb-sent': {
+      const to = ev.kind === 'ptb' ? (ev.dst ?? ev.inner!.src) : ev.inner!.src;
+      const hop = ev.kind === 'ptb' ? (ev.src ?? null) : null;
+      put(flow.ptbs, `${ev.kind}|${ev.netns}|${ev.iface}|${ev.dir}|${ev.mtu}|${hop}`, {
+        ...base,
+        kind: ev.kind,
+        dir: ev.dir,
+        hop,
+        mtu: ev.mtu ?? 0,
+        to,
+        mtuIface: ev.mtuIface ?? null,
+      });
+      return;
+    }
+    case 'drop': {
+      const fact: DropFact = {
+        ...base,
+        reason: ev.reason ?? 'NOT_SPECIFIED',
+        hop: ev.flags.includes('icmp-error') ? (ev.src ?? null) : null,
+        mtu: ev.mtu ?? 0,
+        len: ev.len ?? 0,
+        mtuIface: ev.mtuIface ?? null,
+        mtuNetns: ev.mtuNetns ?? null,
+        src: ev.src ?? '',
+      };
+      const key = `${ev.netns}|${ev.iface}|${fact.reason}|${fact.hop}|${fact.mtu}|${fact.len}`;
+      if (ev.flags.includes('icmp-error')) put(flow.ptbDrops, key, fact);
+      else if (fact.reason === 'PKT_TOO_BIG') put(flow.tooBig, key, fact);
+      else if (ev.flags.includes('oversize')) put(flow.l2, key, fact);
+      return;
+    }
+    case 'size': {
+      put(flow.sizes, `${ev.netns}|${ev.iface}|${ev.dir}|${ev.src}`, {
+        ...base,
+        dir: ev.dir,
+        src: ev.src ?? '',
+        len: Math.max(ev.len ?? 0, flow.sizes.get(`${ev.netns}|${ev.iface}|${ev.dir}|${ev.src}`)?.len ?? 0),
+        ifMtu: ev.mtu ?? 0,
+      });
+      return;
+    }
+    case 'syn': {
+      const synAck = ev.flags.includes('synack');
+      put(flow.syns, `${ev.netns}|${ev.iface}|${ev.dir}|${synAck}`, {
+        ...base,
+        dir: ev.dir,
+        src: ev.src ?? '',
+        dst: ev.dst ?? '',
+        mss: ev.mss ?? 0,
+        synAck,
+        ifMtu: ev.mtu ?? 0,
+        family: (ev.src ?? '').includes(':') ? 6 : 4,
+      });
+      if (!synAck && !flow.initiatorKnown) {
+        const f = flowOf(ev);
+        if (f) flow.shown = f;
+        flow.initiatorKnown = true;
+      }
+      return;
+    }
+    case 'retransmit': {
+      put(flow.retransmits, `${ev.netns}|${ev.src}|${ev.len}|${ev.ts}`, { ...base, src: ev.src ?? '', len: ev.len ?? 0, mss: ev.mss ?? 0 });
+      return;
+    }
+  }
+}
+
+function recordRoute(flow: Flow, ev: RouteEventJson): void {
+  put(flow.routes, `${ev.netns}|${ev.dst}|${ev.expected}`, {
+    ts: ev.ts,
+    netns: ev.netns,
+    dst: ev.dst,
+    mtu: ev.mtu,
+    learned: ev.learned,
+    expected: ev.expected,
+  });
+}
+
+function evidence(kind: string, f: Fact, what: string): EvidenceJson {
+  return { ts: f.ts, kind, netns: f.netns, iface: f.iface, what };
+}
+
+const MAX_EVIDENCE = 8;
+
+/** The verdict a flow's facts support, most serious first. */
+function judge(flow: Flow, ts: number): VerdictJson {
+  const v: VerdictJson = {
+    type: 'verdict',
+    ts,
+    verdict: 'ok',
+    cause: null,
+    flow: flow.shown,
+    where: { netns: null, iface: null, hop: null },
+    mtu: null,
+    bounds: null,
+    fix: null,
+    evidence: [],
+    notes: [],
+  };
+  const ev = v.evidence;
+  const ptbs = [...flow.ptbs.values()];
+  const advertised = ptbs.length ? Math.min(...ptbs.map((p) => p.mtu)) : null;
+  const hop = ptbs.find((p) => p.hop)?.hop ?? null;
+  const mssNotes = mssRewrites(flow);
+
+  const ptbDrop = maxBy(flow.ptbDrops.values(), (d) => d.ts);
+  const l2 = maxBy(flow.l2.values(), (d) => d.len);
+  const tooBig = maxBy(flow.tooBig.values(), (d) => d.ts);
+  const unlearned = [...flow.routes.values()].find((r) => !r.learned);
+  const learned = [...flow.routes.values()].find((r) => r.learned);
+
+  for (const p of ptbs.sort((a, b) => a.ts - b.ts).slice(0, 3)) {
+    ev.push(
+      evidence(
+        p.kind,
+        p,
+        p.kind === 'ptb-sent'
+          ? `generated a PTB to ${p.to} advertising MTU ${p.mtu}${p.mtuIface ? ` (route via ${p.mtuIface})` : ''}`
+          : `PTB ${p.dir ?? ''} from ${p.hop ?? '?'} to ${p.to} advertising MTU ${p.mtu}`,
+      ),
+    );
+  }
+
+  if (ptbDrop) {
+    v.verdict = 'ptb-dropped';
+    v.cause = ptbDrop.reason === 'IP_RPFILTER' ? 'rp_filter' : ptbDrop.reason === 'NETFILTER_DROP' ? 'firewall' : ptbDrop.reason.toLowerCase();
+    v.where = { netns: ptbDrop.netns, iface: ptbDrop.iface, hop: ptbDrop.hop };
+    v.mtu = ptbDrop.mtu || advertised;
+    ev.push(evidence('drop', ptbDrop, `dropped the PTB from ${ptbDrop.hop ?? '?'} (advertising MTU ${ptbDrop.mtu}): ${ptbDrop.reason}`));
+    if (tooBig) ev.push(evidence('drop', tooBig, `dropped a ${tooBig.len}-byte packet from ${tooBig.src}: larger than MTU ${tooBig.mtu}${tooBig.mtuIface ? ` of ${tooBig.mtuIface}` : ''}`));
+  } else if (l2) {
+    v.verdict = 'local-bottleneck';
+    v.cause = 'layer2';
+    const netns = l2.mtuNetns ?? l2.netns;
+    const iface = l2.mtuIface ?? l2.iface;
+    v.where = { netns, iface, hop: null };
+    v.mtu = l2.mtu;
+    v.bounds = { largestOk: null, smallestLost: Math.min(...[...flow.l2.values()].map((d) => d.len)) };
+    ev.push(
+      evidence(
+        'drop',
+        l2,
+        `dropped a ${l2.len}-byte frame from ${l2.src} at layer 2: larger than MTU ${l2.mtu} of ${netns}/${iface} (${l2.reason}, no ICMP)`,
+      ),
+    );
+    if (l2.mtuIface && (l2.mtuIface !== l2.iface || l2.mtuNetns !== l2.netns)) {
+      v.notes.push(`${l2.netns}/${l2.iface} sends frames its peer ${netns}/${iface} (MTU ${l2.mtu}) cannot take`);
+    }
+  } else if (ptbs.length && unlearned && !learned) {
+    v.verdict = 'ptb-dropped';
+    v.cause = 'not-applied';
+    v.where = { netns: unlearned.netns, iface: ptbs.find((p) => p.netns === unlearned.netns)?.iface ?? null, hop };
+    v.mtu = advertised;
+    v.notes.push(`the PTB reached ${unlearned.netns} but its kernel has no cached MTU for ${unlearned.dst}; no drop of it was seen`);
+  } else if (ptbs.length) {
+    v.verdict = 'ptb-honored';
+    const gen = ptbs.find((p) => p.kind === 'ptb-sent') ?? ptbs.find((p) => p.dir === 'egress') ?? ptbs[0]!;
+    v.where = { netns: gen.netns, iface: gen.mtuIface ?? gen.iface, hop };
+    v.mtu = advertised;
+    if (learned) v.notes.push(`the sender's kernel (${learned.netns}) cached path MTU ${learned.mtu} for ${learned.dst}`);
+    if (!ptbs.some((p) => p.kind === 'ptb' && p.dir === 'ingress')) v.notes.push('did not see the PTB arrive at the sender (its interface is not watched)');
+  } else if (tooBig) {
+    v.verdict = 'silent-blackhole';
+    v.cause = 'no-ptb';
+    v.where = { netns: tooBig.mtuNetns ?? tooBig.netns, iface: tooBig.mtuIface ?? tooBig.iface, hop: null };
+    v.mtu = tooBig.mtu;
+    v.bounds = { largestOk: tooBig.mtu, smallestLost: Math.min(...[...flow.tooBig.values()].map((d) => d.len)) };
+    ev.push(evidence('drop', tooBig, `dropped a ${tooBig.len}-byte DF packet from ${tooBig.src} (MTU ${tooBig.mtu}) and no PTB was seen`));
+  } else {
+    const hole = blackhole(flow);
+    if (hole) {
+      v.verdict = 'silent-blackhole';
+      v.cause = 'no-ptb';
+      v.where = { netns: hole.at.netns, iface: hole.at.iface, hop: null };
+      v.bounds = { largestOk: hole.largestOk, smallestLost: hole.smallestLost };
+      ev.push(evidence('retransmit', hole.at, `${hole.count} retransmissions of segments from ${hole.smallestLost} bytes by ${hole.at.src}; no PTB seen`));
+      v.notes.push('the hop that drops them is not watched: the bounds come from what got through and what was retransmitted');
+    } else {
+      const mss = mssTooBig(flow);
+      if (mss) {
+        v.verdict = 'mss-exceeds-path';
+        v.where = { netns: mss.netns, iface: mss.iface, hop: null };
+        v.mtu = mss.ifMtu;
+        ev.push(evidence('syn', mss, `${mss.synAck ? 'SYN-ACK' : 'SYN'} from ${mss.src} advertises MSS ${mss.mss} (packets of ${mss.mss + headers(mss)}) across MTU ${mss.ifMtu}`));
+      }
+    }
+  }
+
+  const firstSyns = [...flow.syns.values()].sort((a, b) => a.ts - b.ts).slice(0, 2);
+  for (const s of firstSyns) if (ev.length < MAX_EVIDENCE) ev.push(evidence('syn', s, `${s.synAck ? 'SYN-ACK' : 'SYN'} ${s.dir ?? ''} from ${s.src}, MSS ${s.mss}`));
+  v.notes.push(...mssNotes);
+  v.evidence = ev.slice(0, MAX_EVIDENCE).sort((a, b) => a.ts - b.ts);
+  v.fix = fixFor(v);
+  return v;
+}
+
+function headers(s: SynFact): number {
+  return s.family === 6 ? 60 : 40;
+}
+
+/** A SYN whose MSS makes packets larger than an interface it crossed. */
+function mssTooBig(flow: Flow): SynFact | undefined {
+  const over = [...flow.syns.values()].filter((s) => s.mss > 0 && s.ifMtu > 0 && s.mss + headers(s) > s.ifMtu);
+  return maxBy(over, (s) => s.mss + headers(s) - s.ifMtu);
+}
+
+/** "sent X, received Y": the same direction's SYN seen with different MSS at different hooks. */
+function mssRewrites(flow: Flow): string[] {
+  const notes: string[] = [];
+  for (const synAck of [false, true]) {
+    const seen = [...flow.syns.values()].filter((s) => s.synAck === synAck && s.mss > 0).sort((a, b) => a.ts - b.ts);
+    if (seen.length < 2) continue;
+    const first = seen[0]!;
+    const last = seen[seen.length - 1]!;
+    const changed = seen.find((s) => s.mss !== first.mss);
+    if (changed) {
+      notes.push(
+        `MSS rewritten on the path: ${first.src} sent ${first.mss} (seen at ${at(first)}), ${last.mss} arrived (seen at ${at(last)})`,
+      );
+    } else if (!synAck) {
+      notes.push(`MSS ${first.src} -> ${first.dst}: ${first.mss}`);
+    }
+  }
+  return notes;
+}
+
+/** Large segments retransmitted again and again, none of that size seen getting through. */
+function blackhole(flow: Flow): { at: RetransmitFact; count: number; largestOk: number | null; smallestLost: number } | undefined {
+  const rtx = [...flow.retransmits.values()];
+  if (rtx.length < 2) return undefined;
+  const smallestLost = Math.min(...rtx.map((r) => r.len));
+  const sender = rtx[0]!.src;
+  const senderNetns = rtx[0]!.netns;
+  // What arrived beyond the sender: growth of its largest packet seen on ingress elsewhere.
+  const through = [...flow.sizes.values()].filter((s) => s.src === sender && s.dir === 'ingress' && s.netns !== senderNetns);
+  const largestOk = through.length ? Math.max(...through.map((s) => s.len)) : null;
+  if (largestOk !== null && largestOk >= smallestLost) return undefined;
+  return { at: maxBy(rtx, (r) => r.ts)!, count: rtx.length, largestOk, smallestLost };
+}

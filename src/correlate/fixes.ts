@@ -1,0 +1,60 @@
+// The fix a verdict suggests: a concrete setting or command, with a warning
+// where the fix weakens something.
+
+import type { VerdictJson } from './types.js';
+
+function inNs(netns: string | null, cmd: string): string {
+  return netns && netns !== 'host' && !netns.startsWith('netns:') ? `ip netns exec ${netns} ${cmd}` : cmd;
+}
+
+function isV6(v: VerdictJson): boolean {
+  return v.flow.src.includes(':');
+}
+
+/** MSS that fits an MTU. */
+function mssFor(v: VerdictJson, mtu: number): number {
+  return mtu - (isV6(v) ? 60 : 40);
+}
+
+const CLAMP = 'nft add rule inet mangle forward tcp flags syn tcp option maxseg size set rt mtu';
+
+export function fixFor(v: VerdictJson): string | null {
+  const { netns, iface, hop } = v.where;
+  const mtu = v.mtu;
+  switch (v.verdict) {
+    case 'ok':
+    case 'ptb-honored':
+      return null;
+    case 'ptb-dropped':
+      if (v.cause === 'rp_filter') {
+        return (
+          `Make the path MTU consistent (the link behind ${hop ?? 'the router'} carries ${mtu ?? '?'}), or clamp TCP MSS on that router ` +
+          `(${CLAMP}), or let ${netns ?? 'this host'} route ${hop ?? 'the PTB source'} back through ${iface ?? 'the interface it arrives on'}. ` +
+          `Last resort: ${inNs(netns, `sysctl -w net.ipv4.conf.${iface ?? 'IFACE'}.rp_filter=2`)} (loose) — ` +
+          'WARNING: loose rp_filter weakens protection against spoofed source addresses.'
+        );
+      }
+      if (v.cause === 'firewall') {
+        const rule = isV6(v)
+          ? 'nft insert rule inet filter input icmpv6 type packet-too-big accept'
+          : 'nft insert rule inet filter input icmp type destination-unreachable icmp code frag-needed accept';
+        return `Let PTBs in: ${inNs(netns, rule)} (or the iptables equivalent) — dropping them breaks Path MTU Discovery.`;
+      }
+      if (v.cause === 'not-applied') {
+        return `Check why ${netns ?? 'the sender'} ignores the PTB (a TCP sequence outside the window, net.ipv4.ip_no_pmtu_disc); meanwhile clamp MSS to ${mtu ? mssFor(v, mtu) : 'the path MTU'} (${CLAMP}).`;
+      }
+      return `The kernel on ${netns ?? '?'} dropped the PTB (${v.cause}) on ${iface ?? '?'}: fix what drops it, or clamp MSS to ${mtu ? mssFor(v, mtu) : 'the path MTU'} (${CLAMP}).`;
+    case 'local-bottleneck':
+      return `${inNs(netns, `ip link set dev ${iface ?? 'IFACE'} mtu ${v.bounds?.smallestLost ?? 'LARGER'}`)} (match the MTU of the bridge / the other end), or lower the senders' MTU to ${mtu ?? '?'}.`;
+    case 'silent-blackhole':
+      if (netns && iface && mtu) {
+        return `${netns} drops packets larger than ${mtu} on ${iface} without sending a PTB: let it send ICMP "fragmentation needed" (check its firewall output and net.ipv4.icmp_ratelimit), or clamp MSS to ${mssFor(v, mtu)} there (${CLAMP}).`;
+      }
+      return (
+        `A hop between ${v.flow.src} and ${v.flow.dst} drops packets of ${v.bounds?.smallestLost ?? '?'} bytes without a PTB. ` +
+        `On the sender: sysctl -w net.ipv4.tcp_mtu_probing=1, or clamp MSS to ${v.bounds?.largestOk ? mssFor(v, v.bounds.largestOk) : 'what got through'}.`
+      );
+    case 'mss-exceeds-path':
+      return `Clamp MSS to ${mtu ? mssFor(v, mtu) : 'the path MTU'} where the traffic enters ${iface ?? 'the small link'} (${CLAMP}), or give the inner interfaces an MTU of ${mtu ?? 'the outer path'}.`;
+  }
+}

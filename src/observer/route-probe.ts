@@ -1,0 +1,87 @@
+// "Was the PTB applied?": after a PTB reaches a host, look up that host's
+// route to the destination the PTB was about and report whether the kernel
+// cached the MTU. The answer becomes an event in the stream, so the
+// correlator stays pure and captures replay it.
+
+import { join } from 'node:path';
+
+import type { RouteEventJson } from '../correlate/types.js';
+import type { NativeAddon } from './addon.js';
+import type { EventJson } from './json.js';
+import { HOST_NETNS, NETNS_DIRS } from './names.js';
+import { existsSync } from 'node:fs';
+
+export interface RouteProbeOptions {
+  /** How long after the PTB to look (the kernel applies it on receipt; a little slack). */
+  delayMs?: number;
+  /** Looks of the same namespace, destination and MTU are at least this far apart. */
+  minGapMs?: number;
+  /** Wall-clock time, to space the looks. */
+  nowMs?: () => number;
+}
+
+function netnsFile(name: string): string | null | undefined {
+  if (name === HOST_NETNS) return '/proc/1/ns/net';
+  for (const dir of NETNS_DIRS) {
+    const p = join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  return undefined; // unnamed: nothing to enter by
+}
+
+export class RouteProbe {
+  private readonly last = new Map<string, number>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly delayMs: number;
+  private readonly minGapMs: number;
+  private readonly nowMs: () => number;
+
+  constructor(
+    private readonly addon: Pick<NativeAddon, 'routeGet'>,
+    private readonly emit: (ev: RouteEventJson) => void,
+    opts: RouteProbeOptions = {},
+  ) {
+    this.delayMs = opts.delayMs ?? 50;
+    this.minGapMs = opts.minGapMs ?? 1000;
+    this.nowMs = opts.nowMs ?? Date.now;
+  }
+
+  /** Looks at every event; acts on PTBs arriving at a host. */
+  observe(ev: EventJson): void {
+    if (ev.kind !== 'ptb' || ev.dir !== 'ingress' || !ev.inner || !ev.mtu) return;
+    const path = netnsFile(ev.netns);
+    if (path === undefined) return;
+    const key = `${ev.netns}|${ev.inner.dst}|${ev.mtu}`;
+    const now = this.nowMs();
+    if (now - (this.last.get(key) ?? -Infinity) < this.minGapMs) return;
+    this.last.set(key, now);
+    if (this.last.size > 4096) this.last.clear(); // bounded; at worst a repeated look
+    const { inner, mtu, netns, ts: ptbTs } = ev;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      let route;
+      try {
+        route = this.addon.routeGet(path, inner.dst);
+      } catch {
+        return; // the namespace went away meanwhile
+      }
+      this.emit({
+        type: 'event',
+        kind: 'route',
+        ts: ptbTs + this.delayMs, // event time, as the kernel's clock gives it, not the wall clock
+        netns,
+        dst: inner.dst,
+        inner: { src: inner.src, dst: inner.dst, sport: inner.sport, dport: inner.dport, proto: inner.proto },
+        mtu: route.mtu,
+        expected: mtu,
+        learned: route.mtu > 0 && route.mtu <= mtu,
+      });
+    }, this.delayMs);
+    this.timers.add(timer);
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+}
