@@ -1,13 +1,16 @@
 // `pmtu-watch live`: watch, correlate, and show verdicts as they change.
 
-import { Correlator, severity } from '../correlate/correlator.js';
-import type { CorrelatorEvent } from '../correlate/types.js';
+import { Correlator, flowKey, severity, TROUBLE } from '../correlate/correlator.js';
+import type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
 import { oneLine } from '../errors.js';
 import type { EventJson } from '../observer/json.js';
 import { RouteProbe } from '../observer/route-probe.js';
 import { screen, verdictText } from './view.js';
 import { openObserver, type Observer, type ObserverOptions } from '../observer/index.js';
 import type { Io } from './io.js';
+
+/** How long a verdict must hold before plain output prints it. */
+const SETTLE_MS = 250;
 
 export interface LiveOptions {
   json: boolean;
@@ -122,7 +125,7 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
     else if (opts.events && !deps.screen && ev.kind !== 'route') io.out(eventText(ev));
     for (const v of correlator.push(ev)) {
       if (opts.json) io.out(JSON.stringify(v));
-      else if (!deps.screen) io.out(verdictText(v));
+      else if (!deps.screen) settling.set(flowKey(v.flow), { v, at: Date.now() });
     }
     if (ev.kind !== 'route') probe.observe(ev);
   };
@@ -133,7 +136,20 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
   observer.on('error', (err) => io.err(oneLine(err)));
   observer.on('warning', (message) => io.err(`pmtu-watch: warning: ${message}`));
 
+  // Plain output prints a flow's verdict once it has held for SETTLE_MS:
+  // evidence arrives in bursts, and a person wants the conclusion, not each step.
+  const settling = new Map<string, { v: VerdictJson; at: number }>();
+  const printSettled = (all: boolean) => {
+    const now = Date.now();
+    for (const [key, { v, at }] of settling) {
+      if (!all && now - at < SETTLE_MS) continue;
+      settling.delete(key);
+      io.out(verdictText(v));
+    }
+  };
+
   const timers: NodeJS.Timeout[] = [];
+  if (!opts.json && !deps.screen) timers.push(setInterval(() => printSettled(false), SETTLE_MS / 2));
   const stop = new Promise<void>((resolve) => {
     if (opts.duration) timers.push(setTimeout(resolve, opts.duration * 1000));
     void deps.stopRequested.then(resolve);
@@ -169,6 +185,7 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
   await stop;
   for (const t of timers) clearTimeout(t);
   probe.stop();
+  printSettled(true);
 
   const final = stats(); // before close: it reads the kernel's counters
   observer.close();
@@ -176,7 +193,7 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
   else {
     deps.screen?.done();
     const lost = final.losses.ringbufFull + final.losses.queueFull;
-    const troubled = correlator.verdicts().filter((v) => severity(v.verdict) > 1);
+    const troubled = correlator.verdicts().filter((v) => severity(v.verdict) >= TROUBLE);
     if (deps.screen) for (const v of troubled) io.out(verdictText(v));
     io.err(`pmtu-watch: ${total} events, ${final.flows.flows} flows, ${troubled.length} in trouble, ${lost} lost`);
   }

@@ -1,7 +1,7 @@
 // How verdicts look to a person: one line each for scrolling output, and a
 // screen that redraws in place on a terminal (flows in trouble first).
 
-import { severity } from '../correlate/correlator.js';
+import { severity, TROUBLE } from '../correlate/correlator.js';
 import type { VerdictJson } from '../correlate/types.js';
 
 function clock(ms: number): string {
@@ -54,7 +54,7 @@ function pad(s: string, n: number): string {
 
 /** The whole screen: a status line, then flows in trouble first. */
 export function screen(verdicts: VerdictJson[], st: ScreenStatus, rows: number, cols: number): string {
-  const trouble = verdicts.filter((v) => severity(v.verdict) > 1).length;
+  const trouble = verdicts.filter((v) => severity(v.verdict) >= TROUBLE).length;
   const up = Math.round((st.nowMs - st.startedMs) / 1000);
   const lines = [
     `pmtu-watch live  ${st.interfaces} interfaces  ${st.flows} flows, ${trouble} in trouble  ` +
@@ -66,7 +66,7 @@ export function screen(verdicts: VerdictJson[], st: ScreenStatus, rows: number, 
     if (lines.length >= rows - 1) break;
     const age = `${Math.max(0, Math.round((st.nowMs - v.ts) / 1000))}s`;
     lines.push(`${pad(v.verdict, 18)}${pad(v.cause ?? '', 12)}${pad(flowText(v), 46)}${pad(whereText(v), 34)}${pad(mtuText(v), 16)}${age}`);
-    if (v.fix && severity(v.verdict) > 1 && lines.length < rows - 1) lines.push(`  fix: ${v.fix}`);
+    if (v.fix && lines.length < rows - 1) lines.push(`  fix: ${v.fix}`);
   }
   return lines.map((l) => l.slice(0, cols)).join('\n');
 }

@@ -223,7 +223,7 @@ const SEVERITY: Record<VerdictJson['verdict'], number> = {
   'ptb-dropped': 5,
   'silent-blackhole': 5,
   'local-bottleneck': 4,
-  'mss-exceeds-path': 3,
+  'mss-exceeds-path': 2,
   'ptb-honored': 1,
   ok: 0,
 };
@@ -231,6 +231,9 @@ const SEVERITY: Record<VerdictJson['verdict'], number> = {
 export function severity(v: VerdictJson['verdict']): number {
   return SEVERITY[v];
 }
+
+/** Verdicts from this severity on are trouble; below it, information (mss-exceeds-path is a warning). */
+export const TROUBLE = 3;
 
 function sameVerdict(a: VerdictJson, b: VerdictJson): boolean {
   return (
@@ -460,24 +463,24 @@ function mssTooBig(flow: Flow): SynFact | undefined {
   return maxBy(over, (s) => s.mss + headers(s) - s.ifMtu);
 }
 
-/** "sent X, received Y": the same direction's SYN seen with different MSS at different hooks. */
+/**
+ * What each end advertised and what the other received: "sent X, received Y"
+ * when a hop rewrote it (the first and last hook a SYN was seen at differ).
+ * Said once both directions' SYNs were seen, so the note does not churn.
+ */
 function mssRewrites(flow: Flow): string[] {
-  const notes: string[] = [];
-  for (const synAck of [false, true]) {
-    const seen = [...flow.syns.values()].filter((s) => s.synAck === synAck && s.mss > 0).sort((a, b) => a.ts - b.ts);
-    if (seen.length < 2) continue;
+  const byDir = [false, true].map((synAck) =>
+    [...flow.syns.values()].filter((s) => s.synAck === synAck && s.mss > 0).sort((a, b) => a.ts - b.ts),
+  );
+  if (byDir.some((seen) => seen.length === 0)) return [];
+  return byDir.map((seen) => {
     const first = seen[0]!;
     const last = seen[seen.length - 1]!;
-    const changed = seen.find((s) => s.mss !== first.mss);
-    if (changed) {
-      notes.push(
-        `MSS rewritten on the path: ${first.src} sent ${first.mss} (seen at ${at(first)}), ${last.mss} arrived (seen at ${at(last)})`,
-      );
-    } else if (!synAck) {
-      notes.push(`MSS ${first.src} -> ${first.dst}: ${first.mss}`);
+    if (first.mss !== last.mss) {
+      return `MSS rewritten on the path: ${first.src} sent ${first.mss} (seen at ${at(first)}), ${last.dst} received ${last.mss} (seen at ${at(last)})`;
     }
-  }
-  return notes;
+    return `MSS: ${first.src} sent ${first.mss}${seen.length > 1 ? `, ${last.dst} received ${last.mss}` : ''}`;
+  });
 }
 
 /** Large segments retransmitted again and again, none of that size seen getting through. */
