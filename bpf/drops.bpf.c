@@ -98,6 +98,13 @@ int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	ev->flags |= flags;
 	ev->reason = reason;
 	ev->len = seg_len;
+	/* A packet this host made has no device before it is routed out (a PTB
+	 * its own firewall drops on output): name the route's device instead. */
+	if (!dev) {
+		struct dst_entry *out = skb_route(skb);
+
+		dev = out ? BPF_CORE_READ(out, dev) : NULL;
+	}
 	fill_dev(ev, dev);
 	if (ev->flags & PMTU_F_ICMP_ERR) {
 		/* For a dropped PTB, mtu is the one it advertised (set by the parser). */

@@ -380,7 +380,18 @@ function judge(flow: Flow, ts: number): VerdictJson {
     );
   }
 
-  if (ptbDrop) {
+  // A PTB dropped where it was made never left: the router is silent.
+  const stillborn = ptbDrop && ptbs.find((p) => p.kind === 'ptb-sent' && p.netns === ptbDrop.netns);
+  if (ptbDrop && stillborn) {
+    v.verdict = 'silent-blackhole';
+    v.cause = ptbDrop.reason === 'NETFILTER_DROP' ? 'firewall' : ptbDrop.reason.toLowerCase();
+    v.where = { netns: stillborn.netns, iface: stillborn.mtuIface ?? stillborn.iface, hop: null };
+    v.mtu = stillborn.mtu;
+    const lost = [...flow.tooBig.values()].map((d) => d.len);
+    v.bounds = { largestOk: stillborn.mtu, smallestLost: lost.length ? Math.min(...lost) : null };
+    ev.push(evidence('drop', ptbDrop, `dropped the PTB it had just generated (${ptbDrop.reason}): it never left ${ptbDrop.netns}`));
+    if (tooBig) ev.push(evidence('drop', tooBig, `dropped a ${tooBig.len}-byte DF packet from ${tooBig.src}: larger than MTU ${tooBig.mtu}${tooBig.mtuIface ? ` of ${tooBig.mtuIface}` : ''}`));
+  } else if (ptbDrop) {
     v.verdict = 'ptb-dropped';
     v.cause = ptbDrop.reason === 'IP_RPFILTER' ? 'rp_filter' : ptbDrop.reason === 'NETFILTER_DROP' ? 'firewall' : ptbDrop.reason.toLowerCase();
     v.where = { netns: ptbDrop.netns, iface: ptbDrop.iface, hop: ptbDrop.hop };
@@ -457,10 +468,26 @@ function headers(s: SynFact): number {
   return s.family === 6 ? 60 : 40;
 }
 
-/** A SYN whose MSS makes packets larger than an interface it crossed. */
+/**
+ * A SYN (or SYN-ACK) whose MSS, as the other end received it (the last hook
+ * it was seen at, after any rewriting), makes the segments coming back larger
+ * than an interface on the path (the smallest one the SYN crossed).
+ * Returns the hook with that smallest MTU.
+ */
 function mssTooBig(flow: Flow): SynFact | undefined {
-  const over = [...flow.syns.values()].filter((s) => s.mss > 0 && s.ifMtu > 0 && s.mss + headers(s) > s.ifMtu);
-  return maxBy(over, (s) => s.mss + headers(s) - s.ifMtu);
+  let worst: { at: SynFact; excess: number } | undefined;
+  for (const synAck of [false, true]) {
+    const seen = [...flow.syns.values()].filter((s) => s.synAck === synAck && s.mss > 0);
+    const received = maxBy(seen, (s) => s.ts);
+    const narrowest = maxBy(
+      seen.filter((s) => s.ifMtu > 0),
+      (s) => -s.ifMtu,
+    );
+    if (!received || !narrowest) continue;
+    const excess = received.mss + headers(received) - narrowest.ifMtu;
+    if (excess > 0 && (!worst || excess > worst.excess)) worst = { at: { ...narrowest, mss: received.mss }, excess };
+  }
+  return worst?.at;
 }
 
 /**
