@@ -30,6 +30,8 @@ export interface CorrelatorStats {
 const MAX_FACTS = 32;
 
 interface Fact {
+  /** The key it is stored under: ties are broken on it. */
+  id?: string;
   ts: number;
   netns: string;
   iface: string;
@@ -73,6 +75,7 @@ interface RetransmitFact extends Fact {
   mss: number;
 }
 interface RouteFact {
+  id?: string;
   ts: number;
   netns: string;
   dst: string;
@@ -81,18 +84,36 @@ interface RouteFact {
   expected: number;
 }
 
-function put<T>(map: Map<string, T>, key: string, fact: T): void {
+function put<T extends { id?: string }>(map: Map<string, T>, key: string, fact: T): void {
   if (!map.has(key) && map.size >= MAX_FACTS) {
-    const oldest = map.keys().next().value;
-    if (oldest !== undefined) map.delete(oldest);
+    // Full: the fact that sorts first goes, whatever order facts came in.
+    const first = [...map.keys()].sort()[0];
+    if (first !== undefined && first < key) map.delete(first);
+    else return;
   }
-  map.set(key, fact);
+  map.set(key, { ...fact, id: key });
 }
 
-function maxBy<T>(items: Iterable<T>, score: (t: T) => number): T | undefined {
+/**
+ * The fact with the highest score; ties go to the earlier one, then to the
+ * smaller key, so the choice never depends on the order facts arrived in.
+ */
+function maxBy<T extends { ts: number; id?: string }>(items: Iterable<T>, score: (t: T) => number): T | undefined {
   let best: T | undefined;
-  for (const t of items) if (best === undefined || score(t) > score(best)) best = t;
+  for (const t of items) {
+    if (best === undefined) {
+      best = t;
+      continue;
+    }
+    const d = score(t) - score(best);
+    if (d > 0 || (d === 0 && (t.ts < best.ts || (t.ts === best.ts && (t.id ?? '') < (best.id ?? ''))))) best = t;
+  }
   return best;
+}
+
+/** Facts in a stable order: by time, then key. */
+function ordered<T extends { ts: number; id?: string }>(items: Iterable<T>): T[] {
+  return [...items].sort((a, b) => a.ts - b.ts || ((a.id ?? '') < (b.id ?? '') ? -1 : (a.id ?? '') > (b.id ?? '') ? 1 : 0));
 }
 
 function at(f: Fact): string {
@@ -357,7 +378,7 @@ function judge(flow: Flow, ts: number): VerdictJson {
     notes: [],
   };
   const ev = v.evidence;
-  const ptbs = [...flow.ptbs.values()];
+  const ptbs = ordered(flow.ptbs.values());
   const advertised = ptbs.length ? Math.min(...ptbs.map((p) => p.mtu)) : null;
   const hop = ptbs.find((p) => p.hop)?.hop ?? null;
   const mssNotes = mssRewrites(flow);
@@ -365,10 +386,10 @@ function judge(flow: Flow, ts: number): VerdictJson {
   const ptbDrop = maxBy(flow.ptbDrops.values(), (d) => d.ts);
   const l2 = maxBy(flow.l2.values(), (d) => d.len);
   const tooBig = maxBy(flow.tooBig.values(), (d) => d.ts);
-  const unlearned = [...flow.routes.values()].find((r) => !r.learned);
-  const learned = [...flow.routes.values()].find((r) => r.learned);
+  const unlearned = ordered(flow.routes.values()).find((r) => !r.learned);
+  const learned = ordered(flow.routes.values()).find((r) => r.learned);
 
-  for (const p of ptbs.sort((a, b) => a.ts - b.ts).slice(0, 3)) {
+  for (const p of ptbs.slice(0, 3)) {
     ev.push(
       evidence(
         p.kind,
@@ -456,10 +477,10 @@ function judge(flow: Flow, ts: number): VerdictJson {
     }
   }
 
-  const firstSyns = [...flow.syns.values()].sort((a, b) => a.ts - b.ts).slice(0, 2);
+  const firstSyns = ordered(flow.syns.values()).slice(0, 2);
   for (const s of firstSyns) if (ev.length < MAX_EVIDENCE) ev.push(evidence('syn', s, `${s.synAck ? 'SYN-ACK' : 'SYN'} ${s.dir ?? ''} from ${s.src}, MSS ${s.mss}`));
   v.notes.push(...mssNotes);
-  v.evidence = ev.slice(0, MAX_EVIDENCE).sort((a, b) => a.ts - b.ts);
+  v.evidence = ev.slice(0, MAX_EVIDENCE).sort((a, b) => a.ts - b.ts || (a.what < b.what ? -1 : a.what > b.what ? 1 : 0));
   v.fix = fixFor(v);
   return v;
 }
@@ -496,9 +517,7 @@ function mssTooBig(flow: Flow): SynFact | undefined {
  * Said once both directions' SYNs were seen, so the note does not churn.
  */
 function mssRewrites(flow: Flow): string[] {
-  const byDir = [false, true].map((synAck) =>
-    [...flow.syns.values()].filter((s) => s.synAck === synAck && s.mss > 0).sort((a, b) => a.ts - b.ts),
-  );
+  const byDir = [false, true].map((synAck) => ordered(flow.syns.values()).filter((s) => s.synAck === synAck && s.mss > 0));
   if (byDir.some((seen) => seen.length === 0)) return [];
   return byDir.map((seen) => {
     const first = seen[0]!;
@@ -512,7 +531,7 @@ function mssRewrites(flow: Flow): string[] {
 
 /** Large segments retransmitted again and again, none of that size seen getting through. */
 function blackhole(flow: Flow): { at: RetransmitFact; count: number; largestOk: number | null; smallestLost: number } | undefined {
-  const rtx = [...flow.retransmits.values()];
+  const rtx = ordered(flow.retransmits.values());
   if (rtx.length < 2) return undefined;
   const smallestLost = Math.min(...rtx.map((r) => r.len));
   const sender = rtx[0]!.src;

@@ -1,0 +1,209 @@
+// The correlator on recorded event streams (test/fixtures/streams, made by
+// scripts/record-streams.mjs from real lab runs): the verdicts, and that they
+// do not depend on order, repeats, or having seen a flow from its start.
+
+import { readFileSync } from 'node:fs';
+
+import { describe, expect, it } from 'vitest';
+
+import { Correlator, flowKey } from '../../src/correlate/correlator.js';
+import type { CorrelatorEvent, RouteEventJson, VerdictJson } from '../../src/correlate/types.js';
+import type { EventJson } from '../../src/observer/json.js';
+
+function stream(name: string): CorrelatorEvent[] {
+  return readFileSync(new URL(`../fixtures/streams/${name}.jsonl`, import.meta.url), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as CorrelatorEvent);
+}
+
+function run(events: CorrelatorEvent[], c = new Correlator()): { c: Correlator; changes: VerdictJson[] } {
+  const changes = events.flatMap((e) => c.push(e));
+  return { c, changes };
+}
+
+/** What a verdict says, without its timing. */
+function gist(v: VerdictJson) {
+  return { flow: flowKey(v.flow), verdict: v.verdict, cause: v.cause, where: v.where, mtu: v.mtu, bounds: v.bounds };
+}
+
+function finals(events: CorrelatorEvent[]) {
+  return run(events)
+    .c.verdicts()
+    .map(gist)
+    .sort((a, b) => a.flow.localeCompare(b.flow));
+}
+
+/** The verdict of the flow carrying most events of a protocol (the data connection, not iperf3's control one). */
+function main(events: CorrelatorEvent[], proto: string): VerdictJson {
+  const c = run(events).c;
+  const counts = new Map<string, number>();
+  for (const e of events) {
+    const f = e.kind === 'route' || e.flags.includes('icmp-error') || e.kind === 'ptb' || e.kind === 'ptb-sent' ? e.inner : e;
+    if (f && f.proto === proto) counts.set(flowKey({ src: f.src!, dst: f.dst!, sport: f.sport ?? 0, dport: f.dport ?? 0, proto }), (counts.get(flowKey({ src: f.src!, dst: f.dst!, sport: f.sport ?? 0, dport: f.dport ?? 0, proto })) ?? 0) + 1);
+  }
+  const busiest = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0];
+  return c.verdicts().find((v) => flowKey(v.flow) === busiest)!;
+}
+
+/** A deterministic shuffle (mulberry32). */
+function shuffled<T>(items: T[], seed: number): T[] {
+  let a = seed;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+const ALL = ['rp-filter', 'router-bottleneck', 'healthy', 'firewall', 'silent-blackhole', 'mss-clamp', 'bridge-port'];
+
+describe('verdicts of recorded scenarios', () => {
+  it('healthy path: every flow ok, nothing else', () => {
+    const verdicts = run(stream('healthy')).c.verdicts();
+    expect(verdicts.length).toBeGreaterThan(0);
+    expect(verdicts.map((v) => v.verdict)).toEqual(verdicts.map(() => 'ok'));
+    expect(verdicts.every((v) => v.fix === null)).toBe(true);
+  });
+
+  it('router bottleneck: ptb-honored at r1 (the router address, MTU 1500), and the sender learned it', () => {
+    const v = main(stream('router-bottleneck'), 'tcp');
+    expect(v).toMatchObject({ verdict: 'ptb-honored', cause: null, mtu: 1500, where: { netns: 'r1', iface: 'to-r2', hop: '198.18.1.1' } });
+    expect(v.notes.join('\n')).toContain("sender's kernel (c) cached path MTU 1500");
+    const v6 = main(stream('router-bottleneck'), 'icmpv6');
+    expect(v6).toMatchObject({ verdict: 'ptb-honored', mtu: 1500, where: { hop: '2001:db8:1::1' } });
+  });
+
+  it('rp_filter: ptb-dropped at c/to-r1, PTB from the management address advertising 1500; fix warns about loose mode', () => {
+    for (const proto of ['tcp', 'icmp']) {
+      const v = main(stream('rp-filter'), proto);
+      expect(v).toMatchObject({ verdict: 'ptb-dropped', cause: 'rp_filter', mtu: 1500, where: { netns: 'c', iface: 'to-r1', hop: '198.19.0.1' } });
+      expect(v.fix).toMatch(/rp_filter=2/);
+      expect(v.fix).toMatch(/WARNING/);
+      expect(v.evidence.map((e) => e.kind)).toEqual(expect.arrayContaining(['ptb-sent', 'drop']));
+    }
+  });
+
+  it("firewall: ptb-dropped, cause firewall, at c's interface, with the PTB's source and MTU", () => {
+    const v = main(stream('firewall'), 'tcp');
+    expect(v).toMatchObject({ verdict: 'ptb-dropped', cause: 'firewall', mtu: 1500, where: { netns: 'c', iface: 'to-r1', hop: '198.18.1.1' } });
+    expect(v.fix).toMatch(/nft insert rule inet filter input icmp type destination-unreachable icmp code frag-needed accept/);
+  });
+
+  it("silent black hole: r1's own firewall eats its PTB; r1's egress interface, MTU and the bounds", () => {
+    const v = main(stream('silent-blackhole'), 'tcp');
+    expect(v).toMatchObject({ verdict: 'silent-blackhole', cause: 'firewall', mtu: 1500, where: { netns: 'r1', iface: 'to-r2' } });
+    expect(v.bounds?.largestOk).toBe(1500);
+    expect(v.bounds?.smallestLost).toBeGreaterThan(1500);
+  });
+
+  it('MSS clamping: ok, noting what each end sent and the other received', () => {
+    const v = main(stream('mss-clamp'), 'tcp');
+    expect(v.verdict).toBe('ok');
+    expect(v.notes).toEqual([
+      expect.stringMatching(/MSS rewritten on the path: 198\.18\.1\.2 sent 8960 .* 198\.18\.3\.2 received 1460/),
+      expect.stringMatching(/MSS rewritten on the path: 198\.18\.3\.2 sent 8960 .* 198\.18\.1\.2 received 1460/),
+    ]);
+  });
+
+  it('bridge port: local-bottleneck at layer 2 naming the port, its MTU and the frame size', () => {
+    const [v] = run(stream('bridge-port')).c.verdicts();
+    expect(v).toMatchObject({ verdict: 'local-bottleneck', cause: 'layer2', mtu: 1500, where: { netns: 'hv', iface: 'p-g2' }, bounds: { smallestLost: 8028 } });
+    expect(v!.fix).toBe('ip netns exec hv ip link set dev p-g2 mtu 8028 (match the MTU of the bridge / the other end), or lower the senders\' MTU to 1500.');
+  });
+});
+
+describe('determinism', () => {
+  it.each(ALL)('%s: the same final verdicts in any order', (name) => {
+    const events = stream(name);
+    const expected = finals(events);
+    for (const seed of [1, 2, 3]) expect(finals(shuffled(events, seed))).toEqual(expected);
+  });
+
+  it.each(ALL)('%s: duplicated events change nothing', (name) => {
+    const events = stream(name);
+    expect(finals(events.flatMap((e) => [e, e]))).toEqual(finals(events));
+  });
+
+  it('a repeat of the last event emits no verdict line', () => {
+    const events = stream('rp-filter');
+    const { c } = run(events);
+    expect(c.push(events.at(-1)!)).toEqual([]);
+  });
+
+  it('emits a verdict line only when the verdict changes', () => {
+    const { changes } = run(stream('rp-filter'));
+    const byFlow = new Map<string, VerdictJson[]>();
+    for (const v of changes) byFlow.set(flowKey(v.flow), [...(byFlow.get(flowKey(v.flow)) ?? []), v]);
+    for (const list of byFlow.values()) {
+      for (let i = 1; i < list.length; i++) {
+        expect({ ...gist(list[i]!), notes: list[i]!.notes }).not.toEqual({ ...gist(list[i - 1]!), notes: list[i - 1]!.notes });
+      }
+    }
+  });
+});
+
+describe('partial visibility', () => {
+  it('flows that started before the observer (no SYN seen) still get their verdict', () => {
+    const events = stream('rp-filter').filter((e) => e.kind !== 'syn');
+    expect(main(events, 'tcp')).toMatchObject({ verdict: 'ptb-dropped', cause: 'rp_filter', where: { netns: 'c' } });
+  });
+
+  it('watching only the router: the PTB it sent, and what it could not see', () => {
+    const events = stream('router-bottleneck').filter((e) => e.netns === 'r1' && e.kind !== 'route');
+    const v = main(events, 'tcp');
+    expect(v).toMatchObject({ verdict: 'ptb-honored', mtu: 1500, where: { netns: 'r1', iface: 'to-r2' } });
+    expect(v.notes).toContain('did not see the PTB arrive at the sender (its interface is not watched)');
+  });
+
+  it('a PTB that reached a host whose kernel cached nothing, with no drop seen: not applied', () => {
+    const events = stream('router-bottleneck').map((e) => (e.kind === 'route' ? ({ ...e, mtu: 0, learned: false } satisfies RouteEventJson) : e));
+    expect(main(events, 'tcp')).toMatchObject({ verdict: 'ptb-dropped', cause: 'not-applied', mtu: 1500, where: { netns: 'c' } });
+  });
+});
+
+describe('bounds on memory', () => {
+  const syn = (i: number, ts: number): EventJson => ({
+    type: 'event',
+    kind: 'syn',
+    ts,
+    netns: 'c',
+    iface: 'eth0',
+    dir: 'egress',
+    src: '198.18.0.1',
+    dst: '198.18.0.2',
+    sport: 10000 + i,
+    dport: 443,
+    proto: 'tcp',
+    mtu: 1500,
+    mss: 1460,
+    flags: [],
+  });
+
+  it('keeps at most maxFlows flows and counts what it evicted', () => {
+    const c = new Correlator({ maxFlows: 10 });
+    for (let i = 0; i < 100; i++) c.push(syn(i, 1000 + i));
+    expect(c.stats()).toMatchObject({ flows: 10, evicted: 90, events: 100 });
+  });
+
+  it('forgets flows idle longer than idleMs (event time)', () => {
+    const c = new Correlator({ idleMs: 60_000 });
+    for (let i = 0; i < 5; i++) c.push(syn(i, 1000));
+    c.push(syn(99, 1000 + 61_000));
+    expect(c.stats()).toMatchObject({ flows: 1, expired: 5 });
+  });
+
+  it('counts ICMP errors that quote nothing as unmatched, without a verdict', () => {
+    const c = new Correlator();
+    const out = c.push({ type: 'event', kind: 'ptb', ts: 1, netns: 'c', iface: 'eth0', dir: 'ingress', src: '198.18.0.9', dst: '198.18.0.1', mtu: 1400, flags: ['icmp-error', 'inner-truncated'] });
+    expect(out).toEqual([]);
+    expect(c.stats()).toMatchObject({ flows: 0, unmatched: 1 });
+  });
+});
