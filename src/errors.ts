@@ -43,5 +43,5 @@ export function fromNative(e: unknown): PmtuError {
 export function oneLine(e: unknown): string {
   const err = fromNative(e);
   const text = `pmtu-watch: ${err.message}${err.hint ? ` (${err.hint})` : ''}`;
-  return text.replace(/\s*\n\s*/g, ' ');
+  return text.replace(/\s*\n\s*/g, ' ').trim();
 }

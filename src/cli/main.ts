@@ -68,8 +68,12 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
   const program = new Command('pmtu-watch')
     .description('Shows where Path MTU Discovery black-holes: PTBs, oversize drops, SYN MSS and the drops that eat PTBs, from eBPF')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
-    .showHelpAfterError('(run with --help for usage)');
+    .configureOutput({
+      writeOut: (s) => io.out(s.trimEnd()),
+      writeErr: (s) => io.err(s.trimEnd()),
+      // Usage errors in the same one-line form as every other error.
+      outputError: (s, write) => write(`pmtu-watch: ${s.replace(/^error: /, '').trim()} (see --help)`),
+    });
 
   program
     .command('live')

@@ -158,6 +158,8 @@ export class Observer extends EventEmitter {
   readonly warnings: string[] = [];
   private native: NativeObserver | undefined;
   private readonly watched = new Map<string, Target>();
+  /** Interfaces that could not be attached at the last look. */
+  private readonly failing = new Set<string>();
   private readonly rescanTimer: NodeJS.Timeout | undefined;
   readonly addon: NativeAddon;
   private readonly sources: NameSources;
@@ -259,10 +261,15 @@ export class Observer extends EventEmitter {
       }
     }
     for (const t of now) {
-      if (this.watched.has(targetKey(t))) continue;
+      const key = targetKey(t);
+      if (this.watched.has(key)) continue;
       const err = this.attachOne(native, t);
-      if (err) this.warn(err.message);
+      // Tried again at every look, but said once.
+      if (err && !this.failing.has(key)) this.warn(err.message);
+      if (err) this.failing.add(key);
+      else this.failing.delete(key);
     }
+    for (const key of this.failing) if (!present.has(key)) this.failing.delete(key);
   }
 
   private warn(message: string): void {

@@ -62,7 +62,9 @@ export interface EventJson {
 
 /** Kernel monotonic ns → Unix epoch ms, microsecond precision. */
 export function epochMs(tsNs: bigint, epochOffsetMs: number): number {
-  return Math.round((Number(tsNs) / 1e6 + epochOffsetMs) * 1000) / 1000;
+  // In whole microseconds first: adding doubles at millisecond scale would round the last digit.
+  const us = Number(tsNs / 1000n) + Math.round(epochOffsetMs * 1000);
+  return us / 1000;
 }
 
 function inner(f: Flow): InnerJson {

@@ -42,11 +42,10 @@ const noOpen: ProgramDeps = {
 function expectUsageError(r: Captured, pattern: RegExp): void {
   expect(r.code).toBe(2);
   expect(r.out).toEqual([]);
-  const errors = r.err.filter((l) => l.startsWith('error:'));
-  expect(errors).toHaveLength(1);
-  expect(errors[0]).toMatch(pattern);
-  expect(errors[0]).not.toContain('\n');
-  expect(r.err.filter((l) => !l.startsWith('error:'))).toEqual(['(run with --help for usage)']);
+  expect(r.err).toHaveLength(1);
+  expect(r.err[0]).toMatch(/^pmtu-watch: .* \(see --help\)$/);
+  expect(r.err[0]).toMatch(pattern);
+  expect(r.err[0]).not.toContain('\n');
 }
 
 /** The long options a help text lists, in order. */
