@@ -31,6 +31,8 @@ export type EventLine = JsonLine & {
 
 export interface LiveRun {
   lines: JsonLine[];
+  /** Wall-clock time (epoch ms) each line reached the test. */
+  arrivals: number[];
   stderr: string;
   code: number | null;
 }
@@ -58,10 +60,13 @@ export async function runLive(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: JsonLine[] = [];
+  const arrivals: number[] = [];
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   createInterface({ input: child.stdout }).on('line', (l) => {
-    if (l.trim() !== '') lines.push(JSON.parse(l) as JsonLine);
+    if (l.trim() === '') return;
+    lines.push(JSON.parse(l) as JsonLine);
+    arrivals.push(Date.now());
   });
   const exited = once(child, 'exit');
   try {
@@ -72,9 +77,29 @@ export async function runLive(
     if (child.exitCode === null) child.kill('SIGINT');
   }
   const [code] = (await exited) as [number | null];
-  return { lines, stderr, code };
+  return { lines, arrivals, stderr, code };
 }
 
-export function events(run: LiveRun): EventLine[] {
+export type VerdictLine = JsonLine & {
+  type: 'verdict';
+  ts: number;
+  verdict: string;
+  cause: string | null;
+  flow: { src: string; dst: string; sport: number; dport: number; proto: string };
+  where: { netns: string | null; iface: string | null; hop: string | null };
+  mtu: number | null;
+  fix: string | null;
+};
+
+export function verdicts(run: Pick<LiveRun, 'lines'>): VerdictLine[] {
+  return run.lines.filter((l): l is VerdictLine => l.type === 'verdict');
+}
+
+/** How long after the kernel saw its evidence each verdict line reached the reader, in ms. */
+export function verdictLatencies(run: LiveRun): number[] {
+  return run.lines.flatMap((l, i) => (l.type === 'verdict' ? [run.arrivals[i]! - (l.ts as number)] : []));
+}
+
+export function events(run: Pick<LiveRun, 'lines'>): EventLine[] {
   return run.lines.filter((l): l is EventLine => l.type === 'event');
 }

@@ -11,7 +11,7 @@ import { afterEach, beforeAll, expect, it } from 'vitest';
 import { NetLab, reapStale } from '../../src/lab/netlab.js';
 import { bridgePort, routedPath } from '../../src/lab/topologies.js';
 import { pingDf, tcpTransfer, waitFor } from '../../src/lab/traffic.js';
-import { BIN, events, observerAttached, runLive, type EventLine, type JsonLine } from '../helpers/live.js';
+import { BIN, events, observerAttached, runLive, verdictLatencies, verdicts, type EventLine, type JsonLine } from '../helpers/live.js';
 import { kernelDescribe, needBtf, needFile, needLabTools } from '../helpers/kernel.js';
 
 /** This (the observer's own) namespace's qdiscs, as `tc` shows them. */
@@ -70,6 +70,13 @@ kernelDescribe(
       expect(eaten!.mtu).toBe(1500);
       expect(fromC(eaten!)).toBe(true);
 
+      // The verdict a user reads, within a second of the evidence.
+      const verdict = verdicts(run).find((v) => v.verdict === 'ptb-dropped' && v.flow.src === path.client.v4);
+      expect(verdict).toMatchObject({ cause: 'rp_filter', mtu: 1500, where: { netns: c, iface: path.client.ifname, hop: path.mgmt!.router.v4 } });
+      const latencies = verdictLatencies(run);
+      console.log(`verdict latency after the evidence: max ${Math.max(...latencies).toFixed(1)} ms over ${latencies.length} verdict lines`);
+      expect(Math.max(...latencies)).toBeLessThan(1000);
+
       const ts = (e: EventLine) => e.ts as number;
       expect(ts(generated!)).toBeLessThanOrEqual(ts(arrived!));
       expect(ts(arrived!)).toBeLessThanOrEqual(ts(eaten!));
@@ -87,7 +94,7 @@ kernelDescribe(
         const path = await routedPath(lab, { ipv6: false });
         await waitFor(() => observerAttached(lab!, path.ns.c, path.client.ifname), 10_000);
         await pingDf(lab, path.ns.c, path.server.v4, { size: 4000, count: 2 });
-        await waitFor(() => events({ lines, stderr: '', code: null }).some((e) => e.kind === 'ptb' && e.netns === path.ns.c && e.dir === 'ingress'), 5000);
+        await waitFor(() => events({ lines }).some((e) => e.kind === 'ptb' && e.netns === path.ns.c && e.dir === 'ingress'), 5000);
       } finally {
         child.kill('SIGINT');
       }
