@@ -60,12 +60,13 @@ export function screen(verdicts: VerdictJson[], st: ScreenStatus, rows: number, 
     `pmtu-watch live  ${st.interfaces} interfaces  ${st.flows} flows, ${trouble} in trouble  ` +
       `${st.events} events (${st.eventsPerSecond}/s)  lost ${st.lost}  up ${up}s  (Ctrl-C stops)`,
     '',
-    `${pad('VERDICT', 18)}${pad('CAUSE', 12)}${pad('FLOW', 46)}${pad('WHERE', 34)}${pad('MTU', 16)}AGE`,
+    `${pad('VERDICT', 18)}${pad('CAUSE', 12)}${pad('FLOW', 46)}${pad('WHERE', 40)}${pad('HOP', 18)}${pad('MTU', 16)}AGE`,
   ];
   for (const v of verdicts) {
     if (lines.length >= rows - 1) break;
     const age = `${Math.max(0, Math.round((st.nowMs - v.ts) / 1000))}s`;
-    lines.push(`${pad(v.verdict, 18)}${pad(v.cause ?? '', 12)}${pad(flowText(v), 46)}${pad(whereText(v), 34)}${pad(mtuText(v), 16)}${age}`);
+    const place = v.where.netns || v.where.iface ? `${v.where.netns ?? '?'}/${v.where.iface ?? '?'}` : '';
+    lines.push(`${pad(v.verdict, 18)}${pad(v.cause ?? '', 12)}${pad(flowText(v), 46)}${pad(place, 40)}${pad(v.where.hop ?? '', 18)}${pad(mtuText(v), 16)}${age}`);
     if (v.fix && lines.length < rows - 1) lines.push(`  fix: ${v.fix}`);
   }
   return lines.map((l) => l.slice(0, cols)).join('\n');

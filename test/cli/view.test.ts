@@ -50,8 +50,8 @@ describe('screen', () => {
   it('puts the status first and flows in the order given (troubled first), with their fixes', () => {
     const text = screen([dropped, verdict({})], status, 24, 200).split('\n');
     expect(text[0]).toBe('pmtu-watch live  4 interfaces  2 flows, 1 in trouble  1234 events (56/s)  lost 2  up 63s  (Ctrl-C stops)');
-    expect(text[2]).toMatch(/^VERDICT\s+CAUSE\s+FLOW\s+WHERE\s+MTU\s+AGE$/);
-    expect(text[3]).toMatch(/^ptb-dropped\s+rp_filter\s+tcp 198\.18\.1\.2:40000 -> 198\.18\.3\.2:443\s+c\/to-r1 hop 198\.19\.0\.1\s+mtu 1500\s+3s$/);
+    expect(text[2]).toMatch(/^VERDICT\s+CAUSE\s+FLOW\s+WHERE\s+HOP\s+MTU\s+AGE$/);
+    expect(text[3]).toMatch(/^ptb-dropped\s+rp_filter\s+tcp 198\.18\.1\.2:40000 -> 198\.18\.3\.2:443\s+c\/to-r1\s+198\.19\.0\.1\s+mtu 1500\s+3s$/);
     expect(text[4]).toBe('  fix: sysctl -w net.ipv4.conf.to-r1.rp_filter=2 — WARNING');
     expect(text[5]).toMatch(/^ok\s+tcp/);
   });
