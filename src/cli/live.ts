@@ -3,9 +3,8 @@
 import { Correlator, flowKey, severity, TROUBLE } from '../correlate/correlator.js';
 import type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
 import { oneLine } from '../errors.js';
-import type { EventJson } from '../observer/json.js';
 import { RouteProbe } from '../observer/route-probe.js';
-import { screen, verdictText } from './view.js';
+import { eventText, screen, verdictText } from './view.js';
 import { openObserver, type Observer, type ObserverOptions } from '../observer/index.js';
 import type { Io } from './io.js';
 
@@ -39,49 +38,6 @@ export interface LiveDeps {
   /** Resolves when the user asks to stop (SIGINT/SIGTERM). */
   stopRequested: Promise<void>;
   statsEveryMs: number;
-}
-
-function clock(ms: number): string {
-  return new Date(ms).toISOString().slice(11, 23);
-}
-
-function endpoint(addr: string, port: number): string {
-  if (!port) return addr;
-  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
-}
-
-/** One readable line per event, for a person at a terminal. */
-export function eventText(e: EventJson): string {
-  const where = `${e.netns || '?'}/${e.iface || '?'}${e.dir ? ` ${e.dir}` : ''}`;
-  const flow = e.inner
-    ? ` for ${e.inner.proto} ${endpoint(e.inner.src, e.inner.sport)} -> ${endpoint(e.inner.dst, e.inner.dport)}`
-    : '';
-  const pkt = e.src && e.dst ? ` ${e.src} -> ${e.dst}` : '';
-  let what: string;
-  switch (e.kind) {
-    case 'ptb':
-      what = `PTB from ${e.src} to ${e.dst} mtu ${e.mtu}${flow}`;
-      break;
-    case 'ptb-sent':
-      what = `PTB generated${e.dst ? ` to ${e.dst}` : ''} mtu ${e.mtu}${e.mtuIface ? ` (route via ${e.mtuIface})` : ''}${flow}`;
-      break;
-    case 'drop':
-      what =
-        `DROP ${e.reason}${pkt} len ${e.len}` +
-        (e.flags.includes('oversize') ? ` > mtu ${e.mtu}${e.mtuIface ? ` of ${e.mtuNetns ? `${e.mtuNetns}/` : ''}${e.mtuIface}` : ''}` : '') +
-        (e.flags.includes('icmp-error') ? ` (ICMP error${e.mtu ? `, advertised mtu ${e.mtu}` : ''})${flow}` : '');
-      break;
-    case 'syn':
-      what = `${e.flags.includes('synack') ? 'SYN-ACK' : 'SYN'}${pkt} mss ${e.mss || 'none'}`;
-      break;
-    case 'retransmit':
-      what = `RETRANSMIT${pkt} segment ${e.len} mss ${e.mss}`;
-      break;
-    case 'size':
-      what = `LARGEST DF${pkt} ${e.proto} now ${e.len} (iface mtu ${e.mtu})`;
-      break;
-  }
-  return `${clock(e.ts)} ${where} ${what}`;
 }
 
 export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promise<number> {

@@ -1,16 +1,51 @@
-// How verdicts look to a person: one line each for scrolling output, and a
-// screen that redraws in place on a terminal (flows in trouble first).
+// How events and verdicts look to a person: one line each for scrolling
+// output, and a screen that redraws in place on a terminal (flows in trouble first).
 
 import { severity, TROUBLE } from '../correlate/correlator.js';
 import type { VerdictJson } from '../correlate/types.js';
+import type { EventJson } from '../observer/json.js';
 
-function clock(ms: number): string {
+export function clock(ms: number): string {
   return new Date(ms).toISOString().slice(11, 23);
 }
 
-function endpoint(addr: string, port: number): string {
+export function endpoint(addr: string, port: number): string {
   if (!port) return addr;
   return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+/** One readable line per event, for a person at a terminal. */
+export function eventText(e: EventJson): string {
+  const where = `${e.netns || '?'}/${e.iface || '?'}${e.dir ? ` ${e.dir}` : ''}`;
+  const flow = e.inner
+    ? ` for ${e.inner.proto} ${endpoint(e.inner.src, e.inner.sport)} -> ${endpoint(e.inner.dst, e.inner.dport)}`
+    : '';
+  const pkt = e.src && e.dst ? ` ${e.src} -> ${e.dst}` : '';
+  let what: string;
+  switch (e.kind) {
+    case 'ptb':
+      what = `PTB from ${e.src} to ${e.dst} mtu ${e.mtu}${flow}`;
+      break;
+    case 'ptb-sent':
+      what = `PTB generated${e.dst ? ` to ${e.dst}` : ''} mtu ${e.mtu}${e.mtuIface ? ` (route via ${e.mtuIface})` : ''}${flow}`;
+      break;
+    case 'drop':
+      what =
+        `DROP ${e.reason}${pkt} len ${e.len}` +
+        (e.flags.includes('oversize') ? ` > mtu ${e.mtu}${e.mtuIface ? ` of ${e.mtuNetns ? `${e.mtuNetns}/` : ''}${e.mtuIface}` : ''}` : '') +
+        (e.flags.includes('icmp-error') ? ` (ICMP error${e.mtu ? `, advertised mtu ${e.mtu}` : ''})${flow}` : '');
+      break;
+    case 'syn':
+      what = `${e.flags.includes('synack') ? 'SYN-ACK' : 'SYN'}${pkt} mss ${e.mss || 'none'}`;
+      break;
+    case 'retransmit':
+      what = `RETRANSMIT${pkt} segment ${e.len} mss ${e.mss}`;
+      break;
+    case 'size':
+      what = `LARGEST DF${pkt} ${e.proto} now ${e.len} (iface mtu ${e.mtu})`;
+      break;
+  }
+  return `${clock(e.ts)} ${where} ${what}`;
 }
 
 export function flowText(v: VerdictJson): string {

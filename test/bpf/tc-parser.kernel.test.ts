@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
-import { kernelDescribe, needBtf, needFile } from '../helpers/kernel.js';
+import { kernelDescribe, needAddon, needBtf } from '../helpers/kernel.js';
 import { ether, hopByHop, icmpFragNeeded, icmpv6PacketTooBig, ipv4, ipv6, tcp, udp, PROTO } from '../helpers/packets.js';
 import { TestRunner } from '../helpers/testrun.js';
 
@@ -158,5 +158,5 @@ kernelDescribe(
       expect(l.queueFull).toBe(0);
     });
   },
-  { requires: [needBtf, needFile('build/Release/pmtu_native.node', 'the built addon (npm install)')] },
+  { requires: [needBtf, needAddon] },
 );

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { PmtuError } from '../../src/errors.js';
-import { eventText } from '../../src/cli/live.js';
+import { eventText } from '../../src/cli/view.js';
 import { main, type ProgramDeps } from '../../src/cli/main.js';
 import type { EventJson } from '../../src/observer/json.js';
 import { Observer, type ObserverOptions } from '../../src/observer/index.js';

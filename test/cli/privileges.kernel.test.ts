@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 
 import { expect, it } from 'vitest';
 
-import { kernelDescribe, needCommands, needFile } from '../helpers/kernel.js';
+import { kernelDescribe, needAddon, needCommands } from '../helpers/kernel.js';
 import { BIN } from '../helpers/live.js';
 
 kernelDescribe(
@@ -23,5 +23,5 @@ kernelDescribe(
       expect(lines[0]).toMatch(/^pmtu-watch: .*Operation not permitted.*CAP_BPF/);
     });
   },
-  { requires: [needCommands('setpriv'), needFile('build/Release/pmtu_native.node', 'the built addon (npm install)')] },
+  { requires: [needCommands('setpriv'), needAddon] },
 );

@@ -48,6 +48,9 @@ export function needCommands(...names: string[]): Requirement {
   };
 }
 
+/** The built native addon (npm install builds it). */
+export const needAddon: Requirement = needFile('build/Release/pmtu_native.node', 'the built addon (npm install)');
+
 /** Tools the lab (src/lab) drives. */
 export const needLabTools: Requirement = needCommands('ip', 'sysctl', 'ping', 'nft', 'iperf3', 'ss');
 

@@ -12,12 +12,10 @@ import { NetLab, reapStale } from '../../src/lab/netlab.js';
 import { bridgePort, routedPath } from '../../src/lab/topologies.js';
 import { pingDf, tcpTransfer, waitFor } from '../../src/lab/traffic.js';
 import { BIN, events, observerAttached, runLive, verdictLatencies, verdicts, type EventLine, type JsonLine } from '../helpers/live.js';
-import { kernelDescribe, needBtf, needFile, needLabTools } from '../helpers/kernel.js';
+import { kernelDescribe, needAddon, needBtf, needLabTools } from '../helpers/kernel.js';
 
 /** This (the observer's own) namespace's qdiscs, as `tc` shows them. */
 const hostQdiscs = () => execFileSync('tc', ['qdisc', 'show'], { encoding: 'utf8' });
-
-const needAddon = needFile('build/Release/pmtu_native.node', 'the built addon (npm install)');
 
 kernelDescribe(
   'pmtu-watch live --json on real traffic',

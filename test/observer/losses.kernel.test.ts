@@ -8,7 +8,7 @@ import { expect, it } from 'vitest';
 
 import { ADDON_PATH, type NativeAddon } from '../../src/observer/addon.js';
 import { decodeBatch } from '../../src/observer/decode.js';
-import { kernelDescribe, needBtf, needFile } from '../helpers/kernel.js';
+import { kernelDescribe, needAddon, needBtf } from '../helpers/kernel.js';
 import { ether, ipv4, tcp, PROTO } from '../helpers/packets.js';
 
 kernelDescribe(
@@ -41,5 +41,5 @@ kernelDescribe(
       }
     });
   },
-  { requires: [needBtf, needFile('build/Release/pmtu_native.node', 'the built addon (npm install)')] },
+  { requires: [needBtf, needAddon] },
 );

@@ -11,7 +11,7 @@ import { afterEach, beforeAll, expect, it } from 'vitest';
 import { NetLab, reapStale } from '../../src/lab/netlab.js';
 import { waitFor } from '../../src/lab/traffic.js';
 import { openObserver } from '../../src/observer/index.js';
-import { kernelDescribe, needBtf, needCommands, needFile } from '../helpers/kernel.js';
+import { kernelDescribe, needAddon, needBtf, needCommands } from '../helpers/kernel.js';
 import { BIN, observerAttached } from '../helpers/live.js';
 
 kernelDescribe(
@@ -90,5 +90,5 @@ kernelDescribe(
       });
     }
   },
-  { requires: [needBtf, needCommands('ip', 'tc'), needFile('build/Release/pmtu_native.node', 'the built addon (npm install)')] },
+  { requires: [needBtf, needCommands('ip', 'tc'), needAddon] },
 );
