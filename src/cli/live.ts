@@ -1,9 +1,9 @@
 // `pmtu-watch live`: watch, correlate, and show verdicts as they change.
 
-import { Correlator, flowKey, severity, TROUBLE } from '../correlate/correlator.js';
-import type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
+import { flowKey, severity, TROUBLE } from '../correlate/correlator.js';
+import type { VerdictJson } from '../correlate/types.js';
 import { oneLine } from '../errors.js';
-import { RouteProbe } from '../observer/route-probe.js';
+import { Session } from '../session.js';
 import { eventText, screen, verdictText } from './view.js';
 import { openObserver, type Observer, type ObserverOptions } from '../observer/index.js';
 import type { Io } from './io.js';
@@ -55,43 +55,6 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
     return 1;
   }
 
-  const started = Date.now();
-  const counts: Record<string, number> = {};
-  let total = 0;
-  const correlator = new Correlator();
-  const stats = () => ({
-    type: 'stats' as const,
-    elapsedS: Math.round((Date.now() - started) / 100) / 10,
-    interfaces: observer.attachments().length,
-    events: { ...counts },
-    losses: observer.losses(),
-    flows: correlator.stats(),
-  });
-  for (const w of observer.warnings) io.err(`pmtu-watch: warning: ${w}`);
-  if (!opts.json && !deps.screen) {
-    io.err(`pmtu-watch: watching ${observer.targets.length} interface(s)${opts.duration ? ` for ${opts.duration} s` : ''}; Ctrl-C stops`);
-  }
-
-  // Every event, the kernel's and the route lookups', goes the same way:
-  // printed (JSON, or with --events), then into the correlator.
-  const take = (ev: CorrelatorEvent) => {
-    counts[ev.kind] = (counts[ev.kind] ?? 0) + 1;
-    total++;
-    if (opts.json) io.out(JSON.stringify(ev));
-    else if (opts.events && !deps.screen && ev.kind !== 'route') io.out(eventText(ev));
-    for (const v of correlator.push(ev)) {
-      if (opts.json) io.out(JSON.stringify(v));
-      else if (!deps.screen) settling.set(flowKey(v.flow), { v, at: Date.now() });
-    }
-    if (ev.kind !== 'route') probe.observe(ev);
-  };
-  const probe = new RouteProbe(observer.addon, take);
-  observer.on('events', (events) => {
-    for (const ev of events) take(observer.json(ev));
-  });
-  observer.on('error', (err) => io.err(oneLine(err)));
-  observer.on('warning', (message) => io.err(`pmtu-watch: warning: ${message}`));
-
   // Plain output prints a flow's verdict once it has held for SETTLE_MS:
   // evidence arrives in bursts, and a person wants the conclusion, not each step.
   const settling = new Map<string, { v: VerdictJson; at: number }>();
@@ -103,6 +66,27 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
       io.out(verdictText(v));
     }
   };
+
+  // Printed as it comes: JSON lines, or (--events) readable ones; verdict
+  // changes as JSON, or after they settle, or on the screen.
+  const session = new Session(observer, {
+    event: (ev) => {
+      if (opts.json) io.out(JSON.stringify(ev));
+      else if (opts.events && !deps.screen && ev.kind !== 'route') io.out(eventText(ev));
+    },
+    verdict: (v) => {
+      if (opts.json) io.out(JSON.stringify(v));
+      else if (!deps.screen) settling.set(flowKey(v.flow), { v, at: Date.now() });
+    },
+  });
+  const { correlator, started } = session;
+  const stats = () => session.stats();
+  for (const w of observer.warnings) io.err(`pmtu-watch: warning: ${w}`);
+  if (!opts.json && !deps.screen) {
+    io.err(`pmtu-watch: watching ${observer.targets.length} interface(s)${opts.duration ? ` for ${opts.duration} s` : ''}; Ctrl-C stops`);
+  }
+  observer.on('error', (err) => io.err(oneLine(err)));
+  observer.on('warning', (message) => io.err(`pmtu-watch: warning: ${message}`));
 
   const timers: NodeJS.Timeout[] = [];
   if (!opts.json && !deps.screen) timers.push(setInterval(() => printSettled(false), SETTLE_MS / 2));
@@ -122,14 +106,14 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
     const draw = () => {
       const now = Date.now();
       if (now - lastAt >= 1000) {
-        rate = Math.round(((total - lastTotal) * 1000) / (now - lastAt));
-        lastTotal = total;
+        rate = Math.round(((session.events - lastTotal) * 1000) / (now - lastAt));
+        lastTotal = session.events;
         lastAt = now;
       }
       const l = observer.losses();
       const text = screen(
         correlator.verdicts(),
-        { nowMs: now, startedMs: started, events: total, eventsPerSecond: rate, lost: l.ringbufFull + l.queueFull, interfaces: observer.attachments().length, flows: correlator.stats().flows },
+        { nowMs: now, startedMs: started, events: session.events, eventsPerSecond: rate, lost: l.ringbufFull + l.queueFull, interfaces: observer.attachments().length, flows: correlator.stats().flows },
         view.rows(),
         view.cols(),
       );
@@ -140,18 +124,17 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
   }
   await stop;
   for (const t of timers) clearTimeout(t);
-  probe.stop();
   printSettled(true);
 
   const final = stats(); // before close: it reads the kernel's counters
-  observer.close();
+  session.close();
   if (opts.json) io.out(JSON.stringify(final));
   else {
     deps.screen?.done();
     const lost = final.losses.ringbufFull + final.losses.queueFull;
     const troubled = correlator.verdicts().filter((v) => severity(v.verdict) >= TROUBLE);
     if (deps.screen) for (const v of troubled) io.out(verdictText(v));
-    io.err(`pmtu-watch: ${total} events, ${final.flows.flows} flows, ${troubled.length} in trouble, ${lost} lost`);
+    io.err(`pmtu-watch: ${session.events} events, ${final.flows.flows} flows, ${troubled.length} in trouble, ${lost} lost`);
   }
   return 0;
 }

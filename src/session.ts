@@ -1,0 +1,71 @@
+// One watching session: the observer's events, as JSON lines, and the route
+// lookups they prompt, go through the correlator in one order. `live` prints
+// what comes out; a recorder would write it. Whatever consumes a session sees
+// the same events and verdicts.
+
+import { Correlator, type CorrelatorStats } from './correlate/correlator.js';
+import type { CorrelatorEvent, VerdictJson } from './correlate/types.js';
+import type { Observer, ObserverLosses } from './observer/index.js';
+import { RouteProbe } from './observer/route-probe.js';
+
+export interface StatsJson {
+  type: 'stats';
+  elapsedS: number;
+  interfaces: number;
+  events: Record<string, number>;
+  losses: ObserverLosses;
+  flows: CorrelatorStats;
+}
+
+export interface SessionHandlers {
+  /** Every event: the kernel's and the route lookups'. */
+  event?(ev: CorrelatorEvent): void;
+  /** A flow's verdict changed. */
+  verdict?(v: VerdictJson): void;
+}
+
+export class Session {
+  readonly correlator = new Correlator();
+  readonly started = Date.now();
+  private readonly counts: Record<string, number> = {};
+  private total = 0;
+  private readonly probe: RouteProbe;
+
+  constructor(
+    readonly observer: Observer,
+    private readonly handlers: SessionHandlers,
+  ) {
+    this.probe = new RouteProbe(observer.addon, (ev) => this.take(ev));
+    observer.on('events', (events) => {
+      for (const ev of events) this.take(observer.json(ev));
+    });
+  }
+
+  private take(ev: CorrelatorEvent): void {
+    this.counts[ev.kind] = (this.counts[ev.kind] ?? 0) + 1;
+    this.total++;
+    this.handlers.event?.(ev);
+    for (const v of this.correlator.push(ev)) this.handlers.verdict?.(v);
+    if (ev.kind !== 'route') this.probe.observe(ev);
+  }
+
+  get events(): number {
+    return this.total;
+  }
+
+  stats(): StatsJson {
+    return {
+      type: 'stats',
+      elapsedS: Math.round((Date.now() - this.started) / 100) / 10,
+      interfaces: this.observer.attachments().length,
+      events: { ...this.counts },
+      losses: this.observer.losses(),
+      flows: this.correlator.stats(),
+    };
+  }
+
+  close(): void {
+    this.probe.stop();
+    this.observer.close();
+  }
+}
