@@ -15,6 +15,16 @@ int BPF_PROG(pmtu_tcp_retransmit, const struct sock *sk, const struct sk_buff *s
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	__u32 mss = BPF_CORE_READ(tp, mss_cache);
 	__u32 payload = BPF_CORE_READ(skb, len);
+
+	/* A dual-stack socket talking IPv4 (::ffff:a.b.c.d) sends IPv4 packets:
+	 * report it as IPv4 so it matches the flow the other events name. */
+	if (family == AF_INET6) {
+		struct in6_addr d = BPF_CORE_READ(sk, __sk_common.skc_v6_daddr);
+
+		if (d.in6_u.u6_addr32[0] == 0 && d.in6_u.u6_addr32[1] == 0 &&
+		    d.in6_u.u6_addr32[2] == bpf_htonl(0xffff))
+			family = AF_INET;
+	}
 	__u32 ip_hdr = family == AF_INET6 ? 40 : 20;
 	struct pmtu_event *ev;
 	struct dst_entry *dst;

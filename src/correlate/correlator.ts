@@ -421,7 +421,13 @@ function judge(flow: Flow, ts: number): VerdictJson {
     if (tooBig) ev.push(evidence('drop', tooBig, `dropped a ${tooBig.len}-byte packet from ${tooBig.src}: larger than MTU ${tooBig.mtu}${tooBig.mtuIface ? ` of ${tooBig.mtuIface}` : ''}`));
   } else if (l2) {
     v.verdict = 'local-bottleneck';
-    v.cause = 'layer2';
+    const tunnel = tunnelOverhead(flow.shown);
+    v.cause = tunnel ? 'tunnel-overhead' : 'layer2';
+    if (tunnel) {
+      v.notes.push(
+        `${tunnel.name} packets of ${l2.len} bytes do not fit the underlay (MTU ${l2.mtu}): the ${tunnel.name} device(s) on ${l2.netns} need an MTU of at most ${l2.mtu - tunnel.overhead}`,
+      );
+    }
     const netns = l2.mtuNetns ?? l2.netns;
     const iface = l2.mtuIface ?? l2.iface;
     v.where = { netns, iface, hop: null };
@@ -483,6 +489,18 @@ function judge(flow: Flow, ts: number): VerdictJson {
   v.evidence = ev.slice(0, MAX_EVIDENCE).sort((a, b) => a.ts - b.ts || (a.what < b.what ? -1 : a.what > b.what ? 1 : 0));
   v.fix = fixFor(v);
   return v;
+}
+
+/** Encapsulations known by their UDP port, with their IPv4-underlay overhead. */
+const TUNNELS: Record<number, { name: string; overhead: number }> = {
+  4789: { name: 'VXLAN', overhead: 50 },
+  8472: { name: 'VXLAN', overhead: 50 },
+  6081: { name: 'Geneve', overhead: 50 },
+};
+
+function tunnelOverhead(f: FlowJson): { name: string; overhead: number } | undefined {
+  if (f.proto !== 'udp') return undefined;
+  return TUNNELS[f.dport] ?? TUNNELS[f.sport];
 }
 
 function headers(s: SynFact): number {

@@ -45,6 +45,9 @@ export function fixFor(v: VerdictJson): string | null {
       }
       return `The kernel on ${netns ?? '?'} dropped the PTB (${v.cause}) on ${iface ?? '?'}: fix what drops it, or clamp MSS to ${mtu ? mssFor(v, mtu) : 'the path MTU'} (${CLAMP}).`;
     case 'local-bottleneck':
+      if (v.cause === 'tunnel-overhead' && mtu) {
+        return `${inNs(netns, `ip link set dev VXLAN_DEVICE mtu ${mtu - 50}`)} (the tunnel's MTU plus its 50 bytes must fit the underlay's ${mtu}), and give the pods the same MTU; or raise the underlay's MTU.`;
+      }
       return `${inNs(netns, `ip link set dev ${iface ?? 'IFACE'} mtu ${v.bounds?.smallestLost ?? 'LARGER'}`)} (match the MTU of the bridge / the other end), or lower the senders' MTU to ${mtu ?? '?'}.`;
     case 'silent-blackhole':
       if (netns && iface && mtu) {

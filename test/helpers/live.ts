@@ -89,6 +89,7 @@ export type VerdictLine = JsonLine & {
   where: { netns: string | null; iface: string | null; hop: string | null };
   mtu: number | null;
   fix: string | null;
+  notes: string[];
 };
 
 export function verdicts(run: Pick<LiveRun, 'lines'>): VerdictLine[] {
