@@ -5,6 +5,12 @@ export interface Io {
   err(line: string): void;
 }
 
+// A reader that went away (`pmtu-watch ... | head`) ends the output, not the process with a trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 export const processIo: Io = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),

@@ -6,6 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { oneLine } from '../errors.js';
 import { openObserver } from '../observer/index.js';
 import { processIo, type Io } from './io.js';
+import { labDemo, labDown, labList, labUp } from './lab.js';
 import { runLive, type LiveDeps, type LiveOptions, type Screen } from './live.js';
 
 function positiveNumber(what: string) {
@@ -100,6 +101,28 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
         stop.cancel();
       }
     });
+
+  const lab = program.command('lab').description('build the field failures of SCENARIOS.md in network namespaces (needs root)');
+  lab
+    .command('list')
+    .description('the scenarios, and which are up')
+    .action(async () => settle(await labList(io)));
+  lab
+    .command('up')
+    .argument('<name>', 'scenario name or number')
+    .description('build a scenario and leave it up to explore (prints its namespaces and what to try)')
+    .action(async (name: string) => settle(await labUp(name, io)));
+  lab
+    .command('down')
+    .argument('<name>', 'scenario name or number')
+    .description('remove a scenario left up by `lab up`')
+    .action(async (name: string) => settle(await labDown(name, io)));
+  lab
+    .command('demo')
+    .argument('<name>', 'scenario name or number')
+    .option('--json', 'verdicts as JSON lines (see docs/json-contract.md)')
+    .description('build a scenario, drive traffic through it while pmtu-watch watches, print the verdicts, tear it down')
+    .action(async (name: string, opts: { json?: boolean }) => settle(await labDemo(name, opts, io, { open: deps.live?.open ?? openObserver })));
 
   return { program, result };
 }

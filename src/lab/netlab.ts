@@ -89,6 +89,8 @@ interface Marker {
   pidNs: string;
   bootId: string;
   created: string;
+  /** Kept after its owner exits (`pmtu-watch lab up`): only `lab down` removes it. */
+  persist?: string;
 }
 
 export interface ReapResult {
@@ -288,6 +290,7 @@ export async function reapStale(prefix = `${NS_ROOT}-`): Promise<ReapResult> {
     if (!m.prefix.startsWith(prefix)) continue;
     const mine = all.filter((n) => n.startsWith(`${m.prefix}-`));
     mine.forEach((n) => accounted.add(n));
+    if (m.persist) continue; // `lab up` left it for a user: `lab down` removes it
     const state = ownerState(m, self);
     if (state === 'alive') continue;
     if (state !== 'dead') {
@@ -372,22 +375,51 @@ export class NetLab {
 
   /**
    * A new lab named `pmtu-<tag>-<pid>-<random6>`. Records its owner in a
-   * marker file and registers the lab for teardown on exit and signals.
+   * marker file and registers the lab for teardown on exit and signals —
+   * unless `persist` names it: then it outlives this process (until
+   * removePersistent(name)), and the caller tears it down itself on failure.
    */
-  static async create(tag: string): Promise<NetLab> {
+  static async create(tag: string, opts: { persist?: string } = {}): Promise<NetLab> {
     if (!TAG_RE.test(tag)) throw new LabError(`bad lab tag ${JSON.stringify(tag)}`, 'use 1-16 of [a-z0-9]');
     const prefix = `${NS_ROOT}-${tag}-${process.pid}-${randomBytes(4).toString('hex').slice(0, 6)}`;
     const lab = new NetLab(prefix);
-    const marker: Marker = { prefix, ...selfIdentity(), created: new Date().toISOString() };
+    const marker: Marker = { prefix, ...selfIdentity(), created: new Date().toISOString(), ...(opts.persist ? { persist: opts.persist } : {}) };
     try {
       mkdirSync(MARKER_DIR, { recursive: true, mode: 0o755 });
       writeFileSync(markerPath(prefix), `${JSON.stringify(marker)}\n`, { flag: 'wx' });
     } catch (e) {
       throw new LabError(`cannot write lab marker ${markerPath(prefix)}: ${(e as Error).message}`, 'network labs need root');
     }
-    live.add(lab);
-    install();
+    if (!opts.persist) {
+      live.add(lab);
+      install();
+    }
     return lab;
+  }
+
+  /** The labs `create(tag, {persist})` left behind: persist name → namespaces. */
+  static async persistent(): Promise<Map<string, string[]>> {
+    const all = await listNetns();
+    const found = new Map<string, string[]>();
+    for (const m of readMarkers()) {
+      if (m.persist) found.set(m.persist, all.filter((n) => n.startsWith(`${m.prefix}-`)));
+    }
+    return found;
+  }
+
+  /** Removes a persistent lab: its processes, namespaces and marker. Returns the namespaces removed. */
+  static async removePersistent(persist: string): Promise<string[]> {
+    const all = await listNetns();
+    const removed: string[] = [];
+    for (const m of readMarkers()) {
+      if (m.persist !== persist) continue;
+      for (const ns of all.filter((n) => n.startsWith(`${m.prefix}-`))) {
+        await killNetnsPids(ns);
+        if ((await run(['ip', 'netns', 'del', ns], { timeoutMs: 5_000 })).code === 0) removed.push(ns);
+      }
+      safe(() => unlinkSync(markerPath(m.prefix)), undefined);
+    }
+    return removed;
   }
 
   /** Full name of the namespace `short` (whether or not it exists). */
