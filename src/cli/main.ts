@@ -78,7 +78,7 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
 
   program
     .command('live')
-    .description('watch interfaces and print PMTUD evidence as it happens (needs root)')
+    .description('watch interfaces and show per-flow verdicts as they change: what broke, where, the MTU, the fix (needs root)')
     .option('--json', 'one JSON object per line (see docs/json-contract.md)', false)
     .option('--netns <name>', 'watch this `ip netns` namespace instead of the current one (repeatable)', collect, [])
     .addOption(new Option('--all-netns', 'watch the current namespace and every named one').default(false).conflicts('netns'))
@@ -102,7 +102,7 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
       }
     });
 
-  const lab = program.command('lab').description('build the field failures of SCENARIOS.md in network namespaces (needs root)');
+  const lab = program.command('lab').description('rebuild known PMTUD failures (rp_filter, firewall, bridge port, overlay, ...) in network namespaces here (needs root)');
   lab
     .command('list')
     .description('the scenarios, and which are up')
