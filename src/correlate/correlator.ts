@@ -553,9 +553,12 @@ function blackhole(flow: Flow): { at: RetransmitFact; count: number; largestOk: 
   if (rtx.length < 2) return undefined;
   const smallestLost = Math.min(...rtx.map((r) => r.len));
   const sender = rtx[0]!.src;
-  const senderNetns = rtx[0]!.netns;
-  // What arrived beyond the sender: growth of its largest packet seen on ingress elsewhere.
-  const through = [...flow.sizes.values()].filter((s) => s.src === sender && s.dir === 'ingress' && s.netns !== senderNetns);
+  // What got through is what arrived at the destination host: the namespace
+  // its own packets leave from. Arriving at a hop on the way proves nothing.
+  const receiver = sender === flow.shown.src ? flow.shown.dst : flow.shown.src;
+  // (Routers forward the receiver's packets too: its own host is where they were seen first.)
+  const home = ordered([...flow.sizes.values(), ...flow.syns.values()].filter((f) => f.src === receiver && f.dir === 'egress'))[0]?.netns;
+  const through = [...flow.sizes.values()].filter((s) => s.src === sender && s.dir === 'ingress' && s.netns === home);
   const largestOk = through.length ? Math.max(...through.map((s) => s.len)) : null;
   if (largestOk !== null && largestOk >= smallestLost) return undefined;
   return { at: maxBy(rtx, (r) => r.ts)!, count: rtx.length, largestOk, smallestLost };
