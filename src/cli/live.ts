@@ -3,6 +3,7 @@
 import { flowKey, severity, TROUBLE } from '../correlate/correlator.js';
 import type { VerdictJson } from '../correlate/types.js';
 import { oneLine } from '../errors.js';
+import { Feed, parseListen } from '../feed/server.js';
 import { Session } from '../session.js';
 import { eventText, screen, verdictText } from './view.js';
 import { openObserver, type Observer, type ObserverOptions } from '../observer/index.js';
@@ -20,6 +21,12 @@ export interface LiveOptions {
   sizeMin?: number;
   /** Plain output: print every event too, not only verdict changes. */
   events?: boolean;
+  /** Also serve the websocket feed and /metrics on this address (host:port). */
+  serve?: string;
+  /** Bearer token the feed requires (needed off loopback). */
+  token?: string;
+  /** Print nothing but the start and end lines (`pmtu-watch serve`). */
+  quiet?: boolean;
 }
 
 /** A terminal that the live view redraws in place. */
@@ -67,20 +74,44 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
     }
   };
 
+  let feed: Feed | undefined;
+  let session: Session | undefined;
+  if (opts.serve) {
+    try {
+      feed = await Feed.start({
+        ...parseListen(opts.serve),
+        ...(opts.token ? { token: opts.token } : {}),
+        snapshot: () => session?.correlator.verdicts() ?? [],
+        stats: () => session?.stats(),
+      });
+    } catch (e) {
+      observer.close();
+      io.err(oneLine(e));
+      return 1;
+    }
+    const a = feed.address();
+    io.err(`pmtu-watch: feed on ws://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/feed, metrics on /metrics`);
+  }
+  const show = !opts.quiet;
+
   // Printed as it comes: JSON lines, or (--events) readable ones; verdict
-  // changes as JSON, or after they settle, or on the screen.
-  const session = new Session(observer, {
+  // changes as JSON, or after they settle, or on the screen; and to the feed.
+  session = new Session(observer, {
     event: (ev) => {
+      feed?.publishEvent(ev);
+      if (!show) return;
       if (opts.json) io.out(JSON.stringify(ev));
       else if (opts.events && !deps.screen && ev.kind !== 'route') io.out(eventText(ev));
     },
     verdict: (v) => {
+      feed?.publishVerdict(v);
+      if (!show) return;
       if (opts.json) io.out(JSON.stringify(v));
       else if (!deps.screen) settling.set(flowKey(v.flow), { v, at: Date.now() });
     },
   });
   const { correlator, started } = session;
-  const stats = () => session.stats();
+  const stats = () => session!.stats();
   for (const w of observer.warnings) io.err(`pmtu-watch: warning: ${w}`);
   if (!opts.json && !deps.screen) {
     io.err(`pmtu-watch: watching ${observer.targets.length} interface(s)${opts.duration ? ` for ${opts.duration} s` : ''}; Ctrl-C stops`);
@@ -128,6 +159,7 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
 
   const final = stats(); // before close: it reads the kernel's counters
   session.close();
+  await feed?.close();
   if (opts.json) io.out(JSON.stringify(final));
   else {
     deps.screen?.done();

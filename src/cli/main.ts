@@ -50,7 +50,7 @@ export function stopSignal(): { promise: Promise<void>; cancel: () => void } {
 /** The in-place view on an interactive terminal (not with --json or --events). */
 function terminalScreen(opts: LiveOptions): Screen | undefined {
   const out = process.stdout;
-  if (!out.isTTY || opts.json || opts.events) return undefined;
+  if (!out.isTTY || opts.json || opts.events || opts.quiet) return undefined;
   return {
     rows: () => out.rows ?? 24,
     cols: () => out.columns ?? 120,
@@ -76,31 +76,48 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
       outputError: (s, write) => write(`pmtu-watch: ${s.replace(/^error: /, '').trim()} (see --help)`),
     });
 
-  program
-    .command('live')
-    .description('watch interfaces and show per-flow verdicts as they change: what broke, where, the MTU, the fix (needs root)')
-    .option('--json', 'one JSON object per line (see docs/json-contract.md)', false)
-    .option('--netns <name>', 'watch this `ip netns` namespace instead of the current one (repeatable)', collect, [])
-    .addOption(new Option('--all-netns', 'watch the current namespace and every named one').default(false).conflicts('netns'))
-    .option('--iface <name>', 'only this interface (repeatable)', collect, [])
-    .option('--duration <seconds>', 'stop after this long', positiveNumber('--duration'))
-    .option('--size-min <bytes>', "report a flow's largest DF packet from this size on (default 1280)", positiveInteger('--size-min'))
+  /** What to watch: the options live and serve share. */
+  const watchOptions = (cmd: Command): Command =>
+    cmd
+      .option('--netns <name>', 'watch this `ip netns` namespace instead of the current one (repeatable)', collect, [])
+      .addOption(new Option('--all-netns', 'watch the current namespace and every named one').default(false).conflicts('netns'))
+      .option('--iface <name>', 'only this interface (repeatable)', collect, [])
+      .option('--duration <seconds>', 'stop after this long', positiveNumber('--duration'))
+      .option('--size-min <bytes>', "report a flow's largest DF packet from this size on (default 1280)", positiveInteger('--size-min'))
+      .addOption(new Option('--token <token>', 'bearer token the feed requires (required off loopback)').env('PMTU_WATCH_TOKEN'));
+
+  const watch = async (opts: LiveOptions) => {
+    const stop = deps.live?.stopRequested ? { promise: deps.live.stopRequested, cancel: () => {} } : stopSignal();
+    const tty = deps.live && 'screen' in deps.live ? deps.live.screen : terminalScreen(opts);
+    const liveDeps: LiveDeps = {
+      open: deps.live?.open ?? openObserver,
+      stopRequested: stop.promise,
+      statsEveryMs: deps.live?.statsEveryMs ?? 5000,
+      ...(tty ? { screen: tty } : {}),
+    };
+    try {
+      settle(await runLive(opts, io, liveDeps));
+    } finally {
+      stop.cancel();
+    }
+  };
+
+  watchOptions(
+    program
+      .command('live')
+      .description('watch interfaces and show per-flow verdicts as they change: what broke, where, the MTU, the fix (needs root)')
+      .option('--json', 'one JSON object per line (see docs/json-contract.md)', false),
+  )
     .option('--events', 'plain output: print every event, not only verdict changes')
-    .action(async (opts: LiveOptions) => {
-      const stop = deps.live?.stopRequested ? { promise: deps.live.stopRequested, cancel: () => {} } : stopSignal();
-      const tty = deps.live && 'screen' in deps.live ? deps.live.screen : terminalScreen(opts);
-      const liveDeps: LiveDeps = {
-        open: deps.live?.open ?? openObserver,
-        stopRequested: stop.promise,
-        statsEveryMs: deps.live?.statsEveryMs ?? 5000,
-        ...(tty ? { screen: tty } : {}),
-      };
-      try {
-        settle(await runLive(opts, io, liveDeps));
-      } finally {
-        stop.cancel();
-      }
-    });
+    .option('--serve <host:port>', 'also serve the websocket feed (/feed) and Prometheus metrics (/metrics) here')
+    .action(watch);
+
+  watchOptions(
+    program
+      .command('serve')
+      .description('watch, and serve verdicts and events on a websocket feed (/feed) and Prometheus metrics (/metrics) (needs root)')
+      .option('--listen <host:port>', 'where to listen (a non-loopback address needs --token)', '127.0.0.1:9477'),
+  ).action((opts: LiveOptions & { listen: string }) => watch({ ...opts, json: false, serve: opts.listen, quiet: true }));
 
   const lab = program.command('lab').description('rebuild known PMTUD failures (rp_filter, firewall, bridge port, overlay, ...) in network namespaces here (needs root)');
   lab

@@ -68,7 +68,7 @@ describe('pmtu-watch (usage)', () => {
     const r = await run(['live', '--help'], noOpen);
     expect(r.code).toBe(0);
     expect(r.err).toEqual([]);
-    expect(optionsListed(r.out.join('\n'))).toEqual(['--json', '--netns', '--all-netns', '--iface', '--duration', '--size-min', '--events', '--help']);
+    expect(optionsListed(r.out.join('\n'))).toEqual(['--json', '--netns', '--all-netns', '--iface', '--duration', '--size-min', '--token', '--events', '--serve', '--help']);
   });
 
   it('no command: the usage on stderr, exit 2', async () => {

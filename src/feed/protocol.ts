@@ -1,0 +1,92 @@
+// What travels on the websocket feed: server → client messages are JSON
+// objects (the event and verdict lines of docs/json-contract.md, plus a few
+// of the feed's own); client → server, an optional filter. Validation of what
+// clients send lives here, at the edge.
+
+import type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
+
+export const FEED_PATH = '/feed';
+export const METRICS_PATH = '/metrics';
+/** Largest frame a client may send (a filter is small). */
+export const MAX_CLIENT_FRAME = 4096;
+
+/** Close codes (RFC 6455 section 7.4.1). */
+export const CLOSE = {
+  normal: 1000,
+  going: 1001,
+  unsupported: 1003,
+  invalid: 1007,
+  policy: 1008,
+  tooBig: 1009,
+} as const;
+
+export interface Filter {
+  /** Only verdicts (no events). */
+  verdictsOnly?: boolean;
+  /** Only what involves this address (flow source or destination, PTB source). */
+  addr?: string;
+  /** Only what happened in this namespace. */
+  netns?: string;
+}
+
+export type ServerMessage =
+  | { type: 'hello'; version: 1; filter: Filter }
+  | { type: 'snapshot'; verdicts: VerdictJson[] }
+  | CorrelatorEvent
+  | VerdictJson
+  /** Messages this client missed because it read too slowly. */
+  | { type: 'lost'; count: number; total: number };
+
+export type ClientMessage = { type: 'filter'; filter: Filter };
+
+const ADDR = /^[0-9a-fA-F:.]{2,45}$/;
+const NAME = /^[\w.:-]{1,64}$/;
+
+/** A filter from query parameters or a client message; throws a one-line reason. */
+export function parseFilter(raw: Record<string, unknown>): Filter {
+  const f: Filter = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === 'verdictsOnly') {
+      if (v !== true && v !== false && v !== '1' && v !== '0' && v !== 'true' && v !== 'false') throw new Error('verdictsOnly must be true or false');
+      f.verdictsOnly = v === true || v === '1' || v === 'true';
+    } else if (k === 'addr') {
+      if (typeof v !== 'string' || !ADDR.test(v)) throw new Error('addr must be an IP address');
+      f.addr = v;
+    } else if (k === 'netns') {
+      if (typeof v !== 'string' || !NAME.test(v)) throw new Error('netns must be a namespace name');
+      f.netns = v;
+    } else if (k !== 'token') {
+      throw new Error(`unknown filter field "${k}"`);
+    }
+  }
+  return f;
+}
+
+export function parseClientMessage(data: string): ClientMessage {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(data);
+  } catch {
+    throw new Error('not JSON');
+  }
+  if (typeof msg !== 'object' || msg === null || (msg as { type?: unknown }).type !== 'filter') throw new Error('expected {"type":"filter","filter":{...}}');
+  const filter = (msg as { filter?: unknown }).filter;
+  if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) throw new Error('filter must be an object');
+  return { type: 'filter', filter: parseFilter(filter as Record<string, unknown>) };
+}
+
+function touches(addr: string, m: CorrelatorEvent | VerdictJson): boolean {
+  if (m.type === 'verdict') return m.flow.src === addr || m.flow.dst === addr || m.where.hop === addr;
+  if (m.kind === 'route') return m.inner.src === addr || m.inner.dst === addr;
+  return m.src === addr || m.dst === addr || m.inner?.src === addr || m.inner?.dst === addr;
+}
+
+export function passes(f: Filter, m: CorrelatorEvent | VerdictJson): boolean {
+  if (f.verdictsOnly && m.type !== 'verdict') return false;
+  if (f.addr && !touches(f.addr, m)) return false;
+  if (f.netns) {
+    const netns = m.type === 'verdict' ? m.where.netns : m.netns;
+    if (netns !== f.netns) return false;
+  }
+  return true;
+}

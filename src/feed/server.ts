@@ -1,0 +1,249 @@
+// The websocket feed (and Prometheus metrics) other tools consume: each
+// connection gets the current verdicts, then the stream of events and
+// verdict changes, filtered as it asked. Slow readers lose messages, counted
+// and told to them; memory never grows with them.
+
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+import { Counter, Gauge, Registry } from 'prom-client';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+import type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
+import { PmtuError } from '../errors.js';
+import type { StatsJson } from '../session.js';
+import { CLOSE, FEED_PATH, MAX_CLIENT_FRAME, METRICS_PATH, parseClientMessage, parseFilter, passes, type Filter, type ServerMessage } from './protocol.js';
+
+export interface FeedOptions {
+  host: string;
+  port: number;
+  /** Required for any bind that is not loopback. */
+  token?: string;
+  /** The verdicts a new connection starts with. */
+  snapshot: () => VerdictJson[];
+  /** The session's counters, for /metrics. */
+  stats?: () => StatsJson | undefined;
+  /** A client that has this much unsent starts losing messages. Default 1 MiB. */
+  maxBufferedBytes?: number;
+  /** Ping interval; a client that missed the last pong is dropped. Default 15 s. */
+  pingMs?: number;
+}
+
+interface Client {
+  ws: WebSocket;
+  filter: Filter;
+  alive: boolean;
+  /** Messages lost since the client was last told. */
+  lost: number;
+  lostTotal: number;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+/** "127.0.0.1:9477", "[::1]:9477" or ":9477" (loopback); port 0 picks a free one. */
+export function parseListen(addr: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(addr);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new PmtuError('PMTU_ERR_USAGE', `not an address to listen on: ${JSON.stringify(addr)}`, 'e.g. 127.0.0.1:9477 or [::1]:9477');
+  }
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export class Feed {
+  private readonly clients = new Set<Client>();
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME });
+  private readonly registry = new Registry();
+  private readonly m: {
+    events: Counter;
+    verdicts: Counter;
+    ptbs: Counter;
+    drops: Counter;
+    feedLost: Counter;
+  };
+  private readonly pinger: NodeJS.Timeout;
+  private readonly maxBuffered: number;
+
+  private constructor(
+    private readonly server: Server,
+    private readonly opts: FeedOptions,
+  ) {
+    this.maxBuffered = opts.maxBufferedBytes ?? 1 << 20;
+    const r = [this.registry];
+    this.m = {
+      events: new Counter({ name: 'pmtu_events_total', help: 'Events seen, by kind', labelNames: ['kind'], registers: r }),
+      verdicts: new Counter({ name: 'pmtu_verdicts_total', help: 'Verdict changes, by verdict and cause', labelNames: ['verdict', 'cause'], registers: r }),
+      ptbs: new Counter({ name: 'pmtu_ptb_total', help: 'PTBs seen or generated, by the MTU they advertise', labelNames: ['mtu'], registers: r }),
+      drops: new Counter({ name: 'pmtu_drops_total', help: 'Drops reported, by kernel reason', labelNames: ['reason'], registers: r }),
+      feedLost: new Counter({ name: 'pmtu_feed_lost_messages_total', help: 'Feed messages slow clients lost', registers: r }),
+    };
+    const clients = this.clients;
+    new Gauge({ name: 'pmtu_feed_clients', help: 'Connected feed clients', registers: r, collect() { this.set(clients.size); } });
+    const stats = opts.stats;
+    new Gauge({
+      name: 'pmtu_lost_events',
+      help: 'Events the observer lost, by where (ring buffer full, consumer queue full, flow table full)',
+      labelNames: ['where'],
+      registers: r,
+      collect() {
+        const l = stats?.()?.losses;
+        if (!l) return;
+        this.set({ where: 'ringbuf' }, l.ringbufFull);
+        this.set({ where: 'queue' }, l.queueFull);
+        this.set({ where: 'flow_table' }, l.flowTableFull);
+      },
+    });
+    new Gauge({
+      name: 'pmtu_flows',
+      help: 'Flows the correlator tracks',
+      registers: r,
+      collect() {
+        const f = stats?.()?.flows;
+        if (f) this.set(f.flows);
+      },
+    });
+
+    server.on('request', (req, res) => {
+      if (req.url?.split('?')[0] === METRICS_PATH && req.method === 'GET') {
+        if (!this.authorized(req)) {
+          res.writeHead(401).end('bearer token required\n');
+          return;
+        }
+        void this.registry.metrics().then((text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text));
+        return;
+      }
+      res.writeHead(404).end(`pmtu-watch: ${FEED_PATH} (websocket) and ${METRICS_PATH}\n`);
+    });
+    server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    this.pinger = setInterval(() => this.ping(), opts.pingMs ?? 15_000);
+    this.pinger.unref();
+  }
+
+  /** Listens; a non-loopback address without a token is refused. */
+  static async start(opts: FeedOptions): Promise<Feed> {
+    if (!isLoopback(opts.host) && !opts.token) {
+      throw new PmtuError('PMTU_ERR_USAGE', `a feed on ${opts.host} needs a bearer token`, 'give --token (or bind to 127.0.0.1)');
+    }
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e) => reject(new PmtuError('PMTU_ERR_INVALID', `cannot listen on ${opts.host}:${opts.port}: ${(e as Error).message}`, 'pick another port')));
+      server.listen(opts.port, opts.host, resolve);
+    });
+    return new Feed(server, opts);
+  }
+
+  address(): { host: string; port: number } {
+    const a = this.server.address();
+    if (a === null || typeof a === 'string') return { host: this.opts.host, port: this.opts.port };
+    return { host: a.address, port: a.port };
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    if (!this.opts.token) return true;
+    const header = req.headers.authorization ?? '';
+    const bearer = header.startsWith('Bearer ') ? header.slice(7) : undefined;
+    const query = new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? undefined;
+    const given = bearer ?? query;
+    return given !== undefined && sameSecret(given, this.opts.token);
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const refuse = (status: string, why: string) => {
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${why}\n`);
+    };
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname !== FEED_PATH) return refuse('404 Not Found', `the feed is at ${FEED_PATH}`);
+    if (!this.authorized(req)) return refuse('401 Unauthorized', 'bearer token required');
+    let filter: Filter;
+    try {
+      filter = parseFilter(Object.fromEntries(url.searchParams));
+    } catch (e) {
+      return refuse('400 Bad Request', (e as Error).message);
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, filter));
+  }
+
+  private accept(ws: WebSocket, filter: Filter): void {
+    const c: Client = { ws, filter, alive: true, lost: 0, lostTotal: 0 };
+    this.clients.add(c);
+    ws.on('pong', () => (c.alive = true));
+    ws.on('close', () => this.clients.delete(c));
+    ws.on('error', () => this.clients.delete(c)); // e.g. a frame over MAX_CLIENT_FRAME: ws closes with 1009
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) {
+        ws.close(CLOSE.unsupported, 'text frames only');
+        return;
+      }
+      try {
+        c.filter = parseClientMessage(data.toString()).filter;
+      } catch (e) {
+        ws.close(CLOSE.invalid, (e as Error).message.slice(0, 120));
+      }
+    });
+    this.send(c, { type: 'hello', version: 1, filter });
+    this.send(c, { type: 'snapshot', verdicts: this.opts.snapshot().filter((v) => passes(filter, v)) });
+  }
+
+  private send(c: Client, msg: ServerMessage): void {
+    if (c.ws.readyState !== c.ws.OPEN) return;
+    if (c.ws.bufferedAmount > this.maxBuffered) {
+      c.lost++;
+      c.lostTotal++;
+      this.m.feedLost.inc();
+      return;
+    }
+    if (c.lost > 0 && c.ws.bufferedAmount < this.maxBuffered / 2) {
+      const lost = c.lost;
+      c.lost = 0;
+      c.ws.send(JSON.stringify({ type: 'lost', count: lost, total: c.lostTotal }));
+    }
+    c.ws.send(JSON.stringify(msg));
+  }
+
+  private ping(): void {
+    for (const c of this.clients) {
+      if (!c.alive) {
+        c.ws.terminate();
+        this.clients.delete(c);
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+
+  publishEvent(ev: CorrelatorEvent): void {
+    this.m.events.inc({ kind: ev.kind });
+    if (ev.kind === 'ptb' || ev.kind === 'ptb-sent') this.m.ptbs.inc({ mtu: String(ev.mtu ?? 0) });
+    if (ev.kind === 'drop') this.m.drops.inc({ reason: ev.reason ?? 'unknown' });
+    for (const c of this.clients) if (passes(c.filter, ev)) this.send(c, ev);
+  }
+
+  publishVerdict(v: VerdictJson): void {
+    this.m.verdicts.inc({ verdict: v.verdict, cause: v.cause ?? '' });
+    for (const c of this.clients) if (passes(c.filter, v)) this.send(c, v);
+  }
+
+  get connections(): number {
+    return this.clients.size;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.pinger);
+    for (const c of this.clients) c.ws.close(CLOSE.going, 'pmtu-watch is stopping');
+    this.clients.clear();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
