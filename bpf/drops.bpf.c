@@ -47,6 +47,22 @@ static __always_inline __u32 wire_len(const struct sk_buff *skb, __u32 l3_len, _
 	return gso_size + hdr;
 }
 
+/* Whether the packet may be ICMP/ICMPv6 (IPv6 extension headers: maybe). */
+static __always_inline int maybe_icmp(const struct sk_buff *skb, __u16 proto)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u8 next = 0;
+
+	if (nh == (__u16)~0U)
+		return 0;
+	if (bpf_probe_read_kernel(&next, 1, head + nh + (proto == ETH_P_IP ? 9 : 6)))
+		return 0;
+	if (proto == ETH_P_IP)
+		return next == IPPROTO_ICMP;
+	return next == IPPROTO_ICMPV6_ || next == 0 || next == 43 || next == 44 || next == 60;
+}
+
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
@@ -84,6 +100,11 @@ int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	if (mtu && seg_len > mtu)
 		flags |= PMTU_F_OVERSIZE;
 
+	/* Decide before reserving: a storm of drops that are not ours must not
+	 * fill the ring buffer, nor count as events lost. */
+	if (!too_big && !(flags & PMTU_F_OVERSIZE) && !maybe_icmp(skb, proto))
+		return 0;
+
 	ev = reserve_event(PMTU_KIND_DROP);
 	if (!ev)
 		return 0;
@@ -106,9 +127,8 @@ int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 		dev = out ? BPF_CORE_READ(out, dev) : NULL;
 	}
 	fill_dev(ev, dev);
-	if (ev->flags & PMTU_F_ICMP_ERR) {
-		/* For a dropped PTB, mtu is the one it advertised (set by the parser). */
-	} else {
+	/* For a dropped ICMP error, mtu stays the one it advertised (the parser's). */
+	if (!(ev->flags & PMTU_F_ICMP_ERR)) {
 		ev->mtu = mtu;
 		if (mtu_dev != dev)
 			fill_mtu_dev(ev, mtu_dev);
