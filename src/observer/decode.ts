@@ -2,7 +2,7 @@
 // Change RECORD_LAYOUT with that struct (its _Static_assert names this file).
 
 import { PmtuError } from '../errors.js';
-import type { Direction, EventKind, Flow, PmtuEvent } from './events.js';
+import type { Direction, EventFlags, EventKind, Flow, PmtuEvent } from './events.js';
 
 export const RECORD_SIZE = 288;
 const FLOW_SIZE = 40;
@@ -47,44 +47,69 @@ const F_SYNACK = 1 << 4;
 const F_INNER_TRUNC = 1 << 5;
 const F_LOCAL = 1 << 6;
 
+// Hot path (batches of thousands of records): fixed offsets, no arrays or
+// intermediate strings beyond the ones returned.
+
 function cString(buf: Buffer, start: number, max: number): string {
   let end = start;
-  while (end < start + max && buf[end] !== 0) end++;
-  return buf.toString('latin1', start, end);
+  const limit = start + max;
+  while (end < limit && buf[end] !== 0) end++;
+  return end === start ? '' : buf.toString('latin1', start, end);
 }
+
+// Text of every byte value, made once: Number#toString is the slowest part
+// of formatting an address.
+const DEC = Array.from({ length: 256 }, (_, i) => String(i));
 
 function ipv4(buf: Buffer, o: number): string {
-  return `${buf[o]}.${buf[o + 1]}.${buf[o + 2]}.${buf[o + 3]}`;
+  return `${DEC[buf[o]!]}.${DEC[buf[o + 1]!]}.${DEC[buf[o + 2]!]}.${DEC[buf[o + 3]!]}`;
 }
 
-/** RFC 5952: lowercase, no leading zeros, the longest run (≥2) of zero groups as '::'. */
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+const COLON = 0x3a;
+/** IPv6 text is written here, then read out as one flat string (no string per group). */
+const scratch = Buffer.alloc(64);
+
+/** RFC 5952: lowercase, no leading zeros, the first longest run (≥2) of zero groups as '::'. */
 export function ipv6(buf: Buffer, o: number): string {
-  const groups = new Array<number>(8);
-  for (let i = 0; i < 8; i++) groups[i] = buf.readUInt16BE(o + i * 2);
   let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
+  let bestLen = 1; // a single zero group is never shortened
+  let runStart = -1;
+  for (let i = 0; i < 8; i++) {
+    if (buf[o + 2 * i] === 0 && buf[o + 2 * i + 1] === 0) {
+      if (runStart < 0) runStart = i;
+      if (i - runStart + 1 > bestLen) {
+        bestStart = runStart;
+        bestLen = i - runStart + 1;
+      }
+    } else {
+      runStart = -1;
     }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
   }
   // IPv4-mapped addresses keep their dotted tail (RFC 5952 section 5).
-  if (bestStart === 0 && bestLen === 5 && groups[5] === 0xffff) return `::ffff:${ipv4(buf, o + 12)}`;
-  if (bestStart < 0) return groups.map((g) => g!.toString(16)).join(':');
-  const head = groups.slice(0, bestStart).map((g) => g!.toString(16)).join(':');
-  const tail = groups.slice(bestStart + bestLen).map((g) => g!.toString(16)).join(':');
-  return `${head}::${tail}`;
+  if (bestStart === 0 && bestLen === 5 && buf[o + 10] === 0xff && buf[o + 11] === 0xff) return `::ffff:${ipv4(buf, o + 12)}`;
+  const s = scratch;
+  let n = 0;
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      s[n++] = COLON;
+      s[n++] = COLON;
+      i += bestLen - 1;
+      continue;
+    }
+    if (i > 0 && i !== bestStart + bestLen) s[n++] = COLON;
+    const hi = buf[o + 2 * i]!;
+    const lo = buf[o + 2 * i + 1]!;
+    // Leading zero digits are left out.
+    if (hi >= 0x10) s[n++] = HEX_DIGITS[hi >> 4]!;
+    if (hi !== 0) s[n++] = HEX_DIGITS[hi & 15]!;
+    if (hi !== 0 || lo >= 0x10) s[n++] = HEX_DIGITS[lo >> 4]!;
+    s[n++] = HEX_DIGITS[lo & 15]!;
+  }
+  return s.toString('latin1', 0, n);
 }
 
-function flow(buf: Buffer, o: number): Flow | null {
+function flow(buf: Buffer, v: DataView, o: number): Flow | null {
   const family = buf[o + FLOW.family];
   if (family !== 4 && family !== 6) return null;
   const addr = family === 4 ? ipv4 : ipv6;
@@ -92,50 +117,65 @@ function flow(buf: Buffer, o: number): Flow | null {
     family,
     src: addr(buf, o + FLOW.saddr),
     dst: addr(buf, o + FLOW.daddr),
-    sport: buf.readUInt16LE(o + FLOW.sport),
-    dport: buf.readUInt16LE(o + FLOW.dport),
+    sport: v.getUint16(o + FLOW.sport, true),
+    dport: v.getUint16(o + FLOW.dport, true),
     proto: buf[o + FLOW.proto]!,
-    len: buf.readUInt16LE(o + FLOW.len),
+    len: v.getUint16(o + FLOW.len, true),
+  };
+}
+
+/** One frozen flags object per flags byte, shared by every event that has it. */
+const FLAGS: readonly Readonly<EventFlags>[] = Array.from({ length: 256 }, (_, f) =>
+  Object.freeze({
+    df: (f & F_DF) !== 0,
+    gso: (f & F_GSO) !== 0,
+    icmpError: (f & F_ICMP_ERR) !== 0,
+    oversize: (f & F_OVERSIZE) !== 0,
+    synAck: (f & F_SYNACK) !== 0,
+    innerTruncated: (f & F_INNER_TRUNC) !== 0,
+    local: (f & F_LOCAL) !== 0,
+  }),
+);
+
+function viewOf(buf: Buffer): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+function decodeAt(buf: Buffer, v: DataView, o: number): PmtuEvent | null {
+  const L = RECORD_LAYOUT;
+  const kind = KINDS[buf[o + L.kind]!];
+  if (kind === undefined) return null;
+  const snapLen = Math.min(v.getUint16(o + L.snapLen, true), SNAP_MAX);
+  return {
+    kind,
+    dir: DIRS[buf[o + L.dir]!] ?? null,
+    tsNs: v.getBigUint64(o + L.tsNs, true),
+    netnsInode: v.getUint32(o + L.netns, true),
+    ifindex: v.getUint32(o + L.ifindex, true),
+    ifname: cString(buf, o + L.ifname, 16),
+    mtu: v.getUint32(o + L.mtu, true),
+    len: v.getUint32(o + L.len, true),
+    mss: v.getUint16(o + L.mss, true),
+    vlan: v.getUint16(o + L.vlan, true),
+    reason: v.getUint32(o + L.reason, true),
+    icmpType: buf[o + L.icmpType]!,
+    icmpCode: buf[o + L.icmpCode]!,
+    mtuIfindex: v.getUint32(o + L.mtuIfindex, true),
+    mtuNetnsInode: v.getUint32(o + L.mtuNetns, true),
+    mtuIfname: cString(buf, o + L.mtuIfname, 16),
+    flags: FLAGS[buf[o + L.flags]!]!,
+    outer: flow(buf, v, o + L.outer),
+    inner: flow(buf, v, o + L.inner),
+    snap: buf.subarray(o + L.snap, o + L.snap + snapLen),
   };
 }
 
 /** Decodes one record at offset o. Returns null for a kind this version does not know. */
 export function decodeRecord(buf: Buffer, o = 0): PmtuEvent | null {
-  const L = RECORD_LAYOUT;
-  const kind = KINDS[buf[o + L.kind]!];
-  if (kind === undefined) return null;
-  const flags = buf[o + L.flags]!;
-  const snapLen = Math.min(buf.readUInt16LE(o + L.snapLen), SNAP_MAX);
-  return {
-    kind,
-    dir: DIRS[buf[o + L.dir]!] ?? null,
-    tsNs: buf.readBigUInt64LE(o + L.tsNs),
-    netnsInode: buf.readUInt32LE(o + L.netns),
-    ifindex: buf.readUInt32LE(o + L.ifindex),
-    ifname: cString(buf, o + L.ifname, 16),
-    mtu: buf.readUInt32LE(o + L.mtu),
-    len: buf.readUInt32LE(o + L.len),
-    mss: buf.readUInt16LE(o + L.mss),
-    vlan: buf.readUInt16LE(o + L.vlan),
-    reason: buf.readUInt32LE(o + L.reason),
-    icmpType: buf[o + L.icmpType]!,
-    icmpCode: buf[o + L.icmpCode]!,
-    mtuIfindex: buf.readUInt32LE(o + L.mtuIfindex),
-    mtuNetnsInode: buf.readUInt32LE(o + L.mtuNetns),
-    mtuIfname: cString(buf, o + L.mtuIfname, 16),
-    flags: {
-      df: (flags & F_DF) !== 0,
-      gso: (flags & F_GSO) !== 0,
-      icmpError: (flags & F_ICMP_ERR) !== 0,
-      oversize: (flags & F_OVERSIZE) !== 0,
-      synAck: (flags & F_SYNACK) !== 0,
-      innerTruncated: (flags & F_INNER_TRUNC) !== 0,
-      local: (flags & F_LOCAL) !== 0,
-    },
-    outer: flow(buf, o + L.outer),
-    inner: flow(buf, o + L.inner),
-    snap: buf.subarray(o + L.snap, o + L.snap + snapLen),
-  };
+  if (o < 0 || o + RECORD_SIZE > buf.length) {
+    throw new PmtuError('PMTU_ERR_INVALID', `no whole ${RECORD_SIZE}-byte record at offset ${o} of ${buf.length} bytes`);
+  }
+  return decodeAt(buf, viewOf(buf), o);
 }
 
 /** Decodes a batch of whole records; unknown kinds are skipped and counted. */
@@ -149,8 +189,9 @@ export function decodeBatch(buf: Buffer): { events: PmtuEvent[]; unknown: number
   }
   const events: PmtuEvent[] = [];
   let unknown = 0;
+  const v = viewOf(buf);
   for (let o = 0; o < buf.length; o += RECORD_SIZE) {
-    const ev = decodeRecord(buf, o);
+    const ev = decodeAt(buf, v, o);
     if (ev) events.push(ev);
     else unknown++;
   }

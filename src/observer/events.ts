@@ -49,7 +49,8 @@ export interface PmtuEvent {
   mtuIfindex: number;
   mtuNetnsInode: number;
   mtuIfname: string;
-  flags: EventFlags;
+  /** Shared between events with the same flags byte, hence frozen. */
+  flags: Readonly<EventFlags>;
   /** The packet's own header (null for a generated PTB, which has none yet). */
   outer: Flow | null;
   /** The flow an ICMP error quotes. */

@@ -278,6 +278,27 @@ describe('decodeRecord', () => {
     expect(ev.inner).toBeNull();
   });
 
+  it('events with the same flags share one frozen flags object', () => {
+    const { events } = decodeBatch(batch({ kind: KIND.ptb, flags: F.df }, { kind: KIND.drop, flags: F.df }, { kind: KIND.syn }));
+    expect(events[0]!.flags).toBe(events[1]!.flags);
+    expect(events[2]!.flags).not.toBe(events[0]!.flags);
+    expect(Object.isFrozen(events[0]!.flags)).toBe(true);
+  });
+
+  it('reads a record inside a larger (pooled) allocation at its own offsets', () => {
+    const rec = record({ kind: KIND.retransmit, tsNs: 7n, len: 1448, mss: 1448, outer: { family: 4, src: '10.0.0.1', dst: '10.0.0.2' } });
+    const pool = Buffer.alloc(rec.length + 100, 0xee);
+    rec.copy(pool, 37);
+    const view = pool.subarray(37, 37 + rec.length);
+    const ev = decodeRecord(view)!;
+    expect(ev).toMatchObject({ kind: 'retransmit', tsNs: 7n, len: 1448, mss: 1448, ifname: '', outer: { src: '10.0.0.1', dst: '10.0.0.2' } });
+    expect(decodeBatch(view).events).toEqual([ev]);
+  });
+
+  it.each([-1, 1, 288])('no whole record at offset %i of one record: PMTU_ERR_INVALID', (o) => {
+    expect(() => decodeRecord(record({ kind: KIND.syn }), o)).toThrow(expect.objectContaining({ code: 'PMTU_ERR_INVALID' }));
+  });
+
   it('a kind this version does not know is null', () => {
     expect(decodeRecord(record({ kind: 0 }))).toBeNull();
     expect(decodeRecord(record({ kind: 7 }))).toBeNull();
@@ -310,6 +331,24 @@ describe('ipv6 (RFC 5952 text)', () => {
   it('reads at the given offset', () => {
     const buf = Buffer.concat([Buffer.alloc(3, 0xff), addrBytes('2001:0db8:0000:0000:0000:0000:0000:0042')]);
     expect(ipv6(buf, 3)).toBe('2001:db8::42');
+  });
+
+  it('agrees with the WHATWG URL serializer (RFC 5952 but for IPv4-mapped) on 5000 random addresses', () => {
+    // Zero groups are made likely, so runs of every length and position occur.
+    let seed = 42;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) / 65536;
+    for (let n = 0; n < 5000; n++) {
+      const addr = Buffer.alloc(16);
+      for (let g = 0; g < 8; g++) {
+        const r = rand();
+        if (r < 0.5) continue;
+        addr.writeUInt16BE(r < 0.75 ? Math.floor(rand() * 16) << (4 * Math.floor(rand() * 4)) : Math.floor(rand() * 65536), g * 2);
+      }
+      if (addr.subarray(0, 10).every((b) => b === 0) && addr.readUInt16BE(10) === 0xffff) continue;
+      const groups = [...Array(8).keys()].map((g) => addr.readUInt16BE(g * 2).toString(16)).join(':');
+      const expected = new URL(`http://[${groups}]/`).hostname.slice(1, -1);
+      expect(ipv6(addr, 0)).toBe(expected);
+    }
   });
 });
 
