@@ -6,13 +6,14 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 
-import { afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
-import { NetLab, reapStale } from '../../src/lab/netlab.js';
+import type { NetLab } from '../../src/lab/netlab.js';
 import { bridgePort, routedPath } from '../../src/lab/topologies.js';
 import { pingDf, tcpTransfer, waitFor } from '../../src/lab/traffic.js';
 import { BIN, events, observerAttached, runLive, verdictLatencies, verdicts, type EventLine, type JsonLine } from '../helpers/live.js';
 import { kernelDescribe, needAddon, needBtf, needLabTools } from '../helpers/kernel.js';
+import { useLabs } from '../helpers/labs.js';
 
 /** This (the observer's own) namespace's qdiscs, as `tc` shows them. */
 const hostQdiscs = () => execFileSync('tc', ['qdisc', 'show'], { encoding: 'utf8' });
@@ -20,17 +21,11 @@ const hostQdiscs = () => execFileSync('tc', ['qdisc', 'show'], { encoding: 'utf8
 kernelDescribe(
   'pmtu-watch live --json on real traffic',
   () => {
+    const labs = useLabs();
     let lab: NetLab | undefined;
-    beforeAll(async () => {
-      await reapStale();
-    });
-    afterEach(async () => {
-      await lab?.teardown();
-      lab = undefined;
-    });
 
     it('--all-netns shows the rp_filter black hole in order: PTB generated and PKT_TOO_BIG at r1, PTB at c, IP_RPFILTER at c', async () => {
-      lab = await NetLab.create('obsrpf');
+      lab = await labs.create('obsrpf');
       const path = await routedPath(lab, { ptbSource: 'mgmt', rpFilterOnClient: true, ipv6: false });
       const { c, r1 } = path.ns;
       const hostTcBefore = hostQdiscs();
@@ -88,7 +83,7 @@ kernelDescribe(
       const exited = once(child, 'exit');
       try {
         await waitFor(() => lines.some((l) => l.type === 'stats'), 15_000); // the hooks are in place
-        lab = await NetLab.create('obslate');
+        lab = await labs.create('obslate');
         const path = await routedPath(lab, { ipv6: false });
         await waitFor(() => observerAttached(lab!, path.ns.c, path.client.ifname), 10_000);
         await pingDf(lab, path.ns.c, path.server.v4, { size: 4000, count: 2 });
@@ -100,7 +95,7 @@ kernelDescribe(
     });
 
     it("shows a PTB eaten by c's firewall as a NETFILTER_DROP of that ICMP error", async () => {
-      lab = await NetLab.create('obsfw');
+      lab = await labs.create('obsfw');
       const path = await routedPath(lab, { dropPtbOnClient: true, ipv6: false });
       const { c } = path.ns;
       const run = await runLive(lab, ['--netns', c], { ns: c, ifname: path.client.ifname }, async () => {
@@ -117,7 +112,7 @@ kernelDescribe(
     });
 
     it('shows retransmissions of large segments when r1 never sends a PTB (silent black hole)', async () => {
-      lab = await NetLab.create('obsblack');
+      lab = await labs.create('obsblack');
       const path = await routedPath(lab, { blockIcmpOnRouter: true, ipv6: false });
       const { c, s } = path.ns;
       const run = await runLive(lab, ['--netns', c], { ns: c, ifname: path.client.ifname }, async () => {
@@ -134,7 +129,7 @@ kernelDescribe(
     });
 
     it('shows the layer-2 oversize drop of a bridge port at 1500 under a 9000 bridge', async () => {
-      lab = await NetLab.create('obsbr');
+      lab = await labs.create('obsbr');
       const br = await bridgePort(lab, { ipv6: false });
       const hv = br.ns.hv;
       const run = await runLive(lab, ['--netns', hv], { ns: hv, ifname: br.ports.g2.ifname }, async () => {
@@ -150,7 +145,7 @@ kernelDescribe(
     });
 
     it('shows ICMPv6 Packet Too Big generated at r1 and arriving at c, honored', async () => {
-      lab = await NetLab.create('obsv6');
+      lab = await labs.create('obsv6');
       const path = await routedPath(lab, {});
       const { c, r1 } = path.ns;
       const run = await runLive(lab, ['--netns', c, '--netns', r1], { ns: c, ifname: path.client.ifname }, async () => {
@@ -171,7 +166,7 @@ kernelDescribe(
     });
 
     it('shows SYN MSS both ways, the PTB and the largest DF size of a TCP transfer through a bottleneck', async () => {
-      lab = await NetLab.create('obstcp');
+      lab = await labs.create('obstcp');
       const path = await routedPath(lab, { ipv6: false });
       const { c, s } = path.ns;
       const run = await runLive(lab, ['--netns', c, '--netns', s], { ns: s, ifname: path.server.ifname }, async () => {

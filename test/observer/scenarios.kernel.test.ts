@@ -3,11 +3,12 @@
 // cause, where and the MTU must be the ones the scenario expects, and the
 // healthy path must raise nothing.
 
-import { afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
-import { NetLab, reapStale } from '../../src/lab/netlab.js';
+import type { NetLab } from '../../src/lab/netlab.js';
 import { SCENARIOS } from '../../src/lab/scenarios.js';
 import { kernelDescribe, needAddon, needBtf, needCommands, needLabTools } from '../helpers/kernel.js';
+import { useLabs } from '../helpers/labs.js';
 import { runLive, verdictLatencies, verdicts, type VerdictLine } from '../helpers/live.js';
 
 /** The last verdict of every flow. */
@@ -20,18 +21,12 @@ function finals(lines: VerdictLine[]): VerdictLine[] {
 kernelDescribe(
   'the ten scenarios, end to end',
   () => {
+    const labs = useLabs();
     let lab: NetLab | undefined;
-    beforeAll(async () => {
-      await reapStale();
-    });
-    afterEach(async () => {
-      await lab?.teardown();
-      lab = undefined;
-    });
 
     for (const sc of SCENARIOS) {
       it(`${sc.number} ${sc.name}: ${sc.expected === 'all-ok' ? 'every flow ok' : `${sc.expected.verdict}${sc.expected.cause ? ` (${sc.expected.cause})` : ''}`}`, async () => {
-        lab = await NetLab.create(`scn${sc.number}`);
+        lab = await labs.create(`scn${sc.number}`);
         const built = await sc.build(lab);
         const args = Object.values(built.ns).flatMap((ns) => ['--netns', ns]);
         const run = await runLive(lab, args, { ns: built.ns[built.readyOn.role]!, ifname: built.readyOn.ifname }, () => sc.drive(lab!, built), { maxSeconds: 60 });

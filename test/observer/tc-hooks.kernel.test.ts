@@ -6,28 +6,23 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 
-import { afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
-import { NetLab, reapStale } from '../../src/lab/netlab.js';
+import type { NetLab } from '../../src/lab/netlab.js';
 import { waitFor } from '../../src/lab/traffic.js';
 import { openObserver } from '../../src/observer/index.js';
 import { kernelDescribe, needAddon, needBtf, needCommands } from '../helpers/kernel.js';
+import { useLabs } from '../helpers/labs.js';
 import { BIN, observerAttached } from '../helpers/live.js';
 
 kernelDescribe(
   'tc setup is left as it was found',
   () => {
+    const labs = useLabs();
     let lab: NetLab | undefined;
-    beforeAll(async () => {
-      await reapStale();
-    });
-    afterEach(async () => {
-      await lab?.teardown();
-      lab = undefined;
-    });
 
     async function oneLink(tag: string) {
-      lab = await NetLab.create(tag);
+      lab = await labs.create(tag);
       const a = await lab.addNs('a');
       const b = await lab.addNs('b');
       await lab.veth(a, 'eth0', b, 'eth0', { mtuA: 1500, mtuB: 1500 });
