@@ -64,12 +64,18 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
 
   // Plain output prints a flow's verdict once it has held for SETTLE_MS:
   // evidence arrives in bursts, and a person wants the conclusion, not each step.
+  // Healthy flows stay quiet (a busy host opens many); one that recovers says so.
   const settling = new Map<string, { v: VerdictJson; at: number }>();
+  const printed = new Map<string, VerdictJson['verdict']>();
   const printSettled = (all: boolean) => {
     const now = Date.now();
     for (const [key, { v, at }] of settling) {
       if (!all && now - at < SETTLE_MS) continue;
       settling.delete(key);
+      const before = printed.get(key);
+      if (v.verdict === 'ok' && (before === undefined || before === 'ok')) continue;
+      if (printed.size > 65536) printed.clear(); // bounded; at worst a recovery goes unsaid
+      printed.set(key, v.verdict);
       io.out(verdictText(v));
     }
   };
