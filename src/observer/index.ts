@@ -1,5 +1,5 @@
 // The typed observer: picks the interfaces to watch, runs the addon, and
-// emits decoded events in batches.
+// hands over decoded events, one of two ways:
 //
 //   const obs = openObserver({ netns: ['blue'] });
 //   obs.on('events', (events) => ...);   // PmtuEvent[] per ring-buffer batch
@@ -7,9 +7,14 @@
 //   ...
 //   obs.close();                         // detaches; also on exit, SIGINT, SIGTERM
 //
-// One emitter, no async iterator: batches arrive from the addon's thread in
-// bursts, and a listener that is always called keeps memory bounded by the
-// addon's own queue (whose overflow it counts).
+//   for await (const ev of openObserver()) ...  // ends after close(); break closes nothing
+//
+// The emitter is the primitive: batches arrive from the addon's thread in
+// bursts and a listener is called synchronously, so nothing queues in
+// JavaScript beyond the addon's own bounded queue (whose overflow it counts).
+// An async iterator is a listener with a queue of its own for a consumer that
+// awaits between events: that queue is bounded (maxQueuedEvents) and what it
+// cannot hold is counted in losses().queueFull, like the addon's overflow.
 
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -45,7 +50,11 @@ export interface ObserverOptions {
    * or went away (dropped), in ms; 0: never. Default 1000.
    */
   rescanMs?: number;
+  /** Events each async iterator holds for a consumer that is behind, before it drops new ones (default 65536). */
+  maxQueuedEvents?: number;
 }
+
+const DEFAULT_MAX_QUEUED_EVENTS = 65536;
 
 function targetKey(t: Target): string {
   return `${t.netnsInode}/${t.ifindex}/${t.ifname}`;
@@ -64,6 +73,8 @@ export interface Target {
 }
 
 export interface ObserverLosses extends LossCounters {
+  /** The addon's count, plus events an async iterator's full queue dropped. */
+  queueFull: number;
   /** Records of a kind this version does not know. */
   unknownRecords: number;
 }
@@ -150,9 +161,11 @@ export interface Observer {
   on(event: 'error', listener: (err: PmtuError) => void): this;
   /** Something could not be watched; the observer goes on without it. */
   on(event: 'warning', listener: (message: string) => void): this;
+  /** Once, when close() stops a running observer. */
+  on(event: 'close', listener: () => void): this;
 }
 
-export class Observer extends EventEmitter {
+export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
   readonly namers: Namers;
   /** Signals this kernel cannot provide, and interfaces that could not be watched, at start. */
   readonly warnings: string[] = [];
@@ -165,6 +178,9 @@ export class Observer extends EventEmitter {
   private readonly sources: NameSources;
   private readonly selection: Pick<ObserverOptions, 'netns' | 'allNetns' | 'ifaces'>;
   private unknownRecords = 0;
+  /** Events async iterators could not queue. */
+  private iteratorDropped = 0;
+  private readonly maxQueuedEvents: number;
   /** Names, not inodes: a namespace re-created under its name is still the one asked for. */
   private readonly netnsFilter: Set<string> | undefined;
   private readonly ifaceFilter: Set<string> | undefined;
@@ -180,6 +196,11 @@ export class Observer extends EventEmitter {
     const addon = (this.addon = opts.addon ?? loadAddon());
     const sources = (this.sources = opts.nameSources ?? fsNameSources);
     this.selection = { netns: opts.netns, allNetns: opts.allNetns, ifaces: opts.ifaces };
+    const maxQueued = opts.maxQueuedEvents ?? DEFAULT_MAX_QUEUED_EVENTS;
+    if (!Number.isInteger(maxQueued) || maxQueued < 1) {
+      throw new PmtuError('PMTU_ERR_INVALID', `maxQueuedEvents must be a positive integer, not ${maxQueued}`);
+    }
+    this.maxQueuedEvents = maxQueued;
     const targets = resolveTargets(this.selection, addon, sources);
     const ifaces = new IfaceNames();
     this.namers = {
@@ -316,7 +337,7 @@ export class Observer extends EventEmitter {
 
   losses(): ObserverLosses {
     const native = this.native?.losses() ?? { ringbufFull: 0, flowTableFull: 0, queueFull: 0, delivered: 0 };
-    return { ...native, unknownRecords: this.unknownRecords };
+    return { ...native, queueFull: native.queueFull + this.iteratorDropped, unknownRecords: this.unknownRecords };
   }
 
   get running(): boolean {
@@ -337,7 +358,66 @@ export class Observer extends EventEmitter {
       } catch (e) {
         this.fail(e);
       }
+      this.emit('close');
     }
+  }
+
+  /**
+   * The events one at a time, from now until close() (events already queued
+   * are still handed over; then it ends). Each iterator has its own queue of
+   * at most maxQueuedEvents; events arriving when it is full are dropped and
+   * counted in losses().queueFull. Leaving the loop early stops listening; it
+   * does not close the observer.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<PmtuEvent> {
+    let queue: (PmtuEvent | undefined)[] = [];
+    let head = 0;
+    let ended = false;
+    const waiting: ((r: IteratorResult<PmtuEvent>) => void)[] = [];
+    const limit = this.maxQueuedEvents;
+
+    const onEvents = (events: PmtuEvent[]) => {
+      let i = 0;
+      while (i < events.length && waiting.length) waiting.shift()!({ value: events[i++]!, done: false });
+      const take = Math.min(events.length - i, limit - (queue.length - head));
+      for (let k = 0; k < take; k++) queue.push(events[i + k]);
+      this.iteratorDropped += events.length - i - take;
+    };
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      this.off('events', onEvents);
+      this.off('close', end);
+      for (const resolve of waiting.splice(0)) resolve({ value: undefined, done: true });
+    };
+    this.on('events', onEvents);
+    this.once('close', end);
+    if (!this.running) end();
+
+    return {
+      next: (): Promise<IteratorResult<PmtuEvent>> => {
+        if (head < queue.length) {
+          const value = queue[head]!;
+          queue[head++] = undefined;
+          if (head === queue.length) {
+            queue = [];
+            head = 0;
+          } else if (head >= 1024 && head * 2 >= queue.length) {
+            queue = queue.slice(head);
+            head = 0;
+          }
+          return Promise.resolve({ value, done: false });
+        }
+        if (ended) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => waiting.push(resolve));
+      },
+      return: (): Promise<IteratorResult<PmtuEvent>> => {
+        end();
+        queue = [];
+        head = 0;
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
   }
 }
 

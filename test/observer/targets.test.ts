@@ -317,6 +317,97 @@ describe('Observer', () => {
   });
 });
 
+describe('Observer as an async iterable', () => {
+  const open: Observer[] = [];
+  function observe(opts: ObserverOptions = {}, o: FakeAddonOptions = {}) {
+    const fake = setup(o);
+    const observer = new Observer({ addon: fake.addon, nameSources: fakeNameSources({}, OWN), noSignalHandlers: true, rescanMs: 0, ...opts });
+    open.push(observer);
+    return { observer, native: fake.only() };
+  }
+  afterEach(() => {
+    for (const o of open.splice(0)) o.close();
+  });
+
+  it('yields the events of every batch in order, then the ones still queued at close(), then ends', async () => {
+    const { observer, native } = observe();
+    const it = observer[Symbol.asyncIterator]();
+    native.deliver(batch({ kind: KIND.syn, mss: 1 }, { kind: KIND.syn, mss: 2 }));
+    native.deliver(batch({ kind: KIND.syn, mss: 3 }));
+    expect((await it.next()).value?.mss).toBe(1);
+    observer.close();
+    expect((await it.next()).value?.mss).toBe(2);
+    expect((await it.next()).value?.mss).toBe(3);
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+  });
+
+  it('a next() that waits is answered by the next batch; several waiting ones each get one event', async () => {
+    const { observer, native } = observe();
+    const it = observer[Symbol.asyncIterator]();
+    const a = it.next();
+    const b = it.next();
+    native.deliver(batch({ kind: KIND.drop, reason: 1 }, { kind: KIND.drop, reason: 2 }, { kind: KIND.drop, reason: 3 }));
+    expect((await a).value?.reason).toBe(1);
+    expect((await b).value?.reason).toBe(2);
+    expect((await it.next()).value?.reason).toBe(3);
+    const c = it.next();
+    observer.close();
+    expect(await c).toEqual({ value: undefined, done: true });
+  });
+
+  it('for await: a loop that breaks stops listening and leaves the observer running', async () => {
+    const { observer, native } = observe();
+    const listeners = observer.listenerCount('events');
+    const seen: string[] = [];
+    setImmediate(() => native.deliver(batch({ kind: KIND.ptb }, { kind: KIND.size })));
+    for await (const ev of observer) {
+      seen.push(ev.kind);
+      if (ev.kind === 'size') break;
+    }
+    expect(seen).toEqual(['ptb', 'size']);
+    expect(observer.listenerCount('events')).toBe(listeners);
+    expect(observer.listenerCount('close')).toBe(0);
+    expect(observer.running).toBe(true);
+  });
+
+  it('its queue is bounded: what a slow consumer cannot take is dropped and counted in losses().queueFull', async () => {
+    const { observer, native } = observe({ maxQueuedEvents: 3 }, { losses: { queueFull: 10 } });
+    const it = observer[Symbol.asyncIterator]();
+    native.deliver(batch(...[1, 2, 3, 4, 5].map((mss) => ({ kind: KIND.syn, mss }))));
+    expect(observer.losses().queueFull).toBe(12);
+    expect((await it.next()).value?.mss).toBe(1);
+    native.deliver(batch({ kind: KIND.syn, mss: 6 }, { kind: KIND.syn, mss: 7 }));
+    expect(observer.losses().queueFull).toBe(13);
+    const got: number[] = [];
+    observer.close();
+    for (let r = await it.next(); !r.done; r = await it.next()) got.push(r.value.mss);
+    expect(got).toEqual([2, 3, 6]);
+  });
+
+  it('iterators do not share a queue: each sees every event', async () => {
+    const { observer, native } = observe();
+    const one = observer[Symbol.asyncIterator]();
+    const two = observer[Symbol.asyncIterator]();
+    native.deliver(batch({ kind: KIND.retransmit, len: 1448 }));
+    expect((await one.next()).value?.len).toBe(1448);
+    expect((await two.next()).value?.len).toBe(1448);
+  });
+
+  it('an observer already closed ends at once', async () => {
+    const { observer } = observe();
+    observer.close();
+    expect(await observer[Symbol.asyncIterator]().next()).toEqual({ value: undefined, done: true });
+  });
+
+  it.each([0, -1, 1.5, Number.NaN])('maxQueuedEvents %s is PMTU_ERR_INVALID', (n) => {
+    const fake = setup();
+    const err = thrown(() => new Observer({ addon: fake.addon, nameSources: fakeNameSources({}, OWN), noSignalHandlers: true, maxQueuedEvents: n }));
+    expect(err.code).toBe('PMTU_ERR_INVALID');
+    expect(fake.instances).toEqual([]);
+  });
+});
+
 describe('Observer.rescan', () => {
   const open: Observer[] = [];
   afterEach(() => {
