@@ -21,7 +21,7 @@ export function loadAddon(): NativeAddon {
     throw new PmtuError(
       'PMTU_ERR_NO_ADDON',
       `cannot load the native addon ${ADDON_PATH}: ${(e as Error).message.split('\n')[0]}`,
-      'run npm install (it builds the addon)',
+      'run npm install: it builds the addon',
     );
   }
 }
