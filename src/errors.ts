@@ -12,7 +12,8 @@ export type PmtuErrorCode =
   | 'PMTU_ERR_INVALID'
   | 'PMTU_ERR_USAGE'
   | 'PMTU_ERR_NO_ADDON'
-  | 'PMTU_ERR_LAB';
+  | 'PMTU_ERR_LAB'
+  | 'PMTU_ERR_CAPTURE';
 
 export class PmtuError extends Error {
   override name = 'PmtuError';
