@@ -18,8 +18,12 @@ export interface StatsJson {
 }
 
 export interface SessionHandlers {
-  /** Every event: the kernel's and the route lookups'. */
-  event?(ev: CorrelatorEvent): void;
+  /**
+   * Every event: the kernel's and the route lookups'. `snap` is the packet
+   * from its network header on, as the kernel kept it (kernel events only;
+   * the JSON line leaves it out): what a capture records.
+   */
+  event?(ev: CorrelatorEvent, snap?: Buffer): void;
   /** A flow's verdict changed. */
   verdict?(v: VerdictJson): void;
 }
@@ -37,14 +41,14 @@ export class Session {
   ) {
     this.probe = new RouteProbe(observer.addon, (ev) => this.take(ev));
     observer.on('events', (events) => {
-      for (const ev of events) this.take(observer.json(ev));
+      for (const ev of events) this.take(observer.json(ev), ev.snap);
     });
   }
 
-  private take(ev: CorrelatorEvent): void {
+  private take(ev: CorrelatorEvent, snap?: Buffer): void {
     this.counts[ev.kind] = (this.counts[ev.kind] ?? 0) + 1;
     this.total++;
-    this.handlers.event?.(ev);
+    this.handlers.event?.(ev, snap);
     for (const v of this.correlator.push(ev)) this.handlers.verdict?.(v);
     if (ev.kind !== 'route') this.probe.observe(ev);
   }

@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 
 import { oneLine } from '../errors.js';
 import { openObserver } from '../observer/index.js';
+import { registerCaptureCommands } from './capture.js';
 import { processIo, type Io } from './io.js';
 import { labDemo, labDown, labList, labUp } from './lab.js';
 import { runLive, type LiveDeps, type LiveOptions, type Screen } from './live.js';
@@ -140,6 +141,8 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
     .option('--json', 'verdicts as JSON lines (see docs/json-contract.md)')
     .description('build a scenario, drive traffic through it while pmtu-watch watches, print the verdicts, tear it down')
     .action(async (name: string, opts: { json?: boolean }) => settle(await labDemo(name, opts, io, { open: deps.live?.open ?? openObserver })));
+
+  registerCaptureCommands(program, io, deps.live ?? {}, settle);
 
   return { program, result };
 }
