@@ -6,7 +6,10 @@
 //   198.18.<n>.0/24 and 2001:db8:<n>::/64 per link, 198.19.0.0/24 and
 //   2001:db8:ff::/64 for management addresses. Namespaces are private to the
 //   lab, so two builders in one lab may reuse addresses; give them different
-//   `id`s so their namespace names differ.
+//   `id`s so their namespace names differ (and, when one observer watches
+//   both, different `firstNet`s so their flows differ too).
+//   routedPath: 198.18.1-3 (firstNet 1 by default); bridgePort: 198.18.10;
+//   nestedContainers: 198.18.40-42; vxlanOverlay: 198.18.50-53.
 
 import { LabError, type NetLab } from './netlab.js';
 
@@ -162,12 +165,22 @@ export interface RoutedPathOptions {
   /** Dual-stack when true (default); IPv4 only otherwise. */
   ipv6?: boolean;
   /**
-   * 'mgmt': r1 sources its PTBs from a management address on its loopback
-   * (198.19.0.1, 2001:db8:ff::1) that c routes out of another interface.
+   * 'mgmt': a router sources its PTBs from a management address on its
+   * loopback (198.19.0.1, 2001:db8:ff::1) that the host next to it routes out
+   * of another interface (mgmt0, to a namespace m). Which router and host:
+   * see mgmtSide.
    */
   ptbSource?: 'mgmt';
-  /** Strict rp_filter on c (needs ptbSource 'mgmt' to matter): c drops r1's IPv4 PTB. */
+  /**
+   * With ptbSource 'mgmt': 'client' (default) — r1, for c→s traffic, and c is
+   * multi-homed; 'server' — r2, for s→c traffic (s sending, e.g. a TLS
+   * server's certificate), and s is multi-homed.
+   */
+  mgmtSide?: 'client' | 'server';
+  /** Strict rp_filter on c (needs ptbSource 'mgmt', mgmtSide 'client' to matter): c drops r1's IPv4 PTB. */
   rpFilterOnClient?: boolean;
+  /** Strict rp_filter on s (needs ptbSource 'mgmt', mgmtSide 'server' to matter): s drops r2's IPv4 PTB. */
+  rpFilterOnServer?: boolean;
   /** r1 drops the ICMP errors it generates: a silent black hole. */
   blockIcmpOnRouter?: boolean;
   /** c's firewall drops incoming ICMP 3/4 and ICMPv6 PTB (scenario 4). */
@@ -176,6 +189,11 @@ export interface RoutedPathOptions {
   clampMssOnRouter?: boolean;
   /** Distinguishes the namespaces of two builders in one lab ('' by default). */
   id?: string;
+  /**
+   * Third octet (and IPv6 group) of the c–r1 subnet; r1–r2 and r2–s take the
+   * next two. Default 1: 198.18.1.0/24, 198.18.2.0/24, 198.18.3.0/24.
+   */
+  firstNet?: number;
 }
 
 export interface RoutedPath {
@@ -190,13 +208,17 @@ export interface RoutedPath {
   ipv6: boolean;
   /** Who generates the PTB for c→s traffic, from which address, out of which interface. */
   ptb: { ns: string; ifname: string; v4: string; v6?: string };
+  /** Who generates the PTB for s→c traffic (r2 towards s). */
+  serverPtb: { ns: string; ifname: string; v4: string; v6?: string };
   /** Present with ptbSource 'mgmt'. */
   mgmt?: {
+    side: 'client' | 'server';
     router: { ns: string; ifname: 'lo'; v4: string; v6?: string };
-    /** c's link to the management network (namespace m), where c routes the management subnet. */
+    /** The multi-homed host's link to the management network (namespace m), where it routes the management subnet. */
     link: Wire;
   };
   rpFilterOnClient: boolean;
+  rpFilterOnServer: boolean;
   blockIcmpOnRouter: boolean;
   dropPtbOnClient: boolean;
   /** With clampMssOnRouter: where, and the MSS SYNs leave r1 with at most. */
@@ -213,6 +235,16 @@ export async function routedPath(lab: NetLab, opts: RoutedPathOptions = {}): Pro
   const bottleneckMtu = opts.bottleneckMtu ?? 1500;
   const v6 = opts.ipv6 ?? true;
   const mgmt = opts.ptbSource === 'mgmt';
+  const side = opts.mgmtSide ?? 'client';
+  const n = opts.firstNet ?? 1;
+  if (!Number.isInteger(n) || n < 1 || n > 252) throw new LabError(`bad firstNet ${n}`, 'use 1..252 (three /24s from there)');
+  if (side !== 'client' && side !== 'server') throw new LabError(`bad mgmtSide ${JSON.stringify(side)}`, "use 'client' or 'server'");
+  // 198.18.<net>.<host>/24 and 2001:db8:<net>::<host>/64 (<net> written the same in both).
+  const a4 = (net: number, h: number) => `198.18.${net}.${h}`;
+  const a6 = (net: number, h: number) => `2001:db8:${net}::${h}`;
+  const p4 = (net: number) => `198.18.${net}.0/24`;
+  const p6 = (net: number) => `2001:db8:${net}::/64`;
+  const [n1, n2, n3] = [n, n + 1, n + 2];
 
   const c = await lab.addNs(nsShort(opts.id, 'c'));
   const r1 = await lab.addNs(nsShort(opts.id, 'r1'), { forward: true });
@@ -229,30 +261,30 @@ export async function routedPath(lab: NetLab, opts: RoutedPathOptions = {}): Pro
 
   const cR1 = await wire(
     lab,
-    spec(c, 'to-r1', hostMtu, '198.18.1.2/24', '2001:db8:1::2/64'),
-    spec(r1, 'to-c', hostMtu, '198.18.1.1/24', '2001:db8:1::1/64'),
+    spec(c, 'to-r1', hostMtu, `${a4(n1, 2)}/24`, `${a6(n1, 2)}/64`),
+    spec(r1, 'to-c', hostMtu, `${a4(n1, 1)}/24`, `${a6(n1, 1)}/64`),
   );
   const r1R2 = await wire(
     lab,
-    spec(r1, 'to-r2', bottleneckMtu, '198.18.2.1/24', '2001:db8:2::1/64'),
-    spec(r2, 'to-r1', bottleneckMtu, '198.18.2.2/24', '2001:db8:2::2/64'),
+    spec(r1, 'to-r2', bottleneckMtu, `${a4(n2, 1)}/24`, `${a6(n2, 1)}/64`),
+    spec(r2, 'to-r1', bottleneckMtu, `${a4(n2, 2)}/24`, `${a6(n2, 2)}/64`),
   );
   const r2S = await wire(
     lab,
-    spec(r2, 'to-s', hostMtu, '198.18.3.1/24', '2001:db8:3::1/64'),
-    spec(s, 'to-r2', hostMtu, '198.18.3.2/24', '2001:db8:3::2/64'),
+    spec(r2, 'to-s', hostMtu, `${a4(n3, 1)}/24`, `${a6(n3, 1)}/64`),
+    spec(s, 'to-r2', hostMtu, `${a4(n3, 2)}/24`, `${a6(n3, 2)}/64`),
   );
 
   // Only the lab's ranges are routed: anything else is unreachable at once.
-  await lab.route(c, ['add', '198.18.0.0/15', 'via', '198.18.1.1']);
-  await lab.route(r1, ['add', '198.18.3.0/24', 'via', '198.18.2.2']);
-  await lab.route(r2, ['add', '198.18.1.0/24', 'via', '198.18.2.1']);
-  await lab.route(s, ['add', '198.18.0.0/15', 'via', '198.18.3.1']);
+  await lab.route(c, ['add', '198.18.0.0/15', 'via', a4(n1, 1)]);
+  await lab.route(r1, ['add', p4(n3), 'via', a4(n2, 2)]);
+  await lab.route(r2, ['add', p4(n1), 'via', a4(n2, 1)]);
+  await lab.route(s, ['add', '198.18.0.0/15', 'via', a4(n3, 1)]);
   if (v6) {
-    await lab.route(c, ['add', '2001:db8::/32', 'via', '2001:db8:1::1']);
-    await lab.route(r1, ['add', '2001:db8:3::/64', 'via', '2001:db8:2::2']);
-    await lab.route(r2, ['add', '2001:db8:1::/64', 'via', '2001:db8:2::1']);
-    await lab.route(s, ['add', '2001:db8::/32', 'via', '2001:db8:3::1']);
+    await lab.route(c, ['add', '2001:db8::/32', 'via', a6(n1, 1)]);
+    await lab.route(r1, ['add', p6(n3), 'via', a6(n2, 2)]);
+    await lab.route(r2, ['add', p6(n1), 'via', a6(n2, 1)]);
+    await lab.route(s, ['add', '2001:db8::/32', 'via', a6(n3, 1)]);
   }
 
   const path: RoutedPath = {
@@ -265,38 +297,46 @@ export async function routedPath(lab: NetLab, opts: RoutedPathOptions = {}): Pro
     bottleneckMtu,
     ipv6: v6,
     ptb: { ns: r1, ifname: 'to-c', v4: cR1.b.v4!, ...(v6 ? { v6: cR1.b.v6! } : {}) },
+    serverPtb: { ns: r2, ifname: 'to-s', v4: r2S.a.v4!, ...(v6 ? { v6: r2S.a.v6! } : {}) },
     rpFilterOnClient: opts.rpFilterOnClient ?? false,
+    rpFilterOnServer: opts.rpFilterOnServer ?? false,
     blockIcmpOnRouter: opts.blockIcmpOnRouter ?? false,
     dropPtbOnClient: opts.dropPtbOnClient ?? false,
   };
 
   if (mgmt) {
-    // r1's management address, and its route back to c's subnet sourced from
-    // it: errors r1 sends to c (fragmentation needed) carry this source.
-    await lab.addr(r1, 'lo', '198.19.0.1/32');
-    await lab.route(r1, ['replace', '198.18.1.0/24', 'dev', 'to-c', 'src', '198.19.0.1']);
-    // c is multi-homed: the management subnet is reached through mgmt0, a
-    // link to a management network namespace m (dummy devices are not
-    // available on every kernel; this one has none).
+    // The router next to the multi-homed host gets a management address, and
+    // its route back to that host's subnet is sourced from it: the errors it
+    // sends there (fragmentation needed) carry this source.
+    const [router, toHost, hostNs, hostSubnet] = side === 'client' ? [r1, 'to-c', c, n1] : [r2, 'to-s', s, n3];
+    await lab.addr(router, 'lo', '198.19.0.1/32');
+    await lab.route(router, ['replace', p4(hostSubnet), 'dev', toHost, 'src', '198.19.0.1']);
+    // The host is multi-homed: the management subnet is reached through
+    // mgmt0, a link to a management network namespace m (dummy devices are
+    // not available on every kernel; this one has none).
     const m = await lab.addNs(nsShort(opts.id, 'm'));
-    const cM = await wire(
+    const hostM = await wire(
       lab,
-      spec(c, 'mgmt0', 1500, '198.19.0.2/24', '2001:db8:ff::2/64'),
-      spec(m, 'to-c', 1500, '198.19.0.3/24', '2001:db8:ff::3/64'),
+      spec(hostNs, 'mgmt0', 1500, '198.19.0.2/24', '2001:db8:ff::2/64'),
+      spec(m, side === 'client' ? 'to-c' : 'to-s', 1500, '198.19.0.3/24', '2001:db8:ff::3/64'),
     );
     if (v6) {
-      await lab.addr(r1, 'lo', '2001:db8:ff::1/128');
+      await lab.addr(router, 'lo', '2001:db8:ff::1/128');
       // metric 1 beats the kernel's connected route (256) for the same prefix.
-      await lab.route(r1, ['add', '2001:db8:1::/64', 'dev', 'to-c', 'src', '2001:db8:ff::1', 'metric', '1']);
+      await lab.route(router, ['add', p6(hostSubnet), 'dev', toHost, 'src', '2001:db8:ff::1', 'metric', '1']);
     }
     path.ns.m = m;
+    const source = { ns: router, ifname: toHost, v4: '198.19.0.1', ...(v6 ? { v6: '2001:db8:ff::1' } : {}) };
     path.mgmt = {
-      router: { ns: r1, ifname: 'lo', v4: '198.19.0.1', ...(v6 ? { v6: '2001:db8:ff::1' } : {}) },
-      link: cM,
+      side,
+      router: { ns: router, ifname: 'lo', v4: '198.19.0.1', ...(v6 ? { v6: '2001:db8:ff::1' } : {}) },
+      link: hostM,
     };
-    path.ptb = { ns: r1, ifname: 'to-c', v4: '198.19.0.1', ...(v6 ? { v6: '2001:db8:ff::1' } : {}) };
+    if (side === 'client') path.ptb = source;
+    else path.serverPtb = source;
   }
   if (path.rpFilterOnClient) await strictRpFilter(lab, c, 'to-r1');
+  if (path.rpFilterOnServer) await strictRpFilter(lab, s, 'to-r2');
   if (path.blockIcmpOnRouter) await blockPtbOutput(lab, r1);
   if (path.dropPtbOnClient) await dropPtbInput(lab, c);
   if (opts.clampMssOnRouter) path.mssClamp = { ns: r1, ...(await clampMss(lab, r1, bottleneckMtu)) };
@@ -386,4 +426,193 @@ async function disableBrNetfilter(lab: NetLab, ns: string): Promise<void> {
     'net.bridge.bridge-nf-call-ip6tables': 0,
     'net.bridge.bridge-nf-call-arptables': 0,
   });
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 7: nested containers (seed 003, Docker-in-Docker)
+//
+//   s ───────── h ══════════════════ d ── docker0 ── i
+//   eth0 1500   to-s 1500            eth0 1450        eth0 1500
+//   .40.2       .40.1  veth-d 1500   .41.2   (bridge 1500, .42.1; port veth-i 1500)
+//                      .41.1                          .42.2
+//
+// h is the outer host, d the dind container (a router: its inner bridge
+// docker0 and inner container i stay at 1500), i the inner container that
+// downloads from s. d's eth0 carries the outer (overlay) MTU 1450, but h's
+// end of that veth pair was left at 1500 (hostSideMtu). i advertises MSS
+// 1460, s sends 1500-byte packets, h forwards them onto veth-d (1500: fits)
+// and the veth delivers them to a 1450 device, which drops them silently at
+// layer 2 (no ICMP anywhere; counted as rx dropped on d's eth0).
+//
+// Verified by hand on this kernel (6.18), 2-second iperf3 downloads s → i:
+//   hostSideMtu 1500 (this shape): 1.8–2.2 MB received, 4–40 retransmits,
+//     against 2.8–3.5 GB with consistent MTUs. It is a stall, not a full black
+//     hole: a veth passes GSO packets whatever their size (is_skb_forwardable)
+//     and lets frames up to MTU + 18 bytes through, so TSO bursts still arrive
+//     and only single full-size segments (retransmissions) die — "downloads
+//     stall intermittently". A TLS handshake with a 5 KB certificate chain went
+//     through (the chain leaves s as one GSO packet).
+//   hostSideMtu 1450 (the seed's exact MTUs, both veth ends at 1450): no stall.
+//     h is then a router with a 1450 egress: it sends "fragmentation needed,
+//     mtu 1450" to s, s caches it and the download runs at full speed (299–725
+//     retransmissions in 2 s, then nothing). The field stall needs that PTB to
+//     be lost on the way to s; that is scenarios 3–5, not a nesting problem.
+// A DF ping from i first (ping -M do -s 1472 from i) makes d send i a PTB; i
+// then caches mtu 1450 towards s and advertises MSS 1410, which hides the
+// stall for the next connection: drive the download before any such ping.
+
+export interface NestedContainersOptions {
+  /** MTU of d's eth0: the outer (overlay) MTU the dind container got. Default 1450. */
+  outerMtu?: number;
+  /** MTU of h's end of the h–d veth pair. Default 1500 (unequal: the failure). */
+  hostSideMtu?: number;
+  /** MTU of d's inner bridge, its port and the inner container. Default 1500. */
+  innerMtu?: number;
+  id?: string;
+}
+
+export interface NestedContainers {
+  kind: 'nested-containers';
+  ns: { s: string; h: string; d: string; i: string };
+  /** The outside peer the inner container downloads from. */
+  server: Host;
+  /** The inner container. */
+  inner: Host & { mtu: number };
+  /** The h–d veth pair: h's end (veth-d) and d's end (eth0). */
+  outer: { host: End; dind: End };
+  /** The dind container's inner bridge and the inner container's port on it. */
+  innerBridge: { ns: string; ifname: string; mtu: number; port: End };
+  /** The MSS the inner container advertises, and what d's eth0 can carry. */
+  mss: { advertised: number; fits: number };
+}
+
+export async function nestedContainers(lab: NetLab, opts: NestedContainersOptions = {}): Promise<NestedContainers> {
+  const outerMtu = opts.outerMtu ?? 1450;
+  const hostSideMtu = opts.hostSideMtu ?? 1500;
+  const innerMtu = opts.innerMtu ?? 1500;
+  const s = await lab.addNs(nsShort(opts.id, 's'));
+  const h = await lab.addNs(nsShort(opts.id, 'h'), { forward: true });
+  const d = await lab.addNs(nsShort(opts.id, 'd'), { forward: true });
+  const i = await lab.addNs(nsShort(opts.id, 'i'));
+  const sH = await wire(lab, { ns: s, ifname: 'eth0', mtu: 1500, v4: '198.18.40.2/24' }, { ns: h, ifname: 'to-s', mtu: 1500, v4: '198.18.40.1/24' });
+  const hD = await wire(lab, { ns: h, ifname: 'veth-d', mtu: hostSideMtu, v4: '198.18.41.1/24' }, { ns: d, ifname: 'eth0', mtu: outerMtu, v4: '198.18.41.2/24' });
+  await lab.bridge(d, 'docker0', innerMtu);
+  await lab.addr(d, 'docker0', '198.18.42.1/24');
+  const dI = await wire(lab, { ns: d, ifname: 'veth-i', mtu: innerMtu }, { ns: i, ifname: 'eth0', mtu: innerMtu, v4: '198.18.42.2/24' });
+  await lab.enslave(d, 'veth-i', 'docker0');
+  await lab.linkSet(d, 'docker0', { mtu: innerMtu, up: true });
+  await lab.route(s, ['add', '198.18.0.0/15', 'via', '198.18.40.1']);
+  await lab.route(h, ['add', '198.18.42.0/24', 'via', '198.18.41.2']);
+  await lab.route(d, ['add', '198.18.0.0/15', 'via', '198.18.41.1']);
+  await lab.route(i, ['add', '198.18.0.0/15', 'via', '198.18.42.1']);
+  return {
+    kind: 'nested-containers',
+    ns: { s, h, d, i },
+    server: host(sH.a),
+    inner: { ...host(dI.b), mtu: innerMtu },
+    outer: { host: hD.a, dind: hD.b },
+    innerBridge: { ns: d, ifname: 'docker0', mtu: innerMtu, port: dI.a },
+    mss: { advertised: innerMtu - 40, fits: outerMtu - 40 },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Scenario 8: VXLAN overlay without its 50 bytes (seed 001)
+//
+//   p1 ── cali0 n1 eth0 ═══ underlay 1500 ═══ eth0 n2 cali0 ── p2
+//   .52.2  .52.1  .50.1                        .50.2  .53.1     .53.2
+//                 vxlan0 .51.1 (MTU 1500) ←VNI 42→ vxlan0 .51.2
+//
+// Pods p1, p2 at 1500 behind nodes n1, n2; the nodes route pod subnets over
+// vxlan0, whose MTU was left at 1500 instead of 1500 − 50. A full-size pod
+// packet fits vxlan0, and its encapsulation is 1550 bytes on a 1500 underlay.
+//
+// What this kernel (6.18) does with it, verified by hand (ping -M do -s 1472
+// p1 → p2, and 2-second iperf3 p1 → p2):
+//   df set (this builder's default) or inherit: a black hole. n1 drops the
+//     outer packet (ip_fragment refuses, IpFragFails +1 per packet) and sends
+//     its "fragmentation needed" to the outer source — itself. It also caches
+//     mtu 1450 towards p2 on its vxlan route, but a router forwarding ignores
+//     learned PMTUs (ip_forward_use_pmtu=0), so p1 is never told: DF pings 0/3
+//     with no error, iperf3 ≈ 80 kB sent and 0 received.
+//   df unset (the kernel's default for a new vxlan device): n1 fragments the
+//     outer packet (two fragments each, reassembled by n2): everything works,
+//     ≈ 350 MB in 2 s.
+//   vxlan bound to the underlay (`dev eth0`): the kernel caps the device at
+//     underlay − 50 = 1450 even when asked for 1500, so n1 sends p1 "mtu 1450"
+//     and the pods adapt. Hence the device here is not bound.
+
+export interface VxlanOverlayOptions {
+  /** Underlay (node-to-node) MTU. Default 1500. */
+  underlayMtu?: number;
+  /** The VXLAN devices' MTU. Default 1500 (should be underlayMtu − 50). */
+  vxlanMtu?: number;
+  /** Pods' MTU, and their nodes' ends. Default 1500. */
+  podMtu?: number;
+  /** The outer header's DF bit (`ip link ... type vxlan df`). Default 'set'. */
+  df?: 'set' | 'unset' | 'inherit';
+  id?: string;
+}
+
+export interface VxlanTunnel {
+  ns: string;
+  ifname: 'vxlan0';
+  mtu: number;
+  v4: string;
+  vni: number;
+  dstport: number;
+  df: 'set' | 'unset' | 'inherit';
+  /** Outer IPv4 + UDP + VXLAN + inner Ethernet. */
+  overhead: 50;
+  /** The underlay device that carries it (not bound to it: see above). */
+  underlay: End;
+}
+
+export interface VxlanOverlay {
+  kind: 'vxlan-overlay';
+  ns: { n1: string; n2: string; p1: string; p2: string };
+  underlay: Wire;
+  tunnels: { n1: VxlanTunnel; n2: VxlanTunnel };
+  pods: { p1: Host & { mtu: number }; p2: Host & { mtu: number } };
+  /** The nodes' ends of the pod links. */
+  nodePorts: { n1: End; n2: End };
+}
+
+export async function vxlanOverlay(lab: NetLab, opts: VxlanOverlayOptions = {}): Promise<VxlanOverlay> {
+  const underlayMtu = opts.underlayMtu ?? 1500;
+  const vxlanMtu = opts.vxlanMtu ?? 1500;
+  const podMtu = opts.podMtu ?? 1500;
+  const df = opts.df ?? 'set';
+  if (!['set', 'unset', 'inherit'].includes(df)) throw new LabError(`bad vxlan df ${JSON.stringify(df)}`, "use 'set', 'unset' or 'inherit'");
+  const n1 = await lab.addNs(nsShort(opts.id, 'n1'), { forward: true });
+  const n2 = await lab.addNs(nsShort(opts.id, 'n2'), { forward: true });
+  const p1 = await lab.addNs(nsShort(opts.id, 'p1'));
+  const p2 = await lab.addNs(nsShort(opts.id, 'p2'));
+  const underlay = await wire(
+    lab,
+    { ns: n1, ifname: 'eth0', mtu: underlayMtu, v4: '198.18.50.1/24' },
+    { ns: n2, ifname: 'eth0', mtu: underlayMtu, v4: '198.18.50.2/24' },
+  );
+  const tunnel = async (ns: string, local: End, remote: End, cidr: string): Promise<VxlanTunnel> => {
+    await lab.ip(ns, ['link', 'add', 'vxlan0', 'type', 'vxlan', 'id', '42', 'local', local.v4!, 'remote', remote.v4!, 'dstport', '4789', 'df', df]);
+    await lab.linkSet(ns, 'vxlan0', { mtu: vxlanMtu, up: true });
+    await lab.addr(ns, 'vxlan0', cidr);
+    return { ns, ifname: 'vxlan0', mtu: vxlanMtu, v4: cidr.split('/')[0]!, vni: 42, dstport: 4789, df, overhead: 50, underlay: local };
+  };
+  const t1 = await tunnel(n1, underlay.a, underlay.b, '198.18.51.1/24');
+  const t2 = await tunnel(n2, underlay.b, underlay.a, '198.18.51.2/24');
+  const w1 = await wire(lab, { ns: n1, ifname: 'cali0', mtu: podMtu, v4: '198.18.52.1/24' }, { ns: p1, ifname: 'eth0', mtu: podMtu, v4: '198.18.52.2/24' });
+  const w2 = await wire(lab, { ns: n2, ifname: 'cali0', mtu: podMtu, v4: '198.18.53.1/24' }, { ns: p2, ifname: 'eth0', mtu: podMtu, v4: '198.18.53.2/24' });
+  await lab.route(n1, ['add', '198.18.53.0/24', 'via', '198.18.51.2']);
+  await lab.route(n2, ['add', '198.18.52.0/24', 'via', '198.18.51.1']);
+  await lab.route(p1, ['add', '198.18.0.0/15', 'via', '198.18.52.1']);
+  await lab.route(p2, ['add', '198.18.0.0/15', 'via', '198.18.53.1']);
+  return {
+    kind: 'vxlan-overlay',
+    ns: { n1, n2, p1, p2 },
+    underlay,
+    tunnels: { n1: t1, n2: t2 },
+    pods: { p1: { ...host(w1.b), mtu: podMtu }, p2: { ...host(w2.b), mtu: podMtu } },
+    nodePorts: { n1: w1.a, n2: w2.a },
+  };
 }

@@ -291,6 +291,38 @@ setTimeout(() => process.exit(4), 20000); // bounded even if nobody signals
         expect(down.bytesReceived).toBeGreaterThan(10_000_000);
       });
 
+      it("mgmtSide 'server': r2 sends s its PTBs from the management address; s's strict rp_filter eats them (v4 only)", async () => {
+        const lab = await newLab('rp');
+        const open = await routedPath(lab, { ptbSource: 'mgmt', mgmtSide: 'server', id: 'o' });
+        expect(open.serverPtb).toMatchObject({ ns: open.ns.r2, ifname: 'to-s', v4: '198.19.0.1', v6: '2001:db8:ff::1' });
+        expect(open.ptb).toMatchObject({ ns: open.ns.r1, v4: '198.18.1.1' }); // c's side is untouched
+        expect(open.mgmt).toMatchObject({ side: 'server', link: { a: { ns: open.ns.s, ifname: 'mgmt0' } } });
+        expect(await routeGet(lab, open.ns.s, '198.19.0.1')).toMatch(/dev mgmt0/);
+        const honored = await pingDf(lab, open.ns.s, open.client.v4, { size: 4000, count: 2, intervalS: 0.1 });
+        expect(honored.output).toMatch(/From 198\.19\.0\.1 .*Frag needed/);
+
+        const strict = await routedPath(lab, { ptbSource: 'mgmt', mgmtSide: 'server', rpFilterOnServer: true, id: 'x' });
+        expect(strict.rpFilterOnServer).toBe(true);
+        const big = await pingDf(lab, strict.ns.s, strict.client.v4, { size: 4000, count: 2, intervalS: 0.1, deadlineS: 1.5 });
+        expect(big, big.output).toMatchObject({ received: 0, errors: 0, fragNeeded: false });
+        expect(await nstat(lab, strict.ns.s, 'TcpExtIPReversePathFilter')).toBe(2);
+        const v6 = await pingDf(lab, strict.ns.s, strict.client.v6!, { size: 4000, count: 2, intervalS: 0.1 });
+        expect(v6).toMatchObject({ fragNeeded: true, pmtu: 1500 });
+      });
+
+      it('firstNet moves the three subnets (v4 and v6) so two paths can share one observer', async () => {
+        const lab = await newLab('rp');
+        const p = await routedPath(lab, { firstNet: 7, id: 'f' });
+        expect(p.client).toMatchObject({ v4: '198.18.7.2', v6: '2001:db8:7::2' });
+        expect(p.links.r1R2.a).toMatchObject({ v4: '198.18.8.1', v6: '2001:db8:8::1' });
+        expect(p.server).toMatchObject({ v4: '198.18.9.2', v6: '2001:db8:9::2' });
+        for (const dst of [p.server.v4, p.server.v6!]) {
+          const r = await pingDf(lab, p.ns.c, dst, { size: 4000, count: 2, intervalS: 0.1 });
+          expect(r, r.output).toMatchObject({ fragNeeded: true, pmtu: 1500 });
+        }
+        await expect(routedPath(lab, { firstNet: 253, id: 'g' })).rejects.toThrow(/firstNet/);
+      });
+
       it('rp_filter alone does not drop a PTB sourced from the router interface', async () => {
         const lab = await newLab('rp');
         const p = await routedPath(lab, { rpFilterOnClient: true });
