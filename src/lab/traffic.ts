@@ -220,3 +220,52 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/** A SYN or SYN-ACK as tcpdump printed it, with the MSS option it carried. */
+export interface SynSeen {
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  synAck: boolean;
+  /** The MSS option, or null when the segment had none. */
+  mss: number | null;
+}
+
+/**
+ * The SYNs and SYN-ACKs that cross `ifname` in `ns` while `fn` runs (at most
+ * `max`, default 4: iperf3 opens two connections), from a bounded tcpdump.
+ * Their MSS is what arrived there, after any clamping on the way.
+ */
+export async function captureSyns<T>(lab: NetLab, ns: string, ifname: string, fn: () => Promise<T>, max = 4): Promise<{ result: T; syns: SynSeen[] }> {
+  if (!Number.isInteger(max) || max < 1 || max > 100) throw new LabError(`SYN capture count ${max} out of 1..100`);
+  // tcp[] offsets are IPv4-only in pcap filters; ip6[53] is the TCP flags byte after a bare IPv6 header.
+  const filter = '(tcp[tcpflags] & tcp-syn != 0) or (ip6 and ip6[6] == 6 and ip6[53] & 2 != 0)';
+  const dump = lab.spawn(ns, ['timeout', '20', 'tcpdump', '-lnn', '-i', ifname, '-c', String(max), filter]);
+  let gone = false;
+  void dump.exited.then(() => (gone = true));
+  try {
+    await waitFor(() => {
+      if (gone) throw new LabError(`tcpdump exited early: ${dump.output().stderr.trim()}`);
+      return dump.output().stderr.includes('listening on');
+    }, 5000);
+    const result = await fn();
+    // The last SYN-ACK may still be on its way to tcpdump's buffer.
+    await Promise.race([dump.exited, new Promise((r) => setTimeout(r, 300))]);
+    return { result, syns: parseSyns(dump.output().stdout) };
+  } finally {
+    await dump.stop();
+  }
+}
+
+/** Parse tcpdump -nn lines of SYNs and SYN-ACKs (IPv4 and IPv6). Exported for unit tests. */
+export function parseSyns(text: string): SynSeen[] {
+  const out: SynSeen[] = [];
+  for (const line of text.split('\n')) {
+    const m = /\bIP6? (\S+)\.(\d+) > (\S+)\.(\d+): Flags \[(S\.?)\]/.exec(line);
+    if (!m) continue;
+    const mss = /\bmss (\d+)/.exec(line);
+    out.push({ src: m[1]!, sport: Number(m[2]), dst: m[3]!, dport: Number(m[4]), synAck: m[5] === 'S.', mss: mss ? Number(mss[1]) : null });
+  }
+  return out;
+}

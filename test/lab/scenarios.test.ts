@@ -1,15 +1,29 @@
 import { describe, expect, it } from 'vitest';
 
-import { SCENARIOS, scenario } from '../../src/lab/scenarios.js';
+import { SCENARIOS, describeStep, scenario, type DriveStep } from '../../src/lab/scenarios.js';
 
 describe('scenario registry', () => {
-  it('has the ten scenarios of SCENARIOS.md, numbered 1 to 10, with unique names', () => {
+  it('has the ten scenarios of SCENARIOS.md, numbered 1 to 10, with unique kebab-case names', () => {
     expect(SCENARIOS.map((s) => s.number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    expect(new Set(SCENARIOS.map((s) => s.name)).size).toBe(10);
+    expect(SCENARIOS.map((s) => s.name)).toEqual([
+      'healthy',
+      'router-bottleneck',
+      'rp-filter',
+      'firewall',
+      'silent-blackhole',
+      'bridge-port',
+      'nested-containers',
+      'overlay',
+      'ipv6',
+      'mss-clamp',
+    ]);
     for (const s of SCENARIOS) {
-      expect(s.name).toMatch(/^[a-z0-9-]+$/);
+      expect(s.name).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
       expect(s.title.length).toBeGreaterThan(5);
       expect(s.description.length).toBeGreaterThan(40);
+      expect(typeof s.build).toBe('function');
+      expect(typeof s.traffic).toBe('function');
+      expect(typeof s.drive).toBe('function');
     }
   });
 
@@ -17,13 +31,56 @@ describe('scenario registry', () => {
     expect(scenario('rp-filter')?.number).toBe(3);
     expect(scenario('8')?.name).toBe('overlay');
     expect(scenario('nope')).toBeUndefined();
+    expect(scenario('0')).toBeUndefined();
   });
 
   it('expects something of every scenario: a verdict with its place, or nothing but ok', () => {
     for (const s of SCENARIOS) {
       if (s.expected === 'all-ok') continue;
       expect(s.expected.verdict).toMatch(/^(ok|ptb-honored|ptb-dropped|local-bottleneck|silent-blackhole|mss-exceeds-path)$/);
-      if (s.expected.verdict !== 'ok') expect(s.expected.where).toBeDefined();
+      if (s.expected.verdict === 'ok') continue;
+      expect(s.expected.where, s.name).toBeDefined();
+      expect(s.expected.where!.role).toMatch(/^[a-z0-9]+$/);
+      expect(s.expected.where!.iface).toMatch(/^[A-Za-z0-9_-]{1,15}$/);
+      expect(s.expected.mtu, s.name).toBeGreaterThanOrEqual(1280);
     }
+    expect(scenario('healthy')!.expected).toBe('all-ok');
+  });
+
+  it('puts the rp_filter on the server, as SCENARIOS.md tells it', () => {
+    expect(scenario('rp-filter')!.expected).toMatchObject({ verdict: 'ptb-dropped', cause: 'rp_filter', where: { role: 's', iface: 'to-r2', hop: '198.19.0.1' }, mtu: 1500 });
+  });
+});
+
+describe('describeStep', () => {
+  const ping = { kind: 'ping', from: 'c', to: '198.18.3.2', size: 4000, transmitted: 2, received: 0, errors: 0, fragNeeded: false } as const;
+
+  it('tells a black hole from a PTB and from an MTU learned earlier', () => {
+    expect(describeStep(ping)).toBe('ping -M do -s 4000 c -> 198.18.3.2: 0/2 replies, and no error at all (black hole)');
+    expect(describeStep({ ...ping, errors: 2, fragNeeded: true, pmtu: 1500 })).toBe('ping -M do -s 4000 c -> 198.18.3.2: 0/2 replies, "too big" from a router, mtu 1500');
+    expect(describeStep({ ...ping, errors: 2, pmtu: 1500 })).toBe('ping -M do -s 4000 c -> 198.18.3.2: 0/2 replies, local "message too long", mtu 1500 (learned earlier)');
+    expect(describeStep({ ...ping, received: 2 })).toBe('ping -M do -s 4000 c -> 198.18.3.2: 2/2 replies');
+  });
+
+  it('gives TCP volumes in readable units, and says when TLS stalled', () => {
+    const tcp: DriveStep = { kind: 'tcp', sender: 'p1', receiver: 'p2', to: '198.18.53.2', seconds: 2, bytesSent: 79640, bytesReceived: 0, retransmits: 3, ok: true };
+    expect(describeStep(tcp)).toBe('TCP p1 -> p2 (iperf3 2 s): 79.6 kB sent, 0 B received, 3 retransmissions');
+    expect(describeStep({ ...tcp, bytesSent: 2_100_000_000, bytesReceived: 5_400_000 })).toContain('2.1 GB sent, 5.4 MB received');
+    const tls: DriveStep = { kind: 'tls', server: 's', client: 'c', to: '198.18.3.2', maxSeconds: 3, curlExit: 28, httpCode: null, ms: 3004, stalled: true, certs: 5, pemBytes: 5700 };
+    expect(describeStep(tls)).toBe('TLS s -> c (curl -k against openssl s_server, 5 certificates, 5.7 kB of PEM): stalled, curl gave up after 3 s');
+    expect(describeStep({ ...tls, curlExit: 0, httpCode: 200, ms: 14, stalled: false })).toMatch(/: HTTP 200 in 14 ms$/);
+  });
+
+  it('lists the SYNs it saw with their MSS', () => {
+    expect(
+      describeStep({
+        kind: 'syn',
+        at: 's/to-r2',
+        syns: [
+          { src: '198.18.1.2', sport: 1, dst: '198.18.3.2', dport: 5201, synAck: false, mss: 1460 },
+          { src: '198.18.3.2', sport: 5201, dst: '198.18.1.2', dport: 1, synAck: true, mss: 8960 },
+        ],
+      }),
+    ).toBe('SYNs at s/to-r2: SYN 198.18.1.2 mss 1460, SYN-ACK 198.18.3.2 mss 8960');
   });
 });
