@@ -18,7 +18,7 @@ build)
 test)
 	needs=(
 		ip:iproute2 ping:iputils-ping nft:nftables iperf3:iperf3 tcpdump:tcpdump
-		tc:iproute2 ss:iproute2 sysctl:procps curl:curl openssl:openssl setpriv:util-linux
+		tc:iproute2 ss:iproute2 sysctl:procps curl:curl openssl:openssl setpriv:util-linux tshark:tshark
 	)
 	;;
 *)
