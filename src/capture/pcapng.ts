@@ -17,8 +17,8 @@
 
 import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 
-import { Correlator, flowKey } from '../correlate/correlator.js';
-import type { CorrelatorEvent, FlowJson, VerdictJson } from '../correlate/types.js';
+import { Correlator, flowKey, subject } from '../correlate/correlator.js';
+import type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
 import { PmtuError } from '../errors.js';
 import { eventText, flowText, whereText } from '../cli/view.js';
 import { CaptureReader } from './reader.js';
@@ -105,20 +105,9 @@ export function enhancedPacket(ifaceId: number, tsMs: number, data: Buffer, orig
   return block(BLOCK.epb, Buffer.concat([fixed, data, pad, options(opts)]));
 }
 
-function flowOf(x: { src?: string; dst?: string; sport?: number; dport?: number; proto?: string | number }): FlowJson | undefined {
-  if (x.src === undefined || x.dst === undefined || x.proto === undefined) return undefined;
-  return { src: x.src, dst: x.dst, sport: x.sport ?? 0, dport: x.dport ?? 0, proto: x.proto };
-}
-
-/**
- * The flow an event counts for, by the correlator's rule (src/correlate:
- * an ICMP error counts for the flow it quotes, anything else for its own).
- */
+/** The key of the flow an event counts for, as the correlator matches it. */
 export function subjectKey(ev: CorrelatorEvent): string | undefined {
-  let f: FlowJson | undefined;
-  if (ev.kind === 'route') f = flowOf(ev.inner);
-  else if (ev.kind === 'ptb' || ev.kind === 'ptb-sent' || (ev.kind === 'drop' && ev.flags.includes('icmp-error'))) f = ev.inner ? flowOf(ev.inner) : undefined;
-  else f = flowOf(ev);
+  const f = subject(ev);
   return f ? flowKey(f) : undefined;
 }
 

@@ -159,7 +159,7 @@ function flowOf(x: { src?: string; dst?: string; sport?: number; dport?: number;
 }
 
 /** The flow an event is about: the quoted one for ICMP errors, else the packet's own. */
-function subject(ev: CorrelatorEvent): FlowJson | undefined {
+export function subject(ev: CorrelatorEvent): FlowJson | undefined {
   if (ev.kind === 'route') return flowOf(ev.inner);
   if (ev.kind === 'ptb' || ev.kind === 'ptb-sent') return ev.inner ? flowOf(ev.inner) : undefined;
   if (ev.kind === 'drop' && ev.flags.includes('icmp-error')) return ev.inner ? flowOf(ev.inner) : undefined;
