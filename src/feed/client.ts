@@ -9,9 +9,18 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 
 import type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
-import type { Filter, ServerMessage } from './protocol.js';
+import { eventFromMsg, types, verdictFromMsg, type EventMsg, type VerdictMsg } from '../capture/schema.js';
+import type { Filter, Format, ServerMessage } from './protocol.js';
 
-export type { Filter } from './protocol.js';
+/** A binary frame: one pmtu.v1.Record holding an event or a verdict. */
+function fromRecord(bytes: Buffer): ServerMessage {
+  const rec = types().Record.decode(bytes) as unknown as { event?: EventMsg | null; verdict?: VerdictMsg | null };
+  if (rec.event) return eventFromMsg(rec.event).event;
+  if (rec.verdict) return verdictFromMsg(rec.verdict);
+  throw new Error('a record that is neither an event nor a verdict');
+}
+
+export type { Filter, Format } from './protocol.js';
 export type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
 
 export interface FeedClientOptions {
@@ -19,6 +28,8 @@ export interface FeedClientOptions {
   url: string;
   token?: string;
   filter?: Filter;
+  /** Frames on the wire; the client hands over the same objects either way. Default json. */
+  format?: Format;
 }
 
 export interface FeedClient {
@@ -38,19 +49,33 @@ export class FeedClient extends EventEmitter {
     super();
     const url = new URL(opts.url);
     for (const [k, v] of Object.entries(opts.filter ?? {})) url.searchParams.set(k, String(v));
+    if (opts.format) url.searchParams.set('format', opts.format);
     this.ws = new WebSocket(url, opts.token ? { headers: { authorization: `Bearer ${opts.token}` } } : {});
     this.ws.on('open', () => this.emit('open'));
     this.ws.on('close', (code, reason) => this.emit('close', code, reason.toString()));
     this.ws.on('error', (e) => this.emit('error', e));
-    this.ws.on('message', (data) => {
+    // proto: a snapshot's verdicts arrive as the `count` binary frames after it.
+    let pending: { left: number; verdicts: VerdictJson[] } | undefined;
+    this.ws.on('message', (data, isBinary) => {
       let msg: ServerMessage;
       try {
-        msg = JSON.parse(data.toString()) as ServerMessage;
-      } catch {
-        this.emit('error', new Error('the feed sent something that is not JSON'));
+        msg = isBinary ? fromRecord(data as Buffer) : (JSON.parse(data.toString()) as ServerMessage);
+      } catch (e) {
+        this.emit('error', new Error(`the feed sent a frame that does not decode: ${(e as Error).message}`));
         return;
       }
-      if (msg.type === 'snapshot') this.emit('snapshot', msg.verdicts);
+      if (pending && msg.type === 'verdict') {
+        pending.verdicts.push(msg);
+        if (--pending.left === 0) {
+          this.emit('snapshot', pending.verdicts);
+          pending = undefined;
+        }
+        return;
+      }
+      if (msg.type === 'snapshot' && 'count' in msg) {
+        if (msg.count === 0) this.emit('snapshot', []);
+        else pending = { left: msg.count, verdicts: [] };
+      } else if (msg.type === 'snapshot') this.emit('snapshot', msg.verdicts);
       else if (msg.type === 'verdict') this.emit('verdict', msg);
       else if (msg.type === 'event') this.emit('event', msg);
       else if (msg.type === 'lost') this.emit('lost', { count: msg.count, total: msg.total });

@@ -20,6 +20,15 @@ export const CLOSE = {
   tooBig: 1009,
 } as const;
 
+/**
+ * Frames: `json` (default) sends every message as a JSON text frame.
+ * `proto` sends events and verdicts as binary frames, each one
+ * `pmtu.v1.Record` (proto/pmtu.proto) with an `event` or `verdict` body; the
+ * feed's own messages (hello, snapshot, lost) stay JSON text frames, and a
+ * snapshot's verdicts follow it as `count` binary frames.
+ */
+export type Format = 'json' | 'proto';
+
 export interface Filter {
   /** Only verdicts (no events). */
   verdictsOnly?: boolean;
@@ -30,8 +39,10 @@ export interface Filter {
 }
 
 export type ServerMessage =
-  | { type: 'hello'; version: 1; filter: Filter }
+  | { type: 'hello'; version: 1; filter: Filter; format: Format }
   | { type: 'snapshot'; verdicts: VerdictJson[] }
+  /** proto format: the snapshot's verdicts follow as binary frames. */
+  | { type: 'snapshot'; count: number }
   | CorrelatorEvent
   | VerdictJson
   /** Messages this client missed because it read too slowly. */
@@ -55,11 +66,17 @@ export function parseFilter(raw: Record<string, unknown>): Filter {
     } else if (k === 'netns') {
       if (typeof v !== 'string' || !NAME.test(v)) throw new Error('netns must be a namespace name');
       f.netns = v;
-    } else if (k !== 'token') {
+    } else if (k !== 'token' && k !== 'format') {
       throw new Error(`unknown filter field "${k}"`);
     }
   }
   return f;
+}
+
+export function parseFormat(raw: string | null): Format {
+  if (raw === null || raw === 'json') return 'json';
+  if (raw === 'proto') return 'proto';
+  throw new Error('format must be json or proto');
 }
 
 export function parseClientMessage(data: string): ClientMessage {

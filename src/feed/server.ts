@@ -14,7 +14,17 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
 import { PmtuError } from '../errors.js';
 import type { StatsJson } from '../session.js';
-import { CLOSE, FEED_PATH, MAX_CLIENT_FRAME, METRICS_PATH, parseClientMessage, parseFilter, passes, type Filter, type ServerMessage } from './protocol.js';
+import { eventMsg, types, verdictMsg } from '../capture/schema.js';
+import { CLOSE, FEED_PATH, MAX_CLIENT_FRAME, METRICS_PATH, parseClientMessage, parseFilter, parseFormat, passes, type Filter, type Format, type ServerMessage } from './protocol.js';
+
+/** A pmtu.v1.Record frame: the schema captures use too. */
+function eventRecord(ev: CorrelatorEvent): Uint8Array {
+  return types().Record.encode({ event: eventMsg(ev) }).finish();
+}
+
+function verdictRecord(v: VerdictJson): Uint8Array {
+  return types().Record.encode({ verdict: verdictMsg(v) }).finish();
+}
 
 export interface FeedOptions {
   host: string;
@@ -34,6 +44,7 @@ export interface FeedOptions {
 interface Client {
   ws: WebSocket;
   filter: Filter;
+  format: Format;
   alive: boolean;
   /** Messages lost since the client was last told. */
   lost: number;
@@ -165,16 +176,18 @@ export class Feed {
     if (url.pathname !== FEED_PATH) return refuse('404 Not Found', `the feed is at ${FEED_PATH}`);
     if (!this.authorized(req)) return refuse('401 Unauthorized', 'bearer token required');
     let filter: Filter;
+    let format: Format;
     try {
       filter = parseFilter(Object.fromEntries(url.searchParams));
+      format = parseFormat(url.searchParams.get('format'));
     } catch (e) {
       return refuse('400 Bad Request', (e as Error).message);
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, filter));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, filter, format));
   }
 
-  private accept(ws: WebSocket, filter: Filter): void {
-    const c: Client = { ws, filter, alive: true, lost: 0, lostTotal: 0 };
+  private accept(ws: WebSocket, filter: Filter, format: Format): void {
+    const c: Client = { ws, filter, format, alive: true, lost: 0, lostTotal: 0 };
     this.clients.add(c);
     ws.on('pong', () => (c.alive = true));
     ws.on('close', () => this.clients.delete(c));
@@ -190,11 +203,18 @@ export class Feed {
         ws.close(CLOSE.invalid, (e as Error).message.slice(0, 120));
       }
     });
-    this.send(c, { type: 'hello', version: 1, filter });
-    this.send(c, { type: 'snapshot', verdicts: this.opts.snapshot().filter((v) => passes(filter, v)) });
+    this.send(c, { type: 'hello', version: 1, filter, format });
+    const verdicts = this.opts.snapshot().filter((v) => passes(filter, v));
+    if (format === 'json') {
+      this.send(c, { type: 'snapshot', verdicts });
+      return;
+    }
+    this.send(c, { type: 'snapshot', count: verdicts.length });
+    for (const v of verdicts) this.send(c, v, verdictRecord(v));
   }
 
-  private send(c: Client, msg: ServerMessage): void {
+  /** Sends msg (as JSON, or as `binary` for a proto client when given); a slow client loses it. */
+  private send(c: Client, msg: ServerMessage, binary?: Uint8Array): void {
     if (c.ws.readyState !== c.ws.OPEN) return;
     if (c.ws.bufferedAmount > this.maxBuffered) {
       c.lost++;
@@ -207,7 +227,8 @@ export class Feed {
       c.lost = 0;
       c.ws.send(JSON.stringify({ type: 'lost', count: lost, total: c.lostTotal }));
     }
-    c.ws.send(JSON.stringify(msg));
+    if (binary && c.format === 'proto') c.ws.send(binary, { binary: true });
+    else c.ws.send(JSON.stringify(msg));
   }
 
   private ping(): void {
@@ -226,12 +247,22 @@ export class Feed {
     this.m.events.inc({ kind: ev.kind });
     if (ev.kind === 'ptb' || ev.kind === 'ptb-sent') this.m.ptbs.inc({ mtu: String(ev.mtu ?? 0) });
     if (ev.kind === 'drop') this.m.drops.inc({ reason: ev.reason ?? 'unknown' });
-    for (const c of this.clients) if (passes(c.filter, ev)) this.send(c, ev);
+    let binary: Uint8Array | undefined; // encoded once, for the proto clients that want it
+    for (const c of this.clients) {
+      if (!passes(c.filter, ev)) continue;
+      if (c.format === 'proto') binary ??= eventRecord(ev);
+      this.send(c, ev, binary);
+    }
   }
 
   publishVerdict(v: VerdictJson): void {
     this.m.verdicts.inc({ verdict: v.verdict, cause: v.cause ?? '' });
-    for (const c of this.clients) if (passes(c.filter, v)) this.send(c, v);
+    let binary: Uint8Array | undefined;
+    for (const c of this.clients) {
+      if (!passes(c.filter, v)) continue;
+      if (c.format === 'proto') binary ??= verdictRecord(v);
+      this.send(c, v, binary);
+    }
   }
 
   get connections(): number {

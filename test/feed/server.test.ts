@@ -52,7 +52,9 @@ async function start(over: Partial<FeedOptions> = {}): Promise<{ feed: Feed; url
 async function client(url: string, headers: Record<string, string> = {}) {
   const ws = new WebSocket(url, { headers });
   const got: Record<string, unknown>[] = [];
-  ws.on('message', (d) => got.push(JSON.parse(d.toString()) as Record<string, unknown>));
+  ws.on('message', (d, isBinary) => {
+    if (!isBinary) got.push(JSON.parse(d.toString()) as Record<string, unknown>);
+  });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -75,7 +77,7 @@ describe('feed', () => {
     const { feed, url } = await start();
     const c = await client(url);
     await until(() => c.got.length >= 2);
-    expect(c.got[0]).toEqual({ type: 'hello', version: 1, filter: {} });
+    expect(c.got[0]).toEqual({ type: 'hello', version: 1, filter: {}, format: 'json' });
     expect(c.got[1]).toMatchObject({ type: 'snapshot', verdicts: [{ verdict: 'ptb-dropped' }] });
     feed.publishEvent(ptb);
     feed.publishVerdict(verdict('198.18.1.2', 'ptb-dropped'));
@@ -194,6 +196,27 @@ describe('feed', () => {
     feed.publishVerdict(verdict('198.18.5.5', 'silent-blackhole'));
     expect((await next).verdict).toBe('silent-blackhole');
     c.close();
+  });
+
+  it('speaks protobuf (pmtu.v1.Record frames) to a client that asks, with the same content', async () => {
+    const { feed, url } = await start();
+    const raw = await client(`${url}?format=proto`);
+    const binary: Buffer[] = [];
+    raw.ws.on('message', (d, isBinary) => isBinary && binary.push(d as Buffer));
+    const typed = connectFeed({ url, format: 'proto' });
+    const snap = await new Promise<VerdictJson[]>((resolve) => typed.on('snapshot', resolve));
+    expect(snap).toEqual([verdict('198.18.1.2', 'ptb-dropped')]);
+    const got: unknown[] = [];
+    typed.on('event', (e) => got.push(e));
+    typed.on('verdict', (v) => got.push(v));
+    feed.publishEvent(ptb);
+    feed.publishVerdict(verdict('198.18.5.5', 'silent-blackhole'));
+    await until(() => got.length >= 2);
+    expect(got).toEqual([ptb, verdict('198.18.5.5', 'silent-blackhole')]);
+    await until(() => binary.length >= 2); // the event and the verdict (the snapshot's may precede the listener)
+    expect(raw.got.filter((m) => m.type === 'hello')[0]).toMatchObject({ format: 'proto' });
+    await expect(client(`${url}?format=xml`)).rejects.toThrow('HTTP 400');
+    typed.close();
   });
 
   it('parses listen addresses', () => {
