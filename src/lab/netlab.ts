@@ -9,7 +9,7 @@
 
 import { spawn as spawnChild, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, readlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Where each live lab records its owner (pid, start time, pid namespace). */
@@ -79,15 +79,19 @@ export interface NsOptions {
   forward?: boolean;
 }
 
-/** Marker file contents: who owns a lab's namespaces. */
-interface Marker {
-  prefix: string;
+/** A process, told apart from a later one that reuses its pid. */
+export interface Owner {
   pid: number;
   /** /proc/<pid>/stat field 22: tells a live owner from a reused pid. */
   startTime: string;
   /** The owner's pid namespace; pids from another one mean nothing here. */
   pidNs: string;
   bootId: string;
+}
+
+/** Marker file contents: who owns a lab's namespaces. */
+interface Marker extends Owner {
+  prefix: string;
   created: string;
   /** Kept after its owner exits (`pmtu-watch lab up`): only `lab down` removes it. */
   persist?: string;
@@ -188,7 +192,8 @@ function procStartTime(pid: number): string | undefined {
   }
 }
 
-function selfIdentity(): Omit<Marker, 'prefix' | 'created'> {
+/** This process as an Owner. */
+export function selfIdentity(): Owner {
   return {
     pid: process.pid,
     startTime: procStartTime(process.pid) ?? '?',
@@ -206,7 +211,7 @@ function safe<T>(f: () => T, fallback: T): T {
 }
 
 /** 'alive', 'dead', or a reason why we cannot tell (then the run is left alone). */
-function ownerState(m: Marker, self = selfIdentity()): 'alive' | 'dead' | string {
+export function ownerState(m: Owner, self = selfIdentity()): 'alive' | 'dead' | string {
   if (m.bootId !== self.bootId) return 'dead'; // written before a reboot
   if (m.pidNs !== self.pidNs) return `owner is in another pid namespace (${m.pidNs})`;
   const st = procStartTime(m.pid);
@@ -409,17 +414,49 @@ export class NetLab {
 
   /** Removes a persistent lab: its processes, namespaces and marker. Returns the namespaces removed. */
   static async removePersistent(persist: string): Promise<string[]> {
-    const all = await listNetns();
     const removed: string[] = [];
     for (const m of readMarkers()) {
-      if (m.persist !== persist) continue;
-      for (const ns of all.filter((n) => n.startsWith(`${m.prefix}-`))) {
-        await killNetnsPids(ns);
-        if ((await run(['ip', 'netns', 'del', ns], { timeoutMs: 5_000 })).code === 0) removed.push(ns);
-      }
-      safe(() => unlinkSync(markerPath(m.prefix)), undefined);
+      if (m.persist === persist) removed.push(...(await NetLab.remove(m.prefix)));
     }
     return removed;
+  }
+
+  /**
+   * Removes the lab with this prefix whoever made it: the processes in its
+   * namespaces, the namespaces, and its marker once none is left. For labs
+   * whose owner is gone or meant them to outlive it (`lab down`); a live
+   * owner's lab is its own to tear down. Returns the namespaces removed.
+   */
+  static async remove(prefix: string): Promise<string[]> {
+    if (!new RegExp(`^${NS_ROOT}-[a-z0-9]{1,16}-\\d+-[0-9a-f]{6}$`).test(prefix)) throw new LabError(`not a lab prefix: ${JSON.stringify(prefix)}`);
+    const removed: string[] = [];
+    let left = 0;
+    for (const ns of (await listNetns()).filter((n) => n.startsWith(`${prefix}-`))) {
+      await killNetnsPids(ns);
+      if ((await run(['ip', 'netns', 'del', ns], { timeoutMs: 5_000 })).code === 0) removed.push(ns);
+      else left++;
+    }
+    if (left === 0) safe(() => unlinkSync(markerPath(prefix)), undefined);
+    return removed;
+  }
+
+  /**
+   * From now on the lab outlives this process: its marker records `name`
+   * (only removePersistent(name) or remove(prefix) delete it; reapStale
+   * leaves it alone) and it is no longer torn down on exit or signals. Until
+   * this is called, a lab that fails or is interrupted while being built is
+   * cleaned up as usual.
+   */
+  persist(name: string): void {
+    this.alive();
+    if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(name)) throw new LabError(`bad persistent lab name ${JSON.stringify(name)}`);
+    const path = markerPath(this.prefix);
+    const marker = JSON.parse(readFileSync(path, 'utf8')) as Marker;
+    const tmp = `${path}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ ...marker, persist: name })}\n`);
+    renameSync(tmp, path);
+    live.delete(this);
+    if (live.size === 0) uninstall();
   }
 
   /** Full name of the namespace `short` (whether or not it exists). */
