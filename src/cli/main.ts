@@ -123,23 +123,23 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
   const lab = program.command('lab').description('rebuild known PMTUD failures (rp_filter, firewall, bridge port, overlay, ...) in network namespaces here (needs root)');
   lab
     .command('list')
-    .description('the scenarios, and which are up')
+    .description('the ten scenarios (number, name, title, what each builds), and which are up')
     .action(async () => settle(await labList(io)));
   lab
     .command('up')
     .argument('<name>', 'scenario name or number')
-    .description('build a scenario and leave it up to explore (prints its namespaces and what to try)')
+    .description('build a scenario and leave it up after this command exits (prints its namespaces, addresses and what to try)')
     .action(async (name: string) => settle(await labUp(name, io)));
   lab
     .command('down')
     .argument('<name>', 'scenario name or number')
-    .description('remove a scenario left up by `lab up`')
+    .description('remove a scenario left up by `lab up` (from any process), and labs whose process died')
     .action(async (name: string) => settle(await labDown(name, io)));
   lab
     .command('demo')
     .argument('<name>', 'scenario name or number')
     .option('--json', 'verdicts as JSON lines (see docs/json-contract.md)')
-    .description('build a scenario, drive traffic through it while pmtu-watch watches, print the verdicts, tear it down')
+    .description('build a scenario, drive a few seconds of traffic through it while pmtu-watch watches, print what the traffic saw and the verdicts, tear it all down (also on Ctrl-C)')
     .action(async (name: string, opts: { json?: boolean }) => settle(await labDemo(name, opts, io, { open: deps.live?.open ?? openObserver })));
 
   registerCaptureCommands(program, io, deps.live ?? {}, settle);

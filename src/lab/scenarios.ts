@@ -123,6 +123,8 @@ export interface DriveSummary {
 export interface DriveOptions {
   /** Stops between steps (each step is itself bounded to a few seconds). */
   signal?: AbortSignal;
+  /** Called as each step completes (a demo prints them). */
+  onStep?: (step: DriveStep) => void;
 }
 
 export interface Scenario {
@@ -156,8 +158,13 @@ class Steps {
     private readonly lab: NetLab,
     private readonly b: Built,
     private readonly name: string,
-    private readonly signal: AbortSignal | undefined,
+    private readonly opts: DriveOptions,
   ) {}
+
+  private record(step: DriveStep): void {
+    this.steps.push(step);
+    this.opts.onStep?.(step);
+  }
 
   private ns(role: string): string {
     const ns = this.b.ns[role];
@@ -166,7 +173,7 @@ class Steps {
   }
 
   private check(): void {
-    if (this.signal?.aborted) throw new PmtuError('PMTU_ERR_LAB', `${this.name}: traffic interrupted`);
+    if (this.opts.signal?.aborted) throw new PmtuError('PMTU_ERR_LAB', `${this.name}: traffic interrupted`);
   }
 
   async ping(from: string, to: string, size: number, count = 2): Promise<void> {
@@ -174,14 +181,14 @@ class Steps {
     const r = await pingDf(this.lab, this.ns(from), to, { size, count });
     const step: DriveStep = { kind: 'ping', from, to, size, transmitted: r.transmitted, received: r.received, errors: r.errors, fragNeeded: r.fragNeeded };
     if (r.pmtu !== undefined) step.pmtu = r.pmtu;
-    this.steps.push(step);
+    this.record(step);
   }
 
   /** iperf3 for `seconds`: the client in `client` connects to `to`; `download`: the server sends. */
   async tcp(client: string, server: string, to: string, seconds: number, download = false): Promise<void> {
     this.check();
     const r = await tcpTransfer(this.lab, { serverNs: this.ns(server), clientNs: this.ns(client), serverAddr: to, seconds, reverse: download });
-    this.steps.push({
+    this.record({
       kind: 'tcp',
       sender: download ? server : client,
       receiver: download ? client : server,
@@ -199,13 +206,13 @@ class Steps {
   async tcpSyns(client: string, server: string, to: string, seconds: number, at: { role: string; ifname: string }): Promise<void> {
     this.check();
     const { syns } = await captureSyns(this.lab, this.ns(at.role), at.ifname, () => this.tcp(client, server, to, seconds));
-    this.steps.push({ kind: 'syn', at: `${at.role}/${at.ifname}`, syns });
+    this.record({ kind: 'syn', at: `${at.role}/${at.ifname}`, syns });
   }
 
   async tls(server: string, client: string, to: string, maxSeconds = 3): Promise<void> {
     this.check();
     const r = await tlsDownload(this.lab, { serverNs: this.ns(server), serverAddr: to, clientNs: this.ns(client), maxSeconds });
-    this.steps.push({ kind: 'tls', server, client, to, maxSeconds, ...r });
+    this.record({ kind: 'tls', server, client, to, maxSeconds, ...r });
   }
 
   done(): DriveSummary {
@@ -214,7 +221,7 @@ class Steps {
 }
 
 async function run(lab: NetLab, b: Built, name: string, opts: DriveOptions | undefined, fn: (s: Steps) => Promise<void>): Promise<DriveSummary> {
-  const s = new Steps(lab, b, name, opts?.signal);
+  const s = new Steps(lab, b, name, opts ?? {});
   await fn(s);
   return s.done();
 }
@@ -532,4 +539,48 @@ export const SCENARIOS: readonly Scenario[] = SPECS.map(define);
 
 export function scenario(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name || String(s.number) === name);
+}
+
+/** What a scenario expects, as a person reads it. */
+export function expectedText(e: Expected | 'all-ok'): string {
+  if (e === 'all-ok') return 'every flow ok';
+  const where = e.where ? ` at ${e.where.role}/${e.where.iface}${e.where.hop ? ` hop ${e.where.hop}` : ''}` : '';
+  return [
+    `${e.verdict}${e.cause ? ` (${e.cause})` : ''}${where}`,
+    e.mtu !== undefined ? `mtu ${e.mtu}` : '',
+    e.proto ? `for a ${e.proto} flow` : '',
+    e.note ? `noting "${e.note}"` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+}
+
+/** The parts of a verdict line that expectations are about. */
+export interface VerdictLike {
+  verdict: string;
+  cause: string | null;
+  flow: { proto: string | number };
+  where: { netns: string | null; iface: string | null; hop: string | null };
+  mtu: number | null;
+  notes: string[];
+}
+
+/**
+ * Whether the final verdicts of a run show what the scenario expects: for a
+ * healthy one, at least one flow and every flow ok; otherwise the verdict
+ * that matches (role names resolved through `ns`), if any.
+ */
+export function meetsExpected<V extends VerdictLike>(verdicts: readonly V[], e: Expected | 'all-ok', ns: Record<string, string>): { ok: boolean; match?: V } {
+  if (e === 'all-ok') return { ok: verdicts.length > 0 && verdicts.every((v) => v.verdict === 'ok') };
+  const match = verdicts.find(
+    (v) =>
+      v.verdict === e.verdict &&
+      (e.proto === undefined || v.flow.proto === e.proto) &&
+      (e.cause === undefined || v.cause === e.cause) &&
+      (e.mtu === undefined || v.mtu === e.mtu) &&
+      (e.note === undefined || v.notes.some((n) => n.includes(e.note!))) &&
+      (e.where === undefined ||
+        (v.where.netns === ns[e.where.role] && v.where.iface === e.where.iface && (e.where.hop === undefined || v.where.hop === e.where.hop))),
+  );
+  return match ? { ok: true, match } : { ok: false };
 }

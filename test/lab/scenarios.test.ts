@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { SCENARIOS, describeStep, scenario, type DriveStep } from '../../src/lab/scenarios.js';
+import { SCENARIOS, describeStep, expectedText, meetsExpected, scenario, type DriveStep, type VerdictLike } from '../../src/lab/scenarios.js';
 
 describe('scenario registry', () => {
   it('has the ten scenarios of SCENARIOS.md, numbered 1 to 10, with unique kebab-case names', () => {
@@ -82,5 +82,41 @@ describe('describeStep', () => {
         ],
       }),
     ).toBe('SYNs at s/to-r2: SYN 198.18.1.2 mss 1460, SYN-ACK 198.18.3.2 mss 8960');
+  });
+});
+
+describe('expectations', () => {
+  const ns = { c: 'pmtu-lab-1-aaaaaa-c', s: 'pmtu-lab-1-aaaaaa-s', r2: 'pmtu-lab-1-aaaaaa-r2' };
+  const dropped: VerdictLike = {
+    verdict: 'ptb-dropped',
+    cause: 'rp_filter',
+    flow: { proto: 'tcp' },
+    where: { netns: ns.s, iface: 'to-r2', hop: '198.19.0.1' },
+    mtu: 1500,
+    notes: [],
+  };
+  const ok: VerdictLike = { verdict: 'ok', cause: null, flow: { proto: 'tcp' }, where: { netns: null, iface: null, hop: null }, mtu: null, notes: ['MSS rewritten on the path: sent 8960, received 1460'] };
+
+  it('reads as a person would say it', () => {
+    expect(expectedText(scenario('rp-filter')!.expected)).toBe('ptb-dropped (rp_filter) at s/to-r2 hop 198.19.0.1, mtu 1500, for a tcp flow');
+    expect(expectedText('all-ok')).toBe('every flow ok');
+    expect(expectedText(scenario('mss-clamp')!.expected)).toBe('ok, for a tcp flow, noting "MSS rewritten on the path"');
+  });
+
+  it('finds the verdict that matches, place resolved through the roles', () => {
+    const e = scenario('rp-filter')!.expected;
+    expect(meetsExpected([ok, dropped], e, ns)).toEqual({ ok: true, match: dropped });
+    expect(meetsExpected([{ ...dropped, where: { ...dropped.where, netns: ns.c } }], e, ns).ok).toBe(false);
+    expect(meetsExpected([{ ...dropped, flow: { proto: 'icmp' } }], e, ns).ok).toBe(false);
+    expect(meetsExpected([{ ...dropped, mtu: 1450 }], e, ns).ok).toBe(false);
+    expect(meetsExpected([{ ...dropped, cause: 'firewall' }], e, ns).ok).toBe(false);
+    expect(meetsExpected([{ ...dropped, where: { ...dropped.where, hop: '198.18.3.1' } }], e, ns).ok).toBe(false);
+    expect(meetsExpected([ok], scenario('mss-clamp')!.expected, ns)).toEqual({ ok: true, match: ok });
+  });
+
+  it('healthy: at least one flow, and every flow ok', () => {
+    expect(meetsExpected([ok, ok], 'all-ok', ns).ok).toBe(true);
+    expect(meetsExpected([], 'all-ok', ns).ok).toBe(false);
+    expect(meetsExpected([ok, dropped], 'all-ok', ns).ok).toBe(false);
   });
 });
