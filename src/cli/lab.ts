@@ -75,7 +75,7 @@ export async function labList(io: Io): Promise<number> {
     const mark = marks.get(sc.name);
     io.out(`${String(sc.number).padStart(2)}  ${sc.name.padEnd(18)} ${sc.title}${mark ? `  ${mark}` : ''}`);
     io.out(`    ${sc.description}`);
-    if (sc.limits) io.out(`    (not built: ${sc.limits})`);
+    if (sc.limits) io.out(`    Note: ${sc.limits}`);
   }
   return 0;
 }
