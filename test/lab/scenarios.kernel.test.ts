@@ -112,8 +112,9 @@ const CHECKS: Record<string, (lab: NetLab, b: Built, sum: DriveSummary) => Promi
   async 'nested-containers'(lab, b, sum) {
     const down = tcps(sum)[0]!;
     expect(down).toMatchObject({ sender: 's', receiver: 'i' });
-    // Stalls (a consistent 1500 path moves GBs in 2 s), and not only for lack of trying.
-    expect(down.bytesReceived, describeStep(down)).toBeLessThan(100_000_000);
+    // Full-size segments are lost and resent. How much still gets through varies from run to run
+    // (measured 80 kB to 230 MB in 2 s): GSO bursts cross the unequal pair whole, single frames do not.
+    expect(down.retransmits, describeStep(down)).toBeGreaterThan(0);
     expect(down.bytesSent).toBeGreaterThan(down.bytesReceived);
     blackHoled(ping(sum, 1472));
     passed(ping(sum, 1422)); // 1450 fits
