@@ -6,6 +6,7 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 
+import { Feed, parseListen } from '../feed/server.js';
 import { Correlator, flowKey } from '../correlate/correlator.js';
 import type { VerdictJson } from '../correlate/types.js';
 import { oneLine } from '../errors.js';
@@ -19,6 +20,10 @@ export interface ReplayOptions {
   events?: boolean;
   /** 1 = as recorded, 2 = twice as fast, 0 = as fast as possible. */
   speed: number;
+  /** Also serve the replay on a websocket feed (and /metrics) at this host:port. */
+  serve?: string;
+  /** Bearer token the feed requires (needed off loopback). */
+  token?: string;
 }
 
 export interface ReplayDeps {
@@ -51,6 +56,18 @@ export async function runReplay(file: string, opts: ReplayOptions, io: Io, deps:
     return 1;
   }
   const correlator = new Correlator();
+  let feed: Feed | undefined;
+  if (opts.serve) {
+    try {
+      feed = await Feed.start({ ...parseListen(opts.serve), ...(opts.token ? { token: opts.token } : {}), snapshot: () => correlator.verdicts() });
+    } catch (e) {
+      reader.close();
+      io.err(oneLine(e));
+      return 1;
+    }
+    const a = feed.address();
+    io.err(`pmtu-watch: feed on ws://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/feed, metrics on /metrics`);
+  }
   const settling = new Map<string, { v: VerdictJson; at: number }>();
   const printSettled = (clock: number) => {
     for (const [key, { v, at }] of settling) {
@@ -79,10 +96,12 @@ export async function runReplay(file: string, opts: ReplayOptions, io: Io, deps:
         if (stopped) break;
       }
       events++;
+      feed?.publishEvent(ev);
       if (!opts.json) printSettled(ev.ts);
       if (opts.json) io.out(JSON.stringify(ev));
       else if (opts.events && ev.kind !== 'route') io.out(eventText(ev));
       for (const v of correlator.push(ev)) {
+        feed?.publishVerdict(v);
         if (opts.json) io.out(JSON.stringify(v));
         else settling.set(flowKey(v.flow), { v, at: ev.ts });
       }
@@ -96,5 +115,13 @@ export async function runReplay(file: string, opts: ReplayOptions, io: Io, deps:
   if (!opts.json) printSettled(Infinity);
   const flows = correlator.stats().flows;
   io.err(`pmtu-watch: replayed ${events} events of ${file}, ${flows} flows; ${reader.describeStop()}`);
+  if (feed) {
+    // Clients that connect now still get the final verdicts as their snapshot.
+    if (!stopped && code === 0 && deps.stopRequested) {
+      io.err('pmtu-watch: the feed keeps serving the final verdicts; Ctrl-C stops');
+      await deps.stopRequested;
+    }
+    await feed.close();
+  }
   return code;
 }

@@ -88,7 +88,9 @@ export function registerCaptureCommands(program: Command, io: Io, deps: CaptureD
     .option('--speed <factor>', 'how much faster than recorded; 0: as fast as possible', number('--speed', { zero: true }), 1)
     .option('--json', 'one JSON object per line, as live --json (see docs/json-contract.md)', false)
     .option('--events', 'plain output: print every event, not only verdict changes')
-    .action(async (file: string, opts: { speed: number; json: boolean; events?: boolean }) => {
+    .option('--serve <host:port>', 'also serve the replay on the websocket feed (/feed) and /metrics; keeps serving the final verdicts until Ctrl-C')
+    .addOption(new Option('--token <token>', 'bearer token the feed requires (required off loopback)').env('PMTU_WATCH_TOKEN'))
+    .action(async (file: string, opts: { speed: number; json: boolean; events?: boolean; serve?: string; token?: string }) => {
       const stop = stopper();
       try {
         settle(await runReplay(file, opts, io, { stopRequested: stop.promise }));

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { Correlator } from '../../src/correlate/correlator.js';
+import type { VerdictJson } from '../../src/correlate/types.js';
 import { runReplay } from '../../src/capture/replay.js';
+import { connectFeed } from '../../src/feed/client.js';
 import { runReport } from '../../src/capture/report.js';
 import { verdictText } from '../../src/cli/view.js';
 import { main } from '../../src/cli/main.js';
@@ -120,6 +122,30 @@ describe('pmtu-watch replay', () => {
     expect(lines).toEqual(expected);
     expect(lines.filter((l) => l.startsWith('{"type":"verdict"'))).toEqual(built.verdicts.map((v) => JSON.stringify(v)));
     expect(o.err).toEqual([expect.stringMatching(new RegExp(`^pmtu-watch: replayed ${built.events.length} events of .*, \\d+ flows; read \\d+ records`))]);
+  });
+
+  it('--serve: a feed client gets the replayed verdicts, and after the end the final ones as its snapshot', async () => {
+    const o = io();
+    let stop!: () => void;
+    const stopRequested = new Promise<void>((resolve) => (stop = resolve));
+    const done = runReplay(file, { json: true, speed: 0, serve: '127.0.0.1:0' }, o.io, { stopRequested });
+    const url = await (async () => {
+      for (let i = 0; i < 200; i++) {
+        const m = o.err.map((l) => /feed on (ws:\/\/\S+\/feed)/.exec(l)?.[1]).find(Boolean);
+        if (m) return m;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error('no feed line');
+    })();
+    const feed = connectFeed({ url, filter: { verdictsOnly: true } });
+    const snap = await new Promise<VerdictJson[]>((resolve) => feed.on('snapshot', resolve));
+    const c = new Correlator();
+    for (const ev of built.events) c.push(ev);
+    expect(snap.map((v) => [v.verdict, v.flow])).toEqual(c.verdicts().map((v) => [v.verdict, v.flow]));
+    feed.close();
+    stop();
+    expect(await done).toBe(0);
+    expect(o.err).toContain('pmtu-watch: the feed keeps serving the final verdicts; Ctrl-C stops');
   });
 
   it('plain: each verdict once it has held, as live prints them', async () => {
