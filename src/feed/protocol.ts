@@ -3,7 +3,8 @@
 // of the feed's own); client → server, an optional filter. Validation of what
 // clients send lives here, at the edge.
 
-import type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
+import { flowKey, subject } from '../correlate/correlator.js';
+import type { CorrelatorEvent, FlowJson, VerdictJson } from '../correlate/types.js';
 
 export const FEED_PATH = '/feed';
 export const METRICS_PATH = '/metrics';
@@ -36,6 +37,8 @@ export interface Filter {
   addr?: string;
   /** Only what happened in this namespace. */
   netns?: string;
+  /** Only this flow, either direction: `PROTO/SRC/SPORT/DST/DPORT` (e.g. `tcp/198.18.1.2/40000/198.18.3.2/443`). */
+  flow?: string;
 }
 
 export type ServerMessage =
@@ -66,11 +69,27 @@ export function parseFilter(raw: Record<string, unknown>): Filter {
     } else if (k === 'netns') {
       if (typeof v !== 'string' || !NAME.test(v)) throw new Error('netns must be a namespace name');
       f.netns = v;
+    } else if (k === 'flow') {
+      if (typeof v !== 'string' || !parseFlow(v)) throw new Error('flow must be PROTO/SRC/SPORT/DST/DPORT');
+      f.flow = v;
     } else if (k !== 'token' && k !== 'format') {
       throw new Error(`unknown filter field "${k}"`);
     }
   }
   return f;
+}
+
+/** `PROTO/SRC/SPORT/DST/DPORT` → a flow, or undefined. */
+export function parseFlow(text: string): FlowJson | undefined {
+  const parts = text.split('/');
+  if (parts.length !== 5) return undefined;
+  const [proto, src, sport, dst, dport] = parts as [string, string, string, string, string];
+  const port = (p: string) => (/^\d{1,5}$/.test(p) && Number(p) <= 65535 ? Number(p) : undefined);
+  if (!/^[a-z0-9]{1,10}$/.test(proto) || !ADDR.test(src) || !ADDR.test(dst)) return undefined;
+  const sp = port(sport);
+  const dp = port(dport);
+  if (sp === undefined || dp === undefined) return undefined;
+  return { proto: /^\d+$/.test(proto) ? Number(proto) : proto, src, sport: sp, dst, dport: dp };
 }
 
 export function parseFormat(raw: string | null): Format {
@@ -98,7 +117,24 @@ function touches(addr: string, m: CorrelatorEvent | VerdictJson): boolean {
   return m.src === addr || m.dst === addr || m.inner?.src === addr || m.inner?.dst === addr;
 }
 
+/** A filter's flow, keyed once rather than for every message sent. */
+const keys = new Map<string, string>();
+function wantedKey(flow: string): string {
+  let key = keys.get(flow);
+  if (key === undefined) {
+    const f = parseFlow(flow);
+    key = f ? flowKey(f) : '';
+    if (keys.size >= 1024) keys.clear();
+    keys.set(flow, key);
+  }
+  return key;
+}
+
 export function passes(f: Filter, m: CorrelatorEvent | VerdictJson): boolean {
+  if (f.flow) {
+    const got = m.type === 'verdict' ? m.flow : subject(m);
+    if (!got || flowKey(got) !== wantedKey(f.flow)) return false;
+  }
   if (f.verdictsOnly && m.type !== 'verdict') return false;
   if (f.addr && !touches(f.addr, m)) return false;
   if (f.netns) {

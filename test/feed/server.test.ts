@@ -103,6 +103,18 @@ describe('feed', () => {
     expect(ns.got[2]).toMatchObject({ kind: 'ptb' });
   });
 
+  it('filters by flow, in either direction, and an ICMP error by the flow it quotes', async () => {
+    const { feed, url } = await start();
+    const c = await client(`${url}?flow=tcp/198.18.3.2/2/198.18.1.2/1`); // the reverse of ptb's inner flow
+    feed.publishEvent(ptb);
+    feed.publishVerdict(verdict('198.18.9.9'));
+    feed.publishVerdict(verdict('198.18.1.2'));
+    await until(() => c.got.length >= 4);
+    expect(c.got.slice(2).map((m) => m.type)).toEqual(['event', 'verdict']);
+    expect(c.got[3]).toMatchObject({ flow: { src: '198.18.1.2' } });
+    await expect(client(`${url}?flow=tcp/1.2.3.4/x/5.6.7.8/9`)).rejects.toThrow('HTTP 400');
+  });
+
   it('refuses a bad filter with 400 before the upgrade', async () => {
     const { url } = await start();
     await expect(client(`${url}?addr=not-an-address!`)).rejects.toThrow('HTTP 400');
