@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname, release, version } from 'node:os';
 
+import { selection } from '../cli/live.js';
 import type { CorrelatorEvent } from '../correlate/types.js';
 import { oneLine, PmtuError } from '../errors.js';
 import type { NativeAddon } from '../observer/addon.js';
@@ -88,13 +89,7 @@ function spacesAtStart(opts: RecordOptions, observer: Observer, listNamed: () =>
 export async function runRecord(opts: RecordOptions, io: Io, deps: RecordDeps): Promise<number> {
   let observer: Observer;
   try {
-    observer = deps.open({
-      netns: opts.netns,
-      allNetns: opts.allNetns,
-      ifaces: opts.iface,
-      ...(opts.sizeMin ? { sizeReportMin: opts.sizeMin } : {}),
-      noSignalHandlers: true,
-    });
+    observer = deps.open(selection(opts));
   } catch (e) {
     io.err(oneLine(e));
     return 1;

@@ -9,7 +9,7 @@ import { runRecord, type RecordDeps, type RecordOptions } from '../capture/recor
 import { runReplay } from '../capture/replay.js';
 import { runReport } from '../capture/report.js';
 import { openObserver } from '../observer/index.js';
-import type { Io } from './io.js';
+import { stopSignal, type Io } from './io.js';
 
 export type CaptureDeps = Partial<Pick<RecordDeps, 'open' | 'stopRequested' | 'statsEveryMs' | 'snapshot'>>;
 
@@ -27,27 +27,10 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** SIGINT/SIGTERM as a promise; cancel() lets go of them. */
-function untilSignal(): { promise: Promise<void>; cancel: () => void } {
-  let cancel = () => {};
-  const promise = new Promise<void>((resolve) => {
-    const done = () => {
-      cancel();
-      resolve();
-    };
-    cancel = () => {
-      process.removeListener('SIGINT', done);
-      process.removeListener('SIGTERM', done);
-    };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-  });
-  return { promise, cancel };
-}
 
 /** Adds record, report, replay and export to the program; each settles the exit code. */
 export function registerCaptureCommands(program: Command, io: Io, deps: CaptureDeps, settle: (code: number) => void): void {
-  const stopper = () => (deps.stopRequested ? { promise: deps.stopRequested, cancel: () => {} } : untilSignal());
+  const stopper = () => (deps.stopRequested ? { promise: deps.stopRequested, cancel: () => {} } : stopSignal());
 
   program
     .command('record')

@@ -15,3 +15,21 @@ export const processIo: Io = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
 };
+
+/** SIGINT/SIGTERM as a promise, for commands that run until stopped; cancel() lets go of the signals. */
+export function stopSignal(): { promise: Promise<void>; cancel: () => void } {
+  let cancel = () => {};
+  const promise = new Promise<void>((resolve) => {
+    const done = () => {
+      cancel();
+      resolve();
+    };
+    cancel = () => {
+      process.removeListener('SIGINT', done);
+      process.removeListener('SIGTERM', done);
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  return { promise, cancel };
+}

@@ -47,16 +47,21 @@ export interface LiveDeps {
   statsEveryMs: number;
 }
 
+/** What the watching commands' flags select, as observer options (the command handles signals itself). */
+export function selection(opts: Pick<LiveOptions, 'netns' | 'allNetns' | 'iface' | 'sizeMin'>): ObserverOptions {
+  return {
+    netns: opts.netns,
+    allNetns: opts.allNetns,
+    ifaces: opts.iface,
+    ...(opts.sizeMin ? { sizeReportMin: opts.sizeMin } : {}),
+    noSignalHandlers: true,
+  };
+}
+
 export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promise<number> {
   let observer: Observer;
   try {
-    observer = deps.open({
-      netns: opts.netns,
-      allNetns: opts.allNetns,
-      ifaces: opts.iface,
-      ...(opts.sizeMin ? { sizeReportMin: opts.sizeMin } : {}),
-      noSignalHandlers: true,
-    });
+    observer = deps.open(selection(opts));
   } catch (e) {
     io.err(oneLine(e));
     return 1;

@@ -6,7 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { oneLine } from '../errors.js';
 import { openObserver } from '../observer/index.js';
 import { registerCaptureCommands } from './capture.js';
-import { processIo, type Io } from './io.js';
+import { processIo, stopSignal, type Io } from './io.js';
 import { labDemo, labDown, labList, labUp } from './lab.js';
 import { runLive, type LiveDeps, type LiveOptions, type Screen } from './live.js';
 
@@ -30,23 +30,6 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** SIGINT/SIGTERM as a promise, for commands that run until stopped; cancel() lets go of the signals. */
-export function stopSignal(): { promise: Promise<void>; cancel: () => void } {
-  let cancel = () => {};
-  const promise = new Promise<void>((resolve) => {
-    const done = () => {
-      cancel();
-      resolve();
-    };
-    cancel = () => {
-      process.removeListener('SIGINT', done);
-      process.removeListener('SIGTERM', done);
-    };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-  });
-  return { promise, cancel };
-}
 
 /** The in-place view on an interactive terminal (not with --json or --events). */
 function terminalScreen(opts: LiveOptions): Screen | undefined {

@@ -185,7 +185,7 @@ describe('pmtu-watch record (fake addon)', () => {
     const opts = async (cmd: string) => [...(await run([cmd, '--help'])).out.join('\n').matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1]);
     expect(await opts('record')).toEqual(['--output', '--duration', '--netns', '--all-netns', '--iface', '--size-min', '--help']);
     expect(await opts('report')).toEqual(['--json', '--help']);
-    expect(await opts('replay')).toEqual(['--speed', '--json', '--events', '--help']);
+    expect(await opts('replay')).toEqual(['--speed', '--json', '--events', '--serve', '--token', '--help']);
     expect(await opts('export')).toEqual(['--pcapng', '--help']);
   });
 });
