@@ -380,36 +380,23 @@ export class NetLab {
 
   /**
    * A new lab named `pmtu-<tag>-<pid>-<random6>`. Records its owner in a
-   * marker file and registers the lab for teardown on exit and signals —
-   * unless `persist` names it: then it outlives this process (until
-   * removePersistent(name)), and the caller tears it down itself on failure.
+   * marker file and registers the lab for teardown on exit and signals
+   * (persist() later hands it over to outlive this process).
    */
-  static async create(tag: string, opts: { persist?: string } = {}): Promise<NetLab> {
+  static async create(tag: string): Promise<NetLab> {
     if (!TAG_RE.test(tag)) throw new LabError(`bad lab tag ${JSON.stringify(tag)}`, 'use 1-16 of [a-z0-9]');
     const prefix = `${NS_ROOT}-${tag}-${process.pid}-${randomBytes(4).toString('hex').slice(0, 6)}`;
     const lab = new NetLab(prefix);
-    const marker: Marker = { prefix, ...selfIdentity(), created: new Date().toISOString(), ...(opts.persist ? { persist: opts.persist } : {}) };
+    const marker: Marker = { prefix, ...selfIdentity(), created: new Date().toISOString() };
     try {
       mkdirSync(MARKER_DIR, { recursive: true, mode: 0o755 });
       writeFileSync(markerPath(prefix), `${JSON.stringify(marker)}\n`, { flag: 'wx' });
     } catch (e) {
       throw new LabError(`cannot write lab marker ${markerPath(prefix)}: ${(e as Error).message}`, 'network labs need root');
     }
-    if (!opts.persist) {
-      live.add(lab);
-      install();
-    }
+    live.add(lab);
+    install();
     return lab;
-  }
-
-  /** The labs `create(tag, {persist})` left behind: persist name → namespaces. */
-  static async persistent(): Promise<Map<string, string[]>> {
-    const all = await listNetns();
-    const found = new Map<string, string[]>();
-    for (const m of readMarkers()) {
-      if (m.persist) found.set(m.persist, all.filter((n) => n.startsWith(`${m.prefix}-`)));
-    }
-    return found;
   }
 
   /** Removes a persistent lab: its processes, namespaces and marker. Returns the namespaces removed. */
