@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kernelDescribe, needLabTools } from '../helpers/kernel.js';
+import { nstat, routeGet } from '../helpers/labs.js';
 import { LabError, MARKER_DIR, NetLab, listNetns, reapStale, withLab } from '../../src/lab/netlab.js';
 import { bridgePort, routedPath } from '../../src/lab/topologies.js';
 import { pingDf, tcpTransfer, waitFor } from '../../src/lab/traffic.js';
@@ -25,18 +26,6 @@ async function newLab(tag: string): Promise<NetLab> {
 
 async function leftovers(prefix: string): Promise<string[]> {
   return (await listNetns()).filter((n) => n.startsWith(`${prefix}-`));
-}
-
-async function routeGet(lab: NetLab, ns: string, dst: string): Promise<string> {
-  const r = await lab.exec(ns, ['ip', 'route', 'get', dst], { check: true });
-  return r.stdout.replace(/\s+/g, ' ').trim();
-}
-
-/** A counter from `nstat -asz NAME` in the namespace (absolute value). */
-async function nstat(lab: NetLab, ns: string, name: string): Promise<number> {
-  const r = await lab.exec(ns, ['nstat', '-a', '-s', '-z', name], { check: true });
-  const m = new RegExp(`^${name}\\s+(\\d+)`, 'm').exec(r.stdout);
-  return m ? Number(m[1]) : 0;
 }
 
 kernelDescribe(

@@ -9,6 +9,7 @@ import { afterEach, beforeAll, expect, it } from 'vitest';
 import { NetLab, listNetns, reapStale } from '../../src/lab/netlab.js';
 import { SCENARIOS, describeStep, scenario, type Built, type DriveStep, type DriveSummary } from '../../src/lab/scenarios.js';
 import { kernelDescribe, needCommands, needLabTools } from '../helpers/kernel.js';
+import { nstat, routeGet } from '../helpers/labs.js';
 
 type Ping = Extract<DriveStep, { kind: 'ping' }>;
 type Tcp = Extract<DriveStep, { kind: 'tcp' }>;
@@ -22,17 +23,6 @@ const pings = (sum: DriveSummary): Ping[] => steps(sum, 'ping');
 const tcps = (sum: DriveSummary): Tcp[] => steps(sum, 'tcp');
 const tls = (sum: DriveSummary): Tls => steps(sum, 'tls')[0]!;
 const ping = (sum: DriveSummary, size: number): Ping => pings(sum).find((p) => p.size === size)!;
-
-async function routeGet(lab: NetLab, ns: string, dst: string): Promise<string> {
-  const r = await lab.exec(ns, ['ip', 'route', 'get', dst], { check: true });
-  return r.stdout.replace(/\s+/g, ' ').trim();
-}
-
-async function nstat(lab: NetLab, ns: string, name: string): Promise<number> {
-  const r = await lab.exec(ns, ['nstat', '-a', '-s', '-z', name], { check: true });
-  const m = new RegExp(`^${name}\\s+(\\d+)`, 'm').exec(r.stdout);
-  return m ? Number(m[1]) : 0;
-}
 
 async function rxDropped(lab: NetLab, ns: string, ifname: string): Promise<number> {
   const r = await lab.exec(ns, ['ip', '-j', '-s', 'link', 'show', 'dev', ifname], { check: true });
