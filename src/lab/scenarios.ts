@@ -14,7 +14,7 @@
 import type { VerdictCode } from '../correlate/types.js';
 import { PmtuError } from '../errors.js';
 import type { NetLab } from './netlab.js';
-import { tlsDownload } from './tls.js';
+import { tlsDownload, type TlsResult } from './tls.js';
 import {
   bridgePort,
   nestedContainers,
@@ -93,20 +93,13 @@ export type DriveStep =
       ok: boolean;
       error?: string;
     }
-  | {
+  | ({
       kind: 'tls';
       server: string;
       client: string;
       to: string;
       maxSeconds: number;
-      curlExit: number | null;
-      httpCode: number | null;
-      ms: number;
-      /** curl gave up at its --max-time. */
-      stalled: boolean;
-      certs: number;
-      pemBytes: number;
-    }
+    } & TlsResult)
   | {
       kind: 'syn';
       /** Where the SYNs were captured (role/interface). */
