@@ -3,8 +3,6 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <napi.h>
-#include <net/if.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +16,7 @@
 
 #include "errors.h"
 #include "events.h"
+#include "netconf.h"
 #include "netns.h"
 #include "observer.h"
 #include "route.h"
@@ -39,43 +38,112 @@ std::string NetnsArg(const Napi::CallbackInfo &info) {
   return info[0].As<Napi::String>().Utf8Value();
 }
 
-struct Link {
-  int ifindex;
-  std::string name;
-  int mtu;
-  bool up;
-};
+Napi::Object LinkObject(Napi::Env env, const NetLink &l) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ifindex", l.ifindex);
+  o.Set("name", l.name);
+  o.Set("mtu", l.mtu);
+  o.Set("up", l.up);
+  o.Set("kind", l.kind);
+  o.Set("master", l.master);
+  o.Set("link", l.link);
+  o.Set("linkNetnsid", l.link_netnsid);
+  if (l.is_tunnel) {
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("lower", l.tunnel_lower);
+    t.Set("remote", l.tunnel_remote);
+    t.Set("local", l.tunnel_local);
+    t.Set("greOutputFlags", l.gre_oflags);
+    t.Set("encapLimit", l.encap_limit);
+    t.Set("flags", l.tunnel_flags);
+    o.Set("tunnel", t);
+  }
+  return o;
+}
 
 Napi::Value ListLinks(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   try {
-    std::vector<Link> links;
-    RunInNetns(NetnsArg(info), [&] {
-      // Sockets belong to the namespace of the thread that made them.
-      int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-      if (sock < 0) Fail("PMTU_ERR_NETNS", std::string("socket: ") + strerror(errno), "run as root");
-      struct if_nameindex *names = if_nameindex();
-      for (struct if_nameindex *n = names; n && n->if_index; n++) {
-        ifreq req{};
-        strncpy(req.ifr_name, n->if_name, IFNAMSIZ - 1);
-        Link link{static_cast<int>(n->if_index), n->if_name, 0, false};
-        if (ioctl(sock, SIOCGIFMTU, &req) == 0) link.mtu = req.ifr_mtu;
-        if (ioctl(sock, SIOCGIFFLAGS, &req) == 0) link.up = (req.ifr_flags & IFF_UP) != 0;
-        links.push_back(link);
-      }
-      if (names) if_freenameindex(names);
-      close(sock);
-    });
+    std::vector<NetLink> links = ReadLinks(NetnsArg(info));
     Napi::Array list = Napi::Array::New(env, links.size());
-    for (size_t i = 0; i < links.size(); i++) {
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("ifindex", links[i].ifindex);
-      o.Set("name", links[i].name);
-      o.Set("mtu", links[i].mtu);
-      o.Set("up", links[i].up);
-      list.Set(i, o);
-    }
+    for (size_t i = 0; i < links.size(); i++) list.Set(i, LinkObject(env, links[i]));
     return list;
+  } catch (const Failure &f) {
+    ToJsError(env, f).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+std::vector<std::string> StringArrayArg(const Napi::CallbackInfo &info, size_t index, const char *usage) {
+  std::vector<std::string> out;
+  if (info.Length() <= index || info[index].IsUndefined()) return out;
+  if (!info[index].IsArray()) Fail("PMTU_ERR_INVALID", usage, "see native/index.d.ts");
+  Napi::Array a = info[index].As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value v = a.Get(i);
+    if (!v.IsString()) Fail("PMTU_ERR_INVALID", usage, "see native/index.d.ts");
+    out.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+Napi::Value ReadNetConfigJs(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    std::vector<std::string> peers =
+        StringArrayArg(info, 1, "readNetConfig(netns: string | null, peers?: string[])");
+    NetConfig c = ReadNetConfig(NetnsArg(info), peers);
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array links = Napi::Array::New(env, c.links.size());
+    for (size_t i = 0; i < c.links.size(); i++) links.Set(i, LinkObject(env, c.links[i]));
+    o.Set("links", links);
+    Napi::Array addresses = Napi::Array::New(env, c.addresses.size());
+    for (size_t i = 0; i < c.addresses.size(); i++) {
+      Napi::Object a = Napi::Object::New(env);
+      a.Set("ifindex", c.addresses[i].ifindex);
+      a.Set("family", c.addresses[i].family);
+      a.Set("address", c.addresses[i].address);
+      a.Set("prefixLen", c.addresses[i].prefix_len);
+      addresses.Set(i, a);
+    }
+    o.Set("addresses", addresses);
+    Napi::Array routes = Napi::Array::New(env, c.routes.size());
+    for (size_t i = 0; i < c.routes.size(); i++) {
+      const NetRoute &r = c.routes[i];
+      Napi::Object a = Napi::Object::New(env);
+      a.Set("family", r.family);
+      a.Set("table", r.table);
+      a.Set("type", r.type);
+      a.Set("dst", r.dst);
+      a.Set("dstLen", r.dst_len);
+      a.Set("gateway", r.gateway);
+      a.Set("oif", r.oif);
+      a.Set("priority", r.priority);
+      a.Set("mtu", r.mtu);
+      a.Set("advmss", r.advmss);
+      routes.Set(i, a);
+    }
+    o.Set("routes", routes);
+    Napi::Array nsids = Napi::Array::New(env, c.peer_nsids.size());
+    for (size_t i = 0; i < c.peer_nsids.size(); i++) nsids.Set(i, c.peer_nsids[i]);
+    o.Set("peerNsids", nsids);
+    return o;
+  } catch (const Failure &f) {
+    ToJsError(env, f).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+Napi::Value ReadSysctlsJs(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    std::vector<std::string> paths = StringArrayArg(info, 1, "readSysctls(netns: string | null, paths: string[])");
+    std::vector<std::string> values;
+    std::vector<bool> found;
+    ReadSysctls(NetnsArg(info), paths, values, found);
+    Napi::Array out = Napi::Array::New(env, values.size());
+    for (size_t i = 0; i < values.size(); i++) out.Set(i, found[i] ? Napi::Value(Napi::String::New(env, values[i])) : env.Null());
+    return out;
   } catch (const Failure &f) {
     ToJsError(env, f).ThrowAsJavaScriptException();
     return env.Undefined();
@@ -145,6 +213,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Observer", Observer::Define(env));
   exports.Set("listLinks", Napi::Function::New(env, ListLinks, "listLinks"));
   exports.Set("netnsInode", Napi::Function::New(env, NetnsInode, "netnsInode"));
+  exports.Set("readNetConfig", Napi::Function::New(env, ReadNetConfigJs, "readNetConfig"));
+  exports.Set("readSysctls", Napi::Function::New(env, ReadSysctlsJs, "readSysctls"));
   exports.Set("routeGet", Napi::Function::New(env, RouteGet, "routeGet"));
   exports.Set("dropReasonNames", Napi::Function::New(env, DropReasonNames, "dropReasonNames"));
   exports.Set("RECORD_SIZE", Napi::Number::New(env, sizeof(pmtu_event)));

@@ -56,6 +56,64 @@ export interface LinkInfo {
   name: string;
   mtu: number;
   up: boolean;
+  /** IFLA_INFO_KIND: 'veth', 'bridge', 'vlan', 'vxlan', ...; '' for a device without one (physical, lo). */
+  kind: string;
+  /** ifindex of the bridge (or bond) this device is a port of, 0 when none. */
+  master: number;
+  /** IFLA_LINK: a veth's peer, a vlan's or macvlan's parent; 0 when none. */
+  link: number;
+  /** The namespace `link` lives in, as this namespace numbers it (RTM_GETNSID); -1: this one. */
+  linkNetnsid: number;
+  /** Present on tunnel devices (vxlan, geneve, gre*, ip6gre*, erspan, ipip, sit, ip6tnl). */
+  tunnel?: TunnelInfo;
+}
+
+export interface TunnelInfo {
+  /** ifindex of the device it sends through (IFLA_*_LINK), 0 when not pinned to one. */
+  lower: number;
+  /** Remote or group address, '' when none (e.g. a VXLAN device fed by its FDB). */
+  remote: string;
+  local: string;
+  /** IFLA_GRE_OFLAGS in host order: GRE_CSUM 0x8000, GRE_KEY 0x2000, GRE_SEQ 0x1000. */
+  greOutputFlags: number;
+  /** IPv6 tunnels' encapsulation limit option, -1 when not reported. */
+  encapLimit: number;
+  /** IFLA_IPTUN_FLAGS / IFLA_GRE_FLAGS (IP6_TNL_F_IGN_ENCAP_LIMIT = 0x1). */
+  flags: number;
+}
+
+export interface AddressInfo {
+  ifindex: number;
+  family: 4 | 6;
+  address: string;
+  prefixLen: number;
+}
+
+export interface RouteEntry {
+  family: 4 | 6;
+  /** 254 main, 255 local, ... */
+  table: number;
+  /** RTN_UNICAST 1, RTN_LOCAL 2, RTN_BROADCAST 3, RTN_MULTICAST 5, ... */
+  type: number;
+  /** '' with dstLen 0: the default route. */
+  dst: string;
+  dstLen: number;
+  gateway: string;
+  oif: number;
+  priority: number;
+  /** The route's `mtu` metric, 0 when not set. */
+  mtu: number;
+  /** The route's `advmss` metric, 0 when not set. */
+  advmss: number;
+}
+
+export interface NetConfig {
+  links: LinkInfo[];
+  addresses: AddressInfo[];
+  /** Every table; a multipath route appears once per nexthop. */
+  routes: RouteEntry[];
+  /** Per namespace file in `peers`: the nsid this namespace gives it, -1 when none. */
+  peerNsids: number[];
 }
 
 export interface TestRunResult {
@@ -88,12 +146,25 @@ export class Observer {
    * output is the frame after the program, which must equal the input.
    */
   testRun(direction: 'ingress' | 'egress', frame: Buffer, repeat?: number): TestRunResult;
+  /**
+   * testRun on a worker thread: batches keep arriving while the kernel runs
+   * the program (a load generator for benchmarks).
+   */
+  testRunAsync(direction: 'ingress' | 'egress', frame: Buffer, repeat?: number): Promise<TestRunResult>;
   /** Detaches every hook, stops the thread, releases the programs. Idempotent. */
   stop(): void;
 }
 
-/** Interfaces of a namespace (null: the observer's own). */
+/** Interfaces of a namespace (null: the observer's own), over rtnetlink. */
 export function listLinks(netns: string | null): LinkInfo[];
+/**
+ * Links, addresses and routes of a namespace (null: ours), over rtnetlink.
+ * peers: namespace files (/run/netns/NAME, /proc/PID/ns/net) whose nsid is
+ * wanted, to find where a link's linkNetnsid points.
+ */
+export function readNetConfig(netns: string | null, peers?: string[]): NetConfig;
+/** Sysctl values (paths under /proc/sys, e.g. 'net/ipv4/conf/all/rp_filter') as seen inside a namespace; null where absent. */
+export function readSysctls(netns: string | null, paths: string[]): (string | null)[];
 export interface RouteInfo {
   /** False when there is no route. */
   found: boolean;

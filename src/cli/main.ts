@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 
 import { oneLine } from '../errors.js';
 import { openObserver } from '../observer/index.js';
+import { FAIL_ON, runAudit, type AuditDeps, type AuditOptions } from './audit.js';
 import { registerCaptureCommands } from './capture.js';
 import { processIo, stopSignal, type Io } from './io.js';
 import { labDemo, labDown, labList, labUp } from './lab.js';
@@ -45,6 +46,7 @@ function terminalScreen(opts: LiveOptions): Screen | undefined {
 
 export interface ProgramDeps {
   live?: Partial<LiveDeps>;
+  audit?: AuditDeps;
 }
 
 export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { program: Command; result: Promise<number> } {
@@ -102,6 +104,23 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
       .description('watch, and serve verdicts and events on a websocket feed (/feed) and Prometheus metrics (/metrics) (needs root)')
       .option('--listen <host:port>', 'where to listen (a non-loopback address needs --token)', '127.0.0.1:9477'),
   ).action((opts: LiveOptions & { listen: string }) => watch({ ...opts, json: false, serve: opts.listen, quiet: true }));
+
+  program
+    .command('audit')
+    .description(
+      'read the network configuration (rtnetlink) and report what drops large packets before any traffic does: unequal veth pairs, ' +
+        'bridge ports below their bridge, tunnels without room for their overhead, strict rp_filter on multi-homed hosts, ' +
+        'route mtu/advmss above the device, SYN MSS above the smallest MTU on the way out; each with the fix (needs root)',
+    )
+    .option('--netns <name>', 'audit this `ip netns` namespace instead of the current one (repeatable)', collect, [])
+    .addOption(new Option('--all-netns', 'the current namespace, every named one and those held only by processes (containers)').default(false).conflicts('netns'))
+    .option('--json', 'one JSON object: scope, findings, routes (the MSS per route), problems', false)
+    .option('--routes', 'also print, per route, the SYN MSS against the smallest MTU on the way out', false)
+    .addOption(
+      new Option('--fail-on <severity>', 'exit 1 when a finding is at least this severe (none: never)').choices([...FAIL_ON]).default('error'),
+    )
+    .addHelpText('after', '\nExit status: 0 no finding at --fail-on or above, 1 at least one, 2 bad flags or nothing could be read.')
+    .action((opts: AuditOptions) => settle(runAudit(opts, io, deps.audit)));
 
   const lab = program.command('lab').description('rebuild known PMTUD failures (rp_filter, firewall, bridge port, overlay, ...) in network namespaces here (needs root)');
   lab

@@ -48,7 +48,7 @@ export interface FakeNativeObserver extends NativeObserver {
 }
 
 export function link(ifindex: number, name: string, mtu = 1500): LinkInfo {
-  return { ifindex, name, mtu, up: true };
+  return { ifindex, name, mtu, up: true, kind: name === "lo" ? "" : "veth", master: 0, link: 0, linkNetnsid: -1 };
 }
 
 export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
@@ -119,6 +119,10 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
       throw nativeError('PMTU_ERR_STATE', 'not in the fake');
     }
 
+    testRunAsync(): Promise<TestRunResult> {
+      return Promise.reject(nativeError('PMTU_ERR_STATE', 'not in the fake'));
+    }
+
     stop(): void {
       this.stopCalls++;
       this.attached.length = 0;
@@ -137,6 +141,8 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
     netnsInode,
     dropReasonNames: () => [...(o.dropReasons ?? [])],
     routeGet: () => ({ found: false, mtu: 0, expires: 0, ifindex: 0 }),
+    readNetConfig: (netns) => ({ links: listLinks(netns), addresses: [], routes: [], peerNsids: [] }),
+    readSysctls: (_netns, paths) => paths.map(() => null),
     RECORD_SIZE: 288,
   };
   return {

@@ -1,0 +1,44 @@
+// How audit findings read on a terminal; --json prints the AuditResult itself.
+
+import { SEVERITIES, type AuditResult, type Finding, type RouteMss, type Severity } from './types.js';
+
+function findingText(f: Finding): string[] {
+  const lines = [`${f.severity.toUpperCase().padEnd(7)} ${f.rule}  ${f.netns}/${f.device}`, `    ${f.summary}`];
+  f.fix.forEach((fix, i) => lines.push(`    ${i === 0 ? 'fix:' : 'or: '} ${fix}`));
+  if (f.note) lines.push(`    (${f.note})`);
+  return lines;
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd());
+}
+
+export function routesText(routes: RouteMss[]): string[] {
+  if (routes.length === 0) return ['no routes through a device in scope'];
+  const rows = [['NETNS', 'ROUTE', 'DEV', 'MTU', 'SYN MSS', 'CHAIN MTU', 'SMALLEST AT']];
+  for (const r of routes) {
+    const flag = r.mss + (r.family === 4 ? 40 : 60) > r.chainMtu ? ' !' : '';
+    rows.push([r.netns, r.gateway ? `${r.dst} via ${r.gateway}` : r.dst, r.device, String(r.mtu), String(r.mss), `${r.chainMtu}${flag}`, `${r.chainAt.netns}/${r.chainAt.device}`]);
+  }
+  return table(rows);
+}
+
+export function countBySeverity(findings: Finding[]): Record<Severity, number> {
+  const counts = { info: 0, warning: 0, error: 0 };
+  for (const f of findings) counts[f.severity]++;
+  return counts;
+}
+
+/** The whole report: findings (most severe first), the per-route table when asked, problems, a summary line. */
+export function auditText(result: AuditResult, { routes = false } = {}): string[] {
+  const lines: string[] = [];
+  for (const f of result.findings) lines.push(...findingText(f), '');
+  if (routes) lines.push(...routesText(result.routes), '');
+  for (const p of result.problems) lines.push(`note: ${p}`);
+  const counts = countBySeverity(result.findings);
+  const parts = [...SEVERITIES].reverse().map((s) => `${counts[s]} ${s}${counts[s] === 1 ? '' : 's'}`);
+  const where = result.scope.length === 1 ? `namespace ${result.scope[0]}` : `${result.scope.length} namespaces`;
+  lines.push(result.findings.length === 0 ? `no MTU misconfiguration found in ${where}` : `${parts.join(', ')} in ${where}`);
+  return lines;
+}

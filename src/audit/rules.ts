@@ -1,0 +1,515 @@
+// The audit rules: a pure function from a configuration snapshot to
+// findings. Each rule names a misconfiguration that drops large packets
+// before any traffic shows it (SCENARIOS 3, 6, 7, 8), with the numbers and
+// the command that fixes it.
+
+import type {
+  AuditResult,
+  AuditSnapshot,
+  Finding,
+  LinkInfo,
+  NetnsConfig,
+  Place,
+  RouteEntry,
+  RouteMss,
+  Severity,
+} from './types.js';
+
+const RTN_UNICAST = 1;
+const RT_TABLE_LOCAL = 255;
+/** IPv4 + TCP headers (what MSS leaves out of the MTU); IPv6 + TCP. */
+const TCP_IP_HEADERS = { 4: 40, 6: 60 } as const;
+/** Devices stacked on a parent that carries their frames (same MTU budget, no encapsulation counted in it). */
+const STACKED_KINDS = new Set(['vlan', 'macvlan', 'macvtap', 'ipvlan', 'ipvtap']);
+const IP6_TNL_F_IGN_ENCAP_LIMIT = 0x1;
+const GRE_CSUM = 0x8000;
+const GRE_KEY = 0x2000;
+const GRE_SEQ = 0x1000;
+
+interface Endpoint {
+  ns: NetnsConfig;
+  link: LinkInfo;
+}
+
+/** Lookups across every namespace of the snapshot. */
+class Topology {
+  private readonly byInode = new Map<number, NetnsConfig>();
+
+  constructor(readonly snapshot: AuditSnapshot) {
+    for (const ns of snapshot.namespaces) this.byInode.set(ns.inode, ns);
+  }
+
+  /** The device IFLA_LINK points at (a veth's peer, a vlan's parent), wherever it lives. */
+  linked(ns: NetnsConfig, link: LinkInfo): Endpoint | undefined {
+    if (!link.link) return undefined;
+    const where = link.linkNetnsid >= 0 ? this.byInode.get(ns.peers.get(link.linkNetnsid) ?? -1) : ns;
+    const other = where?.links.find((l) => l.ifindex === link.link);
+    return where && other ? { ns: where, link: other } : undefined;
+  }
+
+  ports(ns: NetnsConfig, bridge: LinkInfo): LinkInfo[] {
+    return ns.links.filter((l) => l.master === bridge.ifindex);
+  }
+}
+
+function place(e: Endpoint): Place {
+  return { netns: e.ns.label, device: e.link.name };
+}
+
+function isLoopback(link: LinkInfo): boolean {
+  return link.name === 'lo' && link.kind === '';
+}
+
+// ---------------------------------------------------------------------------
+// Fix commands, spelled for how the namespace is reached.
+
+function ipCommand(ns: NetnsConfig, args: string): string {
+  switch (ns.ref.kind) {
+    case 'named':
+      return `ip -n ${ns.ref.name} ${args}`;
+    case 'process':
+      return `nsenter -t ${ns.ref.pid} -n ip ${args}`;
+    case 'current':
+      return `ip ${args}`;
+  }
+}
+
+function sysctlCommand(ns: NetnsConfig, setting: string): string {
+  switch (ns.ref.kind) {
+    case 'named':
+      return `ip netns exec ${ns.ref.name} sysctl -w ${setting}`;
+    case 'process':
+      return `nsenter -t ${ns.ref.pid} -n sysctl -w ${setting}`;
+    case 'current':
+      return `sysctl -w ${setting}`;
+  }
+}
+
+function setMtu(e: Endpoint, mtu: number): string {
+  return ipCommand(e.ns, `link set dev ${e.link.name} mtu ${mtu}`);
+}
+
+/** sysctl(8) writes a '.' inside an interface name as '/'. */
+function confKey(ifname: string, key: string): string {
+  return `net.ipv4.conf.${ifname.replace(/\./g, '/')}.${key}`;
+}
+
+// ---------------------------------------------------------------------------
+// Addresses and routes
+
+function parseAddress(text: string): { family: 4 | 6; value: bigint } | undefined {
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(text)) {
+    const parts = text.split('.').map(Number);
+    if (parts.some((p) => p > 255)) return undefined;
+    return { family: 4, value: parts.reduce((v, p) => (v << 8n) | BigInt(p), 0n) };
+  }
+  if (!text.includes(':')) return undefined;
+  const [head = '', tail, extra] = text.split('::');
+  if (extra !== undefined) return undefined;
+  const groups = (s: string) => (s ? s.split(':') : []);
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  const all = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  if (all.length !== 8 || all.some((g) => !/^[0-9a-f]{1,4}$/i.test(g))) return undefined;
+  return { family: 6, value: all.reduce((v, g) => (v << 16n) | BigInt(parseInt(g, 16)), 0n) };
+}
+
+function routeContains(route: RouteEntry, addr: { family: 4 | 6; value: bigint }): boolean {
+  if (route.family !== addr.family) return false;
+  if (route.dstLen === 0) return true;
+  const dst = parseAddress(route.dst);
+  if (!dst) return false;
+  const bits = BigInt(addr.family === 4 ? 32 : 128);
+  const shift = bits - BigInt(route.dstLen);
+  return dst.value >> shift === addr.value >> shift;
+}
+
+/** Unicast routes outside the local table: where packets leave through a device. */
+function forwardingRoutes(ns: NetnsConfig): RouteEntry[] {
+  return ns.routes.filter((r) => r.type === RTN_UNICAST && r.table !== RT_TABLE_LOCAL && r.oif > 0);
+}
+
+/** The main table's longest-prefix (then lowest-metric) route to addr, or the default route of `family` when addr is undefined. */
+function lookUp(ns: NetnsConfig, family: 4 | 6, addrText?: string): RouteEntry | undefined {
+  const addr = addrText ? parseAddress(addrText) : undefined;
+  const candidates = forwardingRoutes(ns).filter((r) => r.table === 254 && r.family === family && (addr ? routeContains(r, addr) : r.dstLen === 0));
+  candidates.sort((a, b) => b.dstLen - a.dstLen || a.priority - b.priority);
+  return candidates[0];
+}
+
+function routeDst(r: RouteEntry): string {
+  return r.dstLen === 0 ? 'default' : `${r.dst}/${r.dstLen}`;
+}
+
+function routeSpec(r: RouteEntry, dev: string): string {
+  const parts = [routeDst(r)];
+  if (r.gateway) parts.push('via', r.gateway);
+  parts.push('dev', dev);
+  if (r.table !== 254) parts.push('table', String(r.table));
+  if (r.family === 6) parts.unshift('-6');
+  return parts.join(' ');
+}
+
+// ---------------------------------------------------------------------------
+// Tunnels
+
+export interface TunnelCost {
+  /** Bytes the encapsulation adds to every inner packet. */
+  overhead: number;
+  /** E.g. "VXLAN over IPv4". */
+  what: string;
+  outerFamily: 4 | 6;
+}
+
+function outerFamily(link: LinkInfo): 4 | 6 {
+  const t = link.tunnel;
+  if (t && (t.remote.includes(':') || t.local.includes(':'))) return 6;
+  if (t && (t.remote || t.local)) return 4;
+  return link.kind.startsWith('ip6') ? 6 : 4;
+}
+
+/**
+ * What a tunnel device adds to each packet, counting only what is always
+ * there (VXLAN and Geneve options, a GRE key, sequence or checksum, the IPv6
+ * encapsulation-limit option are added when configured).
+ */
+export function tunnelCost(link: LinkInfo): TunnelCost | undefined {
+  const family = outerFamily(link);
+  const ip = family === 4 ? 20 : 40;
+  const v = family === 4 ? 'IPv4' : 'IPv6';
+  const t = link.tunnel;
+  const greOptions = t ? [GRE_CSUM, GRE_KEY, GRE_SEQ].filter((f) => (t.greOutputFlags & f) !== 0).length * 4 : 0;
+  // ip6tnl and ip6gre insert an 8-byte destination option unless the limit is off.
+  const encapLimit = t && t.encapLimit !== 0 && (t.flags & IP6_TNL_F_IGN_ENCAP_LIMIT) === 0 ? 8 : 0;
+  switch (link.kind) {
+    case 'vxlan':
+      return { overhead: ip + 8 + 8 + 14, what: `VXLAN over ${v}`, outerFamily: family };
+    case 'geneve':
+      return { overhead: ip + 8 + 8 + 14, what: `Geneve over ${v}`, outerFamily: family };
+    case 'gre':
+      return { overhead: 20 + 4 + greOptions, what: 'GRE over IPv4', outerFamily: 4 };
+    case 'gretap':
+      return { overhead: 20 + 4 + greOptions + 14, what: 'GRETAP over IPv4', outerFamily: 4 };
+    case 'ip6gre':
+      return { overhead: 40 + 4 + greOptions + encapLimit, what: 'GRE over IPv6', outerFamily: 6 };
+    case 'ip6gretap':
+      return { overhead: 40 + 4 + greOptions + encapLimit + 14, what: 'GRETAP over IPv6', outerFamily: 6 };
+    case 'ipip':
+      return { overhead: 20, what: 'IPIP', outerFamily: 4 };
+    case 'sit':
+      return { overhead: 20, what: 'IPv6 in IPv4 (sit)', outerFamily: 4 };
+    case 'ip6tnl':
+      return { overhead: 40 + encapLimit, what: 'IP in IPv6 (ip6tnl)', outerFamily: 6 };
+    case 'wireguard':
+      // Its endpoints are not on rtnetlink (wireguard's own genetlink): count IPv4.
+      return { overhead: 20 + 8 + 32, what: 'WireGuard over IPv4', outerFamily: 4 };
+    default:
+      return undefined;
+  }
+}
+
+interface Underlay extends Endpoint {
+  /** How it was found: 'bound' to the device, 'route to ADDR', 'default route'. */
+  via: string;
+}
+
+/** The device a tunnel's packets leave through: the one it is bound to, else the route to its remote, else the default route. */
+function underlayOf(ns: NetnsConfig, link: LinkInfo, family: 4 | 6): Underlay | undefined {
+  const bound = link.tunnel?.lower ? ns.links.find((l) => l.ifindex === link.tunnel!.lower) : undefined;
+  if (bound) return { ns, link: bound, via: 'bound' };
+  const remote = link.tunnel?.remote;
+  const route = lookUp(ns, family, remote || undefined);
+  const dev = route && ns.links.find((l) => l.ifindex === route.oif);
+  if (!dev || dev.ifindex === link.ifindex) return undefined;
+  return { ns, link: dev, via: remote ? `route to ${remote}` : 'default route' };
+}
+
+// ---------------------------------------------------------------------------
+// The rules
+
+type Emit = (f: Finding) => void;
+
+function vethPairs(topo: Topology, ns: NetnsConfig, emit: Emit, seen: Set<string>): void {
+  for (const link of ns.links) {
+    if (link.kind !== 'veth') continue;
+    const peer = topo.linked(ns, link);
+    if (!peer || peer.link.mtu === link.mtu) continue;
+    const key = [`${ns.inode}:${link.ifindex}`, `${peer.ns.inode}:${peer.link.ifindex}`].sort().join('-');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const self = { ns, link };
+    const [big, small] = link.mtu > peer.link.mtu ? [self, peer] : [peer, self];
+    emit({
+      rule: 'veth-mtu-mismatch',
+      severity: 'error',
+      netns: big.ns.label,
+      device: big.link.name,
+      related: [place(small)],
+      summary:
+        `veth pair with unequal MTUs: ${big.ns.label}/${big.link.name} ${big.link.mtu} ↔ ${small.ns.label}/${small.link.name} ${small.link.mtu}; ` +
+        `frames over ${small.link.mtu} bytes sent from ${big.link.name} are dropped at ${small.link.name}, with no ICMP`,
+      numbers: { mtu: big.link.mtu, peerMtu: small.link.mtu },
+      fix: [setMtu(big, small.link.mtu), setMtu(small, big.link.mtu)],
+      note: `the second only if everything behind ${small.link.name} carries ${big.link.mtu}`,
+    });
+  }
+}
+
+function bridgePorts(topo: Topology, ns: NetnsConfig, emit: Emit): void {
+  for (const bridge of ns.links) {
+    if (bridge.kind !== 'bridge') continue;
+    const ports = topo.ports(ns, bridge);
+    if (ports.length === 0) continue;
+    const largest = ports.reduce<LinkInfo>((a, p) => (p.mtu > a.mtu ? p : a), bridge);
+    for (const port of ports) {
+      if (port.mtu >= largest.mtu) continue;
+      const source = largest === bridge ? `the bridge's MTU ${bridge.mtu}` : `port ${largest.name} at ${largest.mtu}`;
+      emit({
+        rule: 'bridge-port-mtu',
+        severity: 'error',
+        netns: ns.label,
+        device: port.name,
+        related: [{ netns: ns.label, device: bridge.name }],
+        summary:
+          `bridge port below the bridge: ${bridge.name} carries frames up to ${largest.mtu} (${source}) but port ${port.name} is at ${port.mtu}; ` +
+          `frames over ${port.mtu} bytes forwarded to ${port.name} are dropped, with no ICMP`,
+        numbers: { bridgeMtu: bridge.mtu, largestMtu: largest.mtu, portMtu: port.mtu },
+        fix: [setMtu({ ns, link: port }, largest.mtu)],
+        note: `and the device behind ${port.name} (a guest's interface) at ${largest.mtu} too`,
+      });
+    }
+  }
+}
+
+function stackedDevices(topo: Topology, ns: NetnsConfig, emit: Emit): void {
+  for (const link of ns.links) {
+    if (!STACKED_KINDS.has(link.kind)) continue;
+    const parent = topo.linked(ns, link);
+    if (!parent || link.mtu <= parent.link.mtu) continue;
+    emit({
+      rule: 'stacked-above-parent',
+      severity: 'error',
+      netns: ns.label,
+      device: link.name,
+      related: [place(parent)],
+      summary: `${link.kind} ${link.name} MTU ${link.mtu} is above its parent ${parent.ns.label}/${parent.link.name} MTU ${parent.link.mtu}: packets over ${parent.link.mtu} bytes are dropped by the parent`,
+      numbers: { mtu: link.mtu, parentMtu: parent.link.mtu },
+      fix: [setMtu({ ns, link }, parent.link.mtu)],
+    });
+  }
+}
+
+function tunnels(ns: NetnsConfig, emit: Emit): void {
+  for (const link of ns.links) {
+    const cost = tunnelCost(link);
+    if (!cost) continue;
+    const under = underlayOf(ns, link, cost.outerFamily);
+    if (!under) continue;
+    const fits = under.link.mtu - cost.overhead;
+    if (link.mtu <= fits) continue;
+    emit({
+      rule: 'tunnel-overhead',
+      severity: 'error',
+      netns: ns.label,
+      device: link.name,
+      related: [place(under)],
+      summary:
+        `${link.kind} ${link.name} MTU ${link.mtu} + ${cost.overhead} bytes of ${cost.what} = ${link.mtu + cost.overhead} > ${under.link.name} MTU ${under.link.mtu} ` +
+        `(its underlay, by ${under.via}): inner packets over ${fits} bytes are fragmented or, with DF, dropped`,
+      numbers: { mtu: link.mtu, overhead: cost.overhead, underlayMtu: under.link.mtu, maxMtu: fits },
+      fix: [setMtu({ ns, link }, fits), setMtu(under, link.mtu + cost.overhead)],
+      note: `the second only if the network under ${under.link.name} carries ${link.mtu + cost.overhead}`,
+    });
+  }
+}
+
+function rpFilter(ns: NetnsConfig, emit: Emit): void {
+  const v4Links = ns.links.filter((l) => l.up && !isLoopback(l) && ns.addresses.some((a) => a.family === 4 && a.ifindex === l.ifindex));
+  if (v4Links.length < 2) return; // not multi-homed: every source routes back through the one interface
+  const routes = forwardingRoutes(ns).filter((r) => r.family === 4);
+  const all = ns.rpFilter.get('all') ?? 0;
+  for (const link of v4Links) {
+    const own = ns.rpFilter.get(link.name) ?? 0;
+    // The effective mode is the larger of all and the interface: 1 strict, 2 loose.
+    if (Math.max(all, own) !== 1) continue;
+    // ICMP errors come from routers: only an interface with routes through a gateway receives them from afar.
+    const viaGateway = routes.filter((r) => r.oif === link.ifindex && (r.gateway !== '' || r.dstLen === 0));
+    const elsewhere = routes.filter((r) => r.oif !== link.ifindex && v4Links.some((l) => l.ifindex === r.oif));
+    if (viaGateway.length === 0 || elsewhere.length === 0) continue;
+    const shown = elsewhere.slice(0, 3).map((r) => `${routeDst(r)} via ${ns.links.find((l) => l.ifindex === r.oif)?.name ?? r.oif}`);
+    const more = elsewhere.length > 3 ? ` and ${elsewhere.length - 3} more` : '';
+    emit({
+      rule: 'rp-filter-multihomed',
+      severity: 'warning',
+      netns: ns.label,
+      device: link.name,
+      related: [...new Set(elsewhere.map((r) => r.oif))].map((i) => ({ netns: ns.label, device: ns.links.find((l) => l.ifindex === i)?.name ?? String(i) })),
+      summary:
+        `strict rp_filter on ${link.name} (all=${all}, ${link.name}=${own}) in a multi-homed namespace: an ICMP "fragmentation needed" ` +
+        `arriving on ${link.name} from an address routed elsewhere (${shown.join(', ')}${more}) is dropped, and PMTU discovery through ${link.name} black-holes`,
+      numbers: { rpFilterAll: all, rpFilter: own },
+      fix: [
+        `make the routers behind ${link.name} source their ICMP errors from addresses routed back through ${link.name}, or clamp TCP MSS so that no PTB is needed`,
+        sysctlCommand(ns, `${confKey(link.name, 'rp_filter')}=2`),
+      ],
+      note: 'loose rp_filter (2) weakens protection against spoofed source addresses: last resort',
+    });
+  }
+}
+
+function routeMetrics(ns: NetnsConfig, emit: Emit): void {
+  for (const route of forwardingRoutes(ns)) {
+    const dev = ns.links.find((l) => l.ifindex === route.oif);
+    if (!dev) continue;
+    const spec = routeSpec(route, dev.name);
+    if (route.mtu > dev.mtu) {
+      emit({
+        rule: 'route-mtu-above-device',
+        severity: 'error',
+        netns: ns.label,
+        device: dev.name,
+        related: [],
+        summary: `route ${spec} has mtu ${route.mtu} above ${dev.name}'s MTU ${dev.mtu}: packets up to ${route.mtu} bytes are built for it and dropped by the device`,
+        numbers: { routeMtu: route.mtu, deviceMtu: dev.mtu },
+        fix: [ipCommand(ns, `route change ${spec} mtu ${dev.mtu}`)],
+      });
+    }
+    const headers = TCP_IP_HEADERS[route.family];
+    if (route.advmss > dev.mtu - headers) {
+      emit({
+        rule: 'route-advmss-above-device',
+        severity: 'error',
+        netns: ns.label,
+        device: dev.name,
+        related: [],
+        summary:
+          `route ${spec} has advmss ${route.advmss}: peers are told to send ${route.advmss + headers}-byte packets, ` +
+          `over ${dev.name}'s MTU ${dev.mtu} (the largest MSS it carries is ${dev.mtu - headers})`,
+        numbers: { advmss: route.advmss, deviceMtu: dev.mtu, maxMss: dev.mtu - headers },
+        fix: [ipCommand(ns, `route change ${spec} advmss ${dev.mtu - headers}`)],
+      });
+    }
+  }
+}
+
+interface ChainMin {
+  mtu: number;
+  at: Endpoint;
+}
+
+/**
+ * The smallest MTU a packet leaving through `link` meets on this host's side
+ * of the wire: the device, a veth's other end, a vlan's parent, a bridge's
+ * ports (any one of them may be the way out), a tunnel's underlay less the
+ * encapsulation.
+ */
+function chainMin(topo: Topology, ns: NetnsConfig, link: LinkInfo, seen = new Set<string>()): ChainMin {
+  let best: ChainMin = { mtu: link.mtu, at: { ns, link } };
+  const key = `${ns.inode}:${link.ifindex}`;
+  if (seen.has(key)) return best;
+  seen.add(key);
+  const consider = (c: ChainMin | undefined) => {
+    if (c && c.mtu < best.mtu) best = c;
+  };
+  if (link.kind === 'veth') {
+    const peer = topo.linked(ns, link);
+    if (peer) consider({ mtu: peer.link.mtu, at: peer });
+  } else if (STACKED_KINDS.has(link.kind)) {
+    const parent = topo.linked(ns, link);
+    if (parent) consider(chainMin(topo, parent.ns, parent.link, seen));
+  } else if (link.kind === 'bridge') {
+    for (const port of topo.ports(ns, link)) consider(chainMin(topo, ns, port, seen));
+  } else {
+    const cost = tunnelCost(link);
+    const under = cost && underlayOf(ns, link, cost.outerFamily);
+    if (cost && under) {
+      const c = chainMin(topo, under.ns, under.link, seen);
+      consider({ mtu: c.mtu - cost.overhead, at: c.at });
+    }
+  }
+  return best;
+}
+
+function routeMss(topo: Topology, ns: NetnsConfig): RouteMss[] {
+  const out: RouteMss[] = [];
+  for (const route of forwardingRoutes(ns)) {
+    const dev = ns.links.find((l) => l.ifindex === route.oif);
+    if (!dev || isLoopback(dev)) continue;
+    if (route.family === 6 && /^(fe80|ff[0-9a-f]{2}):/i.test(route.dst)) continue; // link-local, multicast
+    const mtu = route.mtu || dev.mtu;
+    const mss = route.advmss || Math.max(mtu - TCP_IP_HEADERS[route.family], 256);
+    const chain = chainMin(topo, ns, dev);
+    out.push({
+      netns: ns.label,
+      family: route.family,
+      dst: routeDst(route),
+      gateway: route.gateway,
+      device: dev.name,
+      mtu,
+      mss,
+      chainMtu: chain.mtu,
+      chainAt: place(chain.at),
+    });
+  }
+  return out;
+}
+
+function mssOverChain(topo: Topology, ns: NetnsConfig, routes: RouteMss[], emit: Emit): void {
+  // One finding per device and family: its routes share the chain.
+  const groups = new Map<string, RouteMss[]>();
+  for (const r of routes) {
+    // A route's own metric above its own device is route-*-above-device.
+    if (r.chainAt.netns === ns.label && r.chainAt.device === r.device) continue;
+    if (r.mss + TCP_IP_HEADERS[r.family] <= r.chainMtu) continue;
+    const key = `${r.device}/${r.family}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  for (const list of groups.values()) {
+    const first = list[0]!;
+    const headers = TCP_IP_HEADERS[first.family];
+    const dev = ns.links.find((l) => l.name === first.device)!;
+    const dsts = list.map((r) => r.dst);
+    emit({
+      rule: 'mss-exceeds-chain',
+      severity: 'warning',
+      netns: ns.label,
+      device: first.device,
+      related: [first.chainAt],
+      summary:
+        `IPv${first.family} SYNs through ${first.device} (routes ${dsts.slice(0, 4).join(', ')}${dsts.length > 4 ? ', ...' : ''}) advertise MSS ${first.mss}, ` +
+        `but ${first.chainAt.netns}/${first.chainAt.device} on the way out carries ${first.chainMtu} (MSS ${first.chainMtu - headers}): ` +
+        `peers' full-size segments are dropped there`,
+      numbers: { mss: first.mss, chainMtu: first.chainMtu, maxMss: first.chainMtu - headers },
+      fix: [setMtu({ ns, link: dev }, first.chainMtu)],
+    });
+  }
+}
+
+const RANK: Record<Severity, number> = { info: 0, warning: 1, error: 2 };
+
+export function severityAtLeast(s: Severity, min: Severity): boolean {
+  return RANK[s] >= RANK[min];
+}
+
+/** Audits the namespaces of the snapshot marked inScope (the others only resolve veth peers). */
+export function audit(snapshot: AuditSnapshot): AuditResult {
+  const topo = new Topology(snapshot);
+  const findings: Finding[] = [];
+  const routes: RouteMss[] = [];
+  const emit: Emit = (f) => findings.push(f);
+  const seenPairs = new Set<string>();
+  const scope = snapshot.namespaces.filter((ns) => ns.inScope);
+  for (const ns of scope) {
+    vethPairs(topo, ns, emit, seenPairs);
+    bridgePorts(topo, ns, emit);
+    stackedDevices(topo, ns, emit);
+    tunnels(ns, emit);
+    rpFilter(ns, emit);
+    routeMetrics(ns, emit);
+    const mss = routeMss(topo, ns);
+    mssOverChain(topo, ns, mss, emit);
+    routes.push(...mss);
+  }
+  findings.sort((a, b) => RANK[b.severity] - RANK[a.severity] || a.netns.localeCompare(b.netns) || a.device.localeCompare(b.device));
+  return { scope: scope.map((ns) => ns.label), findings, routes, problems: [...snapshot.problems] };
+}

@@ -1,0 +1,44 @@
+// `pmtu-watch audit`: read the network configuration, print what will drop
+// large packets before any traffic does. Exit 1 when a finding reaches --fail-on.
+
+import { collect, type DiscoverSources, type Scope } from '../audit/collect.js';
+import { auditText } from '../audit/format.js';
+import { audit, severityAtLeast } from '../audit/rules.js';
+import { SEVERITIES, type Severity } from '../audit/types.js';
+import { oneLine } from '../errors.js';
+import { loadAddon, type NativeAddon } from '../observer/addon.js';
+import type { Io } from './io.js';
+
+export interface AuditOptions extends Scope {
+  json: boolean;
+  routes: boolean;
+  /** 'none': never fail on findings. */
+  failOn: Severity | 'none';
+}
+
+export interface AuditDeps {
+  addon?: Pick<NativeAddon, 'readNetConfig' | 'readSysctls'>;
+  sources?: DiscoverSources;
+}
+
+export const FAIL_ON = [...SEVERITIES, 'none'] as const;
+
+/** Exit code: 0 clean, 1 a finding at or above failOn, 2 nothing could be audited. */
+export function runAudit(opts: AuditOptions, io: Io, deps: AuditDeps = {}): number {
+  let result;
+  try {
+    const snapshot = collect(deps.addon ?? loadAddon(), { netns: opts.netns, allNetns: opts.allNetns }, deps.sources);
+    result = audit(snapshot);
+  } catch (e) {
+    io.err(oneLine(e));
+    return 2;
+  }
+  if (result.scope.length === 0) {
+    io.err(`pmtu-watch: no namespace could be read${result.problems.length ? `: ${result.problems[0]}` : ''} (run as root)`);
+    return 2;
+  }
+  if (opts.json) io.out(JSON.stringify(result));
+  else for (const line of auditText(result, { routes: opts.routes })) io.out(line);
+  const failOn = opts.failOn;
+  return failOn !== 'none' && result.findings.some((f) => severityAtLeast(f.severity, failOn)) ? 1 : 0;
+}

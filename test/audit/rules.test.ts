@@ -1,0 +1,261 @@
+// The audit rules on hand-made snapshots: each misconfiguration gives its
+// finding with the numbers and the fix; a consistent configuration gives none.
+
+import { describe, expect, it } from 'vitest';
+
+import { audit, tunnelCost } from '../../src/audit/rules.js';
+import type { AddressInfo, AuditSnapshot, LinkInfo, NetnsConfig, NetnsRef, RouteEntry } from '../../src/audit/types.js';
+
+let nextInode = 1000;
+
+function ns(label: string, parts: Partial<NetnsConfig> = {}, ref?: NetnsRef): NetnsConfig {
+  return {
+    inode: nextInode++,
+    label,
+    ref: ref ?? { kind: 'named', name: label },
+    inScope: true,
+    links: [dev(1, 'lo', 65536, { kind: '' })],
+    addresses: [],
+    routes: [],
+    peers: new Map(),
+    rpFilter: new Map(),
+    ...parts,
+  };
+}
+
+function dev(ifindex: number, name: string, mtu: number, more: Partial<LinkInfo> = {}): LinkInfo {
+  return { ifindex, name, mtu, up: true, kind: '', master: 0, link: 0, linkNetnsid: -1, ...more };
+}
+
+function addr(ifindex: number, address: string, prefixLen = 24): AddressInfo {
+  return { ifindex, family: address.includes(':') ? 6 : 4, address, prefixLen };
+}
+
+function route(oif: number, dst: string, dstLen: number, more: Partial<RouteEntry> = {}): RouteEntry {
+  return { family: dst.includes(':') ? 6 : 4, table: 254, type: 1, dst, dstLen, gateway: '', oif, priority: 0, mtu: 0, advmss: 0, ...more };
+}
+
+/** Two namespaces joined by a veth pair, with the given MTUs. */
+function vethPair(mtuA: number, mtuB: number): { a: NetnsConfig; b: NetnsConfig } {
+  const a = ns('a');
+  const b = ns('b');
+  a.links.push(dev(5, 'eth0', mtuA, { kind: 'veth', link: 7, linkNetnsid: 0 }));
+  b.links.push(dev(7, 'veth-a', mtuB, { kind: 'veth', link: 5, linkNetnsid: 3 }));
+  a.peers.set(0, b.inode);
+  b.peers.set(3, a.inode);
+  a.addresses.push(addr(5, '198.18.0.2'));
+  a.routes.push(route(5, '198.18.0.0', 24), route(5, '', 0, { gateway: '198.18.0.1' }));
+  return { a, b };
+}
+
+function snapshot(...namespaces: NetnsConfig[]): AuditSnapshot {
+  return { namespaces, problems: [] };
+}
+
+describe('audit rules', () => {
+  it('a consistent configuration has no findings, and lists each route with its MSS', () => {
+    const { a, b } = vethPair(1500, 1500);
+    const r = audit(snapshot(a, b));
+    expect(r.findings).toEqual([]);
+    expect(r.scope).toEqual(['a', 'b']);
+    expect(r.routes).toContainEqual({
+      netns: 'a',
+      family: 4,
+      dst: 'default',
+      gateway: '198.18.0.1',
+      device: 'eth0',
+      mtu: 1500,
+      mss: 1460,
+      chainMtu: 1500,
+      chainAt: { netns: 'a', device: 'eth0' },
+    });
+  });
+
+  it('an unequal veth pair across namespaces: one error at the larger end, both fixes, and the MSS warning', () => {
+    const { a, b } = vethPair(1500, 1450);
+    const r = audit(snapshot(a, b));
+    const veth = r.findings.filter((f) => f.rule === 'veth-mtu-mismatch');
+    expect(veth).toHaveLength(1); // seen from both ends, reported once
+    expect(veth[0]).toMatchObject({
+      severity: 'error',
+      netns: 'a',
+      device: 'eth0',
+      related: [{ netns: 'b', device: 'veth-a' }],
+      numbers: { mtu: 1500, peerMtu: 1450 },
+      fix: ['ip -n a link set dev eth0 mtu 1450', 'ip -n b link set dev veth-a mtu 1500'],
+    });
+    const mss = r.findings.find((f) => f.rule === 'mss-exceeds-chain');
+    expect(mss).toMatchObject({ severity: 'warning', netns: 'a', device: 'eth0', numbers: { mss: 1460, chainMtu: 1450, maxMss: 1410 } });
+    expect(mss!.summary).toContain('default');
+    expect(r.findings[0]!.severity).toBe('error'); // most severe first
+  });
+
+  it('a veth peer in a namespace outside the scope is still compared', () => {
+    const { a, b } = vethPair(9000, 1500);
+    b.inScope = false;
+    const r = audit(snapshot(a, b));
+    expect(r.scope).toEqual(['a']);
+    expect(r.findings.find((f) => f.rule === 'veth-mtu-mismatch')).toMatchObject({ netns: 'a', device: 'eth0', related: [{ netns: 'b', device: 'veth-a' }] });
+  });
+
+  it('a veth pair inside one namespace (no nsid) is resolved by ifindex', () => {
+    const h = ns('h');
+    h.links.push(dev(2, 'v1', 9000, { kind: 'veth', link: 3 }), dev(3, 'v2', 1500, { kind: 'veth', link: 2 }));
+    expect(audit(snapshot(h)).findings.map((f) => [f.rule, f.device])).toEqual([['veth-mtu-mismatch', 'v1']]);
+  });
+
+  it('a bridge port below the bridge (seed 000): error on the port, fix raises it', () => {
+    const hv = ns('hv');
+    hv.links.push(dev(2, 'br0', 9000, { kind: 'bridge' }), dev(3, 'p-g1', 9000, { kind: 'tap', master: 2 }), dev(4, 'p-g2', 1500, { kind: 'tap', master: 2 }));
+    const r = audit(snapshot(hv));
+    expect(r.findings).toHaveLength(1);
+    expect(r.findings[0]).toMatchObject({
+      rule: 'bridge-port-mtu',
+      severity: 'error',
+      netns: 'hv',
+      device: 'p-g2',
+      related: [{ netns: 'hv', device: 'br0' }],
+      numbers: { bridgeMtu: 9000, largestMtu: 9000, portMtu: 1500 },
+      fix: ['ip -n hv link set dev p-g2 mtu 9000'],
+    });
+  });
+
+  it('ports that differ under a bridge whose MTU followed the smallest: the larger port sets the bar', () => {
+    const hv = ns('hv');
+    hv.links.push(dev(2, 'br0', 1500, { kind: 'bridge' }), dev(3, 'big', 9000, { kind: 'tap', master: 2 }), dev(4, 'small', 1500, { kind: 'tap', master: 2 }));
+    const r = audit(snapshot(hv));
+    expect(r.findings.map((f) => [f.rule, f.device, f.numbers.largestMtu])).toEqual([['bridge-port-mtu', 'small', 9000]]);
+    expect(r.findings[0]!.summary).toContain('port big at 9000');
+  });
+
+  it('a VLAN above its parent', () => {
+    const h = ns('h');
+    h.links.push(dev(2, 'eth0', 1500), dev(3, 'eth0.10', 9000, { kind: 'vlan', link: 2 }));
+    expect(audit(snapshot(h)).findings).toMatchObject([
+      { rule: 'stacked-above-parent', device: 'eth0.10', numbers: { mtu: 9000, parentMtu: 1500 }, fix: ['ip -n h link set dev eth0.10 mtu 1500'] },
+    ]);
+  });
+
+  const tunnel = (lower: number, remote = '', local = '', more: Partial<NonNullable<LinkInfo['tunnel']>> = {}) => ({
+    lower,
+    remote,
+    local,
+    greOutputFlags: 0,
+    encapLimit: -1,
+    flags: 0,
+    ...more,
+  });
+
+  it('VXLAN over IPv4 needs 50 bytes (seed 001: 1450 = 1500 - 50): found through the route to its remote', () => {
+    const n1 = ns('n1');
+    n1.links.push(dev(2, 'eth0', 1500), dev(3, 'vxlan0', 1500, { kind: 'vxlan', tunnel: tunnel(0, '198.18.50.2', '198.18.50.1') }));
+    n1.addresses.push(addr(2, '198.18.50.1'), addr(3, '198.18.51.1'));
+    n1.routes.push(route(2, '198.18.50.0', 24), route(3, '198.18.51.0', 24), route(3, '198.18.53.0', 24, { gateway: '198.18.51.2' }));
+    const r = audit(snapshot(n1));
+    const f = r.findings.find((x) => x.rule === 'tunnel-overhead');
+    expect(f).toMatchObject({
+      severity: 'error',
+      netns: 'n1',
+      device: 'vxlan0',
+      related: [{ netns: 'n1', device: 'eth0' }],
+      numbers: { mtu: 1500, overhead: 50, underlayMtu: 1500, maxMtu: 1450 },
+      fix: ['ip -n n1 link set dev vxlan0 mtu 1450', 'ip -n n1 link set dev eth0 mtu 1550'],
+    });
+    expect(f!.summary).toContain('route to 198.18.50.2');
+    // Routes through the tunnel advertise an MSS its underlay cannot carry.
+    expect(r.findings.find((x) => x.rule === 'mss-exceeds-chain')).toMatchObject({ device: 'vxlan0', numbers: { mss: 1460, chainMtu: 1450 } });
+    // At 1450 all is well.
+    n1.links[2]!.mtu = 1450;
+    expect(audit(snapshot(n1)).findings).toEqual([]);
+  });
+
+  it('a tunnel bound to a device uses it; without remote or device, the default route', () => {
+    const h = ns('h');
+    h.links.push(dev(2, 'eth0', 1500), dev(3, 'eth1', 9000), dev(4, 'vx', 8950, { kind: 'vxlan', tunnel: tunnel(3) }), dev(5, 'wg0', 1500, { kind: 'wireguard' }));
+    h.routes.push(route(2, '', 0, { gateway: '198.18.0.1' }));
+    const r = audit(snapshot(h));
+    expect(r.findings.map((f) => [f.rule, f.device, f.related[0]?.device, f.numbers.maxMtu])).toEqual([['tunnel-overhead', 'wg0', 'eth0', 1440]]);
+    expect(r.findings[0]!.summary).toContain('default route');
+  });
+
+  it('tunnel overheads by kind and options', () => {
+    const t = (kind: string, more: Partial<NonNullable<LinkInfo['tunnel']>> = {}) => tunnelCost(dev(9, 't', 1500, { kind, tunnel: tunnel(0, '', '', more) }))?.overhead;
+    expect(t('vxlan')).toBe(50);
+    expect(t('vxlan', { remote: '2001:db8::2' })).toBe(70);
+    expect(t('geneve')).toBe(50);
+    expect(t('gre')).toBe(24);
+    expect(t('gre', { greOutputFlags: 0x2000 | 0x8000 })).toBe(32);
+    expect(t('gretap')).toBe(38);
+    expect(t('ipip')).toBe(20);
+    expect(t('sit')).toBe(20);
+    expect(t('ip6tnl', { encapLimit: 4 })).toBe(48);
+    expect(t('ip6tnl', { encapLimit: 4, flags: 0x1 })).toBe(40);
+    expect(t('ip6gre', { encapLimit: 0 })).toBe(44);
+    expect(tunnelCost(dev(9, 'wg0', 1420, { kind: 'wireguard' }))?.overhead).toBe(60);
+    expect(t('veth')).toBeUndefined();
+  });
+
+  /** s of seed 002: default route through to-r2, a management subnet on mgmt0. */
+  function multiHomed(all: number, toR2: number): NetnsConfig {
+    const s = ns('s');
+    s.links.push(dev(2, 'to-r2', 9000, { kind: 'veth' }), dev(3, 'mgmt0', 1500, { kind: 'veth' }));
+    s.addresses.push(addr(2, '198.18.3.2'), addr(3, '198.19.0.2'));
+    s.routes.push(route(2, '198.18.3.0', 24), route(2, '', 0, { gateway: '198.18.3.1' }), route(3, '198.19.0.0', 24));
+    s.rpFilter.set('all', all).set('to-r2', toR2).set('mgmt0', 0);
+    return s;
+  }
+
+  it('strict rp_filter on a multi-homed host (seed 002): a warning on the interface with the gateway', () => {
+    const r = audit(snapshot(multiHomed(1, 1)));
+    expect(r.findings).toHaveLength(1);
+    expect(r.findings[0]).toMatchObject({
+      rule: 'rp-filter-multihomed',
+      severity: 'warning',
+      netns: 's',
+      device: 'to-r2',
+      related: [{ netns: 's', device: 'mgmt0' }],
+      numbers: { rpFilterAll: 1, rpFilter: 1 },
+    });
+    expect(r.findings[0]!.summary).toContain('198.19.0.0/24 via mgmt0');
+    expect(r.findings[0]!.fix[1]).toBe('ip netns exec s sysctl -w net.ipv4.conf.to-r2.rp_filter=2');
+    expect(r.findings[0]!.note).toMatch(/spoofed/);
+  });
+
+  it('rp_filter: all=1 makes every interface strict; loose (2) anywhere in the max, off, or single-homed: nothing', () => {
+    expect(audit(snapshot(multiHomed(1, 0)))).toMatchObject({ findings: [{ device: 'to-r2' }] });
+    expect(audit(snapshot(multiHomed(0, 1)))).toMatchObject({ findings: [{ device: 'to-r2' }] });
+    expect(audit(snapshot(multiHomed(2, 1))).findings).toEqual([]);
+    expect(audit(snapshot(multiHomed(1, 2))).findings).toEqual([]);
+    expect(audit(snapshot(multiHomed(0, 0))).findings).toEqual([]);
+    const single = multiHomed(1, 1);
+    single.links[2]!.up = false;
+    expect(audit(snapshot(single)).findings).toEqual([]);
+  });
+
+  it('route mtu and advmss above the device', () => {
+    const h = ns('h', {}, { kind: 'current' });
+    h.links.push(dev(2, 'eth0', 1500));
+    h.routes.push(route(2, '198.18.10.0', 24, { gateway: '198.18.0.1', mtu: 9000 }), route(2, '2001:db8:10::', 64, { advmss: 1460 }));
+    const r = audit(snapshot(h));
+    expect(r.findings.map((f) => [f.rule, f.numbers])).toEqual([
+      ['route-mtu-above-device', { routeMtu: 9000, deviceMtu: 1500 }],
+      ['route-advmss-above-device', { advmss: 1460, deviceMtu: 1500, maxMss: 1440 }],
+    ]);
+    // The current namespace's fixes need no namespace option.
+    expect(r.findings[0]!.fix).toEqual(['ip route change 198.18.10.0/24 via 198.18.0.1 dev eth0 mtu 1500']);
+    expect(r.findings[1]!.fix).toEqual(['ip route change -6 2001:db8:10::/64 dev eth0 advmss 1440']);
+  });
+
+  it('a namespace held by a process gets nsenter fixes', () => {
+    const c = ns('pid 42 (sleep)', {}, { kind: 'process', pid: 42, comm: 'sleep' });
+    c.links.push(dev(2, 'eth0', 1500), dev(3, 'eth0.5', 1600, { kind: 'vlan', link: 2 }));
+    expect(audit(snapshot(c)).findings[0]!.fix).toEqual(['nsenter -t 42 -n ip link set dev eth0.5 mtu 1500']);
+  });
+
+  it('routes on lo, local-table, link-local and multicast routes are not listed', () => {
+    const h = ns('h');
+    h.links.push(dev(2, 'eth0', 1500));
+    h.routes.push(route(1, '127.0.0.0', 8), route(2, '198.18.0.1', 32, { table: 255, type: 2 }), route(2, 'fe80::', 64), route(2, 'ff00::', 8, { type: 5 }));
+    expect(audit(snapshot(h)).routes).toEqual([]);
+  });
+});
