@@ -131,9 +131,10 @@ type ConfigAddon = Pick<NativeAddon, 'readNetConfig' | 'readSysctls'>;
  * that vanishes while being read is a problem line, not a failure; failing
  * to read one the user named is an error.
  */
-export function collect(addon: ConfigAddon, scope: Scope, sources: DiscoverSources = procSources): AuditSnapshot {
+export function collect(loadConfigAddon: () => ConfigAddon, scope: Scope, sources: DiscoverSources = procSources): AuditSnapshot {
   const entries = discover(sources);
   const wanted = selectScope(entries, scope);
+  const addon = loadConfigAddon();
   const byInode = new Map(entries.map((e) => [e.inode, e]));
   const peerPaths = entries.map((e) => e.path ?? '/proc/self/ns/net');
   const read = new Map<number, NetnsConfig>();

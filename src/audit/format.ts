@@ -37,7 +37,7 @@ export function auditText(result: AuditResult, { routes = false } = {}): string[
   if (routes) lines.push(...routesText(result.routes), '');
   for (const p of result.problems) lines.push(`note: ${p}`);
   const counts = countBySeverity(result.findings);
-  const parts = [...SEVERITIES].reverse().map((s) => `${counts[s]} ${s}${counts[s] === 1 ? '' : 's'}`);
+  const parts = [...SEVERITIES].reverse().map((s) => `${counts[s]} ${s}${counts[s] === 1 || s === 'info' ? '' : 's'}`);
   const where = result.scope.length === 1 ? `namespace ${result.scope[0]}` : `${result.scope.length} namespaces`;
   lines.push(result.findings.length === 0 ? `no MTU misconfiguration found in ${where}` : `${parts.join(', ')} in ${where}`);
   return lines;

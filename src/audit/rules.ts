@@ -146,8 +146,12 @@ function routeSpec(r: RouteEntry, dev: string): string {
   if (r.gateway) parts.push('via', r.gateway);
   parts.push('dev', dev);
   if (r.table !== 254) parts.push('table', String(r.table));
-  if (r.family === 6) parts.unshift('-6');
   return parts.join(' ');
+}
+
+/** `ip [-6] route change SPEC ...`: the family option goes before the object. */
+function routeChange(ns: NetnsConfig, r: RouteEntry, spec: string, metric: string): string {
+  return ipCommand(ns, `${r.family === 6 ? '-6 ' : ''}route change ${spec} ${metric}`);
 }
 
 // ---------------------------------------------------------------------------
@@ -239,18 +243,26 @@ function vethPairs(topo: Topology, ns: NetnsConfig, emit: Emit, seen: Set<string
     seen.add(key);
     const self = { ns, link };
     const [big, small] = link.mtu > peer.link.mtu ? [self, peer] : [peer, self];
+    const lower = setMtu(big, small.link.mtu);
+    const raise = setMtu(small, big.link.mtu);
+    // A port stuck below its bridge (seed 000) is fixed by raising it, as bridge-port-mtu says.
+    const bridge = small.link.master ? small.ns.links.find((l) => l.ifindex === small.link.master && l.kind === 'bridge') : undefined;
+    const raiseFirst = bridge !== undefined && bridge.mtu >= big.link.mtu;
     emit({
       rule: 'veth-mtu-mismatch',
       severity: 'error',
-      netns: big.ns.label,
-      device: big.link.name,
-      related: [place(small)],
+      // Where the preferred fix applies.
+      netns: (raiseFirst ? small : big).ns.label,
+      device: (raiseFirst ? small : big).link.name,
+      related: [place(raiseFirst ? big : small)],
       summary:
         `veth pair with unequal MTUs: ${big.ns.label}/${big.link.name} ${big.link.mtu} ↔ ${small.ns.label}/${small.link.name} ${small.link.mtu}; ` +
         `frames over ${small.link.mtu} bytes sent from ${big.link.name} are dropped at ${small.link.name}, with no ICMP`,
       numbers: { mtu: big.link.mtu, peerMtu: small.link.mtu },
-      fix: [setMtu(big, small.link.mtu), setMtu(small, big.link.mtu)],
-      note: `the second only if everything behind ${small.link.name} carries ${big.link.mtu}`,
+      fix: raiseFirst ? [raise, lower] : [lower, raise],
+      note: raiseFirst
+        ? `${small.link.name} is a port of ${bridge.name} (MTU ${bridge.mtu})`
+        : `the second only if everything behind ${small.link.name} carries ${big.link.mtu}`,
     });
   }
 }
@@ -371,7 +383,7 @@ function routeMetrics(ns: NetnsConfig, emit: Emit): void {
         related: [],
         summary: `route ${spec} has mtu ${route.mtu} above ${dev.name}'s MTU ${dev.mtu}: packets up to ${route.mtu} bytes are built for it and dropped by the device`,
         numbers: { routeMtu: route.mtu, deviceMtu: dev.mtu },
-        fix: [ipCommand(ns, `route change ${spec} mtu ${dev.mtu}`)],
+        fix: [routeChange(ns, route, spec, `mtu ${dev.mtu}`)],
       });
     }
     const headers = TCP_IP_HEADERS[route.family];
@@ -386,7 +398,7 @@ function routeMetrics(ns: NetnsConfig, emit: Emit): void {
           `route ${spec} has advmss ${route.advmss}: peers are told to send ${route.advmss + headers}-byte packets, ` +
           `over ${dev.name}'s MTU ${dev.mtu} (the largest MSS it carries is ${dev.mtu - headers})`,
         numbers: { advmss: route.advmss, deviceMtu: dev.mtu, maxMss: dev.mtu - headers },
-        fix: [ipCommand(ns, `route change ${spec} advmss ${dev.mtu - headers}`)],
+        fix: [routeChange(ns, route, spec, `advmss ${dev.mtu - headers}`)],
       });
     }
   }

@@ -128,6 +128,20 @@ describe('audit rules', () => {
     expect(r.findings[0]!.summary).toContain('port big at 9000');
   });
 
+  it('a veth port stuck below its bridge: the veth fix raises the port too, so the two fixes agree', () => {
+    const hv = ns('hv');
+    const g2 = ns('g2');
+    hv.links.push(dev(2, 'br0', 9000, { kind: 'bridge' }), dev(4, 'p-g2', 1500, { kind: 'veth', master: 2, link: 2, linkNetnsid: 1 }));
+    g2.links.push(dev(2, 'eth0', 9000, { kind: 'veth', link: 4, linkNetnsid: 0 }));
+    hv.peers.set(1, g2.inode);
+    g2.peers.set(0, hv.inode);
+    const r = audit(snapshot(hv, g2));
+    expect(r.findings.map((f) => [f.rule, f.fix[0]])).toEqual([
+      ['veth-mtu-mismatch', 'ip -n hv link set dev p-g2 mtu 9000'],
+      ['bridge-port-mtu', 'ip -n hv link set dev p-g2 mtu 9000'],
+    ]);
+  });
+
   it('a VLAN above its parent', () => {
     const h = ns('h');
     h.links.push(dev(2, 'eth0', 1500), dev(3, 'eth0.10', 9000, { kind: 'vlan', link: 2 }));
@@ -243,7 +257,7 @@ describe('audit rules', () => {
     ]);
     // The current namespace's fixes need no namespace option.
     expect(r.findings[0]!.fix).toEqual(['ip route change 198.18.10.0/24 via 198.18.0.1 dev eth0 mtu 1500']);
-    expect(r.findings[1]!.fix).toEqual(['ip route change -6 2001:db8:10::/64 dev eth0 advmss 1440']);
+    expect(r.findings[1]!.fix).toEqual(['ip -6 route change 2001:db8:10::/64 dev eth0 advmss 1440']);
   });
 
   it('a namespace held by a process gets nsenter fixes', () => {
