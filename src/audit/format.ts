@@ -5,7 +5,7 @@ import { SEVERITIES, type AuditResult, type Finding, type RouteMss, type Severit
 function findingText(f: Finding): string[] {
   const lines = [`${f.severity.toUpperCase().padEnd(7)} ${f.rule}  ${f.netns}/${f.device}`, `    ${f.summary}`];
   f.fix.forEach((fix, i) => lines.push(`    ${i === 0 ? 'fix:' : 'or: '} ${fix}`));
-  if (f.note) lines.push(`    (${f.note})`);
+  if (f.note) lines.push(`    note: ${f.note}`);
   return lines;
 }
 

@@ -3,19 +3,17 @@
 // routes, the path MTUs the kernel cached, and route lookups for the
 // destinations PTBs were about.
 //
-// Links and lookups come from the addon (rtnetlink inside the namespace).
-// Routes come from `ip -j route` (`ip -n NAME`): the addon has no route dump.
-// Sysctls need a process *inside* the namespace: /proc/sys/net shows the
-// namespace of the task that reads it, and a Node thread cannot enter one,
-// so for named namespaces they are read by `ip netns exec NAME grep` (our
-// own namespace's directly). Whatever cannot be read is said in `problems`;
-// a snapshot never fails a recording.
+// Links, lookups and sysctls come from the addon (rtnetlink, and /proc/sys
+// read by a thread that entered the namespace: /proc/sys/net shows the
+// reader's namespace). Routes come from `ip -j route` (`ip -n NAME`), for
+// the cached PMTUs `ip route show cache` lists. Whatever cannot be read is
+// said in `problems`; a snapshot never fails a recording.
 //
 // IPv4 lists a cached PMTU (`ip route show cache`) only once a route lookup
 // has bound it, so the lookups run before the cache dump.
 
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { NativeAddon } from '../observer/addon.js';
@@ -31,11 +29,9 @@ export interface RunResult {
 }
 
 export interface SnapshotDeps {
-  addon: Pick<NativeAddon, 'listLinks' | 'routeGet' | 'netnsInode'>;
+  addon: Pick<NativeAddon, 'listLinks' | 'routeGet' | 'netnsInode' | 'readSysctls'>;
   /** Runs a command; never rejects. */
   run?: (argv: string[]) => Promise<RunResult>;
-  /** Reads a file of our own namespace (its /proc/sys). */
-  readFile?: (path: string) => string;
 }
 
 /** A namespace to look at: its name as events name it, and the file to enter it by (null: ours). */
@@ -82,37 +78,19 @@ function sysctlPaths(links: Link[]): string[] {
   return [...confs.map((c) => `net/ipv4/conf/${c}/rp_filter`), ...SYSCTLS];
 }
 
-async function readSysctls(space: Space, paths: string[], deps: SnapshotDeps, problems: string[]): Promise<Sysctl[]> {
-  const out: Sysctl[] = [];
-  if (space.path === null) {
-    const read = deps.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
-    for (const p of paths) {
-      try {
-        out.push({ name: dotted(p), value: read(`/proc/sys/${p}`).trim() });
-      } catch {
-        // not on this kernel (or the interface went away): left out
-      }
-    }
-    return out;
+function readSysctls(space: Space, paths: string[], deps: SnapshotDeps, problems: string[]): Sysctl[] {
+  let values: (string | null)[];
+  try {
+    values = deps.addon.readSysctls(space.path, paths);
+  } catch (e) {
+    problems.push(`sysctls not read: ${(e as Error).message}`);
+    return [];
   }
-  const name = space.path.split('/').at(-1)!;
-  const full = paths.map((p) => `/proc/sys/${p}`);
-  const r = await (deps.run ?? runCommand)(['ip', 'netns', 'exec', name, 'grep', '-H', '', '--', ...full]);
-  if (r.error) {
-    problems.push(`sysctls not read: ${r.error}`);
-    return out;
-  }
-  const values = new Map<string, string>();
-  for (const line of r.stdout.split('\n')) {
-    const p = full.find((f) => line.startsWith(`${f}:`));
-    if (p) values.set(p, line.slice(p.length + 1).trim());
-  }
-  if (values.size === 0) problems.push(`sysctls not read: ${(r.stderr.split('\n')[0] ?? '').trim() || `exit ${r.code}`}`);
-  paths.forEach((p, i) => {
-    const v = values.get(full[i]!);
-    if (v !== undefined) out.push({ name: dotted(p), value: v });
+  // Absent ones (not on this kernel, or the interface went away) are left out.
+  return paths.flatMap((p, i) => {
+    const value = values[i];
+    return value === null || value === undefined ? [] : [{ name: dotted(p), value }];
   });
-  return out;
 }
 
 interface IpRoute {
@@ -208,7 +186,8 @@ async function takeOne(space: Space, dsts: readonly string[], deps: SnapshotDeps
       problems.push(`route to ${dst} not looked up: ${(e as Error).message}`);
     }
   }
-  const [sysctls, routes] = await Promise.all([readSysctls(space, sysctlPaths(links), deps, problems), readRoutes(space, deps, problems)]);
+  const sysctls = readSysctls(space, sysctlPaths(links), deps, problems);
+  const routes = await readRoutes(space, deps, problems);
   return { name: space.name, inode, links, sysctls, routes, lookups, problems };
 }
 

@@ -17,7 +17,8 @@ export interface AuditOptions extends Scope {
 }
 
 export interface AuditDeps {
-  addon?: Pick<NativeAddon, 'readNetConfig' | 'readSysctls'>;
+  /** Loaded on first use, so flag and namespace-name errors need no addon. */
+  addon?: () => Pick<NativeAddon, 'readNetConfig' | 'readSysctls'>;
   sources?: DiscoverSources;
 }
 
@@ -27,7 +28,7 @@ export const FAIL_ON = [...SEVERITIES, 'none'] as const;
 export function runAudit(opts: AuditOptions, io: Io, deps: AuditDeps = {}): number {
   let result;
   try {
-    const snapshot = collect(deps.addon ?? loadAddon(), { netns: opts.netns, allNetns: opts.allNetns }, deps.sources);
+    const snapshot = collect(deps.addon ?? loadAddon, { netns: opts.netns, allNetns: opts.allNetns }, deps.sources);
     result = audit(snapshot);
   } catch (e) {
     io.err(oneLine(e));

@@ -88,7 +88,9 @@ function printBuilt(sc: Scenario, built: Pick<Built, 'ns' | 'addrs' | 'tryThis'>
   for (const [name, addr] of Object.entries(built.addrs)) io.out(`  ${name.padEnd(5)} ${addr}`);
   io.out('try:');
   for (const line of built.tryThis) io.out(`  ${line}`);
-  io.out(`  pmtu-watch live ${Object.values(built.ns).map((n) => `--netns ${n}`).join(' ')}`);
+  const netns = Object.values(built.ns).map((n) => `--netns ${n}`).join(' ');
+  io.out(`  pmtu-watch live ${netns}`);
+  io.out(`  pmtu-watch audit ${netns}`);
 }
 
 /**

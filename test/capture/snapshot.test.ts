@@ -1,5 +1,5 @@
-// The incident snapshot without root: `ip` and /proc/sys stood in for, the
-// addon faked. What is read where, how routes and cached PMTUs are parsed,
+// The incident snapshot without root: `ip` stood in for, the addon (links,
+// lookups, sysctls) faked. What is read where, how routes and cached PMTUs are parsed,
 // and that whatever cannot be read becomes a problem line, never a failure.
 
 import { describe, expect, it } from 'vitest';
@@ -37,25 +37,27 @@ describe('takeSnapshot', () => {
     inodes: { '': 4026531840, '/run/netns/blue': 4026532001 },
   });
   addon.routeGet = (netns, dst) => ({ found: true, mtu: netns ? 1400 : 0, expires: netns ? 300 : 0, ifindex: netns ? 5 : 2, dst } as never);
+  // Sysctls asked of the addon, per namespace: rp_filter 1 in ours, 2 in blue; the rest 0.
+  const sysctlReads: { netns: string | null; paths: string[] }[] = [];
+  addon.readSysctls = (netns, paths) => {
+    sysctlReads.push({ netns, paths });
+    return paths.map((p) => (p.includes('rp_filter') ? (netns ? '2' : '1') : '0'));
+  };
 
   function fakeRun(calls: string[][], results: (argv: string[]) => Partial<RunResult> = () => ({})) {
     return async (argv: string[]): Promise<RunResult> => {
       calls.push(argv);
       const r = results(argv);
       if (r.error || r.code !== undefined) return { code: r.code ?? null, stdout: r.stdout ?? '', stderr: r.stderr ?? '', ...(r.error ? { error: r.error } : {}) };
-      if (argv.includes('grep')) {
-        const files = argv.slice(argv.indexOf('--') + 1);
-        return { code: 0, stdout: files.map((f) => `${f}:${f.includes('rp_filter') ? '2' : '0'}`).join('\n'), stderr: '' };
-      }
       const cached = argv.at(-1) === 'cache';
       const six = argv.includes('-6');
       return { code: 0, stdout: cached ? (six ? CACHE6 : CACHE4) : six ? '[]' : MAIN4, stderr: '' };
     };
   }
 
-  it('our own namespace: sysctls read directly, routes from ip without -n; a named one: ip -n and ip netns exec', async () => {
+  it('our own namespace: routes from ip without -n; a named one: ip -n; sysctls from the addon inside each', async () => {
     const calls: string[][] = [];
-    const reads: string[] = [];
+    sysctlReads.length = 0;
     const snap = await takeSnapshot(
       'end',
       [
@@ -63,7 +65,7 @@ describe('takeSnapshot', () => {
         { name: 'blue', path: '/run/netns/blue' },
       ],
       new Map([['blue', ['198.18.3.2']]]),
-      { addon, run: fakeRun(calls), readFile: (p) => (reads.push(p), p.includes('rp_filter') ? '1\n' : '0\n') },
+      { addon, run: fakeRun(calls) },
       () => 42,
     );
     expect(snap.moment).toBe('end');
@@ -74,8 +76,8 @@ describe('takeSnapshot', () => {
       ['lo', 65536],
       ['eth0', 9000],
     ]);
-    expect(reads).toContain('/proc/sys/net/ipv4/conf/all/rp_filter');
-    expect(reads).toContain('/proc/sys/net/ipv4/conf/eth0/rp_filter');
+    expect(sysctlReads[0]!.netns).toBeNull();
+    expect(sysctlReads[0]!.paths).toEqual(expect.arrayContaining(['net/ipv4/conf/all/rp_filter', 'net/ipv4/conf/eth0/rp_filter', 'net/ipv4/tcp_mtu_probing']));
     expect(host!.sysctls).toContainEqual({ name: 'net.ipv4.conf.default.rp_filter', value: '1' });
     expect(host!.sysctls).toContainEqual({ name: 'net.ipv4.tcp_mtu_probing', value: '0' });
     expect(host!.routes.filter((r) => r.cached).map((r) => [r.family, r.dst, r.mtu])).toEqual([
@@ -92,13 +94,16 @@ describe('takeSnapshot', () => {
     expect(ipCalls.filter((c) => c[1] !== '-n')).toHaveLength(4);
     expect(ipCalls.filter((c) => c[1] === '-n' && c[2] === 'blue')).toHaveLength(4);
     expect(ipCalls).toContainEqual(['ip', '-n', 'blue', '-j', '-4', 'route', 'show', 'cache']);
-    const exec = calls.find((c) => c[1] === 'netns')!;
-    expect(exec.slice(0, 7)).toEqual(['ip', 'netns', 'exec', 'blue', 'grep', '-H', '']);
-    expect(exec).toContain('/proc/sys/net/ipv4/conf/v.100/rp_filter');
+    expect(calls.filter((c) => c[1] === 'netns')).toEqual([]);
+    expect(sysctlReads[1]).toMatchObject({ netns: '/run/netns/blue', paths: expect.arrayContaining(['net/ipv4/conf/v.100/rp_filter']) });
   });
 
   it('what cannot be read is a problem line: no ip, a failing command, a namespace gone', async () => {
     const calls: string[][] = [];
+    const { addon: failing } = fakeAddon({ links: { '/run/netns/blue': [link(5, 'v.100', 1500)] }, inodes: { '/run/netns/blue': 4026532001 } });
+    failing.readSysctls = () => {
+      throw new Error('cannot enter namespace /run/netns/blue: Operation not permitted');
+    };
     const snap = await takeSnapshot(
       'start',
       [
@@ -106,10 +111,14 @@ describe('takeSnapshot', () => {
         { name: 'gone', path: '/run/netns/gone' },
       ],
       new Map(),
-      { addon, run: fakeRun(calls, (argv) => (argv.includes('grep') ? { error: 'ip: not found' } : argv.includes('-6') ? { code: 1, stderr: 'RTNETLINK answers: nope\n' } : {})) },
+      { addon: failing, run: fakeRun(calls, (argv) => (argv.includes('-6') ? { code: 1, stderr: 'RTNETLINK answers: nope\n' } : argv.includes('gone') ? { error: 'ip: not found' } : {})) },
     );
     const [blue, gone] = snap.namespaces;
-    expect(blue!.problems).toEqual(['sysctls not read: ip: not found', 'IPv6 routes not read: RTNETLINK answers: nope', 'IPv6 cached routes not read: RTNETLINK answers: nope']);
+    expect(blue!.problems).toEqual([
+      'sysctls not read: cannot enter namespace /run/netns/blue: Operation not permitted',
+      'IPv6 routes not read: RTNETLINK answers: nope',
+      'IPv6 cached routes not read: RTNETLINK answers: nope',
+    ]);
     expect(blue!.routes.filter((r) => r.family === 4)).toHaveLength(3);
     expect(gone!.links).toEqual([]);
     expect(gone!.problems[0]).toMatch(/^links not read: cannot stat \/run\/netns\/gone/);
@@ -120,7 +129,6 @@ describe('takeSnapshot', () => {
     const spaces = Array.from({ length: LIMITS.namespaces + 3 }, () => ({ name: 'host', path: null }));
     const snap = await takeSnapshot('start', spaces, new Map(), {
       addon,
-      readFile: () => '0',
       run: async (argv) => ({ code: 0, stdout: argv.at(-1) === 'cache' ? (argv.includes('-6') ? '[]' : CACHE4) : argv.includes('-6') ? '[]' : many, stderr: '' }),
     });
     expect(snap.namespaces).toHaveLength(LIMITS.namespaces);
