@@ -50,7 +50,9 @@ export class Session {
     this.total++;
     this.handlers.event?.(ev, snap);
     for (const v of this.correlator.push(ev)) this.handlers.verdict?.(v);
-    if (ev.kind !== 'route') this.probe.observe(ev);
+    // Only for flows seen themselves: a flood of spoofed PTBs must not turn
+    // into a flood of route lookups.
+    if (ev.kind !== 'route' && this.correlator.confirmed(ev)) this.probe.observe(ev);
   }
 
   get events(): number {

@@ -188,6 +188,7 @@ export async function runRecord(opts: RecordOptions, io: Io, deps: RecordDeps): 
   for (const t of timers) clearTimeout(t);
   writer.stats(session.stats()); // before close: it reads the kernel's counters
   const losses = observer.losses();
+  const unmatched = session.correlator.stats().unmatched;
   session.close();
 
   const endSpaces = [...spaces];
@@ -205,7 +206,7 @@ export async function runRecord(opts: RecordOptions, io: Io, deps: RecordDeps): 
 
   const lost = losses.ringbufFull + losses.queueFull;
   const perEvent = writer.events ? ` (${Math.round(writer.written / writer.events)} bytes per event)` : '';
-  io.err(`pmtu-watch: ${opts.output}: ${writer.events} events, ${writer.verdicts} verdicts, ${writer.written} bytes${perEvent}, ${lost} lost`);
+  io.err(`pmtu-watch: ${opts.output}: ${writer.events} events, ${writer.verdicts} verdicts, ${writer.written} bytes${perEvent}, ${lost} lost, ${unmatched} unmatched ICMP errors`);
   failed ??= writer.error;
   if (failed) {
     io.err(oneLine(failed));

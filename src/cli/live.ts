@@ -11,6 +11,8 @@ import type { Io } from './io.js';
 
 /** How long a verdict must hold before plain output prints it. */
 const SETTLE_MS = 250;
+/** How often plain output says that events were lost (when they were). */
+const LOSS_REPORT_MS = 2000;
 
 export interface LiveOptions {
   json: boolean;
@@ -132,6 +134,19 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
 
   const timers: NodeJS.Timeout[] = [];
   if (!opts.json && !deps.screen) timers.push(setInterval(() => printSettled(false), SETTLE_MS / 2));
+  if (show && !opts.json && !deps.screen) {
+    // Plain output has no status line: losses are said as they happen (at most every few seconds).
+    let told = 0;
+    timers.push(
+      setInterval(() => {
+        const l = observer.losses();
+        const lost = l.ringbufFull + l.queueFull;
+        if (lost === told) return;
+        io.err(`pmtu-watch: warning: ${lost - told} events lost (${lost} in all: ${l.ringbufFull} ring buffer full, ${l.queueFull} consumer behind); verdicts may lack evidence`);
+        told = lost;
+      }, LOSS_REPORT_MS),
+    );
+  }
   const stop = new Promise<void>((resolve) => {
     if (opts.duration) timers.push(setTimeout(resolve, opts.duration * 1000));
     void deps.stopRequested.then(resolve);
@@ -177,7 +192,7 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
     const lost = final.losses.ringbufFull + final.losses.queueFull;
     const troubled = correlator.verdicts().filter((v) => severity(v.verdict) >= TROUBLE);
     if (deps.screen) for (const v of troubled) io.out(verdictText(v));
-    io.err(`pmtu-watch: ${session.events} events, ${final.flows.flows} flows, ${troubled.length} in trouble, ${lost} lost`);
+    io.err(`pmtu-watch: ${session.events} events, ${final.flows.flows} flows, ${troubled.length} in trouble, ${lost} lost, ${final.flows.unmatched} unmatched ICMP errors`);
   }
   return 0;
 }

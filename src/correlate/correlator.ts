@@ -13,6 +13,11 @@ export interface CorrelatorOptions {
   idleMs?: number;
   /** At most this many flows; the least recently active go first. Default 65536. */
   maxFlows?: number;
+  /**
+   * At most this many flows known only from ICMP errors about them (waiting
+   * for a packet of their own); the least recently active go first. Default 4096.
+   */
+  maxUnconfirmed?: number;
 }
 
 export interface CorrelatorStats {
@@ -21,7 +26,12 @@ export interface CorrelatorStats {
   evicted: number;
   /** Flows forgotten after idling. */
   expired: number;
-  /** ICMP errors that quoted nothing a flow could be matched on. */
+  /**
+   * ICMP errors (PTBs, their drops, the route lookups they prompted) that match
+   * no flow seen otherwise: quoting nothing usable, or a flow none of whose own
+   * packets was seen (spoofed, or older than the observer). They make no
+   * verdict; a flow seen later takes its errors back from this count.
+   */
   unmatched: number;
   events: number;
 }
@@ -145,6 +155,8 @@ class Flow {
   readonly retransmits = new Map<string, RetransmitFact>();
   readonly routes = new Map<string, RouteFact>();
   verdict: VerdictJson | undefined;
+  /** ICMP errors recorded before any packet of the flow itself was seen (counted in unmatched). */
+  unconfirmedErrors = 0;
 
   constructor(flow: FlowJson, ts: number) {
     this.shown = flow;
@@ -166,10 +178,27 @@ export function subject(ev: CorrelatorEvent): FlowJson | undefined {
   return flowOf(ev);
 }
 
+/**
+ * True when an event shows the flow's own packets (a SYN, a size, a
+ * retransmission, a drop of one) or this host generating an error about one.
+ * An ICMP error that arrived from elsewhere proves nothing: anyone can send
+ * one quoting any flow, which is why the kernel checks a PTB against the
+ * socket it names before it believes it.
+ */
+function confirms(ev: CorrelatorEvent): boolean {
+  if (ev.kind === 'route') return false;
+  if (ev.kind === 'ptb') return ev.flags.includes('local');
+  if (ev.kind === 'drop') return !ev.flags.includes('icmp-error');
+  return true;
+}
+
 export class Correlator {
   private readonly flows = new Map<string, Flow>();
+  /** Flows only ICMP errors spoke of so far: no verdict until a packet of their own is seen. */
+  private readonly unconfirmed = new Map<string, Flow>();
   private readonly idleMs: number;
   private readonly maxFlows: number;
+  private readonly maxUnconfirmed: number;
   private now = -Infinity;
   private lastSweep = -Infinity;
   private readonly counters: CorrelatorStats = { flows: 0, evicted: 0, expired: 0, unmatched: 0, events: 0 };
@@ -177,6 +206,7 @@ export class Correlator {
   constructor(opts: CorrelatorOptions = {}) {
     this.idleMs = opts.idleMs ?? 5 * 60_000;
     this.maxFlows = opts.maxFlows ?? 65536;
+    this.maxUnconfirmed = opts.maxUnconfirmed ?? 4096;
   }
 
   /** Takes one event; returns the verdicts it changed (usually none or one). */
@@ -194,8 +224,30 @@ export class Correlator {
     if (flow) {
       this.flows.delete(key); // re-inserted below: Map order is recency order
     } else {
-      flow = new Flow(subj, ev.ts);
-      this.evictIfFull();
+      flow = this.unconfirmed.get(key);
+      this.unconfirmed.delete(key);
+      if (!confirms(ev)) {
+        // Kept aside, facts and all, so that the verdict does not depend on
+        // whether the error or the flow's first packet came first.
+        if (!flow) {
+          evictOldest(this.unconfirmed, this.maxUnconfirmed);
+          flow = new Flow(subj, ev.ts);
+        }
+        this.unconfirmed.set(key, flow);
+        flow.lastTs = Math.max(flow.lastTs, ev.ts);
+        flow.firstTs = Math.min(flow.firstTs, ev.ts);
+        flow.unconfirmedErrors++;
+        this.counters.unmatched++;
+        record(flow, ev);
+        return [];
+      }
+      if (flow) {
+        this.counters.unmatched -= flow.unconfirmedErrors;
+        flow.unconfirmedErrors = 0;
+      } else {
+        flow = new Flow(subj, ev.ts);
+      }
+      this.counters.evicted += evictOldest(this.flows, this.maxFlows);
     }
     this.flows.set(key, flow);
     flow.lastTs = Math.max(flow.lastTs, ev.ts);
@@ -219,13 +271,10 @@ export class Correlator {
     return { ...this.counters, flows: this.flows.size };
   }
 
-  private evictIfFull(): void {
-    while (this.flows.size >= this.maxFlows) {
-      const oldest = this.flows.keys().next().value;
-      if (oldest === undefined) return;
-      this.flows.delete(oldest);
-      this.counters.evicted++;
-    }
+  /** True when the flow an event is about has been seen itself (it has, or will get, a verdict). */
+  confirmed(ev: CorrelatorEvent): boolean {
+    const subj = subject(ev);
+    return subj !== undefined && this.flows.has(flowKey(subj));
   }
 
   /** Forgets idle flows, at most once per second of event time. */
@@ -237,7 +286,23 @@ export class Correlator {
       this.flows.delete(key);
       this.counters.expired++;
     }
+    for (const [key, flow] of this.unconfirmed) {
+      if (this.now - flow.lastTs < this.idleMs) break;
+      this.unconfirmed.delete(key); // its errors stay counted as unmatched
+    }
   }
+}
+
+/** Makes room for one more in a recency-ordered map of at most max; returns how many went. */
+function evictOldest(map: Map<string, Flow>, max: number): number {
+  let evicted = 0;
+  while (map.size >= max) {
+    const oldest = map.keys().next().value;
+    if (oldest === undefined) break;
+    map.delete(oldest);
+    evicted++;
+  }
+  return evicted;
 }
 
 const SEVERITY: Record<VerdictJson['verdict'], number> = {

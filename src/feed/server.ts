@@ -115,6 +115,15 @@ export class Feed {
       },
     });
     new Gauge({
+      name: 'pmtu_unmatched_icmp_errors',
+      help: 'ICMP errors (PTBs) quoting no flow seen otherwise: spoofed, or older than the observer; they make no verdict',
+      registers: r,
+      collect() {
+        const f = stats?.()?.flows;
+        if (f) this.set(f.unmatched);
+      },
+    });
+    new Gauge({
       name: 'pmtu_flows',
       help: 'Flows the correlator tracks',
       registers: r,

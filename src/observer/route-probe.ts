@@ -29,6 +29,9 @@ function netnsFile(name: string): string | null | undefined {
   return undefined; // unnamed: nothing to enter by
 }
 
+/** Lookups waiting for their moment at once, at most. */
+const MAX_PENDING_LOOKS = 256;
+
 export class RouteProbe {
   private readonly last = new Map<string, number>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -51,6 +54,7 @@ export class RouteProbe {
     if (ev.kind !== 'ptb' || ev.dir !== 'ingress' || !ev.inner || !ev.mtu) return;
     const path = netnsFile(ev.netns);
     if (path === undefined) return;
+    if (this.timers.size >= MAX_PENDING_LOOKS) return; // a burst of PTBs: the looks already due answer for it
     const key = `${ev.netns}|${ev.inner.dst}|${ev.mtu}`;
     const now = this.nowMs();
     if (now - (this.last.get(key) ?? -Infinity) < this.minGapMs) return;

@@ -31,6 +31,19 @@ const quoted = ipv4({ src: '198.18.0.2', dst: '198.18.3.2', proto: PROTO.tcp, pa
 const PTB_PACKET = ipv4({ src: '198.18.1.1', dst: '198.18.0.2', proto: PROTO.icmp, payload: icmpFragNeeded(1400, quoted) });
 
 const EVENTS = batch(
+  // A packet of the flow itself first: a PTB about a flow never seen makes no verdict.
+  {
+    kind: KIND.size,
+    dir: DIR.egress,
+    flags: F.df,
+    tsNs: 999_000_000n,
+    netns: OWN,
+    ifindex: 2,
+    ifname: 'eth0',
+    mtu: 1500,
+    len: 1500,
+    outer: { family: 4, src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 6, len: 1500 },
+  },
   {
     kind: KIND.ptb,
     dir: DIR.ingress,
@@ -96,7 +109,7 @@ describe('pmtu-watch record (fake addon)', () => {
     expect(r.code).toBe(0);
     expect(r.out).toEqual([]);
     expect(r.err[0]).toBe(`pmtu-watch: recording 1 interface(s) to ${file}; Ctrl-C stops`);
-    expect(r.err.at(-1)).toMatch(new RegExp(`^pmtu-watch: ${file}: 3 events, \\d+ verdicts, \\d+ bytes \\(\\d+ bytes per event\\), 0 lost$`));
+    expect(r.err.at(-1)).toMatch(new RegExp(`^pmtu-watch: ${file}: 4 events, \\d+ verdicts, \\d+ bytes \\(\\d+ bytes per event\\), 0 lost, 0 unmatched ICMP errors$`));
     expect(fake.only().stopCalls).toBe(1); // detached
 
     const reader = CaptureReader.open(file);
@@ -113,10 +126,10 @@ describe('pmtu-watch record (fake addon)', () => {
 
     const events = recs.flatMap((x) => (x.type === 'event' ? [x] : []));
     // The route lookup the PTB prompted is an event of the stream too.
-    expect(events.map((e) => e.event.kind)).toEqual(['ptb', 'drop', 'route']);
-    expect(events[0]!.event).toMatchObject({ netns: 'host', iface: 'eth0', dir: 'ingress', src: '198.18.1.1', mtu: 1400, inner: { dst: '198.18.3.2', len: 1500 } });
-    expect(events[0]!.snap.equals(PTB_PACKET)).toBe(true);
-    expect(events[1]!.snap.length).toBe(0);
+    expect(events.map((e) => e.event.kind)).toEqual(['size', 'ptb', 'drop', 'route']);
+    expect(events[1]!.event).toMatchObject({ netns: 'host', iface: 'eth0', dir: 'ingress', src: '198.18.1.1', mtu: 1400, inner: { dst: '198.18.3.2', len: 1500 } });
+    expect(events[1]!.snap.equals(PTB_PACKET)).toBe(true);
+    expect(events[2]!.snap.length).toBe(0);
 
     const snaps = recs.flatMap((x) => (x.type === 'snapshot' ? [x.snapshot] : []));
     expect(snaps.map((s) => s.moment)).toEqual(['start', 'end']);
@@ -135,7 +148,7 @@ describe('pmtu-watch record (fake addon)', () => {
     const stats = recs.flatMap((x) => (x.type === 'stats' ? [x.stats] : []));
     expect(stats.length).toBeGreaterThanOrEqual(2);
     expect(stats.at(-1)!.losses.unknownRecords).toBe(1);
-    expect(recs.at(-1)).toMatchObject({ type: 'end', end: { reason: 'signal', events: 3 } });
+    expect(recs.at(-1)).toMatchObject({ type: 'end', end: { reason: 'signal', events: 4 } });
 
     const recorded = recs.flatMap((x) => (x.type === 'verdict' ? [JSON.stringify(x.verdict)] : []));
     expect(recorded.length).toBeGreaterThan(0);

@@ -150,6 +150,19 @@ describe('pmtu-watch live (running)', () => {
   });
 
   const EVENTS = batch(
+    // A packet of the flow itself first: a PTB about a flow never seen makes no verdict.
+    {
+      kind: KIND.size,
+      dir: DIR.egress,
+      flags: F.df,
+      tsNs: 999_000_000n,
+      netns: OWN,
+      ifindex: 2,
+      ifname: 'eth0',
+      mtu: 1500,
+      len: 1500,
+      outer: { family: 4, src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 6, len: 1500 },
+    },
     {
       kind: KIND.ptb,
       dir: DIR.ingress,
@@ -213,8 +226,8 @@ describe('pmtu-watch live (running)', () => {
     const lines = r.out.map((l) => JSON.parse(l) as Record<string, unknown>);
     // The kernel's events, then the route lookup the PTB prompted (the fake has no route).
     const events = lines.filter((l) => l.type === 'event') as unknown as EventJson[];
-    expect(events.map((e) => e.kind)).toEqual(['ptb', 'drop', 'route']);
-    expect(events[0]).toMatchObject({
+    expect(events.map((e) => e.kind)).toEqual(['size', 'ptb', 'drop', 'route']);
+    expect(events[1]).toMatchObject({
       netns: 'host',
       iface: 'eth0',
       dir: 'ingress',
@@ -225,11 +238,12 @@ describe('pmtu-watch live (running)', () => {
       inner: { src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 'tcp', len: 1500 },
       flags: ['df', 'icmp-error'],
     });
-    expect(typeof events[0]!.ts).toBe('number');
-    expect(events[1]).toMatchObject({ iface: 'eth0', reason: 'NOT_SPECIFIED', len: 9000, mtu: 1500, flags: ['oversize'] });
+    expect(typeof events[1]!.ts).toBe('number');
+    expect(events[2]).toMatchObject({ iface: 'eth0', reason: 'NOT_SPECIFIED', len: 9000, mtu: 1500, flags: ['oversize'] });
     expect(lines.every((l) => l.type === 'event' || l.type === 'stats' || l.type === 'verdict')).toBe(true);
     const verdicts = lines.filter((l) => l.type === 'verdict');
     expect(verdicts.map((v) => [v.verdict, v.cause])).toEqual([
+      ['ok', null],
       ['ptb-honored', null],
       ['local-bottleneck', 'layer2'],
       ['ptb-dropped', 'not-applied'],
@@ -240,7 +254,7 @@ describe('pmtu-watch live (running)', () => {
     expect(last).toMatchObject({
       type: 'stats',
       interfaces: 1,
-      events: { ptb: 1, drop: 1, route: 1 },
+      events: { size: 1, ptb: 1, drop: 1, route: 1 },
       losses: { ringbufFull: 0, flowTableFull: 0, queueFull: 0, delivered: 3, unknownRecords: 1 },
     });
     expect(last.elapsedS).toBeGreaterThanOrEqual(0.2);
@@ -281,14 +295,14 @@ describe('pmtu-watch live (running)', () => {
     expect(r.code).toBe(0);
     expect(fake.only().stopCalls).toBe(1);
     const events = r.out.filter((l) => /^\d\d:\d\d:\d\d\.\d{3} host\//.test(l));
-    expect(events).toHaveLength(2);
-    expect(events[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} host\/eth0 ingress PTB from 198\.18\.1\.1 to 198\.18\.0\.2 mtu 1400 for tcp 198\.18\.0\.2:40000 -> 198\.18\.3\.2:443$/);
-    expect(events[1]).toMatch(/ host\/eth0 DROP NOT_SPECIFIED 10\.0\.0\.1 -> 10\.0\.0\.2 len 9000 > mtu 1500$/);
+    expect(events).toHaveLength(3);
+    expect(events[1]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} host\/eth0 ingress PTB from 198\.18\.1\.1 to 198\.18\.0\.2 mtu 1400 for tcp 198\.18\.0\.2:40000 -> 198\.18\.3\.2:443$/);
+    expect(events[2]).toMatch(/ host\/eth0 DROP NOT_SPECIFIED 10\.0\.0\.1 -> 10\.0\.0\.2 len 9000 > mtu 1500$/);
     expect(r.out.some((l) => / LOCAL-BOTTLENECK layer2 /.test(l))).toBe(true);
     expect(r.err).toEqual([
       'pmtu-watch: warning: no skb:kfree_skb reasons here',
       'pmtu-watch: watching 1 interface(s); Ctrl-C stops',
-      'pmtu-watch: 3 events, 2 flows, 2 in trouble, 0 lost',
+      'pmtu-watch: 4 events, 2 flows, 2 in trouble, 0 lost, 0 unmatched ICMP errors',
     ]);
   });
 
@@ -298,7 +312,7 @@ describe('pmtu-watch live (running)', () => {
     expect(r.code).toBe(0);
     expect(r.err).toHaveLength(1);
     expect(r.err[0]).toMatch(/^pmtu-watch: a batch of 10 bytes .*\(.*\)$/);
-    expect(r.out.map((l) => (JSON.parse(l) as { kind?: string }).kind).filter(Boolean)).toEqual(['ptb', 'drop', 'route']);
+    expect(r.out.map((l) => (JSON.parse(l) as { kind?: string }).kind).filter(Boolean)).toEqual(['size', 'ptb', 'drop', 'route']);
   });
 });
 

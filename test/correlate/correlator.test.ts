@@ -187,6 +187,22 @@ describe('bounds on memory', () => {
     flags: [],
   });
 
+  /** A frag-needed from a router quoting a flow (c's TCP connection to s unless changed). */
+  const spoofedPtb = (ts: number): EventJson => ({
+    type: 'event',
+    kind: 'ptb',
+    ts,
+    netns: 'c',
+    iface: 'eth0',
+    dir: 'ingress',
+    src: '198.19.0.1',
+    dst: '198.18.0.1',
+    proto: 'icmp',
+    mtu: 1400,
+    inner: { src: '198.18.0.1', dst: '198.18.0.2', sport: 40000, dport: 443, proto: 'tcp', len: 1500 },
+    flags: ['df', 'icmp-error'],
+  });
+
   it('keeps at most maxFlows flows and counts what it evicted', () => {
     const c = new Correlator({ maxFlows: 10 });
     for (let i = 0; i < 100; i++) c.push(syn(i, 1000 + i));
@@ -198,6 +214,43 @@ describe('bounds on memory', () => {
     for (let i = 0; i < 5; i++) c.push(syn(i, 1000));
     c.push(syn(99, 1000 + 61_000));
     expect(c.stats()).toMatchObject({ flows: 1, expired: 5 });
+  });
+
+  it('a flood of PTBs quoting flows never seen: no verdict, each counted as unmatched, memory bounded', () => {
+    const c = new Correlator({ maxUnconfirmed: 1000 });
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0);
+    const heapBefore = process.memoryUsage().heapUsed;
+    let verdictLines = 0;
+    for (let i = 0; i < 50_000; i++) {
+      const r = rand();
+      verdictLines += c.push({
+        ...spoofedPtb(i),
+        src: `198.19.${(r >>> 8) & 255}.${r & 255}`,
+        mtu: 68 + (r % 1400),
+        inner: { src: '198.18.0.1', dst: `203.0.${(r >>> 16) & 255}.${(r >>> 24) & 255}`, sport: r & 0xffff, dport: (r >>> 7) & 0xffff, proto: 'tcp', len: 1500 },
+      }).length;
+    }
+    expect(verdictLines).toBe(0);
+    expect(c.verdicts()).toEqual([]);
+    expect(c.stats()).toMatchObject({ flows: 0, unmatched: 50_000, events: 50_000 });
+    // 1000 flows of at most 32 facts each: a few MB, whatever the flood's length.
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);
+  }, 60_000);
+
+  it('a PTB that came before the flow was seen makes its verdict once the flow is seen, as in the other order', () => {
+    const ptb = spoofedPtb(5);
+    const own = { ...syn(0, 10), src: '198.18.0.1', dst: '198.18.0.2', sport: 40000, dport: 443 };
+    const first = new Correlator();
+    expect(first.push(ptb)).toEqual([]);
+    expect(first.stats()).toMatchObject({ flows: 0, unmatched: 1 });
+    const [v] = first.push(own);
+    expect(v).toMatchObject({ verdict: 'ptb-honored', mtu: 1400, where: { hop: '198.19.0.1' } });
+    expect(first.stats()).toMatchObject({ flows: 1, unmatched: 0 });
+    const second = new Correlator();
+    second.push(own);
+    second.push(ptb);
+    expect(second.verdicts().map((x) => ({ ...x, ts: 0 }))).toEqual(first.verdicts().map((x) => ({ ...x, ts: 0 })));
   });
 
   it('counts ICMP errors that quote nothing as unmatched, without a verdict', () => {
