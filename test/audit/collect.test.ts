@@ -1,0 +1,130 @@
+// Which namespaces audit reads and what it calls them, without root: the
+// namespace files and the addon stood in for.
+
+import { describe, expect, it } from 'vitest';
+
+import { collect, discover, selectScope, type DiscoverSources } from '../../src/audit/collect.js';
+import { main } from '../../src/cli/main.js';
+import type { LinkInfo, NetConfig } from '../../native/index.js';
+
+/** Inodes: ours 10 (not the initial namespace, 1), blue 20, red = ours, a container 30 held by pids 700 and 701. */
+function sources(overrides: Partial<DiscoverSources> = {}): DiscoverSources {
+  const inodes: Record<string, number> = {
+    '/proc/1/ns/net': 1,
+    '/proc/55/ns/net': 10,
+    '/proc/self/ns/net': 10,
+    '/run/netns/blue': 20,
+    '/run/netns/red': 10,
+    '/proc/700/ns/net': 30,
+    '/proc/701/ns/net': 30,
+  };
+  return {
+    named: () => new Map([['red', '/run/netns/red'], ['blue', '/run/netns/blue'], ['gone', '/run/netns/gone']]),
+    processes: () => [1, 55, 701, 700, 999].map((pid) => ({ pid, path: `/proc/${pid}/ns/net` })),
+    comm: (pid) => (pid === 700 ? 'containerd-shim' : 'other'),
+    inode: (path) => inodes[path],
+    selfPid: 55,
+    ...overrides,
+  };
+}
+
+function link(ifindex: number, name: string, mtu: number, more: Partial<LinkInfo> = {}): LinkInfo {
+  return { ifindex, name, mtu, up: true, kind: 'veth', master: 0, link: 0, linkNetnsid: -1, ...more };
+}
+
+describe('discover', () => {
+  it('each namespace once, under its best name: ip netns name, then host/current, then the lowest pid holding it', () => {
+    const found = discover(sources());
+    expect(found.map((e) => [e.inode, e.label, e.path])).toEqual([
+      [20, 'blue', '/run/netns/blue'],
+      [10, 'red', null], // ours has a name: fixes can use it; read without entering
+      [1, 'pid 1 (other)', '/proc/1/ns/net'],
+      [30, 'pid 700 (containerd-shim)', '/proc/700/ns/net'],
+    ]);
+  });
+
+  it('ours without a name is "current", or "host" when it is the initial namespace', () => {
+    const noRed = sources({ named: () => new Map([['blue', '/run/netns/blue']]) });
+    expect(discover(noRed).find((e) => e.path === null)).toMatchObject({ label: 'current', ref: { kind: 'current' } });
+    const initial = sources({ named: () => new Map(), inode: (p) => ({ '/proc/1/ns/net': 1, '/proc/55/ns/net': 1 })[p] });
+    expect(discover(initial)).toEqual([{ inode: 1, path: null, ref: { kind: 'current' }, label: 'host' }]);
+  });
+});
+
+describe('selectScope', () => {
+  const found = discover(sources());
+  it('default: ours; --netns: those; --all-netns: all', () => {
+    expect(selectScope(found, { netns: [], allNetns: false })).toEqual(new Set([10]));
+    expect(selectScope(found, { netns: ['blue'], allNetns: false })).toEqual(new Set([20]));
+    expect(selectScope(found, { netns: [], allNetns: true })).toEqual(new Set([20, 10, 1, 30]));
+  });
+  it('an unknown name says which exist', () => {
+    expect(() => selectScope(found, { netns: ['green'], allNetns: false })).toThrow(/no network namespace named "green"/);
+  });
+});
+
+describe('collect', () => {
+  it('follows a veth into a namespace outside the scope, marked as not audited; a vanished one is a problem line', () => {
+    const configs: Record<string, NetConfig> = {
+      '/run/netns/blue': { links: [link(2, 'eth0', 1500, { link: 9, linkNetnsid: 4 })], addresses: [], routes: [], peerNsids: [-1, -1, -1, 4] },
+      '/proc/700/ns/net': { links: [link(9, 'vethb', 1450, { link: 2, linkNetnsid: 0 })], addresses: [], routes: [], peerNsids: [0, -1, -1, -1] },
+    };
+    const asked: (string | null)[] = [];
+    const addon = {
+      readNetConfig: (netns: string | null, peers?: string[]) => {
+        asked.push(netns);
+        expect(peers).toEqual(['/run/netns/blue', '/proc/self/ns/net', '/proc/1/ns/net', '/proc/700/ns/net']);
+        const c = configs[netns ?? ''];
+        if (!c) throw Object.assign(new Error(`cannot open namespace ${netns}`), { code: 'PMTU_ERR_NETNS' });
+        return c;
+      },
+      readSysctls: (_netns: string | null, paths: string[]) => paths.map(() => '0'),
+    };
+    const snap = collect(() => addon, { netns: ['blue'], allNetns: false }, sources());
+    expect(snap.namespaces.map((n) => [n.label, n.inScope])).toEqual([
+      ['blue', true],
+      ['pid 700 (containerd-shim)', false],
+    ]);
+    expect(snap.namespaces[0]!.peers).toEqual(new Map([[4, 30]]));
+    const all = collect(() => addon, { netns: [], allNetns: true }, sources());
+    expect(all.problems).toEqual(['red: not read: cannot open namespace null', 'pid 1 (other): not read: cannot open namespace /proc/1/ns/net']);
+    expect(asked).toContain('/proc/700/ns/net');
+  });
+});
+
+describe('audit command line', () => {
+  const io = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { out, err, io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l) } };
+  };
+
+  it('a bad --fail-on is a usage error (exit 2, one line) and needs no addon', async () => {
+    const t = io();
+    expect(await main(['node', 'pmtu-watch', 'audit', '--fail-on', 'loud'], t.io)).toBe(2);
+    expect(t.err).toHaveLength(1);
+    expect(t.err[0]).toMatch(/^pmtu-watch: option '--fail-on <severity>' argument 'loud' is invalid/);
+  });
+
+  it('--netns and --all-netns conflict', async () => {
+    const t = io();
+    expect(await main(['node', 'pmtu-watch', 'audit', '--netns', 'x', '--all-netns'], t.io)).toBe(2);
+    expect(t.err[0]).toMatch(/cannot be used with/);
+  });
+
+  it('findings at --fail-on or above exit 1; below, 0; --fail-on none never fails', async () => {
+    const addon = () => ({
+      readNetConfig: () => ({ links: [link(2, 'v1', 9000, { link: 3 }), link(3, 'v2', 1500, { link: 2 })], addresses: [], routes: [], peerNsids: [] }),
+      readSysctls: (_n: string | null, p: string[]) => p.map(() => null),
+    });
+    const deps = { audit: { addon, sources: sources({ named: () => new Map() }) } };
+    const t = io();
+    expect(await main(['node', 'pmtu-watch', 'audit'], t.io, deps)).toBe(1);
+    expect(t.out[0]).toBe('ERROR   veth-mtu-mismatch  current/v1');
+    expect(t.out.at(-1)).toBe('1 error, 0 warnings, 0 info in namespace current');
+    expect(await main(['node', 'pmtu-watch', 'audit', '--fail-on', 'none'], io().io, deps)).toBe(0);
+    const j = io();
+    expect(await main(['node', 'pmtu-watch', 'audit', '--json', '--fail-on', 'warning'], j.io, deps)).toBe(1);
+    expect(JSON.parse(j.out[0]!)).toMatchObject({ scope: ['current'], findings: [{ rule: 'veth-mtu-mismatch', numbers: { mtu: 9000, peerMtu: 1500 } }] });
+  });
+});
