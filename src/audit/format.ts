@@ -2,6 +2,8 @@
 
 import { SEVERITIES, type AuditResult, type Finding, type RouteMss, type Severity } from './types.js';
 
+const MAX_PROBLEMS_SHOWN = 5;
+
 function findingText(f: Finding): string[] {
   const lines = [`${f.severity.toUpperCase().padEnd(7)} ${f.rule}  ${f.netns}/${f.device}`, `    ${f.summary}`];
   f.fix.forEach((fix, i) => lines.push(`    ${i === 0 ? 'fix:' : 'or: '} ${fix}`));
@@ -35,10 +37,14 @@ export function auditText(result: AuditResult, { routes = false } = {}): string[
   const lines: string[] = [];
   for (const f of result.findings) lines.push(...findingText(f), '');
   if (routes) lines.push(...routesText(result.routes), '');
-  for (const p of result.problems) lines.push(`note: ${p}`);
+  const shown = result.problems.slice(0, MAX_PROBLEMS_SHOWN);
+  for (const p of shown) lines.push(`note: ${p}`);
+  if (result.problems.length > shown.length) lines.push(`note: and ${result.problems.length - shown.length} more (--json lists them)`);
   const counts = countBySeverity(result.findings);
   const parts = [...SEVERITIES].reverse().map((s) => `${counts[s]} ${s}${counts[s] === 1 || s === 'info' ? '' : 's'}`);
   const where = result.scope.length === 1 ? `namespace ${result.scope[0]}` : `${result.scope.length} namespaces`;
-  lines.push(result.findings.length === 0 ? `no MTU misconfiguration found in ${where}` : `${parts.join(', ')} in ${where}`);
+  const unread = result.problems.filter((p) => p.includes(': not read: ')).length;
+  const caveat = unread ? ` (${unread} not read)` : '';
+  lines.push(result.findings.length === 0 ? `no MTU misconfiguration found in ${where}${caveat}` : `${parts.join(', ')} in ${where}${caveat}`);
   return lines;
 }
