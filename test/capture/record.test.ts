@@ -139,7 +139,7 @@ describe('pmtu-watch record (fake addon)', () => {
         { ifindex: 1, name: 'lo', mtu: 65536, up: true },
         { ifindex: 2, name: 'eth0', mtu: 1500, up: true },
       ]);
-      // Our own namespace's sysctls are read directly.
+      // Sysctls come from the addon, ours as any other namespace's.
       expect(host.sysctls.map((x) => x.name)).toContain('net.ipv4.conf.all.rp_filter');
     }
     // The PTB reached this host: the end snapshot looked up the route to what it was about.

@@ -142,7 +142,8 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
     dropReasonNames: () => [...(o.dropReasons ?? [])],
     routeGet: () => ({ found: false, mtu: 0, expires: 0, ifindex: 0 }),
     readNetConfig: (netns) => ({ links: listLinks(netns), addresses: [], routes: [], peerNsids: [] }),
-    readSysctls: (_netns, paths) => paths.map(() => null),
+    // Every sysctl exists and reads 0, in every namespace.
+    readSysctls: (_netns, paths) => paths.map(() => '0'),
     RECORD_SIZE: 288,
   };
   return {
