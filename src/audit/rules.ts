@@ -407,6 +407,8 @@ function routeMetrics(ns: NetnsConfig, emit: Emit): void {
 interface ChainMin {
   mtu: number;
   at: Endpoint;
+  /** Encapsulation taken off the device's MTU at `at` (tunnels), 0 when none. */
+  overhead: number;
 }
 
 /**
@@ -416,7 +418,7 @@ interface ChainMin {
  * encapsulation.
  */
 function chainMin(topo: Topology, ns: NetnsConfig, link: LinkInfo, seen = new Set<string>()): ChainMin {
-  let best: ChainMin = { mtu: link.mtu, at: { ns, link } };
+  let best: ChainMin = { mtu: link.mtu, at: { ns, link }, overhead: 0 };
   const key = `${ns.inode}:${link.ifindex}`;
   if (seen.has(key)) return best;
   seen.add(key);
@@ -425,7 +427,7 @@ function chainMin(topo: Topology, ns: NetnsConfig, link: LinkInfo, seen = new Se
   };
   if (link.kind === 'veth') {
     const peer = topo.linked(ns, link);
-    if (peer) consider({ mtu: peer.link.mtu, at: peer });
+    if (peer) consider({ mtu: peer.link.mtu, at: peer, overhead: 0 });
   } else if (STACKED_KINDS.has(link.kind)) {
     const parent = topo.linked(ns, link);
     if (parent) consider(chainMin(topo, parent.ns, parent.link, seen));
@@ -436,7 +438,7 @@ function chainMin(topo: Topology, ns: NetnsConfig, link: LinkInfo, seen = new Se
     const under = cost && underlayOf(ns, link, cost.outerFamily);
     if (cost && under) {
       const c = chainMin(topo, under.ns, under.link, seen);
-      consider({ mtu: c.mtu - cost.overhead, at: c.at });
+      consider({ mtu: c.mtu - cost.overhead, at: c.at, overhead: c.overhead + cost.overhead });
     }
   }
   return best;
@@ -461,6 +463,7 @@ function routeMss(topo: Topology, ns: NetnsConfig): RouteMss[] {
       mss,
       chainMtu: chain.mtu,
       chainAt: place(chain.at),
+      chainOverhead: chain.overhead,
     });
   }
   return out;
@@ -489,7 +492,8 @@ function mssOverChain(topo: Topology, ns: NetnsConfig, routes: RouteMss[], emit:
       related: [first.chainAt],
       summary:
         `IPv${first.family} SYNs through ${first.device} (routes ${dsts.slice(0, 4).join(', ')}${dsts.length > 4 ? ', ...' : ''}) advertise MSS ${first.mss}, ` +
-        `but ${first.chainAt.netns}/${first.chainAt.device} on the way out carries ${first.chainMtu} (MSS ${first.chainMtu - headers}): ` +
+        `but ${first.chainAt.netns}/${first.chainAt.device} on the way out carries ${first.chainMtu}` +
+        ` (${first.chainOverhead ? `MTU ${first.chainMtu + first.chainOverhead} less ${first.chainOverhead} bytes of encapsulation; ` : ''}MSS ${first.chainMtu - headers}): ` +
         `peers' full-size segments are dropped there`,
       numbers: { mss: first.mss, chainMtu: first.chainMtu, maxMss: first.chainMtu - headers },
       fix: [setMtu({ ns, link: dev }, first.chainMtu)],
@@ -521,6 +525,13 @@ export function audit(snapshot: AuditSnapshot): AuditResult {
     const mss = routeMss(topo, ns);
     mssOverChain(topo, ns, mss, emit);
     routes.push(...mss);
+  }
+  // An MSS warning whose bottleneck is itself an error is cleared by that error's fix.
+  for (const f of findings) {
+    if (f.rule !== 'mss-exceeds-chain') continue;
+    const places = [f.related[0]!, { netns: f.netns, device: f.device }];
+    const cause = findings.find((e) => e.severity === 'error' && places.some((p) => e.netns === p.netns && e.device === p.device));
+    if (cause) f.note = `the ${cause.rule} error at ${cause.netns}/${cause.device} is the cause: its fix clears this`;
   }
   findings.sort((a, b) => RANK[b.severity] - RANK[a.severity] || a.netns.localeCompare(b.netns) || a.device.localeCompare(b.device));
   return { scope: scope.map((ns) => ns.label), findings, routes, problems: [...snapshot.problems] };

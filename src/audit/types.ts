@@ -87,6 +87,8 @@ export interface RouteMss {
   chainMtu: number;
   /** Where that smallest MTU is. */
   chainAt: Place;
+  /** Encapsulation taken off that device's MTU (a tunnel's underlay), 0 when none. */
+  chainOverhead: number;
 }
 
 export interface AuditResult {

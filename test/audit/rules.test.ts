@@ -68,6 +68,7 @@ describe('audit rules', () => {
       mss: 1460,
       chainMtu: 1500,
       chainAt: { netns: 'a', device: 'eth0' },
+      chainOverhead: 0,
     });
   });
 
