@@ -100,6 +100,13 @@ enum pmtu_loss {
 struct pmtu_config {
 	__u32 size_report_min; /* report a flow's largest DF size from this many bytes */
 	__u32 watch_all_drops; /* 1: report every oversize drop, even below size_report_min */
+	/*
+	 * Who loaded the programs (pid and pid namespace inode): a later run that
+	 * finds our tc filters with no process left holding their program names
+	 * the pmtu-watch that was killed. Never read by the programs.
+	 */
+	__u32 owner_pid;
+	__u32 owner_pidns;
 };
 
 #endif /* PMTU_EVENTS_H */

@@ -20,6 +20,7 @@
 #include "netns.h"
 #include "observer.h"
 #include "route.h"
+#include "tc.h"
 
 namespace pmtu {
 namespace {
@@ -188,6 +189,29 @@ Napi::Value DropReasonNames(const Napi::CallbackInfo &info) {
   return names;
 }
 
+// Removes the tc filters a killed pmtu-watch left in a namespace (tc.h).
+Napi::Value RemoveLeftovers(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    std::vector<TcLeftover> removed = RemoveLeftoverTc(NetnsArg(info));
+    Napi::Array list = Napi::Array::New(env, removed.size());
+    for (size_t i = 0; i < removed.size(); i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("ifname", removed[i].ifname);
+      o.Set("ifindex", removed[i].ifindex);
+      o.Set("direction", removed[i].direction);
+      o.Set("priority", removed[i].priority);
+      o.Set("progId", removed[i].prog_id);
+      o.Set("ownerPid", removed[i].owner_pid);
+      list.Set(i, o);
+    }
+    return list;
+  } catch (const Failure &f) {
+    ToJsError(env, f).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 }  // namespace
 
 Napi::Value RouteGet(const Napi::CallbackInfo &info) {
@@ -217,6 +241,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readSysctls", Napi::Function::New(env, ReadSysctlsJs, "readSysctls"));
   exports.Set("routeGet", Napi::Function::New(env, RouteGet, "routeGet"));
   exports.Set("dropReasonNames", Napi::Function::New(env, DropReasonNames, "dropReasonNames"));
+  exports.Set("removeLeftovers", Napi::Function::New(env, RemoveLeftovers, "removeLeftovers"));
   exports.Set("RECORD_SIZE", Napi::Number::New(env, sizeof(pmtu_event)));
   return exports;
 }

@@ -179,6 +179,24 @@ export interface RouteInfo {
 export function routeGet(netns: string | null, dst: string): RouteInfo;
 /** Inode of a namespace file (null: the observer's own namespace). */
 export function netnsInode(netns: string | null): number;
+/** A tc filter of a killed pmtu-watch, as removeLeftovers() removed it. */
+export interface Leftover {
+  ifname: string;
+  ifindex: number;
+  direction: 'ingress' | 'egress';
+  priority: number;
+  progId: number;
+  /** The pid of the pmtu-watch that attached it (0: its program does not say). */
+  ownerPid: number;
+}
+
+/**
+ * Removes, from every interface of a namespace (null: ours), the tc filters
+ * pmtu-watch attached in a run that was killed (kill -9, a crash): ours by
+ * handle and program name, and held by no process any more. Filters of
+ * running observers and of other programs are never touched.
+ */
+export function removeLeftovers(netns: string | null): Leftover[];
 /** enum skb_drop_reason of the running kernel, names without the SKB_DROP_REASON_ prefix, indexed by value. */
 export function dropReasonNames(): string[];
 /** sizeof(struct pmtu_event) as compiled. */

@@ -114,6 +114,7 @@ void Observer::Load() {
   skel_->rodata->pmtu_cfg.size_report_min = size_report_min_;
   int err = bpf_map__set_max_entries(skel_->maps.events, ring_bytes_);
   if (err) throw FailureFromErrno(err, "sizing the ring buffer", "PMTU_ERR_BPF_LOAD");
+  StampOwner(&skel_->rodata->pmtu_cfg);
   for (const auto &tp : DisableMissingTracepoints(skel_))
     warnings_.push_back("this kernel has no " + tp + " tracepoint: its events are not reported");
   err = pmtu_bpf__load(skel_);

@@ -1,7 +1,11 @@
 // tc clsact attachment that leaves an interface's tc setup as it found it.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
+
+struct pmtu_config;
 
 namespace pmtu {
 
@@ -23,5 +27,26 @@ void DetachTc(const TcAttachment &a);
 
 // Our filters' handle: a fixed value lets a later run recognise them.
 constexpr unsigned kTcHandle = 0x504d;  // "PM"
+
+// A filter of ours that a killed pmtu-watch left behind, as removed.
+struct TcLeftover {
+  std::string ifname;
+  int ifindex = 0;
+  std::string direction;  // "ingress" or "egress"
+  unsigned priority = 0;
+  uint32_t prog_id = 0;
+  uint32_t owner_pid = 0;  // 0 when the program does not say
+};
+
+// Finds, on every interface of the namespace, filters that are ours (our
+// handle, a program named pmtu_tc_*) and dead (no process holds their
+// program: the observer that attached them was killed), and removes them.
+// Filters of running observers, this one included, and of any other program
+// are never touched. A dead owner in another pid namespace that we cannot
+// see into is left alone too.
+std::vector<TcLeftover> RemoveLeftoverTc(const std::string &netns);
+
+// Writes who loads the programs into their settings, for RemoveLeftoverTc.
+void StampOwner(struct pmtu_config *config);
 
 }  // namespace pmtu

@@ -156,6 +156,41 @@ export function resolveTargets(
   return targets;
 }
 
+/**
+ * Removes the tc filters a killed pmtu-watch left in the namespaces about to
+ * be watched (before attaching: they would run beside ours, or hold the
+ * priority we want), and says so, one line per killed run.
+ */
+function removeLeftovers(addon: Pick<NativeAddon, 'removeLeftovers'>, targets: Target[], ownNamespace: boolean): string[] {
+  const spaces = new Map<string | null, string | null>(); // path -> name
+  if (ownNamespace) spaces.set(null, null);
+  for (const t of targets) spaces.set(t.path, t.netns);
+  const byOwner = new Map<number, { count: number; where: string[] }>();
+  const problems: string[] = [];
+  for (const [path, name] of spaces) {
+    let removed;
+    try {
+      removed = addon.removeLeftovers(path);
+    } catch (e) {
+      const err = fromNative(e);
+      if (err.code !== 'PMTU_ERR_NETNS') problems.push(`cannot look for leftover tc filters in ${name ?? 'this namespace'}: ${err.message}`);
+      continue;
+    }
+    for (const l of removed) {
+      const owner = byOwner.get(l.ownerPid) ?? { count: 0, where: [] };
+      const where = `${name ?? 'this namespace'}/${l.ifname}`;
+      owner.count++;
+      if (!owner.where.includes(where)) owner.where.push(where);
+      byOwner.set(l.ownerPid, owner);
+    }
+  }
+  const said = [...byOwner].map(
+    ([pid, { count, where }]) =>
+      `removed ${count} leftover tc filter${count === 1 ? '' : 's'} of a killed pmtu-watch (${pid ? `pid ${pid}` : 'an older version'}) from ${where.join(', ')}`,
+  );
+  return [...said, ...problems];
+}
+
 export interface Observer {
   on(event: 'events', listener: (events: PmtuEvent[]) => void): this;
   on(event: 'error', listener: (err: PmtuError) => void): this;
@@ -219,6 +254,7 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
       native.start((records) => this.onBatch(records));
       this.native = native;
       this.warnings.push(...native.warnings());
+      this.warnings.push(...removeLeftovers(addon, targets, !opts.netns?.length));
       for (const t of targets) {
         const err = this.attachOne(native, t);
         // An interface that vanished meanwhile is a warning; anything else is fatal.

@@ -5,6 +5,7 @@ import type { NativeAddon } from '../../src/observer/addon.js';
 import type { NameSources } from '../../src/observer/names.js';
 import type {
   Attachment,
+  Leftover,
   LinkInfo,
   LossCounters,
   Observer as NativeObserver,
@@ -28,6 +29,8 @@ export interface FakeAddonOptions {
   /** Thrown by attach() for this namespace path and ifindex, when it returns one. */
   attachError?: (netns: string | null, ifindex: number) => Error | undefined;
   losses?: Partial<LossCounters>;
+  /** Filters of a killed run that removeLeftovers() finds, per namespace path ('' for the observer's own). */
+  leftovers?: Record<string, Leftover[]>;
 }
 
 export interface FakeAddon {
@@ -144,6 +147,7 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
     readNetConfig: (netns) => ({ links: listLinks(netns), addresses: [], routes: [], peerNsids: [] }),
     // Every sysctl exists and reads 0, in every namespace.
     readSysctls: (_netns, paths) => paths.map(() => '0'),
+    removeLeftovers: (netns) => o.leftovers?.[netns ?? ''] ?? [],
     RECORD_SIZE: 288,
   };
   return {
