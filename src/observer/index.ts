@@ -191,6 +191,12 @@ function removeLeftovers(addon: Pick<NativeAddon, 'removeLeftovers'>, targets: T
   return [...said, ...problems];
 }
 
+/** True when attaching failed because the interface or its namespace went away meanwhile. */
+function vanished(err: PmtuError, t: Target): boolean {
+  if (err.code === 'PMTU_ERR_NO_DEVICE') return true;
+  return err.code === 'PMTU_ERR_NETNS' && t.path !== null && !existsSync(t.path);
+}
+
 export interface Observer {
   on(event: 'events', listener: (events: PmtuEvent[]) => void): this;
   on(event: 'error', listener: (err: PmtuError) => void): this;
@@ -321,6 +327,8 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
       const key = targetKey(t);
       if (this.watched.has(key)) continue;
       const err = this.attachOne(native, t);
+      // Gone between the listing and the attach (a container stopping): nothing to say.
+      if (err && vanished(err, t)) continue;
       // Tried again at every look, but said once.
       if (err && !this.failing.has(key)) this.warn(err.message);
       if (err) this.failing.add(key);
