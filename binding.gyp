@@ -36,6 +36,15 @@
       "cflags": ["-Wall", "-Wextra", "-Werror", "-fvisibility=hidden"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden"],
       "libraries": ["-lbpf", "-lelf", "-lz"]
+    },
+    {
+      "target_name": "pmtu-bench",
+      "type": "executable",
+      "dependencies": ["pmtu_bpf"],
+      "sources": ["bench/pmtu-bench.c"],
+      "include_dirs": ["<(SHARED_INTERMEDIATE_DIR)/bpf", "bpf"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror"],
+      "libraries": ["-lbpf", "-lelf", "-lz", "-lpthread"]
     }
   ]
 }

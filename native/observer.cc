@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -77,6 +78,7 @@ Napi::Function Observer::Define(Napi::Env env) {
                          InstanceMethod<&Observer::Losses>("losses"),
                          InstanceMethod<&Observer::Warnings>("warnings"),
                          InstanceMethod<&Observer::TestRun>("testRun"),
+                         InstanceMethod<&Observer::TestRunAsync>("testRunAsync"),
                          InstanceMethod<&Observer::Stop>("stop"),
                      });
 }
@@ -275,34 +277,127 @@ Napi::Value Observer::Warnings(const Napi::CallbackInfo &info) {
 // BPF_PROG_TEST_RUN of a tc program on a crafted frame: what tests and
 // benchmarks use to feed the parser exact bytes. Its events arrive through
 // the ring buffer like any other.
+namespace {
+
+struct TestRunArgs {
+  std::vector<uint8_t> frame;
+  uint32_t repeat;
+  bool ingress;
+};
+
+struct TestRunOutcome {
+  int32_t retval = 0;
+  uint32_t duration_ns = 0;
+  std::vector<uint8_t> output;
+};
+
+TestRunArgs ParseTestRunArgs(const Napi::CallbackInfo &info) {
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsBuffer())
+    Fail("PMTU_ERR_INVALID", "testRun(direction: 'ingress' | 'egress', frame: Buffer, repeat?: number)",
+         "see native/index.d.ts");
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  if (dir != "ingress" && dir != "egress")
+    Fail("PMTU_ERR_INVALID", "direction must be 'ingress' or 'egress'", "see native/index.d.ts");
+  auto frame = info[1].As<Napi::Buffer<uint8_t>>();
+  uint32_t repeat = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 1;
+  return {std::vector<uint8_t>(frame.Data(), frame.Data() + frame.Length()), repeat ? repeat : 1u, dir == "ingress"};
+}
+
+// Touches no JavaScript: it also runs on a worker thread.
+TestRunOutcome RunTest(int prog_fd, const TestRunArgs &args) {
+  TestRunOutcome r;
+  r.output.resize(args.frame.size() + 256);
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.data_in = args.frame.data();
+  opts.data_size_in = static_cast<uint32_t>(args.frame.size());
+  opts.data_out = r.output.data();
+  opts.data_size_out = static_cast<uint32_t>(r.output.size());
+  opts.repeat = args.repeat;
+  int err = bpf_prog_test_run_opts(prog_fd, &opts);
+  if (err) throw FailureFromErrno(err, "BPF_PROG_TEST_RUN", "PMTU_ERR_INVALID");
+  r.retval = static_cast<int32_t>(opts.retval);
+  r.duration_ns = opts.duration;
+  r.output.resize(opts.data_size_out);
+  return r;
+}
+
+Napi::Object TestRunResult(Napi::Env env, const TestRunOutcome &r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("retval", r.retval);
+  o.Set("durationNs", r.duration_ns);
+  o.Set("output", Napi::Buffer<uint8_t>::Copy(env, r.output.data(), r.output.size()));
+  return o;
+}
+
+// A test run on a libuv worker thread, on its own duplicate of the program's
+// fd (so stop() may release the programs meanwhile): the event loop keeps
+// taking batches while the kernel runs, which makes it a load generator.
+class TestRunWorker : public Napi::AsyncWorker {
+ public:
+  TestRunWorker(Napi::Env env, int prog_fd, TestRunArgs args)
+      : Napi::AsyncWorker(env, "pmtu-watch test run"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        prog_fd_(prog_fd),
+        args_(std::move(args)) {}
+  ~TestRunWorker() override { close(prog_fd_); }
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      outcome_ = RunTest(prog_fd_, args_);
+    } catch (const Failure &f) {
+      failure_ = f;
+      failed_ = true;
+    }
+  }
+  void OnOK() override {
+    if (failed_)
+      deferred_.Reject(ToJsError(Env(), failure_).Value());
+    else
+      deferred_.Resolve(TestRunResult(Env(), outcome_));
+  }
+  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int prog_fd_;
+  TestRunArgs args_;
+  TestRunOutcome outcome_;
+  Failure failure_;
+  bool failed_ = false;
+};
+
+}  // namespace
+
+int Observer::TestRunFd(bool ingress) const {
+  if (!started_ || stopping_) Fail("PMTU_ERR_STATE", "testRun() before start()", "call start() first");
+  bpf_program *prog = ingress ? skel_->progs.pmtu_tc_ingress : skel_->progs.pmtu_tc_egress;
+  return bpf_program__fd(prog);
+}
+
 Napi::Value Observer::TestRun(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   try {
-    if (!started_ || stopping_) Fail("PMTU_ERR_STATE", "testRun() before start()", "call start() first");
-    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsBuffer())
-      Fail("PMTU_ERR_INVALID", "testRun(direction: 'ingress' | 'egress', frame: Buffer, repeat?: number)",
-           "see native/index.d.ts");
-    std::string dir = info[0].As<Napi::String>().Utf8Value();
-    if (dir != "ingress" && dir != "egress")
-      Fail("PMTU_ERR_INVALID", "direction must be 'ingress' or 'egress'", "see native/index.d.ts");
-    auto frame = info[1].As<Napi::Buffer<uint8_t>>();
-    uint32_t repeat = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 1;
-    std::vector<uint8_t> out(frame.Length() + 256);
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.data_in = frame.Data();
-    opts.data_size_in = static_cast<uint32_t>(frame.Length());
-    opts.data_out = out.data();
-    opts.data_size_out = static_cast<uint32_t>(out.size());
-    opts.repeat = repeat ? repeat : 1;
-    bpf_program *prog = dir == "ingress" ? skel_->progs.pmtu_tc_ingress : skel_->progs.pmtu_tc_egress;
-    int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
-    if (err) throw FailureFromErrno(err, "BPF_PROG_TEST_RUN", "PMTU_ERR_INVALID");
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("retval", static_cast<int32_t>(opts.retval));
-    o.Set("durationNs", opts.duration);
-    o.Set("output", Napi::Buffer<uint8_t>::Copy(env, out.data(), opts.data_size_out));
-    return o;
+    TestRunArgs args = ParseTestRunArgs(info);
+    return TestRunResult(env, RunTest(TestRunFd(args.ingress), args));
+  } catch (const Failure &f) {
+    ToJsError(env, f).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+Napi::Value Observer::TestRunAsync(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  try {
+    TestRunArgs args = ParseTestRunArgs(info);
+    int fd = fcntl(TestRunFd(args.ingress), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) throw FailureFromErrno(errno, "duplicating the program's fd", "PMTU_ERR_INVALID");
+    auto *worker = new TestRunWorker(env, fd, std::move(args));  // deletes itself when done
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
   } catch (const Failure &f) {
     ToJsError(env, f).ThrowAsJavaScriptException();
     return env.Undefined();

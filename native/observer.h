@@ -36,6 +36,7 @@ class Observer : public Napi::ObjectWrap<Observer> {
   Napi::Value Losses(const Napi::CallbackInfo &info);
   Napi::Value Warnings(const Napi::CallbackInfo &info);
   Napi::Value TestRun(const Napi::CallbackInfo &info);
+  Napi::Value TestRunAsync(const Napi::CallbackInfo &info);
   Napi::Value Stop(const Napi::CallbackInfo &info);
 
   void Load();
@@ -43,6 +44,7 @@ class Observer : public Napi::ObjectWrap<Observer> {
   static int OnRecord(void *ctx, void *data, size_t size);
   void Flush();
   uint64_t SumLossCounter(uint32_t index) const;
+  int TestRunFd(bool ingress) const;  // the tc program's fd; throws when not running
 
   // Settings (constructor).
   uint32_t ring_bytes_ = 8u << 20;
