@@ -2,6 +2,7 @@
 # Makes sure the Debian packages a step needs are present:
 #   ensure-deb.sh build   (npm preinstall: what builds the BPF programs and the addon)
 #   ensure-deb.sh test    (npm pretest: the real peers the end-to-end tests drive)
+#   ensure-deb.sh bench   (npm run bench: the peers it measures against, and iperf3)
 # As root it installs what is missing; as anyone else it stops with the list
 # and the command to run.
 set -euo pipefail
@@ -21,8 +22,14 @@ test)
 		tc:iproute2 ss:iproute2 sysctl:procps curl:curl openssl:openssl setpriv:util-linux tshark:tshark
 	)
 	;;
+bench)
+	needs=(
+		ip:iproute2 ss:iproute2 sysctl:procps iperf3:iperf3 tcpdump:tcpdump bpftrace:bpftrace
+		unshare:util-linux mountpoint:util-linux
+	)
+	;;
 *)
-	echo "usage: ensure-deb.sh build|test" >&2
+	echo "usage: ensure-deb.sh build|test|bench" >&2
 	exit 2
 	;;
 esac

@@ -1,0 +1,81 @@
+// `npm run bench` (node --expose-gc dist/bench/run.js [--json]): what
+// pmtu-watch costs and how fast it goes, each figure measured side by side
+// with its peer in the same run (README, "Benchmarks"). Targets are printed
+// next to the figures; missing one does not fail the run. Only a figure of
+// pmtu-watch's own that could not be measured does (exit 1).
+
+import { spawnSync } from 'node:child_process';
+import { availableParallelism, release } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+import { oneLine } from '../errors.js';
+import { loadAddon } from '../observer/addon.js';
+import { measureCapture } from './capture.js';
+import { measureFlows } from './flows.js';
+import { measurePipeline } from './pipeline.js';
+import { formatTable, notAvailable, toJson, unmeasured, type BenchReport, type Section } from './report.js';
+import { measureTcCost } from './tc-cost.js';
+import { measureTraffic } from './traffic.js';
+
+const ENSURE_DEB = fileURLToPath(new URL('../../scripts/ensure-deb.sh', import.meta.url));
+
+type Step = { id: string; title: string; run: (progress: (msg: string) => void) => Section | Promise<Section> };
+
+const STEPS: Step[] = [
+  { id: 'tc', title: '1. tc program, per packet', run: () => measureTcCost() },
+  { id: 'pipeline', title: '2. Event pipeline', run: measurePipeline },
+  { id: 'traffic', title: '3. Traffic overhead', run: measureTraffic },
+  { id: 'flows', title: '4. Correlator', run: measureFlows },
+  { id: 'capture', title: '5. Captures', run: measureCapture },
+];
+
+async function main(args: string[]): Promise<number> {
+  const unknown = args.filter((a) => a !== '--json');
+  if (unknown.length) {
+    process.stderr.write(`pmtu-watch bench: unknown argument ${unknown[0]}; usage: npm run bench [-- --json]\n`);
+    return 2;
+  }
+  const json = args.includes('--json');
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('pmtu-watch bench: needs root (it loads BPF programs and builds network namespaces): sudo npm run bench\n');
+    return 1;
+  }
+  try {
+    loadAddon();
+  } catch (e) {
+    process.stderr.write(`${oneLine(e)}\n`);
+    return 1;
+  }
+  // The peers (iperf3, tcpdump, bpftrace): installed when missing; a peer that
+  // still cannot run is a row saying why, not a failed run.
+  const tools = spawnSync('bash', [ENSURE_DEB, 'bench'], { stdio: ['ignore', 2, 2] });
+  if (tools.status !== 0) process.stderr.write('pmtu-watch bench: some peers are missing; their rows will say n/a\n');
+
+  const started = Date.now();
+  const progress = (msg: string) => process.stderr.write(`bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s: ${msg}\n`);
+  const sections: Section[] = [];
+  for (const step of STEPS) {
+    progress(step.title);
+    try {
+      sections.push(await step.run(progress));
+    } catch (e) {
+      const why = (e as Error).message.split('\n')[0] ?? String(e);
+      sections.push({ id: step.id, title: step.title, how: 'failed', figures: [notAvailable(`${step.id}.failed`, 'measurement', 'count', why)] });
+    }
+  }
+  progress('done');
+
+  const report: BenchReport = {
+    host: { kernel: release(), cpus: availableParallelism(), node: process.version, date: new Date(started).toISOString() },
+    sections,
+  };
+  process.stdout.write(`${json ? toJson(report) : formatTable(report)}\n`);
+  const missing = unmeasured(report);
+  if (missing.length) {
+    process.stderr.write(`pmtu-watch bench: could not measure ${missing.map((f) => `${f.id} (${f.na})`).join(', ')}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));
