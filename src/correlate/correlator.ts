@@ -155,8 +155,6 @@ class Flow {
   readonly retransmits = new Map<string, RetransmitFact>();
   readonly routes = new Map<string, RouteFact>();
   verdict: VerdictJson | undefined;
-  /** ICMP errors recorded before any packet of the flow itself was seen (counted in unmatched). */
-  unconfirmedErrors = 0;
 
   constructor(flow: FlowJson, ts: number) {
     this.shown = flow;
@@ -194,8 +192,12 @@ function confirms(ev: CorrelatorEvent): boolean {
 
 export class Correlator {
   private readonly flows = new Map<string, Flow>();
-  /** Flows only ICMP errors spoke of so far: no verdict until a packet of their own is seen. */
-  private readonly unconfirmed = new Map<string, Flow>();
+  /**
+   * Flows only ICMP errors spoke of so far: no verdict until a packet of their
+   * own is seen. Their events are kept as they came (a flood of spoofed PTBs
+   * should cost little) and recorded when the flow is confirmed.
+   */
+  private readonly unconfirmed = new Map<string, Unconfirmed>();
   private readonly idleMs: number;
   private readonly maxFlows: number;
   private readonly maxUnconfirmed: number;
@@ -224,28 +226,29 @@ export class Correlator {
     if (flow) {
       this.flows.delete(key); // re-inserted below: Map order is recency order
     } else {
-      flow = this.unconfirmed.get(key);
+      const aside = this.unconfirmed.get(key);
       this.unconfirmed.delete(key);
       if (!confirms(ev)) {
-        // Kept aside, facts and all, so that the verdict does not depend on
-        // whether the error or the flow's first packet came first.
-        if (!flow) {
-          evictOldest(this.unconfirmed, this.maxUnconfirmed);
-          flow = new Flow(subj, ev.ts);
-        }
-        this.unconfirmed.set(key, flow);
-        flow.lastTs = Math.max(flow.lastTs, ev.ts);
-        flow.firstTs = Math.min(flow.firstTs, ev.ts);
-        flow.unconfirmedErrors++;
+        // Kept aside so that the verdict does not depend on whether the error
+        // or the flow's first packet came first.
+        const kept = aside ?? { lastTs: ev.ts, errors: 0, events: [] };
+        if (!aside) evictOldest(this.unconfirmed, this.maxUnconfirmed);
+        this.unconfirmed.set(key, kept);
+        kept.lastTs = Math.max(kept.lastTs, ev.ts);
+        kept.errors++;
+        if (kept.events.length >= MAX_FACTS) kept.events.shift();
+        kept.events.push(ev);
         this.counters.unmatched++;
-        record(flow, ev);
         return [];
       }
-      if (flow) {
-        this.counters.unmatched -= flow.unconfirmedErrors;
-        flow.unconfirmedErrors = 0;
-      } else {
-        flow = new Flow(subj, ev.ts);
+      flow = new Flow(subj, ev.ts);
+      if (aside) {
+        this.counters.unmatched -= aside.errors;
+        for (const e of aside.events) {
+          flow.firstTs = Math.min(flow.firstTs, e.ts);
+          flow.lastTs = Math.max(flow.lastTs, e.ts);
+          record(flow, e);
+        }
       }
       this.counters.evicted += evictOldest(this.flows, this.maxFlows);
     }
@@ -293,8 +296,17 @@ export class Correlator {
   }
 }
 
+/** A flow known only from ICMP errors about it. */
+interface Unconfirmed {
+  lastTs: number;
+  /** How many (counted in unmatched until the flow is confirmed). */
+  errors: number;
+  /** The last MAX_FACTS of them. */
+  events: CorrelatorEvent[];
+}
+
 /** Makes room for one more in a recency-ordered map of at most max; returns how many went. */
-function evictOldest(map: Map<string, Flow>, max: number): number {
+function evictOldest(map: Map<string, unknown>, max: number): number {
   let evicted = 0;
   while (map.size >= max) {
     const oldest = map.keys().next().value;
