@@ -11,8 +11,6 @@ import type { Io } from './io.js';
 
 /** How long a verdict must hold before plain output prints it. */
 const SETTLE_MS = 250;
-/** How often plain output says that events were lost (when they were). */
-const LOSS_REPORT_MS = 2000;
 
 export interface LiveOptions {
   json: boolean;
@@ -135,7 +133,7 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
   const timers: NodeJS.Timeout[] = [];
   if (!opts.json && !deps.screen) timers.push(setInterval(() => printSettled(false), SETTLE_MS / 2));
   if (show && !opts.json && !deps.screen) {
-    // Plain output has no status line: losses are said as they happen (at most every few seconds).
+    // Plain output has no status line: losses are said as they happen (at most once per stats period).
     let told = 0;
     timers.push(
       setInterval(() => {
@@ -144,7 +142,7 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
         if (lost === told) return;
         io.err(`pmtu-watch: warning: ${lost - told} events lost (${lost} in all: ${l.ringbufFull} ring buffer full, ${l.queueFull} consumer behind); verdicts may lack evidence`);
         told = lost;
-      }, LOSS_REPORT_MS),
+      }, deps.statsEveryMs),
     );
   }
   const stop = new Promise<void>((resolve) => {

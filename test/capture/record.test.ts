@@ -15,6 +15,7 @@ import { Observer } from '../../src/observer/index.js';
 import { fakeAddon, fakeNameSources, link, type FakeAddon } from '../helpers/fake-addon.js';
 import { icmpFragNeeded, ipv4, PROTO } from '../helpers/packets.js';
 import { batch, DIR, F, KIND } from '../helpers/records.js';
+import type { LossCounters } from '../../native/index.js';
 
 const OWN = 4026531840;
 const dir = mkdtempSync(join(tmpdir(), 'pmtu-record-test-'));
@@ -79,8 +80,8 @@ describe('pmtu-watch record (fake addon)', () => {
   });
 
   /** record on the real Observer with a fake addon: the batch arrives, then the user stops it. */
-  function recordDeps(): { fake: FakeAddon; deps: ProgramDeps } {
-    const fake = fakeAddon({ links: { '': [link(1, 'lo', 65536), link(2, 'eth0')] }, inodes: { '': OWN }, dropReasons: ['', '', 'NOT_SPECIFIED'] });
+  function recordDeps(losses: Partial<LossCounters> = {}): { fake: FakeAddon; deps: ProgramDeps } {
+    const fake = fakeAddon({ links: { '': [link(1, 'lo', 65536), link(2, 'eth0')] }, inodes: { '': OWN }, dropReasons: ['', '', 'NOT_SPECIFIED'], losses });
     let stop: () => void = () => {};
     const stopRequested = new Promise<void>((r) => (stop = r));
     const deps: ProgramDeps = {
@@ -156,6 +157,20 @@ describe('pmtu-watch record (fake addon)', () => {
     expect(report.code).toBe(0);
     expect(report.out).toEqual(recorded);
     expect(report.err).toEqual([`pmtu-watch: ${file}: read ${recs.length + 1} records, ${reader.state.offset} bytes to the end of the recording`]);
+  });
+
+  it('losses: in the summary line, in the stats records, and in what report shows', async () => {
+    const file = join(dir, 'lossy.pmtucap');
+    const { deps } = recordDeps({ ringbufFull: 7, queueFull: 5 });
+    const r = await run(['record', '-o', file], deps);
+    expect(r.code).toBe(0);
+    expect(r.err.at(-1)).toMatch(/, 12 lost, 0 unmatched ICMP errors$/);
+    const reader = CaptureReader.open(file);
+    const stats = [...reader.records()].flatMap((x) => (x.type === 'stats' ? [x.stats] : []));
+    reader.close();
+    expect(stats.at(-1)!.losses).toMatchObject({ ringbufFull: 7, queueFull: 5 });
+    const report = await run(['report', file]);
+    expect(report.out.join('\n')).toContain('lost while recording: 7 ring buffer full, 5 queue full');
   });
 
   it('a file it cannot create: exit 1, one line, the hooks detached', async () => {

@@ -306,6 +306,15 @@ describe('pmtu-watch live (running)', () => {
     ]);
   });
 
+  it('events the kernel or the addon lost are said while plain output runs, and in its summary', async () => {
+    const { deps } = liveDeps({ losses: { ringbufFull: 7, queueFull: 5 } }, [], { statsEveryMs: 30 });
+    const r = await run(['live', '--duration', '0.2'], deps);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('pmtu-watch: warning: 12 events lost (12 in all: 7 ring buffer full, 5 consumer behind); verdicts may lack evidence');
+    expect(r.err.filter((l) => l.includes('events lost'))).toHaveLength(1); // said once, not at every look
+    expect(r.err.at(-1)).toBe('pmtu-watch: 0 events, 0 flows, 0 in trouble, 12 lost, 0 unmatched ICMP errors');
+  });
+
   it('a bad batch while running is one error line, and the run goes on', async () => {
     const { deps } = liveDeps({}, [Buffer.alloc(10), EVENTS]);
     const r = await run(['live', '--json', '--duration', '0.1'], deps);

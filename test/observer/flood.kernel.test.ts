@@ -16,73 +16,13 @@ import type { NetLab } from '../../src/lab/netlab.js';
 import { pingDf, waitFor } from '../../src/lab/traffic.js';
 import { kernelDescribe, needAddon, needBtf, needCommands, needLabTools } from '../helpers/kernel.js';
 import { useLabs } from '../helpers/labs.js';
+import { ptbFlood, victimAndAttacker, type FloodResult } from '../helpers/flood.js';
 import { BIN, observerAttached } from '../helpers/live.js';
 
-const V4 = { victim: '198.18.50.1', attacker: '198.18.50.2' };
-const V6 = { victim: '2001:db8:50::1', attacker: '2001:db8:50::2' };
 const FLOOD_SECONDS = 4;
 const FLOOD_MAX_PACKETS = 2_000_000;
 /** One genuine PTB (about the victim's own ping) every this many spoofed ones. */
 const GENUINE_EVERY = 2000;
-
-/**
- * The flood, bounded in count and time. Packets are made up front (20000
- * distinct quoted flows, far more than the correlator keeps aside) and sent
- * in a loop: Python makes them too slowly to send as it makes them.
- */
-const FLOOD_PY = String.raw`
-import json, random, socket, struct, sys, time
-victim4, attacker4, victim6, attacker6 = sys.argv[1:5]
-seconds, max_packets, genuine_every = float(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
-rnd = random.Random(7)
-a4 = socket.inet_aton
-def csum(b):
-    if len(b) % 2: b += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-def ip4(src, dst, proto, payload, df=False):
-    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), rnd.randrange(65536), 0x4000 if df else 0, 64, proto, 0, a4(src), a4(dst))
-    return h + payload
-def frag_needed(router, mtu, quoted):
-    icmp = struct.pack('!BBHHH', 3, 4, 0, 0, mtu) + quoted
-    icmp = icmp[:2] + struct.pack('!H', csum(icmp)) + icmp[4:]
-    return ip4(router, victim4, 1, icmp)
-def rand4():
-    return '%d.%d.%d.%d' % (rnd.randrange(1, 224), rnd.randrange(256), rnd.randrange(256), rnd.randrange(1, 255))
-def spoofed4():
-    proto = rnd.choice([6, 17])
-    inner = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 1500, 0, 0x4000, 64, proto, 0, a4(rnd.choice([victim4, rand4()])), a4(rand4()))
-    return frag_needed('198.19.%d.%d' % (rnd.randrange(256), rnd.randrange(1, 255)), rnd.randrange(68, 1500), inner + struct.pack('!HHI', rnd.randrange(1, 65536), rnd.randrange(1, 65536), 0))
-def spoofed6():
-    inner = struct.pack('!IHBB', 0x60000000, 1460, 6, 64) + socket.inet_pton(socket.AF_INET6, victim6) + socket.inet_pton(socket.AF_INET6, '2001:db8:%x::%x' % (rnd.randrange(65536), rnd.randrange(1, 65536)))
-    return struct.pack('!BBHI', 2, 0, 0, rnd.randrange(1280, 1500)) + inner + struct.pack('!HHI', rnd.randrange(1, 65536), 443, 0)
-# The victim's own ping (DF, 1428 bytes) as a router would quote it.
-genuine = frag_needed(attacker4, 1300, struct.pack('!BBHHHBBH4s4s', 0x45, 0, 1428, 0, 0x4000, 64, 1, 0, a4(victim4), a4(attacker4)) + struct.pack('!BBHHH', 8, 0, 0, 1, 1))
-pool = [(4, spoofed4()) if rnd.random() < 0.7 else (6, spoofed6()) for _ in range(20000)]
-s4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-s6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-s4.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
-sent = {'v4': 0, 'v6': 0, 'genuine': 0, 'dropped': 0}
-start = time.monotonic()
-n = 0
-while n < max_packets and time.monotonic() - start < seconds:
-    for _ in range(500):
-        if n % genuine_every == 0:
-            pkt, fam, key = genuine, 4, 'genuine'
-        else:
-            fam, pkt = pool[n % len(pool)]
-            key = 'v4' if fam == 4 else 'v6'
-        try:
-            if fam == 4: s4.sendto(pkt, (victim4, 0))
-            else: s6.sendto(pkt, (victim6, 0))
-            sent[key] += 1
-        except (BlockingIOError, OSError):
-            sent['dropped'] += 1
-        n += 1
-sent['seconds'] = round(time.monotonic() - start, 3)
-print(json.dumps(sent))
-`;
 
 function rssKiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -121,13 +61,7 @@ kernelDescribe(
 
     it(`held for ${FLOOD_SECONDS} s: no verdict for spoofed flows (unmatched), the genuine one judged, nothing lost uncounted, memory bounded, /metrics answering`, async () => {
       const lab: NetLab = await labs.create('flood');
-      const v = await lab.addNs('v');
-      const x = await lab.addNs('x');
-      await lab.veth(v, 'eth0', x, 'eth0', { mtuA: 1500, mtuB: 1500 });
-      await lab.addr(v, 'eth0', `${V4.victim}/24`);
-      await lab.addr(x, 'eth0', `${V4.attacker}/24`);
-      await lab.addr(v, 'eth0', `${V6.victim}/64`);
-      await lab.addr(x, 'eth0', `${V6.attacker}/64`);
+      const { victim: v, attacker: x, addrs } = await victimAndAttacker(lab);
 
       const child = spawn(process.execPath, [BIN, 'live', '--netns', v, '--serve', '127.0.0.1:0', '--duration', '90'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
@@ -137,7 +71,7 @@ kernelDescribe(
       const exited = once(child, 'exit');
       const rss: number[] = [];
       const scrapes: { ok: boolean; ms: number }[] = [];
-      let sent: { v4: number; v6: number; genuine: number; dropped: number; seconds: number };
+      let sent: FloodResult;
       let metricsUrl = '';
       let mapBytes: { before: number; after: number };
       const scrape = async () => {
@@ -156,22 +90,19 @@ kernelDescribe(
         metricsUrl = feed.replace('ws://', 'http://').replace('/feed', '/metrics');
         await waitFor(() => observerAttached(lab, v, 'eth0'), 10_000);
         // The victim's own flow: DF pings larger than 1280 bytes, seen leaving.
-        await pingDf(lab, v, V4.attacker, { size: 1400, count: 2 });
+        await pingDf(lab, v, addrs.attacker4, { size: 1400, count: 2 });
         await waitFor(async () => metric(await scrape(), 'pmtu_events_total', '{kind="size"}') >= 1, 10_000);
         mapBytes = { before: bpfMapBytes(child.pid!), after: 0 };
         const baseline = rssKiB(child.pid!);
 
-        const flood = lab.spawn(x, ['python3', '-c', FLOOD_PY, V4.victim, V4.attacker, V6.victim, V6.attacker, String(FLOOD_SECONDS), String(FLOOD_MAX_PACKETS), String(GENUINE_EVERY)]);
         let flooding = true;
-        void flood.exited.then(() => (flooding = false));
+        const flood = ptbFlood(lab, x, { ...addrs, seconds: FLOOD_SECONDS, maxPackets: FLOOD_MAX_PACKETS, genuineEvery: GENUINE_EVERY }).finally(() => (flooding = false));
         while (flooding) {
           rss.push(rssKiB(child.pid!));
           await scrape();
           await new Promise((r) => setTimeout(r, 200));
         }
-        const out = await flood.exited;
-        expect(out.code, out.stderr).toBe(0);
-        sent = JSON.parse(out.stdout) as typeof sent;
+        sent = await flood;
 
         // Let the observer drain, then read what it says.
         let last = -1;
@@ -216,7 +147,7 @@ kernelDescribe(
       // What a person watching saw: the genuine PTB's verdict, about the victim's ping, and nothing about any spoofed flow.
       const verdictLines = stdout.split('\n').filter((l) => /^\d\d:\d\d:\d\d\.\d{3} [A-Z-]+ /.test(l));
       expect(verdictLines.length).toBeGreaterThan(0);
-      for (const l of verdictLines) expect(l).toContain(`${V4.victim} -> ${V4.attacker}`);
+      for (const l of verdictLines) expect(l).toContain(`${addrs.victim4} -> ${addrs.attacker4}`);
       expect(verdictLines[0]).toMatch(/PTB-(HONORED|DROPPED)/);
       expect(stderr).toMatch(/\d+ unmatched ICMP errors/);
     }, 120_000);
