@@ -27,6 +27,11 @@ interface Source {
 
 const WINDOW = 64 * 1024;
 
+/** Records other than the header and snapshots are small (an event is a few hundred bytes). */
+export const MAX_SMALL_RECORD = 64 * 1024;
+/** Record kinds by their field number in pmtu.v1.Record (the first byte of a record: writers write one field). */
+const SMALL_KINDS: Record<number, string> = { 2: 'an event', 3: 'a verdict', 4: 'a stats', 6: 'a note', 7: 'an end' };
+
 function fileSource(path: string): Source {
   let fd: number;
   try {
@@ -164,6 +169,10 @@ export class CaptureReader {
     if (rec.length < size) return { kind: 'stop', ending: 'cut' };
     const body = rec.subarray(len.size, len.size + len.value);
     if (crc32(body) !== rec.readUInt32LE(len.size + len.value)) throw this.corrupt(pos, 'checksum mismatch');
+    // Decoded protobuf takes tens of times its size (a packed field of a million
+    // flags is a million array entries): only snapshots and the header may be big.
+    const kind = SMALL_KINDS[body[0]! >> 3];
+    if (kind && len.value > MAX_SMALL_RECORD) throw this.corrupt(pos, `${kind} record of ${len.value} bytes (at most ${MAX_SMALL_RECORD})`);
     let msg: Record<string, unknown>;
     try {
       msg = types().Record.decode(body) as unknown as Record<string, unknown>;
