@@ -17,7 +17,7 @@
 // cannot hold is counted in losses().queueFull, like the addon's overflow.
 
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { fromNative, PmtuError } from '../errors.js';
@@ -191,6 +191,33 @@ function removeLeftovers(addon: Pick<NativeAddon, 'removeLeftovers'>, targets: T
   return [...said, ...problems];
 }
 
+const CAP = { NET_ADMIN: 12, SYS_ADMIN: 21, PERFMON: 38, BPF: 39 } as const;
+
+/**
+ * What this process lacks to watch (from the CapEff line of
+ * /proc/self/status), as one error naming each capability and what needs it;
+ * undefined when it has them all. CAP_SYS_ADMIN stands in for CAP_BPF and
+ * CAP_PERFMON, as the kernel lets it.
+ */
+export function missingCapabilities(procStatus: string, otherNamespaces: boolean): PmtuError | undefined {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(procStatus);
+  if (!m) return undefined; // not Linux as we know it: let the kernel say
+  const eff = BigInt(`0x${m[1]}`);
+  const has = (cap: number) => (eff & (1n << BigInt(cap))) !== 0n;
+  const admin = has(CAP.SYS_ADMIN);
+  const missing: [string, string][] = [];
+  if (!has(CAP.BPF) && !admin) missing.push(['CAP_BPF', 'loading the eBPF programs']);
+  if (!has(CAP.PERFMON) && !admin) missing.push(['CAP_PERFMON', 'the tracepoints and their ring buffer']);
+  if (!has(CAP.NET_ADMIN)) missing.push(['CAP_NET_ADMIN', 'attaching to tc']);
+  if (otherNamespaces && !admin) missing.push(['CAP_SYS_ADMIN', 'entering other network namespaces']);
+  if (!missing.length) return undefined;
+  return new PmtuError(
+    'PMTU_ERR_PERM',
+    `not permitted: this process lacks ${missing.map(([cap, what]) => `${cap} (${what})`).join(', ')}`,
+    'run as root, or grant them: e.g. systemd AmbientCapabilities=CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_SYS_ADMIN',
+  );
+}
+
 /** True when attaching failed because the interface or its namespace went away meanwhile. */
 function vanished(err: PmtuError, t: Target): boolean {
   if (err.code === 'PMTU_ERR_NO_DEVICE') return true;
@@ -242,6 +269,11 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
       throw new PmtuError('PMTU_ERR_INVALID', `maxQueuedEvents must be a positive integer, not ${maxQueued}`);
     }
     this.maxQueuedEvents = maxQueued;
+    if (!opts.addon) {
+      // Said up front, all at once, rather than as the first step that fails.
+      const missing = missingCapabilities(readFileSync('/proc/self/status', 'utf8'), Boolean(opts.allNetns || opts.netns?.length));
+      if (missing) throw missing;
+    }
     const targets = resolveTargets(this.selection, addon, sources);
     const ifaces = new IfaceNames();
     this.namers = {

@@ -1,27 +1,64 @@
-// Without the capabilities BPF needs, live says so in one line and exits 1.
+// Without the capabilities BPF and tc need, live, serve and record say so in
+// one line naming each missing capability and what needs it, and exit 1
+// without touching anything.
 
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-import { expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 
 import { kernelDescribe, needAddon, needCommands } from '../helpers/kernel.js';
+import { useLabs } from '../helpers/labs.js';
 import { BIN } from '../helpers/live.js';
 
+const dir = mkdtempSync(join(tmpdir(), 'pmtu-priv-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs pmtu-watch as root whose capability bounding set lacks `drop` (setpriv syntax): files stay readable, the rest does not. */
+function without(drop: string, args: string[]) {
+  return spawnSync('setpriv', [`--bounding-set=${drop}`, process.execPath, BIN, ...args], { encoding: 'utf8', timeout: 20_000 });
+}
+
+function oneErrorLine(r: ReturnType<typeof without>): string {
+  expect(r.status).toBe(1);
+  expect(r.stdout).toBe('');
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  return lines[0]!;
+}
+
 kernelDescribe(
-  'live without privileges',
+  'watching without privileges',
   () => {
-    it('prints one line naming the missing capabilities and exits 1', () => {
-      // Root with an empty capability bounding set: files stay readable, BPF does not load.
-      const r = spawnSync('setpriv', ['--bounding-set=-all', process.execPath, BIN, 'live', '--duration', '1'], {
-        encoding: 'utf8',
-        timeout: 20_000,
-      });
-      expect(r.status).toBe(1);
-      expect(r.stdout).toBe('');
-      const lines = r.stderr.trimEnd().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^pmtu-watch: .*Operation not permitted.*CAP_BPF/);
+    const labs = useLabs();
+
+    it('no capabilities at all: one line naming CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, exit 1', () => {
+      const line = oneErrorLine(without('-all', ['live', '--duration', '1']));
+      expect(line).toBe(
+        'pmtu-watch: not permitted: this process lacks CAP_BPF (loading the eBPF programs), CAP_PERFMON (the tracepoints and their ring buffer), CAP_NET_ADMIN (attaching to tc) ' +
+          '(run as root, or grant them: e.g. systemd AmbientCapabilities=CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_SYS_ADMIN)',
+      );
+    });
+
+    it('only CAP_NET_ADMIN missing: names it alone', () => {
+      expect(oneErrorLine(without('-net_admin', ['live', '--duration', '1']))).toMatch(/^pmtu-watch: not permitted: this process lacks CAP_NET_ADMIN \(attaching to tc\) \(run as root/);
+    });
+
+    it('CAP_BPF without CAP_SYS_ADMIN is not enough to watch another namespace', async () => {
+      const lab = await labs.create('priv');
+      const ns = await lab.addNs('a');
+      await lab.veth(ns, 'eth0', await lab.addNs('b'), 'eth0');
+      expect(oneErrorLine(without('-sys_admin', ['live', '--netns', ns, '--duration', '1']))).toMatch(/lacks CAP_SYS_ADMIN \(entering other network namespaces\)/);
+    });
+
+    it('serve and record say the same, and record leaves no file', () => {
+      expect(oneErrorLine(without('-all', ['serve', '--listen', '127.0.0.1:0', '--duration', '1']))).toMatch(/^pmtu-watch: not permitted: this process lacks CAP_BPF/);
+      const file = join(dir, 'never.pmtucap');
+      expect(oneErrorLine(without('-all', ['record', '-o', file, '--duration', '1']))).toMatch(/^pmtu-watch: not permitted: this process lacks CAP_BPF/);
+      expect(existsSync(file)).toBe(false);
     });
   },
-  { requires: [needCommands('setpriv'), needAddon] },
+  { requires: [needCommands('setpriv', 'ip'), needAddon] },
 );
