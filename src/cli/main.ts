@@ -96,6 +96,11 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
   )
     .option('--events', 'plain output: print every event, not only verdict changes')
     .option('--serve <host:port>', 'also serve the websocket feed (/feed) and Prometheus metrics (/metrics) here')
+    .addHelpText(
+      'after',
+      '\nAt start it removes the tc filters a killed pmtu-watch left (only those) and says so. PTBs about flows it never saw are\n' +
+        'counted as unmatched, not judged. Lost events are counted and shown (status line, warnings, stats, /metrics).',
+    )
     .action(watch);
 
   watchOptions(
