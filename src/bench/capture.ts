@@ -17,7 +17,7 @@ import { flowEvent, type BenchKind } from './events.js';
 import { benchFrames } from './frames.js';
 import type { Section } from './report.js';
 
-const EVENTS = 100_000;
+const EVENTS = 50_000;
 const FLOWS = 1000;
 /** Per flow, in turn: its SYN, its largest DF packet, a router's frag-needed. */
 const KINDS: BenchKind[] = ['syn', 'size', 'ptb'];

@@ -12,7 +12,7 @@ import { median, notAvailable, type Figure, type Section } from './report.js';
 import { retryBusy } from './util.js';
 
 const SECONDS = 2;
-const ROUNDS = 4;
+const ROUNDS = 3;
 /** Target (issue #6). */
 const MIN_SHARE = 0.98;
 
