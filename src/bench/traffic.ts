@@ -12,6 +12,8 @@ import { median, notAvailable, type Figure, type Section } from './report.js';
 import { retryBusy } from './util.js';
 
 const SECONDS = 2;
+/** Longer than timeout's -k: the watcher is gone before the lab would SIGKILL timeout itself. */
+const STOP_GRACE_MS = 4000;
 const ROUNDS = 3;
 /** Target (issue #6). */
 const MIN_SHARE = 0.98;
@@ -33,7 +35,9 @@ const SIZE_FILTER = `${EVENTS_FILTER} or (ip[6] & 0x40 != 0 and greater 1294) or
 /**
  * drops.bpf.c's question in bpftrace: a dropped IP packet that is too big
  * (PKT_TOO_BIG, or longer than its device's MTU) or an ICMP error. The
- * tracepoint's protocol is in network order.
+ * tracepoint's protocol is in network order. It says "ready" once its probes
+ * are attached (they are attached in order, the interval last), and ends
+ * itself after a minute whatever happens to the bench.
  */
 function bpftraceScript(pktTooBig: number): string {
   return `tracepoint:skb:kfree_skb
@@ -45,7 +49,9 @@ function bpftraceScript(pktTooBig: number): string {
   if (args->reason == ${pktTooBig} || ($mtu != 0 && $skb->len > $mtu) || $l4 == 1 || $l4 == 58) {
     printf("drop reason %d proto %x len %d mtu %d l4 %d\\n", args->reason, args->protocol, $skb->len, $mtu, $l4);
   }
-}`;
+}
+interval:ms:100 /@ready == 0/ { @ready = 1; printf("ready\\n"); }
+interval:s:60 { exit(); }`;
 }
 
 interface Watcher {
@@ -63,7 +69,9 @@ async function spawnReady(
   argv: string[],
   ready: (out: { stdout: string; stderr: string }) => boolean,
 ): Promise<Spawned> {
-  const p = lab.spawn(ns, ['timeout', '60', ...argv]);
+  // Stopping sends SIGTERM to timeout, which passes it on and kills what is
+  // still there a second later: nothing outlives it holding our pipes.
+  const p = lab.spawn(ns, ['timeout', '-k', '1', '60', ...argv]);
   let exited = false;
   void p.exited.then(() => (exited = true));
   try {
@@ -72,7 +80,7 @@ async function spawnReady(
       return ready(p.output());
     }, 15_000);
   } catch (e) {
-    await p.stop();
+    await p.stop(STOP_GRACE_MS);
     throw e;
   }
   return p;
@@ -91,11 +99,11 @@ function tcpdump(id: string, label: string, filter: string): Watcher {
         dumps.push(await spawnReady(lab, a, 'tcpdump', argv('va'), listening));
         dumps.push(await spawnReady(lab, b, 'tcpdump', argv('vb'), listening));
       } catch (e) {
-        await Promise.all(dumps.map((d) => d.stop()));
+        await Promise.all(dumps.map((d) => d.stop(STOP_GRACE_MS)));
         throw e;
       }
       return async () => {
-        await Promise.all(dumps.map((d) => d.stop()));
+        await Promise.all(dumps.map((d) => d.stop(STOP_GRACE_MS)));
       };
     },
   };
@@ -130,11 +138,10 @@ const WATCHERS: Watcher[] = [
         a,
         'bpftrace',
         ['unshare', '-m', 'sh', '-c', 'mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing; exec bpftrace -e "$0"', bpftraceScript(reason)],
-        (o) => o.stdout.includes('Attaching'),
+        (o) => o.stdout.includes('ready'),
       );
-      await new Promise((r) => setTimeout(r, 300)); // "Attaching" is said just before it attaches
       return async () => {
-        await p.stop();
+        await p.stop(STOP_GRACE_MS);
       };
     },
   },
