@@ -140,21 +140,68 @@ export function flowKey(f: FlowJson): string {
   return `${f.proto}|${a < b ? `${a}>${b}` : `${b}>${a}`}`;
 }
 
+interface FactKinds {
+  ptbs: PtbFact;
+  ptbDrops: DropFact;
+  tooBig: DropFact;
+  l2: DropFact;
+  sizes: SizeFact;
+  syns: SynFact;
+  retransmits: RetransmitFact;
+  routes: RouteFact;
+}
+
+/** What a flow without facts of a kind reads: shared, never written (writes go through Flow.writable). */
+const NO_FACTS: ReadonlyMap<string, never> = new Map<string, never>();
+
 class Flow {
   firstTs: number;
   lastTs: number;
   /** Shown as seen from the connection's initiator when a SYN told us who that is. */
   shown: FlowJson;
   initiatorKnown = false;
-  readonly ptbs = new Map<string, PtbFact>();
-  readonly ptbDrops = new Map<string, DropFact>();
-  readonly tooBig = new Map<string, DropFact>();
-  readonly l2 = new Map<string, DropFact>();
-  readonly sizes = new Map<string, SizeFact>();
-  readonly syns = new Map<string, SynFact>();
-  readonly retransmits = new Map<string, RetransmitFact>();
-  readonly routes = new Map<string, RouteFact>();
+  /**
+   * Facts by kind. A flow usually has one or two kinds, so each map is made
+   * on its first fact (most flows would otherwise carry seven empty maps);
+   * until then reads see NO_FACTS.
+   */
+  private readonly facts: Partial<Record<keyof FactKinds, Map<string, unknown>>> = {};
   verdict: VerdictJson | undefined;
+
+  get ptbs(): ReadonlyMap<string, PtbFact> {
+    return (this.facts.ptbs as Map<string, PtbFact> | undefined) ?? NO_FACTS;
+  }
+  get ptbDrops(): ReadonlyMap<string, DropFact> {
+    return (this.facts.ptbDrops as Map<string, DropFact> | undefined) ?? NO_FACTS;
+  }
+  get tooBig(): ReadonlyMap<string, DropFact> {
+    return (this.facts.tooBig as Map<string, DropFact> | undefined) ?? NO_FACTS;
+  }
+  get l2(): ReadonlyMap<string, DropFact> {
+    return (this.facts.l2 as Map<string, DropFact> | undefined) ?? NO_FACTS;
+  }
+  get sizes(): ReadonlyMap<string, SizeFact> {
+    return (this.facts.sizes as Map<string, SizeFact> | undefined) ?? NO_FACTS;
+  }
+  get syns(): ReadonlyMap<string, SynFact> {
+    return (this.facts.syns as Map<string, SynFact> | undefined) ?? NO_FACTS;
+  }
+  get retransmits(): ReadonlyMap<string, RetransmitFact> {
+    return (this.facts.retransmits as Map<string, RetransmitFact> | undefined) ?? NO_FACTS;
+  }
+  get routes(): ReadonlyMap<string, RouteFact> {
+    return (this.facts.routes as Map<string, RouteFact> | undefined) ?? NO_FACTS;
+  }
+
+  /** The map facts of this kind are written to, made on first use. */
+  writable<K extends keyof FactKinds>(kind: K): Map<string, FactKinds[K]> {
+    let map = this.facts[kind];
+    if (!map) {
+      map = new Map();
+      this.facts[kind] = map;
+    }
+    return map as Map<string, FactKinds[K]>;
+  }
 
   constructor(flow: FlowJson, ts: number) {
     this.shown = flow;
@@ -358,7 +405,7 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
     case 'ptb-sent': {
       const to = ev.kind === 'ptb' ? (ev.dst ?? ev.inner!.src) : ev.inner!.src;
       const hop = ev.kind === 'ptb' ? (ev.src ?? null) : null;
-      put(flow.ptbs, `${ev.kind}|${ev.netns}|${ev.iface}|${ev.dir}|${ev.mtu}|${hop}`, {
+      put(flow.writable('ptbs'), `${ev.kind}|${ev.netns}|${ev.iface}|${ev.dir}|${ev.mtu}|${hop}`, {
         ...base,
         kind: ev.kind,
         dir: ev.dir,
@@ -381,13 +428,13 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
         src: ev.src ?? '',
       };
       const key = `${ev.netns}|${ev.iface}|${fact.reason}|${fact.hop}|${fact.mtu}|${fact.len}`;
-      if (ev.flags.includes('icmp-error')) put(flow.ptbDrops, key, fact);
-      else if (fact.reason === 'PKT_TOO_BIG') put(flow.tooBig, key, fact);
-      else if (ev.flags.includes('oversize')) put(flow.l2, key, fact);
+      if (ev.flags.includes('icmp-error')) put(flow.writable('ptbDrops'), key, fact);
+      else if (fact.reason === 'PKT_TOO_BIG') put(flow.writable('tooBig'), key, fact);
+      else if (ev.flags.includes('oversize')) put(flow.writable('l2'), key, fact);
       return;
     }
     case 'size': {
-      put(flow.sizes, `${ev.netns}|${ev.iface}|${ev.dir}|${ev.src}`, {
+      put(flow.writable('sizes'), `${ev.netns}|${ev.iface}|${ev.dir}|${ev.src}`, {
         ...base,
         dir: ev.dir,
         src: ev.src ?? '',
@@ -398,7 +445,7 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
     }
     case 'syn': {
       const synAck = ev.flags.includes('synack');
-      put(flow.syns, `${ev.netns}|${ev.iface}|${ev.dir}|${synAck}`, {
+      put(flow.writable('syns'), `${ev.netns}|${ev.iface}|${ev.dir}|${synAck}`, {
         ...base,
         dir: ev.dir,
         src: ev.src ?? '',
@@ -416,14 +463,14 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
       return;
     }
     case 'retransmit': {
-      put(flow.retransmits, `${ev.netns}|${ev.src}|${ev.len}|${ev.ts}`, { ...base, src: ev.src ?? '', len: ev.len ?? 0, mss: ev.mss ?? 0 });
+      put(flow.writable('retransmits'), `${ev.netns}|${ev.src}|${ev.len}|${ev.ts}`, { ...base, src: ev.src ?? '', len: ev.len ?? 0, mss: ev.mss ?? 0 });
       return;
     }
   }
 }
 
 function recordRoute(flow: Flow, ev: RouteEventJson): void {
-  put(flow.routes, `${ev.netns}|${ev.dst}|${ev.expected}`, {
+  put(flow.writable('routes'), `${ev.netns}|${ev.dst}|${ev.expected}`, {
     ts: ev.ts,
     netns: ev.netns,
     dst: ev.dst,
