@@ -29,6 +29,12 @@ export interface ObserverOptions {
   batchRecords?: number;
   /** Batches queued for JavaScript before new ones are counted lost (default 64). */
   maxQueuedBatches?: number;
+  /**
+   * Records queued for JavaScript (all batches) before new ones are counted
+   * lost (default 65536): bounds how far behind JavaScript can fall, and so
+   * how long a flood keeps it from answering anything else.
+   */
+  maxQueuedRecords?: number;
   /** A flow's largest DF packet is reported from this size on (default 1280). */
   sizeReportMin?: number;
 }

@@ -16,15 +16,22 @@
 namespace pmtu {
 namespace {
 
-using Batch = std::vector<uint8_t>;
+// Records on their way to JavaScript. `queued` counts the records handed
+// over and not yet taken, across batches: the budget Flush() checks.
+struct Batch {
+  std::vector<uint8_t> bytes;
+  uint32_t count;
+  std::shared_ptr<std::atomic<uint64_t>> queued;
+};
 
 void DeliverBatch(Napi::Env env, Napi::Function on_batch, Batch *batch) {
+  *batch->queued -= batch->count;
   if (env == nullptr) {  // the environment is going away
     delete batch;
     return;
   }
   auto buffer = Napi::Buffer<uint8_t>::NewOrCopy(
-      env, batch->data(), batch->size(), [](Napi::Env, uint8_t *, Batch *b) { delete b; }, batch);
+      env, batch->bytes.data(), batch->bytes.size(), [](Napi::Env, uint8_t *, Batch *b) { delete b; }, batch);
   on_batch.Call({buffer});
 }
 
@@ -90,6 +97,7 @@ Observer::Observer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Observer>(
       ring_bytes_ = OptionalUint(o, "ringBufferBytes", ring_bytes_);
       batch_records_ = OptionalUint(o, "batchRecords", batch_records_);
       max_queued_batches_ = OptionalUint(o, "maxQueuedBatches", max_queued_batches_);
+      max_queued_records_ = OptionalUint(o, "maxQueuedRecords", max_queued_records_);
       size_report_min_ = OptionalUint(o, "sizeReportMin", size_report_min_);
     }
     long page = sysconf(_SC_PAGESIZE);
@@ -136,7 +144,6 @@ Napi::Value Observer::Start(const Napi::CallbackInfo &info) {
     Load();
     deliver_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "pmtu-watch ring buffer",
                                              max_queued_batches_, 1);
-    batch_.reserve(static_cast<size_t>(batch_records_) * sizeof(pmtu_event));
     started_ = true;
     Ref();  // a running observer is never collected; Shutdown() lets go
     napi_add_env_cleanup_hook(env, CleanupHook, this);
@@ -161,14 +168,24 @@ int Observer::OnRecord(void *ctx, void *data, size_t size) {
 void Observer::Flush() {
   if (batch_count_ == 0) return;
   uint32_t count = batch_count_;
-  auto *batch = new Batch(std::move(batch_));
-  batch_ = Batch();
-  batch_.reserve(static_cast<size_t>(batch_records_) * sizeof(pmtu_event));
   batch_count_ = 0;
+  // Over the budget, JavaScript is that far behind: newer records are
+  // counted lost rather than queued, so the process stays responsive.
+  if (*queued_records_ + count > max_queued_records_) {
+    queue_full_ += count;
+    batch_.clear();
+    return;
+  }
+  // An exact-size copy: the staging buffer keeps its capacity, and a small
+  // batch does not carry a batch-sized allocation to JavaScript.
+  auto *batch = new Batch{std::vector<uint8_t>(batch_.begin(), batch_.end()), count, queued_records_};
+  batch_.clear();
+  *queued_records_ += count;
   napi_status status = deliver_.NonBlockingCall(batch, DeliverBatch);
   if (status == napi_ok) {
     delivered_ += count;
   } else {  // queue full or closing: counted, never blocks the kernel side
+    *queued_records_ -= count;
     queue_full_ += count;
     delete batch;
   }

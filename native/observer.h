@@ -50,6 +50,8 @@ class Observer : public Napi::ObjectWrap<Observer> {
   uint32_t ring_bytes_ = 8u << 20;
   uint32_t batch_records_ = 4096;
   uint32_t max_queued_batches_ = 64;
+  uint32_t max_queued_records_ = 65536;
+  std::shared_ptr<std::atomic<uint64_t>> queued_records_ = std::make_shared<std::atomic<uint64_t>>(0);
   uint32_t size_report_min_ = 1280;
 
   pmtu_bpf *skel_ = nullptr;

@@ -50,6 +50,31 @@ kernelDescribe(
       }
     });
 
+    it('bounds what waits for a blocked JavaScript thread by records (maxQueuedRecords), counting the rest', async () => {
+      const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+      const native = new addon.Observer({ batchRecords: 8, maxQueuedBatches: 10_000, maxQueuedRecords: 100 });
+      const src = '203.0.113.79';
+      let received = 0;
+      native.start((records) => {
+        received += decodeBatch(records).events.filter((e) => e.kind === 'syn' && e.outer?.src === src).length;
+      });
+      try {
+        const n = 4000;
+        for (let i = 0; i < n; i++) {
+          const seg = tcp({ src, dst: '203.0.113.80', sport: 1000 + i, dport: 80, syn: true, mss: 1460 });
+          native.testRun('ingress', ether(ipv4({ src, dst: '203.0.113.80', proto: PROTO.tcp, payload: seg })));
+        }
+        await new Promise((r) => setTimeout(r, 500));
+        const l = native.losses();
+        // At most 100 records were waiting when the loop ended, however many batches that was.
+        expect(received).toBeLessThanOrEqual(100);
+        expect(received).toBeGreaterThan(0);
+        expect(received + l.queueFull + l.ringbufFull).toBeGreaterThanOrEqual(n);
+      } finally {
+        native.stop();
+      }
+    });
+
     it('counts the records a full ring buffer had no room for', async () => {
       const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
       const native = new addon.Observer({ ringBufferBytes: 4096 }); // room for about a dozen records
