@@ -35,7 +35,14 @@ export interface Section {
 }
 
 export interface BenchReport {
-  host: { kernel: string; cpus: number; node: string; date: string };
+  host: {
+    kernel: string;
+    cpus: number;
+    node: string;
+    date: string;
+    /** ms for 1e8 additions in a JavaScript loop, measured before the sections: how fast this CPU is today (a typical 3 GHz core takes ~70-100 ms). */
+    jsLoopMs?: number;
+  };
   sections: Section[];
 }
 
@@ -84,6 +91,9 @@ export function formatRatio(r: NonNullable<Figure['ratio']>): string {
 export function formatTable(report: BenchReport): string {
   const h = report.host;
   const lines = [`pmtu-watch bench: Linux ${h.kernel}, ${h.cpus} CPUs, node ${h.node}, ${h.date}`];
+  if (h.jsLoopMs !== undefined) {
+    lines.push(`  CPU speed: 1e8 JavaScript additions in ${h.jsLoopMs.toFixed(0)} ms (a typical 3 GHz core: ~70-100 ms); per-second JavaScript figures scale with it`);
+  }
   const cells = (f: Figure): string[] => [
     `  ${f.label}`,
     f.value === null ? `n/a (${f.na ?? 'not measured'})` : formatValue(f.value, f.unit),

@@ -6,6 +6,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, release } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 import { oneLine } from '../errors.js';
@@ -28,6 +29,20 @@ const STEPS: Step[] = [
   { id: 'flows', title: '4. Correlator', run: measureFlows },
   { id: 'capture', title: '5. Captures', run: measureCapture },
 ];
+
+
+/** ms for 1e8 additions, best of three: a yardstick for this machine's speed next to the figures. */
+function cpuSpeed(): number {
+  let best = Infinity;
+  for (let round = 0; round < 3; round++) {
+    const t = performance.now();
+    let x = 0;
+    for (let i = 0; i < 1e8; i++) x += i;
+    if (x < 0) throw new Error('unreachable'); // keeps the loop from being optimised away
+    best = Math.min(best, performance.now() - t);
+  }
+  return best;
+}
 
 async function main(args: string[]): Promise<number> {
   const unknown = args.filter((a) => a !== '--json');
@@ -52,6 +67,7 @@ async function main(args: string[]): Promise<number> {
   if (tools.status !== 0) process.stderr.write('pmtu-watch bench: some peers are missing; their rows will say n/a\n');
 
   const started = Date.now();
+  const jsLoopMs = cpuSpeed();
   const progress = (msg: string) => process.stderr.write(`bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s: ${msg}\n`);
   const sections: Section[] = [];
   for (const step of STEPS) {
@@ -66,7 +82,7 @@ async function main(args: string[]): Promise<number> {
   progress('done');
 
   const report: BenchReport = {
-    host: { kernel: release(), cpus: availableParallelism(), node: process.version, date: new Date(started).toISOString() },
+    host: { kernel: release(), cpus: availableParallelism(), node: process.version, date: new Date(started).toISOString(), jsLoopMs },
     sections,
   };
   process.stdout.write(`${json ? toJson(report) : formatTable(report)}\n`);
