@@ -72,7 +72,7 @@ function inner(f: Flow): InnerJson {
 }
 
 export function eventJson(ev: PmtuEvent, n: Namers): EventJson {
-  const out: Omit<EventJson, 'flags'> = {
+  const out: Omit<EventJson, 'flags'> & { flags?: string[] } = {
     type: 'event',
     kind: ev.kind,
     ts: epochMs(ev.tsNs, n.epochOffsetMs),
@@ -101,5 +101,6 @@ export function eventJson(ev: PmtuEvent, n: Namers): EventJson {
   if (ev.inner) out.inner = inner(ev.inner);
   const flags: string[] = [];
   for (const [key, name] of FLAG_NAMES) if (ev.flags[key]) flags.push(name);
-  return { ...out, flags }; // last, as in the contract
+  out.flags = flags; // last, as in the contract (assigned, not spread: a spread copy is a slow path in V8)
+  return out as EventJson;
 }
