@@ -45,9 +45,13 @@ function cpuSpeed(): number {
 }
 
 async function main(args: string[]): Promise<number> {
-  const unknown = args.filter((a) => a !== '--json');
-  if (unknown.length) {
-    process.stderr.write(`pmtu-watch bench: unknown argument ${unknown[0]}; usage: npm run bench [-- --json]\n`);
+  const usage = `usage: npm run bench [-- [--json] [--only ${STEPS.map((s) => s.id).join(',')}]]`;
+  const onlyAt = args.indexOf('--only');
+  const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? '').split(',').filter((id) => id !== '') : undefined;
+  const unknown = args.filter((a, i) => a !== '--json' && i !== onlyAt && i !== onlyAt + 1);
+  const badStep = only?.find((id) => !STEPS.some((s) => s.id === id));
+  if (unknown.length || badStep !== undefined || only?.length === 0) {
+    process.stderr.write(`pmtu-watch bench: ${badStep !== undefined ? `no section ${badStep}` : unknown.length ? `unknown argument ${unknown[0]}` : '--only needs sections'}; ${usage}\n`);
     return 2;
   }
   const json = args.includes('--json');
@@ -70,7 +74,7 @@ async function main(args: string[]): Promise<number> {
   const jsLoopMs = cpuSpeed();
   const progress = (msg: string) => process.stderr.write(`bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s: ${msg}\n`);
   const sections: Section[] = [];
-  for (const step of STEPS) {
+  for (const step of STEPS.filter((s) => !only || only.includes(s.id))) {
     progress(step.title);
     try {
       sections.push(await step.run(progress));
