@@ -50,11 +50,25 @@ const F_LOCAL = 1 << 6;
 // Hot path (batches of thousands of records): fixed offsets, no arrays or
 // intermediate strings beyond the ones returned.
 
+/** Interface names decoded lately: a batch names a few interfaces many times, and comparing bytes is cheaper than making a string. */
+const recentNames: { bytes: Uint8Array; text: string }[] = [];
+const RECENT_NAMES = 8;
+
 function cString(buf: Buffer, start: number, max: number): string {
   let end = start;
   const limit = start + max;
   while (end < limit && buf[end] !== 0) end++;
-  return end === start ? '' : buf.toString('latin1', start, end);
+  const n = end - start;
+  if (n === 0) return '';
+  next: for (const cached of recentNames) {
+    if (cached.bytes.length !== n) continue;
+    for (let i = 0; i < n; i++) if (cached.bytes[i] !== buf[start + i]) continue next;
+    return cached.text;
+  }
+  const text = buf.toString('latin1', start, end);
+  if (recentNames.length >= RECENT_NAMES) recentNames.shift();
+  recentNames.push({ bytes: Uint8Array.from(buf.subarray(start, end)), text });
+  return text;
 }
 
 // Text of every byte value, made once: Number#toString is the slowest part
