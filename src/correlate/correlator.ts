@@ -6,6 +6,7 @@
 
 import type { EventJson } from '../observer/json.js';
 import { fixFor } from './fixes.js';
+import { RecencyMap } from './recency.js';
 import type { CorrelatorEvent, EvidenceJson, FlowJson, RouteEventJson, VerdictJson } from './types.js';
 
 export interface CorrelatorOptions {
@@ -241,13 +242,13 @@ function confirms(ev: CorrelatorEvent): boolean {
 }
 
 export class Correlator {
-  private readonly flows = new Map<string, Flow>();
+  private readonly flows = new RecencyMap<Flow>();
   /**
    * Flows only ICMP errors spoke of so far: no verdict until a packet of their
    * own is seen. Their events are kept as they came (a flood of spoofed PTBs
    * should cost little) and recorded when the flow is confirmed.
    */
-  private readonly unconfirmed = new Map<string, Unconfirmed>();
+  private readonly unconfirmed = new RecencyMap<Unconfirmed>();
   private readonly idleMs: number;
   private readonly maxFlows: number;
   private readonly maxUnconfirmed: number;
@@ -272,17 +273,15 @@ export class Correlator {
       return [];
     }
     const key = flowKey(subj);
-    let flow = this.flows.get(key);
-    if (flow) {
-      this.flows.delete(key); // re-inserted below: Map order is recency order
-    } else {
-      const aside = this.unconfirmed.get(key);
+    let flow = this.flows.peek(key);
+    if (!flow) {
+      const aside = this.unconfirmed.peek(key);
       this.unconfirmed.delete(key);
       if (!confirms(ev)) {
         // Kept aside so that the verdict does not depend on whether the error
         // or the flow's first packet came first.
         const kept = aside ?? { lastTs: ev.ts, errors: 0, events: [] };
-        if (!aside) evictOldest(this.unconfirmed, this.maxUnconfirmed);
+        if (!aside) this.unconfirmed.makeRoom(this.maxUnconfirmed);
         this.unconfirmed.set(key, kept);
         kept.lastTs = Math.max(kept.lastTs, ev.ts);
         kept.errors++;
@@ -300,9 +299,9 @@ export class Correlator {
           record(flow, e);
         }
       }
-      this.counters.evicted += evictOldest(this.flows, this.maxFlows);
+      this.counters.evicted += this.flows.makeRoom(this.maxFlows);
     }
-    this.flows.set(key, flow);
+    this.flows.set(key, flow); // now the most recent
     flow.lastTs = Math.max(flow.lastTs, ev.ts);
     flow.firstTs = Math.min(flow.firstTs, ev.ts);
     record(flow, ev);
@@ -334,12 +333,12 @@ export class Correlator {
   private sweep(): void {
     if (this.now - this.lastSweep < 1000) return;
     this.lastSweep = this.now;
-    for (const [key, flow] of this.flows) {
-      if (this.now - flow.lastTs < this.idleMs) break; // recency order: the rest are newer
+    for (const [key, flow] of this.flows.oldestFirst()) {
+      if (this.now - flow.lastTs < this.idleMs) break; // the rest are newer
       this.flows.delete(key);
       this.counters.expired++;
     }
-    for (const [key, flow] of this.unconfirmed) {
+    for (const [key, flow] of this.unconfirmed.oldestFirst()) {
       if (this.now - flow.lastTs < this.idleMs) break;
       this.unconfirmed.delete(key); // its errors stay counted as unmatched
     }
@@ -355,17 +354,6 @@ interface Unconfirmed {
   events: CorrelatorEvent[];
 }
 
-/** Makes room for one more in a recency-ordered map of at most max; returns how many went. */
-function evictOldest(map: Map<string, unknown>, max: number): number {
-  let evicted = 0;
-  while (map.size >= max) {
-    const oldest = map.keys().next().value;
-    if (oldest === undefined) break;
-    map.delete(oldest);
-    evicted++;
-  }
-  return evicted;
-}
 
 const SEVERITY: Record<VerdictJson['verdict'], number> = {
   'ptb-dropped': 5,
