@@ -118,6 +118,48 @@ uint32_t NsInode(const char *path) {
   return stat(path, &st) == 0 ? static_cast<uint32_t>(st.st_ino) : 0;
 }
 
+// A clsact that some pmtu-watch created is marked by a file named after the
+// namespace and interface, so that whichever observer leaves last removes it
+// (two observers on one interface: the creator may leave first) and so does
+// the cleanup after a kill -9. /run is emptied at boot, with the qdiscs.
+constexpr const char *kClsactMarkerDir = "/run/pmtu-watch/clsact";
+
+std::string ClsactMarker(int ifindex) {
+  // Called inside the namespace: thread-self is the namespace we entered. The
+  // name too, so that a namespace inode and ifindex used again later do not
+  // make another interface's qdisc look like ours.
+  char name[IF_NAMESIZE] = {};
+  if (!if_indextoname(ifindex, name)) name[0] = '\0';
+  return std::string(kClsactMarkerDir) + "/" + std::to_string(NsInode("/proc/thread-self/ns/net")) + "-" +
+         std::to_string(ifindex) + "-" + name;
+}
+
+void MarkClsact(int ifindex) {
+  mkdir("/run/pmtu-watch", 0755);
+  mkdir(kClsactMarkerDir, 0755);
+  int fd = open(ClsactMarker(ifindex).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0) close(fd);  // best effort: without it we only keep the older, stricter rule
+}
+
+bool ClsactMarked(int ifindex) { return access(ClsactMarker(ifindex).c_str(), F_OK) == 0; }
+
+// Removes the clsact of ifindex when a pmtu-watch made it and no filter is
+// left on it; true when it did (or it was gone).
+bool RemoveOurEmptyClsact(int ifindex, bool created_here) {
+  if (!created_here && !ClsactMarked(ifindex)) return false;
+  int ingress = CountFilters(ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS));
+  int egress = CountFilters(ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS));
+  if (ingress != 0 || egress != 0) return false;  // someone's filters live there now
+  bpf_tc_hook hook{};
+  hook.sz = sizeof(hook);
+  hook.ifindex = ifindex;
+  hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+  int err = bpf_tc_hook_destroy(&hook);
+  if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL) return false;
+  unlink(ClsactMarker(ifindex).c_str());
+  return true;
+}
+
 // The initial pid namespace's inode (PROC_PID_INIT_INO): from there every process is visible.
 constexpr uint32_t kInitPidNs = 0xEFFFFFFCu;
 
@@ -228,14 +270,7 @@ void DetachHere(const TcAttachment &a) {
     if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL)
       throw FailureFromErrno(err, "removing tc filter from " + a.ifname, "PMTU_ERR_ATTACH");
   }
-  if (!a.created_clsact) return;
-  int ingress = CountFilters(a.ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS));
-  int egress = CountFilters(a.ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS));
-  if (ingress != 0 || egress != 0) return;  // someone else's filters live there now
-  bpf_tc_hook hook = Hook(a.ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
-  int err = bpf_tc_hook_destroy(&hook);
-  if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL)
-    throw FailureFromErrno(err, "removing clsact from " + a.ifname, "PMTU_ERR_ATTACH");
+  RemoveOurEmptyClsact(a.ifindex, a.created_clsact);
 }
 
 }  // namespace
@@ -258,6 +293,7 @@ TcAttachment AttachTc(const std::string &netns, int ifindex, int ingress_fd, int
     if (err && err != -EEXIST)
       throw FailureFromErrno(err, "creating clsact on " + a.ifname, "PMTU_ERR_ATTACH");
     a.created_clsact = err == 0;
+    if (a.created_clsact) MarkClsact(ifindex);
 
     int last_err = 0;
     for (unsigned prio = kFirstPriority; prio <= kLastPriority; prio++) {
@@ -280,10 +316,7 @@ TcAttachment AttachTc(const std::string &netns, int ifindex, int ingress_fd, int
       }
       if (last_err != -EEXIST && last_err != -EINVAL && last_err != -EBUSY) break;
     }
-    if (a.created_clsact) {
-      bpf_tc_hook both = Hook(ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
-      bpf_tc_hook_destroy(&both);
-    }
+    RemoveOurEmptyClsact(ifindex, a.created_clsact);
     throw FailureFromErrno(last_err, "attaching to tc on " + a.ifname, "PMTU_ERR_ATTACH");
   });
   return a;
@@ -330,6 +363,8 @@ std::vector<TcLeftover> RemoveLeftoverTc(const std::string &netns) {
           removed.push_back(left);
         }
       }
+      // The killed run's clsact goes too when a pmtu-watch made it and nothing else is on it.
+      if (!removed.empty() && removed.back().ifindex == static_cast<int>(l->if_index)) RemoveOurEmptyClsact(l->if_index, false);
     }
     if_freenameindex(links);
   });

@@ -68,6 +68,24 @@ kernelDescribe(
       expect(left).not.toContain('pmtu_tc');
     });
 
+    it('two observers on one interface: the clsact the first made goes with the last to leave, whichever that is', async () => {
+      const ns = await oneLink('tctwo');
+      const first = openObserver({ netns: [ns], noSignalHandlers: true });
+      const second = openObserver({ netns: [ns], noSignalHandlers: true });
+      expect((await filters(ns, 'ingress')).match(/handle 0x504d/g)).toHaveLength(2);
+      first.close(); // the one that made the clsact leaves first
+      expect(await qdiscs(ns)).toContain('clsact');
+      expect((await filters(ns, 'ingress')).match(/handle 0x504d/g)).toHaveLength(1);
+      second.close();
+      expect(await qdiscs(ns)).not.toContain('clsact');
+      // A clsact another tool made stays, even empty, after both kinds of exit.
+      await tc(ns, 'qdisc', 'add', 'dev', 'eth0', 'clsact');
+      const third = openObserver({ netns: [ns], noSignalHandlers: true });
+      third.close();
+      expect(await qdiscs(ns)).toContain('clsact');
+      expect(await filters(ns, 'ingress')).toBe('');
+    });
+
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       it(`detaches when live gets ${signal}`, async () => {
         const ns = await oneLink(`tc${signal.toLowerCase()}`);
