@@ -294,6 +294,7 @@ TcAttachment AttachTc(const std::string &netns, int ifindex, int ingress_fd, int
       throw FailureFromErrno(err, "creating clsact on " + a.ifname, "PMTU_ERR_ATTACH");
     a.created_clsact = err == 0;
     if (a.created_clsact) MarkClsact(ifindex);
+    a.clsact_marker = ClsactMarker(ifindex);
 
     int last_err = 0;
     for (unsigned prio = kFirstPriority; prio <= kLastPriority; prio++) {
@@ -372,12 +373,20 @@ std::vector<TcLeftover> RemoveLeftoverTc(const std::string &netns) {
 }
 
 void DetachTc(const TcAttachment &a) {
+  bool interface_gone = false;
   try {
-    RunInNetns(a.netns, [&] { DetachHere(a); });
+    RunInNetns(a.netns, [&] {
+      char name[IF_NAMESIZE];
+      interface_gone = if_indextoname(a.ifindex, name) == nullptr;
+      if (!interface_gone) DetachHere(a);
+    });
   } catch (const Failure &f) {
     // The namespace is gone, and with it the interface and its filters.
     if (f.code != "PMTU_ERR_NETNS") throw;
+    interface_gone = true;
   }
+  // Its qdisc went with it: a marker left now would only outlive it (containers come and go).
+  if (interface_gone && !a.clsact_marker.empty()) unlink(a.clsact_marker.c_str());
 }
 
 }  // namespace pmtu

@@ -15,6 +15,7 @@ struct TcAttachment {
   std::string ifname;
   unsigned priority = 0;
   bool created_clsact = false;  // we made the qdisc (a pmtu-watch made it: see the marker in tc.cc)
+  std::string clsact_marker;    // the marker's path for this interface, removed if the interface goes
 };
 
 // Attaches the two programs to clsact ingress and egress of ifindex inside
