@@ -3,7 +3,8 @@
 // stays, one it made goes (unless someone else put a filter on it meanwhile),
 // and a killed `live` (SIGINT, SIGTERM) detaches too.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 
 import { expect, it } from 'vitest';
@@ -14,6 +15,8 @@ import { openObserver } from '../../src/observer/index.js';
 import { kernelDescribe, needAddon, needBtf, needCommands } from '../helpers/kernel.js';
 import { useLabs } from '../helpers/labs.js';
 import { BIN, observerAttached } from '../helpers/live.js';
+
+const MARKER_DIR = '/run/pmtu-watch/clsact';
 
 kernelDescribe(
   'tc setup is left as it was found',
@@ -32,6 +35,11 @@ kernelDescribe(
     const tc = (ns: string, ...args: string[]) => lab!.exec(ns, ['tc', ...args], { check: true });
     const filters = async (ns: string, dir: 'ingress' | 'egress') => (await tc(ns, 'filter', 'show', 'dev', 'eth0', dir)).stdout;
     const qdiscs = async (ns: string) => (await tc(ns, 'qdisc', 'show', 'dev', 'eth0')).stdout;
+    /** The clsact markers (native/tc.cc) of a namespace. */
+    const markers = (ns: string) => {
+      const inode = statSync(`/run/netns/${ns}`).ino;
+      return existsSync(MARKER_DIR) ? readdirSync(MARKER_DIR).filter((m) => m.startsWith(`${inode}-`)) : [];
+    };
 
     it('keeps a clsact it found, and the filters on it, also one holding our first priority', async () => {
       const ns = await oneLink('tcfound');
@@ -78,12 +86,24 @@ kernelDescribe(
       expect((await filters(ns, 'ingress')).match(/handle 0x504d/g)).toHaveLength(1);
       second.close();
       expect(await qdiscs(ns)).not.toContain('clsact');
+      expect(markers(ns)).toEqual([]);
       // A clsact another tool made stays, even empty, after both kinds of exit.
       await tc(ns, 'qdisc', 'add', 'dev', 'eth0', 'clsact');
       const third = openObserver({ netns: [ns], noSignalHandlers: true });
       third.close();
       expect(await qdiscs(ns)).toContain('clsact');
       expect(await filters(ns, 'ingress')).toBe('');
+    });
+
+    it('a namespace deleted while watched leaves no clsact marker behind', async () => {
+      const ns = await oneLink('tcgone');
+      const obs = openObserver({ netns: [ns], noSignalHandlers: true, rescanMs: 0 });
+      expect(markers(ns)).toHaveLength(1);
+      const inode = statSync(`/run/netns/${ns}`).ino;
+      await lab!.exec(ns, ['true']); // the namespace is alive until here
+      execFileSync('ip', ['netns', 'del', ns]);
+      obs.close();
+      expect(readdirSync(MARKER_DIR).filter((m) => m.startsWith(`${inode}-`))).toEqual([]);
     });
 
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
