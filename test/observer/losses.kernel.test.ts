@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { expect, it } from 'vitest';
 
 import { ADDON_PATH, type NativeAddon } from '../../src/observer/addon.js';
+import type { ObserverOptions } from '../../native/index.js';
 import { decodeBatch } from '../../src/observer/decode.js';
 import { waitFor } from '../../src/lab/traffic.js';
 import { ptbFlood, victimAndAttacker } from '../helpers/flood.js';
@@ -23,56 +24,49 @@ import { ether, ipv4, tcp, PROTO } from '../helpers/packets.js';
 kernelDescribe(
   'loss accounting',
   () => {
-    it('counts the batches a blocked JavaScript thread could not take', async () => {
+    /**
+     * n SYNs from src through test runs in a synchronous loop, so the event
+     * loop cannot take batches meanwhile; then half a second to catch up.
+     * Returns how many of them JavaScript received, and the losses.
+     */
+    async function synsWhileBlocked(options: ObserverOptions, src: string, n: number) {
       const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
-      const native = new addon.Observer({ batchRecords: 8, maxQueuedBatches: 2 });
-      const src = '203.0.113.77';
+      const native = new addon.Observer(options);
+      const dst = '203.0.113.78';
       let received = 0;
       native.start((records) => {
         received += decodeBatch(records).events.filter((e) => e.kind === 'syn' && e.outer?.src === src).length;
       });
       try {
-        const n = 4000;
-        // A synchronous loop: the event loop cannot take batches meanwhile.
         for (let i = 0; i < n; i++) {
-          const seg = tcp({ src, dst: '203.0.113.78', sport: 1000 + (i % 50000), dport: 80, syn: true, mss: 1460 });
-          native.testRun('ingress', ether(ipv4({ src, dst: '203.0.113.78', proto: PROTO.tcp, payload: seg })));
+          const seg = tcp({ src, dst, sport: 1000 + (i % 50000), dport: 80, syn: true, mss: 1460 });
+          native.testRun('ingress', ether(ipv4({ src, dst, proto: PROTO.tcp, payload: seg })));
         }
         await new Promise((r) => setTimeout(r, 500));
-        const l = native.losses();
-        expect(l.queueFull).toBeGreaterThan(0);
-        expect(received).toBeLessThan(n);
-        // Other events of the machine may share the counters, never fewer.
-        expect(received + l.queueFull + l.ringbufFull).toBeGreaterThanOrEqual(n);
-        expect(l.delivered).toBeGreaterThanOrEqual(received);
+        return { received, losses: native.losses() };
       } finally {
         native.stop();
       }
+    }
+
+    it('counts the batches a blocked JavaScript thread could not take', async () => {
+      const n = 4000;
+      const { received, losses: l } = await synsWhileBlocked({ batchRecords: 8, maxQueuedBatches: 2 }, '203.0.113.77', n);
+      expect(l.queueFull).toBeGreaterThan(0);
+      expect(received).toBeLessThan(n);
+      // Other events of the machine may share the counters, never fewer.
+      expect(received + l.queueFull + l.ringbufFull).toBeGreaterThanOrEqual(n);
+      expect(l.delivered).toBeGreaterThanOrEqual(received);
     });
 
     it('bounds what waits for a blocked JavaScript thread by records (maxQueuedRecords), counting the rest', async () => {
-      const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
-      const native = new addon.Observer({ batchRecords: 8, maxQueuedBatches: 10_000, maxQueuedRecords: 100 });
-      const src = '203.0.113.79';
-      let received = 0;
-      native.start((records) => {
-        received += decodeBatch(records).events.filter((e) => e.kind === 'syn' && e.outer?.src === src).length;
-      });
-      try {
-        const n = 4000;
-        for (let i = 0; i < n; i++) {
-          const seg = tcp({ src, dst: '203.0.113.80', sport: 1000 + i, dport: 80, syn: true, mss: 1460 });
-          native.testRun('ingress', ether(ipv4({ src, dst: '203.0.113.80', proto: PROTO.tcp, payload: seg })));
-        }
-        await new Promise((r) => setTimeout(r, 500));
-        const l = native.losses();
-        // At most 100 records were waiting when the loop ended, however many batches that was.
-        expect(received).toBeLessThanOrEqual(100);
-        expect(received).toBeGreaterThan(0);
-        expect(received + l.queueFull + l.ringbufFull).toBeGreaterThanOrEqual(n);
-      } finally {
-        native.stop();
-      }
+      const n = 4000;
+      const opts = { batchRecords: 8, maxQueuedBatches: 10_000, maxQueuedRecords: 100 };
+      const { received, losses: l } = await synsWhileBlocked(opts, '203.0.113.79', n);
+      // At most 100 records were waiting when the loop ended, however many batches that was.
+      expect(received).toBeLessThanOrEqual(100);
+      expect(received).toBeGreaterThan(0);
+      expect(received + l.queueFull + l.ringbufFull).toBeGreaterThanOrEqual(n);
     });
 
     it('counts the records a full ring buffer had no room for', async () => {
