@@ -29,6 +29,7 @@
         "native/netns.cc",
         "native/observer.cc",
         "native/route.cc",
+        "native/rtnl.cc",
         "native/tc.cc"
       ],
       "include_dirs": ["<(SHARED_INTERMEDIATE_DIR)/bpf", "bpf"],

@@ -19,53 +19,10 @@
 
 #include "errors.h"
 #include "netns.h"
+#include "rtnl.h"
 
 namespace pmtu {
 namespace {
-
-// A NETLINK_ROUTE socket of the calling thread's namespace, closed on scope exit.
-class RtnlSocket {
- public:
-  RtnlSocket() {
-    fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd_ < 0) Fail("PMTU_ERR_NETNS", std::string("netlink socket: ") + strerror(errno), "run as root");
-    timeval tv{2, 0};  // a kernel that never answers must not hang the caller
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  }
-  ~RtnlSocket() { close(fd_); }
-  RtnlSocket(const RtnlSocket &) = delete;
-  RtnlSocket &operator=(const RtnlSocket &) = delete;
-
-  // Sends one request and hands every reply message to fn until NLMSG_DONE
-  // (dumps) or the first message (plain requests). Returns the error a
-  // NLMSG_ERROR carried (0: none).
-  int Exchange(nlmsghdr *req, bool dump, const std::function<void(const nlmsghdr *)> &fn) {
-    req->nlmsg_seq = ++seq_;
-    req->nlmsg_flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0);
-    if (send(fd_, req, req->nlmsg_len, 0) != static_cast<ssize_t>(req->nlmsg_len))
-      Fail("PMTU_ERR_NETNS", std::string("netlink send: ") + strerror(errno), "run as root");
-    alignas(nlmsghdr) static thread_local char buf[64 * 1024];
-    for (;;) {
-      ssize_t n = recv(fd_, buf, sizeof(buf), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) Fail("PMTU_ERR_NETNS", std::string("netlink receive: ") + strerror(n < 0 ? errno : EPIPE), "try again");
-      for (auto *nh = reinterpret_cast<nlmsghdr *>(buf); NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
-        if (nh->nlmsg_seq != seq_) continue;
-        if (nh->nlmsg_type == NLMSG_DONE) return 0;
-        if (nh->nlmsg_type == NLMSG_ERROR) {
-          auto *err = static_cast<const nlmsgerr *>(NLMSG_DATA(nh));
-          return -err->error;
-        }
-        fn(nh);
-        if (!dump) return 0;
-      }
-    }
-  }
-
- private:
-  int fd_;
-  unsigned seq_ = 0;
-};
 
 template <typename T>
 T AttrValue(const rtattr *a) {

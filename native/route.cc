@@ -11,6 +11,7 @@
 
 #include "errors.h"
 #include "netns.h"
+#include "rtnl.h"
 
 namespace pmtu {
 namespace {
@@ -41,8 +42,6 @@ RouteInfo LookUp(const std::string &dst) {
   }
   req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
   req.nh.nlmsg_type = RTM_GETROUTE;
-  req.nh.nlmsg_flags = NLM_F_REQUEST;
-  req.nh.nlmsg_seq = 1;
   req.rt.rtm_family = family;
   req.rt.rtm_dst_len = addr_len * 8;
   auto *attr = reinterpret_cast<rtattr *>(reinterpret_cast<char *>(&req) + NLMSG_ALIGN(req.nh.nlmsg_len));
@@ -52,16 +51,12 @@ RouteInfo LookUp(const std::string &dst) {
   req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(attr->rta_len);
 
   RouteInfo info;
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) Fail("PMTU_ERR_NETNS", std::string("netlink socket: ") + strerror(errno), "run as root");
-  alignas(nlmsghdr) char buf[8192];
-  ssize_t n = -1;
-  if (send(fd, &req, req.nh.nlmsg_len, 0) == static_cast<ssize_t>(req.nh.nlmsg_len)) n = recv(fd, buf, sizeof(buf), 0);
-  close(fd);
-  for (auto *nh = reinterpret_cast<nlmsghdr *>(buf); n > 0 && NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
-    if (nh->nlmsg_type != RTM_NEWROUTE) continue;  // NLMSG_ERROR: no route
+  RtnlSocket rtnl;  // sockets belong to the namespace of the thread that made them
+  // NLMSG_ERROR (no route) leaves info.found false.
+  rtnl.Exchange(&req.nh, false, [&](const nlmsghdr *nh) {
+    if (nh->nlmsg_type != RTM_NEWROUTE) return;
     info.found = true;
-    auto *rt = static_cast<rtmsg *>(NLMSG_DATA(nh));
+    auto *rt = static_cast<const rtmsg *>(NLMSG_DATA(nh));
     int len = RTM_PAYLOAD(nh);
     for (auto *a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
       if (a->rta_type == RTA_METRICS) ParseMetrics(a, info);
@@ -72,8 +67,7 @@ RouteInfo LookUp(const std::string &dst) {
         info.expires = ci.rta_expires / 100;  // clock ticks (USER_HZ) to seconds
       }
     }
-    break;
-  }
+  });
   return info;
 }
 

@@ -24,6 +24,7 @@
 #include "errors.h"
 #include "events.h"
 #include "netns.h"
+#include "rtnl.h"
 
 namespace pmtu {
 namespace {
@@ -37,45 +38,23 @@ constexpr unsigned kLastPriority = 16;
 // Calls each for every filter on one clsact direction (a netlink dump;
 // libbpf has no call for it). False when the dump failed.
 bool DumpFilters(int ifindex, unsigned parent, const std::function<void(const nlmsghdr *)> &each) {
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) return false;
   struct {
     nlmsghdr nh;
     tcmsg tc;
   } req{};
   req.nh.nlmsg_len = sizeof(req);
   req.nh.nlmsg_type = RTM_GETTFILTER;
-  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nh.nlmsg_seq = 1;
   req.tc.tcm_family = AF_UNSPEC;
   req.tc.tcm_ifindex = ifindex;
   req.tc.tcm_parent = parent;
-  bool ok = false;
-  if (send(fd, &req, sizeof(req), 0) == static_cast<ssize_t>(sizeof(req))) {
-    ok = true;
-    alignas(nlmsghdr) char buf[16384];
-    for (bool done = false; !done;) {
-      ssize_t n = recv(fd, buf, sizeof(buf), 0);
-      if (n <= 0) {
-        ok = false;
-        break;
-      }
-      for (auto *nh = reinterpret_cast<nlmsghdr *>(buf); NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
-        if (nh->nlmsg_type == NLMSG_DONE) {
-          done = true;
-          break;
-        }
-        if (nh->nlmsg_type == NLMSG_ERROR) {
-          ok = false;
-          done = true;
-          break;
-        }
-        if (nh->nlmsg_type == RTM_NEWTFILTER) each(nh);
-      }
-    }
+  try {
+    RtnlSocket rtnl;
+    return rtnl.Exchange(&req.nh, true, [&](const nlmsghdr *nh) {
+      if (nh->nlmsg_type == RTM_NEWTFILTER) each(nh);
+    }) == 0;
+  } catch (const Failure &) {
+    return false;
   }
-  close(fd);
-  return ok;
 }
 
 // Number of filters on one clsact direction, -1 when the dump failed.
@@ -139,25 +118,6 @@ void MarkClsact(int ifindex) {
   mkdir(kClsactMarkerDir, 0755);
   int fd = open(ClsactMarker(ifindex).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd >= 0) close(fd);  // best effort: without it we only keep the older, stricter rule
-}
-
-bool ClsactMarked(int ifindex) { return access(ClsactMarker(ifindex).c_str(), F_OK) == 0; }
-
-// Removes the clsact of ifindex when a pmtu-watch made it and no filter is
-// left on it; true when it did (or it was gone).
-bool RemoveOurEmptyClsact(int ifindex, bool created_here) {
-  if (!created_here && !ClsactMarked(ifindex)) return false;
-  int ingress = CountFilters(ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS));
-  int egress = CountFilters(ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS));
-  if (ingress != 0 || egress != 0) return false;  // someone's filters live there now
-  bpf_tc_hook hook{};
-  hook.sz = sizeof(hook);
-  hook.ifindex = ifindex;
-  hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
-  int err = bpf_tc_hook_destroy(&hook);
-  if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL) return false;
-  unlink(ClsactMarker(ifindex).c_str());
-  return true;
 }
 
 // The initial pid namespace's inode (PROC_PID_INIT_INO): from there every process is visible.
@@ -251,6 +211,20 @@ bpf_tc_hook Hook(int ifindex, bpf_tc_attach_point point) {
   hook.ifindex = ifindex;
   hook.attach_point = point;
   return hook;
+}
+
+// Removes the clsact of ifindex when a pmtu-watch made it and no filter is
+// left on it.
+void RemoveOurEmptyClsact(int ifindex, bool created_here) {
+  const std::string marker = ClsactMarker(ifindex);
+  if (!created_here && access(marker.c_str(), F_OK) != 0) return;
+  int ingress = CountFilters(ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS));
+  int egress = CountFilters(ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS));
+  if (ingress != 0 || egress != 0) return;  // someone's filters live there now
+  bpf_tc_hook hook = Hook(ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+  int err = bpf_tc_hook_destroy(&hook);
+  if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL) return;
+  unlink(marker.c_str());
 }
 
 bpf_tc_opts Opts(unsigned priority, int prog_fd) {
