@@ -4,11 +4,10 @@
 // rp_filter settings.
 
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 
 import { fromNative, PmtuError } from '../errors.js';
 import type { NativeAddon } from '../observer/addon.js';
-import { HOST_NETNS, NETNS_DIRS } from '../observer/names.js';
+import { HOST_NETNS, namedNetnsPaths } from '../observer/names.js';
 import type { AuditSnapshot, NetnsConfig, NetnsRef } from './types.js';
 
 export interface Scope {
@@ -38,19 +37,7 @@ export interface DiscoverSources {
 }
 
 export const procSources: DiscoverSources = {
-  named() {
-    const named = new Map<string, string>();
-    for (const dir of NETNS_DIRS) {
-      let entries: string[] = [];
-      try {
-        entries = readdirSync(dir);
-      } catch {
-        continue;
-      }
-      for (const name of entries) if (!named.has(name)) named.set(name, join(dir, name));
-    }
-    return named;
-  },
+  named: namedNetnsPaths,
   *processes() {
     for (const entry of readdirSync('/proc')) {
       if (/^\d+$/.test(entry)) yield { pid: Number(entry), path: `/proc/${entry}/ns/net` };

@@ -18,7 +18,8 @@ import { fsNameSources } from '../observer/names.js';
 import { Session } from '../session.js';
 import type { Io } from '../cli/io.js';
 import { SCHEMA } from './schema.js';
-import { namedNetnsPath, takeSnapshot, type Space } from './snapshot.js';
+import { namedNetnsPath } from '../observer/names.js';
+import { takeSnapshot, type Space } from './snapshot.js';
 import type { Header, Moment, Snapshot } from './types.js';
 import { CaptureWriter } from './writer.js';
 

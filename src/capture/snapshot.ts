@@ -13,11 +13,8 @@
 // has bound it, so the lookups run before the cache dump.
 
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 
 import type { NativeAddon } from '../observer/addon.js';
-import { NETNS_DIRS } from '../observer/names.js';
 import type { Link, Moment, NamespaceState, Route, RouteLookup, Snapshot, Sysctl } from './types.js';
 
 export interface RunResult {
@@ -56,14 +53,6 @@ export function runCommand(argv: string[]): Promise<RunResult> {
   });
 }
 
-/** The file of a named namespace (`ip netns`), if it exists. */
-export function namedNetnsPath(name: string): string | undefined {
-  for (const dir of NETNS_DIRS) {
-    const p = join(dir, name);
-    if (existsSync(p)) return p;
-  }
-  return undefined;
-}
 
 /** /proc/sys path → dotted sysctl name (a '.' in an interface name becomes '/', as sysctl(8) shows it). */
 function dotted(path: string): string {

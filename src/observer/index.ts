@@ -18,14 +18,13 @@
 
 import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 
 import { fromNative, PmtuError } from '../errors.js';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { decodeBatch } from './decode.js';
 import type { PmtuEvent } from './events.js';
 import { eventJson, type EventJson, type Namers } from './json.js';
-import { DropReasons, IfaceNames, NETNS_DIRS, NetnsNames, fsNameSources, type NameSources } from './names.js';
+import { DropReasons, IfaceNames, NetnsNames, fsNameSources, namedNetnsPath, type NameSources } from './names.js';
 import type { Attachment, LossCounters, Observer as NativeObserver } from '../../native/index.js';
 
 export type { PmtuEvent } from './events.js';
@@ -79,13 +78,6 @@ export interface ObserverLosses extends LossCounters {
   unknownRecords: number;
 }
 
-function netnsPath(name: string): string | undefined {
-  for (const dir of NETNS_DIRS) {
-    const p = join(dir, name);
-    if (existsSync(p)) return p;
-  }
-  return undefined;
-}
 
 function namedNamespaces(sources: NameSources): string[] {
   return [...sources.listNamed().keys()].sort();
@@ -101,7 +93,7 @@ export function resolveTargets(
   const spaces: { name: string | null; path: string | null }[] = [];
   if (opts.netns?.length) {
     for (const name of opts.netns) {
-      const path = netnsPath(name);
+      const path = namedNetnsPath(name);
       if (!path && rescan) continue; // it went away: its hooks went with it
       if (!path) {
         const known = namedNamespaces(sources);
@@ -117,7 +109,7 @@ export function resolveTargets(
     spaces.push({ name: null, path: null });
     if (opts.allNetns) {
       for (const name of namedNamespaces(sources)) {
-        const path = netnsPath(name);
+        const path = namedNetnsPath(name);
         if (path) spaces.push({ name, path });
       }
     }

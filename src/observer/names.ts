@@ -1,7 +1,7 @@
 // Names for what the kernel reports as numbers: namespace inodes (the names
 // `ip netns` gives them), interface indexes, and drop reasons.
 
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Where `ip netns` keeps its namespace files. */
@@ -16,23 +16,38 @@ export interface NameSources {
   now(): number;
 }
 
+/** Named namespaces (`ip netns`): name → the file to open it by; the first directory wins. */
+export function namedNetnsPaths(): Map<string, string> {
+  const named = new Map<string, string>();
+  for (const dir of NETNS_DIRS) {
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of entries) if (!named.has(name)) named.set(name, join(dir, name));
+  }
+  return named;
+}
+
+/** The file of a named namespace, if it exists. */
+export function namedNetnsPath(name: string): string | undefined {
+  for (const dir of NETNS_DIRS) {
+    const p = join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
 export const fsNameSources: NameSources = {
   listNamed() {
     const named = new Map<string, number>();
-    for (const dir of NETNS_DIRS) {
-      let entries: string[];
+    for (const [name, path] of namedNetnsPaths()) {
       try {
-        entries = readdirSync(dir);
+        named.set(name, statSync(path).ino);
       } catch {
-        continue;
-      }
-      for (const name of entries) {
-        if (named.has(name)) continue;
-        try {
-          named.set(name, statSync(join(dir, name)).ino);
-        } catch {
-          // removed while we looked
-        }
+        // removed while we looked
       }
     }
     return named;
