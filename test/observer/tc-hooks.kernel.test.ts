@@ -4,7 +4,7 @@
 // and a killed `live` (SIGINT, SIGTERM) detaches too.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 
 import { expect, it } from 'vitest';
@@ -35,11 +35,16 @@ kernelDescribe(
     const tc = (ns: string, ...args: string[]) => lab!.exec(ns, ['tc', ...args], { check: true });
     const filters = async (ns: string, dir: 'ingress' | 'egress') => (await tc(ns, 'filter', 'show', 'dev', 'eth0', dir)).stdout;
     const qdiscs = async (ns: string) => (await tc(ns, 'qdisc', 'show', 'dev', 'eth0')).stdout;
-    /** The clsact markers (native/tc.cc) of a namespace. */
-    const markers = (ns: string) => {
-      const inode = statSync(`/run/netns/${ns}`).ino;
-      return existsSync(MARKER_DIR) ? readdirSync(MARKER_DIR).filter((m) => m.startsWith(`${inode}-`)) : [];
+    /**
+     * The clsact marker (native/tc.cc) of a namespace's eth0, if there is one.
+     * Namespace inodes are soon used again: the marker names the ifindex and the interface too.
+     */
+    const eth0Marker = (inode: number, ifindex: number) => {
+      const name = `${inode}-${ifindex}-eth0`;
+      return existsSync(`${MARKER_DIR}/${name}`) ? [name] : [];
     };
+    const eth0Ifindex = async (ns: string) => Number((await lab!.exec(ns, ['cat', '/sys/class/net/eth0/ifindex'], { check: true })).stdout.trim());
+    const markers = async (ns: string) => eth0Marker(statSync(`/run/netns/${ns}`).ino, await eth0Ifindex(ns));
 
     it('keeps a clsact it found, and the filters on it, also one holding our first priority', async () => {
       const ns = await oneLink('tcfound');
@@ -86,7 +91,7 @@ kernelDescribe(
       expect((await filters(ns, 'ingress')).match(/handle 0x504d/g)).toHaveLength(1);
       second.close();
       expect(await qdiscs(ns)).not.toContain('clsact');
-      expect(markers(ns)).toEqual([]);
+      expect(await markers(ns)).toEqual([]);
       // A clsact another tool made stays, even empty, after both kinds of exit.
       await tc(ns, 'qdisc', 'add', 'dev', 'eth0', 'clsact');
       const third = openObserver({ netns: [ns], noSignalHandlers: true });
@@ -98,12 +103,13 @@ kernelDescribe(
     it('a namespace deleted while watched leaves no clsact marker behind', async () => {
       const ns = await oneLink('tcgone');
       const obs = openObserver({ netns: [ns], noSignalHandlers: true, rescanMs: 0 });
-      expect(markers(ns)).toHaveLength(1);
+      expect(await markers(ns)).toHaveLength(1);
       const inode = statSync(`/run/netns/${ns}`).ino;
+      const ifindex = await eth0Ifindex(ns);
       await lab!.exec(ns, ['true']); // the namespace is alive until here
       execFileSync('ip', ['netns', 'del', ns]);
       obs.close();
-      expect(readdirSync(MARKER_DIR).filter((m) => m.startsWith(`${inode}-`))).toEqual([]);
+      expect(eth0Marker(inode, ifindex)).toEqual([]);
     });
 
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
