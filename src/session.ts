@@ -3,19 +3,12 @@
 // what comes out; a recorder would write it. Whatever consumes a session sees
 // the same events and verdicts.
 
-import { Correlator, type CorrelatorStats } from './correlate/correlator.js';
-import type { CorrelatorEvent, VerdictJson } from './correlate/types.js';
-import type { Observer, ObserverLosses } from './observer/index.js';
+import { Correlator } from './correlate/correlator.js';
+import type { CorrelatorEvent } from './contract/event.js';
+import type { VerdictJson } from './contract/verdict.js';
+import type { StatsJson } from './contract/stats.js';
+import type { Observer } from './observer/index.js';
 import { RouteProbe } from './observer/route-probe.js';
-
-export interface StatsJson {
-  type: 'stats';
-  elapsedS: number;
-  interfaces: number;
-  events: Record<string, number>;
-  losses: ObserverLosses;
-  flows: CorrelatorStats;
-}
 
 export interface SessionHandlers {
   /**

@@ -12,7 +12,7 @@ import { digest } from '../capture/report.js';
 import { SCHEMA } from '../capture/schema.js';
 import { CaptureWriter } from '../capture/writer.js';
 import { Correlator } from '../correlate/correlator.js';
-import type { EventJson } from '../observer/json.js';
+import type { EventJson } from '../contract/event.js';
 import { flowEvent, type BenchKind } from './events.js';
 import { benchFrames } from './frames.js';
 import type { Section } from './report.js';

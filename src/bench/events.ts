@@ -3,7 +3,7 @@
 // port, seen where a watched host sends it: its SYN, its largest DF packet,
 // and (for PTB streams) a router's frag-needed about it.
 
-import type { EventJson } from '../observer/json.js';
+import type { EventJson } from '../contract/event.js';
 
 const DST = '198.19.255.1';
 const HOP = '198.19.0.1';

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { Correlator } from '../correlate/correlator.js';
-import type { EventJson } from '../observer/json.js';
+import type { EventJson } from '../contract/event.js';
 import { flowEvent, type BenchKind } from './events.js';
 import { notAvailable, type Figure, type Section } from './report.js';
 

@@ -15,7 +15,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { Correlator } from '../correlate/correlator.js';
-import type { CorrelatorEvent } from '../correlate/types.js';
+import type { CorrelatorEvent } from '../contract/event.js';
 import { loadAddon, type NativeAddon } from '../observer/addon.js';
 import { decodeBatch, RECORD_SIZE } from '../observer/decode.js';
 import { Observer } from '../observer/index.js';

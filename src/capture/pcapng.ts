@@ -18,9 +18,10 @@
 import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 
 import { Correlator, flowKey, subject } from '../correlate/correlator.js';
-import type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
+import type { CorrelatorEvent } from '../contract/event.js';
+import { eventText, flowText, whereText } from '../contract/text.js';
+import type { VerdictJson } from '../contract/verdict.js';
 import { PmtuError } from '../errors.js';
-import { eventText, flowText, whereText } from '../cli/view.js';
 import { CaptureReader } from './reader.js';
 import type { Header, Snapshot } from './types.js';
 

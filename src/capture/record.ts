@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { hostname, release, version } from 'node:os';
 
 import { selection } from '../cli/live.js';
-import type { CorrelatorEvent } from '../correlate/types.js';
+import type { CorrelatorEvent } from '../contract/event.js';
 import { oneLine, PmtuError } from '../errors.js';
 import type { NativeAddon } from '../observer/addon.js';
 import type { Observer, ObserverOptions } from '../observer/index.js';

@@ -8,10 +8,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import { Feed, parseListen } from '../feed/server.js';
 import { Correlator, flowKey } from '../correlate/correlator.js';
-import type { VerdictJson } from '../correlate/types.js';
+import { eventText, verdictText } from '../contract/text.js';
+import type { VerdictJson } from '../contract/verdict.js';
 import { oneLine } from '../errors.js';
 import type { Io } from '../cli/io.js';
-import { eventText, verdictText } from '../cli/view.js';
 import { CaptureReader } from './reader.js';
 
 export interface ReplayOptions {

@@ -6,11 +6,11 @@
 import { createHash } from 'node:crypto';
 
 import { Correlator, severity, TROUBLE } from '../correlate/correlator.js';
-import type { VerdictJson } from '../correlate/types.js';
+import type { StatsJson } from '../contract/stats.js';
+import { verdictText } from '../contract/text.js';
+import type { VerdictJson } from '../contract/verdict.js';
 import { oneLine, PmtuError } from '../errors.js';
 import type { Io } from '../cli/io.js';
-import { verdictText } from '../cli/view.js';
-import type { StatsJson } from '../session.js';
 import { CaptureReader } from './reader.js';
 import type { End, Header, NamespaceState, Route, Snapshot } from './types.js';
 

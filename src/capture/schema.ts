@@ -9,11 +9,10 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 
 import type { CorrelatorStats } from '../correlate/correlator.js';
-import type { CorrelatorEvent, EvidenceJson, FlowJson, RouteEventJson, VerdictCode, VerdictJson } from '../correlate/types.js';
+import { protoName, type CorrelatorEvent, type EventJson, type InnerJson, type RouteEventJson } from '../contract/event.js';
+import type { StatsJson } from '../contract/stats.js';
+import type { EvidenceJson, FlowJson, VerdictCode, VerdictJson } from '../contract/verdict.js';
 import { PmtuError } from '../errors.js';
-import type { EventJson, InnerJson } from '../observer/json.js';
-import { protoName } from '../observer/json.js';
-import type { StatsJson } from '../session.js';
 
 /** The protobuf package: the schema's major version. */
 export const SCHEMA = 'pmtu.v1';

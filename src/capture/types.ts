@@ -1,8 +1,9 @@
 // The capture's own messages (proto/pmtu.proto: Header, Snapshot, Note, End)
 // as plain objects, and the records a reader hands back.
 
-import type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
-import type { StatsJson } from '../session.js';
+import type { CorrelatorEvent } from '../contract/event.js';
+import type { StatsJson } from '../contract/stats.js';
+import type { VerdictJson } from '../contract/verdict.js';
 
 export interface InterfaceInfo {
   netns: string;

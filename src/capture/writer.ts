@@ -7,9 +7,10 @@
 
 import { closeSync, openSync, writeSync } from 'node:fs';
 
-import type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
+import type { CorrelatorEvent } from '../contract/event.js';
+import type { StatsJson } from '../contract/stats.js';
+import type { VerdictJson } from '../contract/verdict.js';
 import { PmtuError } from '../errors.js';
-import type { StatsJson } from '../session.js';
 import { frame, MAX_RECORD, preamble } from './format.js';
 import { eventMsg, statsMsg, types, verdictMsg } from './schema.js';
 import type { End, Header, Snapshot } from './types.js';

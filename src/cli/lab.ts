@@ -4,7 +4,8 @@
 // pmtu-watch watches, then tears it all down — also on Ctrl-C.
 
 import { flowKey, severity } from '../correlate/correlator.js';
-import type { VerdictJson } from '../correlate/types.js';
+import { verdictText } from '../contract/text.js';
+import type { VerdictJson } from '../contract/verdict.js';
 import { oneLine, PmtuError } from '../errors.js';
 import { NetLab, listNetns, ownerState, reapStale, selfIdentity } from '../lab/netlab.js';
 import { SCENARIOS, describeStep, expectedText, meetsExpected, scenario, type Built, type DriveStep, type Scenario } from '../lab/scenarios.js';
@@ -12,7 +13,6 @@ import { claimState, judge, listStates, readState, removeState, writeState, type
 import type { Observer, ObserverOptions } from '../observer/index.js';
 import { Session } from '../session.js';
 import type { Io } from './io.js';
-import { verdictText } from './view.js';
 
 export interface LabDeps {
   open: (opts: ObserverOptions) => Observer;

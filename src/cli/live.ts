@@ -1,11 +1,12 @@
 // `pmtu-watch live`: watch, correlate, and show verdicts as they change.
 
 import { flowKey, severity, TROUBLE } from '../correlate/correlator.js';
-import type { VerdictJson } from '../correlate/types.js';
+import { eventText, verdictText } from '../contract/text.js';
+import type { VerdictJson } from '../contract/verdict.js';
 import { oneLine } from '../errors.js';
 import { Feed, parseListen } from '../feed/server.js';
 import { Session } from '../session.js';
-import { eventText, screen, verdictText } from './view.js';
+import { screen } from './view.js';
 import { openObserver, type Observer, type ObserverOptions } from '../observer/index.js';
 import type { Io } from './io.js';
 

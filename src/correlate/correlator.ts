@@ -4,10 +4,10 @@
 // out-of-order and duplicate events change nothing, and live runs, replays
 // and tests agree.
 
-import type { EventJson } from '../observer/json.js';
+import type { CorrelatorEvent, EventJson, RouteEventJson } from '../contract/event.js';
+import type { EvidenceJson, FlowJson, VerdictJson } from '../contract/verdict.js';
 import { fixFor } from './fixes.js';
 import { RecencyMap } from './recency.js';
-import type { CorrelatorEvent, EvidenceJson, FlowJson, RouteEventJson, VerdictJson } from './types.js';
 
 export interface CorrelatorOptions {
   /** Flows with no event for this long (event time) are forgotten. Default 5 minutes. */

@@ -1,7 +1,7 @@
 // The fix a verdict suggests: a concrete setting or command, with a warning
 // where the fix weakens something.
 
-import type { VerdictJson } from './types.js';
+import type { VerdictJson } from '../contract/verdict.js';
 
 function inNs(netns: string | null, cmd: string): string {
   return netns && netns !== 'host' && !netns.startsWith('netns:') ? `ip netns exec ${netns} ${cmd}` : cmd;

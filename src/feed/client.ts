@@ -8,7 +8,8 @@ import { EventEmitter } from 'node:events';
 
 import WebSocket from 'ws';
 
-import type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
+import type { CorrelatorEvent } from '../contract/event.js';
+import type { VerdictJson } from '../contract/verdict.js';
 import { eventFromMsg, types, verdictFromMsg, type EventMsg, type VerdictMsg } from '../capture/schema.js';
 import type { Filter, Format, ServerMessage } from './protocol.js';
 
@@ -21,7 +22,8 @@ function fromRecord(bytes: Buffer): ServerMessage {
 }
 
 export type { Filter, Format } from './protocol.js';
-export type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
+export type { CorrelatorEvent } from '../contract/event.js';
+export type { VerdictJson } from '../contract/verdict.js';
 
 export interface FeedClientOptions {
   /** ws://HOST:PORT/feed */

@@ -4,7 +4,8 @@
 // clients send lives here, at the edge.
 
 import { flowKey, subject } from '../correlate/correlator.js';
-import type { CorrelatorEvent, FlowJson, VerdictJson } from '../correlate/types.js';
+import type { CorrelatorEvent } from '../contract/event.js';
+import type { FlowJson, VerdictJson } from '../contract/verdict.js';
 
 export const FEED_PATH = '/feed';
 export const METRICS_PATH = '/metrics';

@@ -11,9 +11,10 @@ import type { Duplex } from 'node:stream';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 
-import type { CorrelatorEvent, VerdictJson } from '../correlate/types.js';
+import type { CorrelatorEvent } from '../contract/event.js';
+import type { StatsJson } from '../contract/stats.js';
+import type { VerdictJson } from '../contract/verdict.js';
 import { PmtuError } from '../errors.js';
-import type { StatsJson } from '../session.js';
 import { eventMsg, types, verdictMsg } from '../capture/schema.js';
 import { CLOSE, FEED_PATH, MAX_CLIENT_FRAME, METRICS_PATH, parseClientMessage, parseFilter, parseFormat, passes, type Filter, type Format, type ServerMessage } from './protocol.js';
 

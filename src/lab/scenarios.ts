@@ -11,7 +11,7 @@
 //                                   it to happen (test harnesses typed () => Promise<void>)
 //   expected                      → the verdict, cause, place (role + interface) and MTU
 
-import type { VerdictCode } from '../correlate/types.js';
+import type { VerdictCode } from '../contract/verdict.js';
 import { PmtuError } from '../errors.js';
 import type { NetLab } from './netlab.js';
 import { tlsDownload, type TlsResult } from './tls.js';

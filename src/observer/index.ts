@@ -23,7 +23,8 @@ import { fromNative, PmtuError } from '../errors.js';
 import { loadAddon, type NativeAddon } from './addon.js';
 import { decodeBatch } from './decode.js';
 import type { PmtuEvent } from './events.js';
-import { eventJson, type EventJson, type Namers } from './json.js';
+import type { EventJson } from '../contract/event.js';
+import { eventJson, type Namers } from './json.js';
 import { DropReasons, IfaceNames, NetnsNames, fsNameSources, namedNetnsPath, type NameSources } from './names.js';
 import type { Attachment, LossCounters, Observer as NativeObserver } from '../../native/index.js';
 

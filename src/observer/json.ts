@@ -1,7 +1,8 @@
-// The `live --json` line of an event: a contract other tools parse
-// (docs/json-contract.md). Keep field names and order stable.
+// A decoded kernel event as its `live --json` line (the shape is in
+// contract/event.ts): names for its numbers, epoch time for its clock.
 
-import type { EventFlags, Flow, PmtuEvent } from './events.js';
+import { FLAG_NAMES, protoName, type EventJson, type InnerJson } from '../contract/event.js';
+import type { Flow, PmtuEvent } from './events.js';
 import type { DropReasons, IfaceNames, NetnsNames } from './names.js';
 
 export interface Namers {
@@ -10,54 +11,6 @@ export interface Namers {
   reasons: DropReasons;
   /** Unix epoch milliseconds at kernel monotonic time 0. */
   epochOffsetMs: number;
-}
-
-const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6', 132: 'sctp' };
-
-export function protoName(proto: number): string | number {
-  return PROTO_NAMES[proto] ?? proto;
-}
-
-const FLAG_NAMES: [keyof EventFlags, string][] = [
-  ['df', 'df'],
-  ['gso', 'gso'],
-  ['icmpError', 'icmp-error'],
-  ['oversize', 'oversize'],
-  ['synAck', 'synack'],
-  ['innerTruncated', 'inner-truncated'],
-  ['local', 'local'],
-];
-
-export interface InnerJson {
-  src: string;
-  dst: string;
-  sport: number;
-  dport: number;
-  proto: string | number;
-  len: number;
-}
-
-export interface EventJson {
-  type: 'event';
-  kind: PmtuEvent['kind'];
-  ts: number;
-  netns: string;
-  iface: string;
-  dir: PmtuEvent['dir'];
-  src?: string;
-  dst?: string;
-  sport?: number;
-  dport?: number;
-  proto?: string | number;
-  mtu?: number;
-  len?: number;
-  mss?: number;
-  reason?: string;
-  mtuIface?: string;
-  mtuNetns?: string;
-  vlan?: number;
-  inner?: InnerJson;
-  flags: string[];
 }
 
 /** Kernel monotonic ns → Unix epoch ms, microsecond precision. */

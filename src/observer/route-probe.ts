@@ -5,9 +5,8 @@
 
 import { join } from 'node:path';
 
-import type { RouteEventJson } from '../correlate/types.js';
+import type { EventJson, RouteEventJson } from '../contract/event.js';
 import type { NativeAddon } from './addon.js';
-import type { EventJson } from './json.js';
 import { HOST_NETNS, NETNS_DIRS } from './names.js';
 import { existsSync } from 'node:fs';
 

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { Correlator } from '../../src/correlate/correlator.js';
-import type { VerdictJson } from '../../src/correlate/types.js';
+import { verdictText } from '../../src/contract/text.js';
+import type { VerdictJson } from '../../src/contract/verdict.js';
 import { runReplay } from '../../src/capture/replay.js';
 import { connectFeed } from '../../src/feed/client.js';
 import { runReport } from '../../src/capture/report.js';
-import { verdictText } from '../../src/cli/view.js';
 import { main } from '../../src/cli/main.js';
 import { buildCapture, stream } from '../helpers/capture.js';
 

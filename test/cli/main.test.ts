@@ -4,9 +4,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { PmtuError } from '../../src/errors.js';
-import { eventText } from '../../src/cli/view.js';
+import type { EventJson } from '../../src/contract/event.js';
+import { eventText } from '../../src/contract/text.js';
 import { main, type ProgramDeps } from '../../src/cli/main.js';
-import type { EventJson } from '../../src/observer/json.js';
 import { Observer, type ObserverOptions } from '../../src/observer/index.js';
 import { fakeAddon, fakeNameSources, link, type FakeAddon, type FakeAddonOptions } from '../helpers/fake-addon.js';
 import { batch, DIR, F, KIND } from '../helpers/records.js';

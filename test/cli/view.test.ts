@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
-import type { VerdictJson } from '../../src/correlate/types.js';
-import { screen, verdictText } from '../../src/cli/view.js';
+import { verdictText } from '../../src/contract/text.js';
+import type { VerdictJson } from '../../src/contract/verdict.js';
+import { screen } from '../../src/cli/view.js';
 
 const ts = Date.UTC(2026, 10, 22, 12, 0, 1, 500);
 

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { Correlator, flowKey } from '../../src/correlate/correlator.js';
-import type { CorrelatorEvent, RouteEventJson, VerdictJson } from '../../src/correlate/types.js';
-import type { EventJson } from '../../src/observer/json.js';
+import type { CorrelatorEvent, EventJson, RouteEventJson } from '../../src/contract/event.js';
+import type { VerdictJson } from '../../src/contract/verdict.js';
 
 function stream(name: string): CorrelatorEvent[] {
   return readFileSync(new URL(`../fixtures/streams/${name}.jsonl`, import.meta.url), 'utf8')

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 
 import { afterEach, expect, it } from 'vitest';
 
-import type { VerdictJson } from '../../src/correlate/types.js';
+import type { VerdictJson } from '../../src/contract/verdict.js';
 import { connectFeed } from '../../src/feed/client.js';
 import { NetLab } from '../../src/lab/netlab.js';
 import { scenario } from '../../src/lab/scenarios.js';

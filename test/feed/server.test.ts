@@ -4,7 +4,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 
-import type { CorrelatorEvent, VerdictJson } from '../../src/correlate/types.js';
+import type { CorrelatorEvent } from '../../src/contract/event.js';
+import type { VerdictJson } from '../../src/contract/verdict.js';
 import { connectFeed } from '../../src/feed/client.js';
 import { Feed, parseListen, type FeedOptions } from '../../src/feed/server.js';
 

@@ -5,11 +5,12 @@
 import { readFileSync } from 'node:fs';
 
 import { Correlator } from '../../src/correlate/correlator.js';
-import type { CorrelatorEvent, VerdictJson } from '../../src/correlate/types.js';
+import type { CorrelatorEvent } from '../../src/contract/event.js';
+import type { StatsJson } from '../../src/contract/stats.js';
+import type { VerdictJson } from '../../src/contract/verdict.js';
 import type { Sink } from '../../src/capture/writer.js';
 import { CaptureWriter } from '../../src/capture/writer.js';
 import type { Header, Snapshot } from '../../src/capture/types.js';
-import type { StatsJson } from '../../src/session.js';
 import { icmpFragNeeded, ipv4, PROTO } from './packets.js';
 
 export function stream(name: string): CorrelatorEvent[] {

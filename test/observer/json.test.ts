@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import type { PmtuEvent } from '../../src/observer/events.js';
-import { epochMs, eventJson, protoName, type Namers } from '../../src/observer/json.js';
+import { protoName } from '../../src/contract/event.js';
+import { epochMs, eventJson, type Namers } from '../../src/observer/json.js';
 import { DropReasons, IfaceNames, NetnsNames } from '../../src/observer/names.js';
 import { fakeNameSources } from '../helpers/fake-addon.js';
 

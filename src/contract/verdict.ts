@@ -1,27 +1,5 @@
-// What the correlator consumes and produces. Its input is the `live --json`
-// event line (docs/json-contract.md) plus the route lookups the live runner
-// adds, so live runs, replays of captures and tests feed it the same thing.
-
-import type { EventJson } from '../observer/json.js';
-
-/** After a PTB reached a host: did its kernel cache the MTU for that destination? */
-export interface RouteEventJson {
-  type: 'event';
-  kind: 'route';
-  ts: number;
-  netns: string;
-  /** The destination looked up (the flow's far end). */
-  dst: string;
-  /** The flow the PTB quoted. */
-  inner: { src: string; dst: string; sport: number; dport: number; proto: string | number };
-  /** The cached path MTU, 0 when the route has none. */
-  mtu: number;
-  /** The PTB's advertised MTU this lookup checks against. */
-  expected: number;
-  learned: boolean;
-}
-
-export type CorrelatorEvent = EventJson | RouteEventJson;
+// The verdict lines that leave the process (docs/json-contract.md): what the
+// correlator concludes about a flow, printed whenever it changes.
 
 export type VerdictCode = 'ok' | 'ptb-honored' | 'ptb-dropped' | 'local-bottleneck' | 'silent-blackhole' | 'mss-exceeds-path';
 
