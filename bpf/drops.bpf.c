@@ -8,7 +8,7 @@
  * Drop reasons are resolved by name (CO-RE): their numbers change between
  * kernel versions.
  */
-#include "common.bpf.h"
+#include "flow_table.bpf.h"
 
 /* struct veth_priv starts with the peer pointer (drivers/net/veth.c). */
 static __always_inline struct net_device *veth_peer(struct net_device *dev)
@@ -127,6 +127,7 @@ int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 		dev = out ? BPF_CORE_READ(out, dev) : NULL;
 	}
 	fill_dev(ev, dev);
+	pmtu_flow_join(ev, !!(ev->flags & PMTU_F_ICMP_ERR));
 	/* For a dropped ICMP error, mtu stays the one it advertised (the parser's). */
 	if (!(ev->flags & PMTU_F_ICMP_ERR)) {
 		ev->mtu = mtu;

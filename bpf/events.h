@@ -41,6 +41,21 @@ enum pmtu_flags {
 	PMTU_F_SYNACK = 1 << 4,	   /* SYN event is a SYN-ACK */
 	PMTU_F_INNER_TRUNC = 1 << 5, /* the ICMP error quoted less than a full L4 header */
 	PMTU_F_LOCAL = 1 << 6,	   /* a PTB that this host's own stack sent */
+	/*
+	 * An ICMP error whose quoted packet cannot have come from the host it is
+	 * sent to (quoted source != outer destination): forged, whatever it says.
+	 */
+	PMTU_F_QUOTE_MISMATCH = 1 << 7,
+};
+
+/* pmtu_flow_state.flags */
+enum pmtu_flow_flags {
+	PMTU_FS_KNOWN = 1 << 0,	     /* events: the flow table had this flow in this namespace */
+	PMTU_FS_REPORTED = 1 << 1,   /* an event carried it: its later SYNs and sizes are reported too */
+	PMTU_FS_SYN = 1 << 2,	     /* a SYN was seen (mss_*[0] are valid) */
+	PMTU_FS_SYNACK = 1 << 3,     /* a SYN-ACK was seen (mss_*[1] are valid) */
+	/* Stored: the SYN was sent by endpoint b. Events: by the subject's dst. */
+	PMTU_FS_SYN_FROM_OTHER = 1 << 4,
 };
 
 /* Addresses in network byte order; IPv4 uses the first 4 bytes. */
@@ -52,6 +67,27 @@ struct pmtu_flow {
 	__u8 proto;  /* IPPROTO_* (ICMPv6 = 58) */
 	__u8 family; /* 4, 6, or 0 when absent */
 	__u16 len;   /* length the IP header states (total / payload + 40) */
+};
+
+/*
+ * What the kernel's flow table (bpf/flow_table.bpf.h) knows of a flow in one
+ * namespace. Stored oriented to the key (direction 0 is endpoint a -> b);
+ * joined to an event, oriented to the event's subject (the packet's own
+ * flow, or the one an ICMP error quotes): direction 0 is its src -> dst.
+ */
+struct pmtu_flow_state {
+	__u64 first_ns;
+	__u64 last_ns;
+	__u16 mss_first[2]; /* [0] the SYN's MSS, [1] the SYN-ACK's, where first seen */
+	__u16 mss_last[2];  /* ... and where last seen: they differ when a hop rewrote it */
+	__u32 mss_first_ifindex[2];
+	__u32 mss_last_ifindex[2];
+	__u16 largest[2]; /* largest DF packet (one GSO segment's size) per direction */
+	__u16 min_mtu;	  /* smallest MTU of the hooks the flow crossed, 0 when none yet */
+	__u8 flags;	  /* enum pmtu_flow_flags */
+	__u8 pad0;
+	__u32 min_mtu_ifindex;
+	__u32 pad1;
 };
 
 struct pmtu_event {
@@ -77,6 +113,7 @@ struct pmtu_event {
 	char mtu_ifname[PMTU_IFNAME_LEN];
 	struct pmtu_flow outer; /* the packet itself */
 	struct pmtu_flow inner; /* the flow an ICMP error quotes */
+	struct pmtu_flow_state state; /* the subject flow's kernel state, joined in the kernel */
 	__u8 snap[PMTU_SNAP_LEN];
 };
 
@@ -87,19 +124,34 @@ struct pmtu_event {
 #define PMTU_STATIC_ASSERT _Static_assert
 #endif
 PMTU_STATIC_ASSERT(sizeof(struct pmtu_flow) == 40, "pmtu_flow layout changed");
-PMTU_STATIC_ASSERT(sizeof(struct pmtu_event) == 288, "pmtu_event layout changed");
+PMTU_STATIC_ASSERT(sizeof(struct pmtu_flow_state) == 56, "pmtu_flow_state layout changed");
+PMTU_STATIC_ASSERT(sizeof(struct pmtu_event) == 344, "pmtu_event layout changed");
 
 /* Indexes of the per-CPU loss counters map ("losses"). */
 enum pmtu_loss {
 	PMTU_LOSS_RINGBUF_FULL = 0, /* bpf_ringbuf_reserve failed */
-	PMTU_LOSS_FLOW_TABLE = 1,   /* largest-size LRU map update failed */
+	PMTU_LOSS_FLOW_TABLE = 1,   /* the flow table refused a new flow */
 	PMTU_LOSS_MAX = 2,
+};
+
+/* Healthy traffic as counts: per namespace and interface, per CPU ("traffic"). */
+struct pmtu_traffic_key {
+	__u32 netns;
+	__u32 ifindex;
+};
+
+struct pmtu_traffic {
+	__u64 syns;	/* SYNs (without ACK) crossing the hook */
+	__u64 synacks;
+	__u64 flows;	/* flows the flow table first saw at this hook */
+	__u64 ptbs;	/* frag-needed / Packet Too Big crossing the hook */
 };
 
 /* Read-only settings, written by native/ between open and load. */
 struct pmtu_config {
 	__u32 size_report_min; /* report a flow's largest DF size from this many bytes */
 	__u32 watch_all_drops; /* 1: report every oversize drop, even below size_report_min */
+	__u32 every_flow;      /* 1: every SYN and largest-size growth is an event (pre-0.2 cost) */
 	/*
 	 * Who loaded the programs (pid and pid namespace inode): a later run that
 	 * finds our tc filters with no process left holding their program names

@@ -4,7 +4,7 @@
  * namespace). IPv6 has no such tracepoint: tc.bpf.c reports PTBs leaving a
  * watched interface from this host's own ICMPv6 socket instead.
  */
-#include "common.bpf.h"
+#include "flow_table.bpf.h"
 
 SEC("tp_btf/icmp_send")
 int BPF_PROG(pmtu_icmp_send, const struct sk_buff *skb, int type, int code)
@@ -31,6 +31,7 @@ int BPF_PROG(pmtu_icmp_send, const struct sk_buff *skb, int type, int code)
 	__builtin_memcpy(&quoted, &ev->outer, sizeof(quoted));
 	__builtin_memcpy(&ev->inner, &quoted, sizeof(quoted));
 	__builtin_memset(&ev->outer, 0, sizeof(ev->outer));
+	pmtu_flow_join(ev, 1);
 
 	/* The MTU it will advertise is the route's (ip_forward / ip_dst_mtu_maybe_forward). */
 	dst = skb_route(skb);

@@ -1,72 +1,25 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Packets on the wire of watched interfaces (tc clsact, both directions):
- * frag-needed / Packet Too Big, the MSS of SYNs, and the largest DF packet
- * per flow. Never changes a packet: every path returns TC_ACT_UNSPEC so the
+ * frag-needed / Packet Too Big, and the flow table's SYN MSS, largest DF
+ * size and smallest hook MTU per flow. A healthy flow costs map updates; an
+ * event goes to userspace only for what can be trouble: a PTB, an MSS
+ * rewritten on the path or larger than a hook the flow crossed, a new largest
+ * size above the smallest MTU it crossed, and anything more of a flow already
+ * reported. Never changes a packet: every path returns TC_ACT_UNSPEC so the
  * next filter (another tool's) decides as if we were not there.
  */
-#include "common.bpf.h"
+#include "flow_table.bpf.h"
 
 #define TC_ACT_UNSPEC (-1)
 
 extern void *bpf_cast_to_kern_ctx(void *) __ksym;
 
-struct size_key {
-	__u32 netns;
-	__u32 ifindex;
-	__u8 dir;
-	__u8 proto;
-	__u16 family;
-	__u16 sport;
-	__u16 dport;
-	__u8 saddr[16];
-	__u8 daddr[16];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct size_key);
-	__type(value, __u32);
-} largest_df SEC(".maps");
-
-/*
- * The flow this CPU checked last and its largest size: a bulk transfer sends
- * runs of segments of one flow on one CPU, and comparing 48 bytes is cheaper
- * than the hash lookup that would only say "not larger" again.
- */
-struct last_size {
-	struct size_key key;
-	__u32 len;
-	__u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct last_size);
-} last_df SEC(".maps");
-
-_Static_assert(sizeof(struct size_key) % 8 == 0, "size_key is compared in 8-byte words");
-
-static __always_inline int same_size_key(const struct size_key *a, const struct size_key *b)
-{
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-
-#pragma unroll
-	for (int i = 0; i < (int)(sizeof(*a) / 8); i++)
-		if (x[i] != y[i])
-			return 0;
-	return 1;
-}
-
 /* What the fast path learned from the linear headers. */
 struct wire {
-	__u32 l3;      /* offset of the IP header from skb->data */
-	__u32 l3_len;  /* IP length, or one GSO segment's */
-	__u8 family;
-	__u8 proto;
+	struct pmtu_flow f; /* len stays 0: the same flow compares equal whatever its sizes */
+	__u32 l3;	    /* offset of the IP header from skb->data */
+	__u32 l3_len;	    /* IP length, or one GSO segment's */
 	__u8 df;
 	__u8 gso;
 	__u8 ptb;
@@ -74,11 +27,41 @@ struct wire {
 	__u8 tcp_flags;
 	__u8 l4_hdr_len; /* TCP: data offset in bytes */
 	__u16 vlan;
-	__u16 sport;
-	__u16 dport;
-	__u8 saddr[16];
-	__u8 daddr[16];
+} __attribute__((aligned(8)));
+
+/*
+ * The flow this CPU checked last: a bulk transfer sends runs of one flow's
+ * segments on one CPU, and comparing 48 bytes is cheaper than the hash lookup
+ * that would only say "not larger, no smaller hook" again.
+ */
+struct last_flow {
+	struct pmtu_flow f;
+	__u32 netns;
+	__u16 largest; /* the entry's largest in f's direction */
+	__u16 min_mtu;
+	__u32 hits;
+	__u32 pad;
 };
+
+_Static_assert(sizeof(struct pmtu_flow) % 8 == 0, "same_flow() compares struct pmtu_flow in 8-byte words");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct last_flow);
+} last_flow SEC(".maps");
+
+/* SYN and size events are built here and copied out only when they are reported. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pmtu_event);
+} scratch SEC(".maps");
+
+/* The LRU's idea of "recent" and last_ns are refreshed once per this many cached packets. */
+#define LAST_FLOW_REFRESH 256
 
 /* A header's length claim, but never more than the bytes that are really there. */
 static __always_inline __u32 clamp_to_packet(const struct __sk_buff *ctx, long l3, __u32 claimed)
@@ -127,28 +110,28 @@ static __always_inline int read_wire(struct __sk_buff *ctx, struct sk_buff *skb,
 	if (proto == ETH_P_IP) {
 		if ((void *)(p + 20) > data_end || (p[0] >> 4) != 4)
 			return 0;
-		w->family = 4;
+		w->f.family = 4;
 		w->l3_len = clamp_to_packet(ctx, l3, rd16(p + 2));
-		w->proto = p[9];
+		w->f.proto = p[9];
 		w->df = !!(p[6] & 0x40);
-		__builtin_memcpy(w->saddr, p + 12, 4);
-		__builtin_memcpy(w->daddr, p + 16, 4);
+		__builtin_memcpy(w->f.saddr, p + 12, 4);
+		__builtin_memcpy(w->f.daddr, p + 16, 4);
 		l4 = (p[0] & 0xf) * 4;
 		if (l4 < 20 || (rd16(p + 6) & 0x1fff)) /* later fragments carry no L4 header */
 			return 1;
 	} else if (proto == ETH_P_IPV6) {
 		if ((void *)(p + 40) > data_end || (p[0] >> 4) != 6)
 			return 0;
-		w->family = 6;
+		w->f.family = 6;
 		w->l3_len = clamp_to_packet(ctx, l3, rd16(p + 4) + 40);
-		w->proto = p[6];
+		w->f.proto = p[6];
 		w->df = 1;
-		__builtin_memcpy(w->saddr, p + 8, 16);
-		__builtin_memcpy(w->daddr, p + 24, 16);
+		__builtin_memcpy(w->f.saddr, p + 8, 16);
+		__builtin_memcpy(w->f.daddr, p + 24, 16);
 		l4 = 40;
 		/* Hop-by-hop, routing and destination options; a fragment ends the search. */
 		for (int i = 0; i < 3; i++) {
-			if (w->proto != 0 && w->proto != 43 && w->proto != 60)
+			if (w->f.proto != 0 && w->f.proto != 43 && w->f.proto != 60)
 				break;
 			__u8 *ext;
 
@@ -157,7 +140,7 @@ static __always_inline int read_wire(struct __sk_buff *ctx, struct sk_buff *skb,
 			ext = p + l4;
 			if ((void *)(ext + 2) > data_end)
 				return 1;
-			w->proto = ext[0];
+			w->f.proto = ext[0];
 			l4 += (ext[1] + 1) * 8;
 		}
 	} else {
@@ -169,25 +152,25 @@ static __always_inline int read_wire(struct __sk_buff *ctx, struct sk_buff *skb,
 	p += l4;
 	if ((void *)(p + 8) > data_end)
 		return 1;
-	if (w->proto == IPPROTO_TCP || w->proto == IPPROTO_UDP) {
-		w->sport = rd16(p);
-		w->dport = rd16(p + 2);
+	if (w->f.proto == IPPROTO_TCP || w->f.proto == IPPROTO_UDP) {
+		w->f.sport = rd16(p);
+		w->f.dport = rd16(p + 2);
 	}
-	if (w->proto == IPPROTO_TCP) {
+	if (w->f.proto == IPPROTO_TCP) {
 		if ((void *)(p + 14) > data_end)
 			return 1;
 		w->tcp_flags = p[13];
 		w->l4_hdr_len = (p[12] >> 4) * 4;
 		w->syn = !!(p[13] & TCP_FLAG_SYN);
-	} else if ((w->family == 4 && w->proto == IPPROTO_ICMP && p[0] == ICMP_DEST_UNREACH &&
+	} else if ((w->f.family == 4 && w->f.proto == IPPROTO_ICMP && p[0] == ICMP_DEST_UNREACH &&
 		    p[1] == ICMP_FRAG_NEEDED) ||
-		   (w->family == 6 && w->proto == IPPROTO_ICMPV6_ && p[0] == ICMPV6_PKT_TOOBIG)) {
+		   (w->f.family == 6 && w->f.proto == IPPROTO_ICMPV6_ && p[0] == ICMPV6_PKT_TOOBIG)) {
 		w->ptb = 1;
 	}
 
 	/* TSO/GRO packets are legitimately larger than the MTU: judge a segment. */
 	if (ctx->gso_segs > 1 && ctx->gso_size) {
-		__u32 hdr = l4 + (w->proto == IPPROTO_TCP ? w->l4_hdr_len : 8);
+		__u32 hdr = l4 + (w->f.proto == IPPROTO_TCP ? w->l4_hdr_len : 8);
 
 		w->l3_len = ctx->gso_size + hdr;
 		w->gso = 1;
@@ -195,85 +178,16 @@ static __always_inline int read_wire(struct __sk_buff *ctx, struct sk_buff *skb,
 	return 1;
 }
 
-/* True when this packet is larger than any seen before for its flow on this hook. */
-static __always_inline int df_size_grew(const struct wire *w, __u32 netns, __u32 ifindex,
-					__u8 dir)
+/* The event's common part, its snapshot and its parse; returns the L4 offset or -1. */
+static __always_inline int fill_event(struct pmtu_event *ev, struct __sk_buff *ctx, struct sk_buff *skb,
+				      const struct wire *w, __u8 dir)
 {
-	struct size_key key = {
-		.netns = netns,
-		.ifindex = ifindex,
-		.dir = dir,
-		.proto = w->proto,
-		.family = w->family,
-		.sport = w->sport,
-		.dport = w->dport,
-	};
-	__u32 *seen, len = w->l3_len, zero = 0;
-	struct last_size *last;
-	int grew;
-
-	__builtin_memcpy(key.saddr, w->saddr, 16);
-	__builtin_memcpy(key.daddr, w->daddr, 16);
-	last = bpf_map_lookup_elem(&last_df, &zero);
-	/* The map's value only grows while the flow is in it: this says what the lookup would. */
-	if (last && len <= last->len && same_size_key(&key, &last->key))
-		return 0;
-	seen = bpf_map_lookup_elem(&largest_df, &key);
-	if (seen && *seen >= len) {
-		len = *seen;
-		grew = 0;
-	} else if (seen) {
-		*seen = len; /* racing CPUs may both report: harmless, never wrong */
-		grew = 1;
-	} else if (bpf_map_update_elem(&largest_df, &key, &len, BPF_ANY)) {
-		count_loss(PMTU_LOSS_FLOW_TABLE);
-		return 0;
-	} else {
-		grew = 1;
-	}
-	if (last) {
-		last->key = key;
-		last->len = len;
-	}
-	return grew;
-}
-
-static __always_inline int observe(struct __sk_buff *ctx, __u8 dir)
-{
-	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
-	struct wire w = {};
-	struct pmtu_event *ev;
-	__u32 netns = 0;
-	__u8 kind;
-
-	if (!read_wire(ctx, skb, &w))
-		return TC_ACT_UNSPEC;
-
-	if (w.ptb) {
-		/* Sent by this host's own ICMP socket (not forwarded): IPv6 has no icmp_send tracepoint. */
-		int local = dir == PMTU_DIR_EGRESS && ctx->sk;
-
-		kind = local && w.family == 6 ? PMTU_KIND_PTB_SENT : PMTU_KIND_PTB;
-	} else if (w.syn) {
-		kind = PMTU_KIND_SYN;
-	} else if (w.df && w.l3_len >= pmtu_cfg.size_report_min) {
-		netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
-		if (!df_size_grew(&w, netns, ctx->ifindex, dir))
-			return TC_ACT_UNSPEC;
-		kind = PMTU_KIND_SIZE;
-	} else {
-		return TC_ACT_UNSPEC;
-	}
-
-	ev = reserve_event(kind);
-	if (!ev)
-		return TC_ACT_UNSPEC;
 	ev->dir = dir;
-	ev->vlan = w.vlan;
-	ev->len = w.l3_len;
-	if (w.gso)
+	ev->vlan = w->vlan;
+	ev->len = w->l3_len;
+	if (w->gso)
 		ev->flags |= PMTU_F_GSO;
-	if (kind != PMTU_KIND_SIZE && ctx->sk && dir == PMTU_DIR_EGRESS)
+	if (ev->kind != PMTU_KIND_SIZE && ctx->sk && dir == PMTU_DIR_EGRESS)
 		ev->flags |= PMTU_F_LOCAL;
 	fill_dev(ev, skb->dev);
 	ev->mtu = BPF_CORE_READ(skb, dev, mtu); /* a PTB's parse replaces it with the advertised MTU */
@@ -281,21 +195,222 @@ static __always_inline int observe(struct __sk_buff *ctx, __u8 dir)
 	/* 64-bit on purpose: clang 14 would test a 32-bit copy and pass the 64-bit one. */
 	__u64 avail = ctx->len;
 
-	avail = avail > w.l3 ? avail - w.l3 : 0;
+	avail = avail > w->l3 ? avail - w->l3 : 0;
 	if (avail > PMTU_SNAP_LEN)
 		avail = PMTU_SNAP_LEN;
-	if (avail && bpf_skb_load_bytes(ctx, w.l3, ev->snap, avail) == 0)
+	if (avail && bpf_skb_load_bytes(ctx, w->l3, ev->snap, avail) == 0)
 		ev->snap_len = avail;
+	return pmtu_parse_snapshot(ev);
+}
 
-	int l4 = pmtu_parse_snapshot(ev);
+/* This CPU's scratch event, cleared like a reserved one. */
+static __always_inline struct pmtu_event *scratch_event(__u8 kind)
+{
+	__u32 zero = 0;
+	struct pmtu_event *ev = bpf_map_lookup_elem(&scratch, &zero);
 
-	if (kind == PMTU_KIND_SYN) {
-		if (w.tcp_flags & TCP_FLAG_ACK)
-			ev->flags |= PMTU_F_SYNACK;
-		if (l4 >= 0)
-			ev->mss = pmtu_tcp_mss(ev, l4);
+	if (!ev)
+		return NULL;
+	__builtin_memset(ev, 0, offsetof(struct pmtu_event, snap));
+	ev->kind = kind;
+	ev->ts_ns = bpf_ktime_get_ns();
+	return ev;
+}
+
+static __always_inline void output(struct pmtu_event *ev)
+{
+	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), 0))
+		count_loss(PMTU_LOSS_RINGBUF_FULL);
+}
+
+/* The flow's entry, made when it has none; NULL when the table refused it (counted). */
+static __always_inline struct pmtu_flow_state *flow_entry(const struct pmtu_flow_key *key, __u32 ifindex,
+							   __u64 now)
+{
+	struct pmtu_flow_state *s = bpf_map_lookup_elem(&flows, key);
+	struct pmtu_flow_state init = { .first_ns = now, .last_ns = now };
+	struct pmtu_traffic *t;
+
+	if (s)
+		return s;
+	if (bpf_map_update_elem(&flows, key, &init, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&flows, key)) {
+		count_loss(PMTU_LOSS_FLOW_TABLE);
+		return NULL;
 	}
+	t = traffic_slot(key->netns, ifindex);
+	if (t)
+		t->flows++;
+	return bpf_map_lookup_elem(&flows, key);
+}
+
+static __always_inline void crossed_hook(struct pmtu_flow_state *s, __u32 mtu, __u32 ifindex)
+{
+	if (mtu && (!s->min_mtu || mtu < s->min_mtu)) {
+		s->min_mtu = mtu;
+		s->min_mtu_ifindex = ifindex;
+	}
+}
+
+static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, struct wire *w, __u8 dir)
+{
+	struct pmtu_event *ev = scratch_event(PMTU_KIND_SYN);
+	int synack = !!(w->tcp_flags & TCP_FLAG_ACK), idx = synack;
+	__u8 seen = synack ? PMTU_FS_SYNACK : PMTU_FS_SYN;
+	struct pmtu_flow_state *s;
+	struct pmtu_flow_key key;
+	struct pmtu_traffic *t;
+	int fdir, l4, report;
+	__u16 mss = 0;
+
+	if (!ev)
+		return;
+	l4 = fill_event(ev, ctx, skb, w, dir);
+	if (synack)
+		ev->flags |= PMTU_F_SYNACK;
+	if (l4 >= 0)
+		ev->mss = mss = pmtu_tcp_mss(ev, l4);
+	t = traffic_slot(ev->netns, ev->ifindex);
+	if (t) {
+		if (synack)
+			t->synacks++;
+		else
+			t->syns++;
+	}
+
+	fdir = pmtu_flow_key(&key, &w->f, ev->netns);
+	if (fdir < 0)
+		return;
+	s = flow_entry(&key, ev->ifindex, ev->ts_ns);
+	if (!s) {
+		if (pmtu_cfg.every_flow)
+			output(ev);
+		return;
+	}
+	/*
+	 * The same SYN again where it was first seen: a new connection on this
+	 * 5-tuple (or a retry) starts the MSS record afresh. Sizes and the
+	 * smallest MTU stay: they never shrink, which is what lets on_df_size()
+	 * trust this CPU's cached copy of them.
+	 */
+	if (!synack && (s->flags & PMTU_FS_SYN) && s->mss_first_ifindex[0] == ev->ifindex)
+		s->flags &= ~(PMTU_FS_SYN | PMTU_FS_SYNACK | PMTU_FS_SYN_FROM_OTHER);
+	s->last_ns = ev->ts_ns;
+	crossed_hook(s, ev->mtu, ev->ifindex);
+	report = pmtu_cfg.every_flow || (s->flags & PMTU_FS_REPORTED);
+	if (!(s->flags & seen)) {
+		s->flags |= seen;
+		s->mss_first[idx] = mss;
+		s->mss_first_ifindex[idx] = ev->ifindex;
+		/* The SYN's sender is the initiator: f's source, which is endpoint b when fdir is 1. */
+		if ((synack ? !fdir : fdir))
+			s->flags |= PMTU_FS_SYN_FROM_OTHER;
+		else
+			s->flags &= ~PMTU_FS_SYN_FROM_OTHER;
+	} else if (mss != s->mss_first[idx]) {
+		report = 1; /* rewritten on the path */
+	}
+	s->mss_last[idx] = mss;
+	s->mss_last_ifindex[idx] = ev->ifindex;
+	/* Segments of MSS bytes (with IP and TCP headers) would not fit a hook the flow crossed. */
+	if (mss && mss + (w->f.family == 6 ? 60 : 40) > s->min_mtu)
+		report = 1;
+	if (!report)
+		return;
+	s->flags |= PMTU_FS_REPORTED;
+	orient_state(&ev->state, s, fdir);
+	output(ev);
+}
+
+static __always_inline int same_flow(const struct last_flow *last, const struct wire *w, __u32 netns)
+{
+	const __u64 *x = (const __u64 *)last, *y = (const __u64 *)&w->f;
+
+	if (last->netns != netns)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(struct pmtu_flow) / 8); i++)
+		if (x[i] != y[i])
+			return 0;
+	return 1;
+}
+
+static __always_inline void on_df_size(struct __sk_buff *ctx, struct sk_buff *skb, struct wire *w, __u8 dir)
+{
+	__u32 netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+	__u32 mtu = BPF_CORE_READ(skb, dev, mtu), len = w->l3_len, zero = 0;
+	struct last_flow *last = bpf_map_lookup_elem(&last_flow, &zero);
+	struct pmtu_flow_state *s;
+	struct pmtu_flow_key key;
+	struct pmtu_event *ev;
+	int fdir, grew;
+	__u64 now;
+
+	/* The entry only grows and shrinks its minimum while the flow is in it: this says what the lookup would. */
+	if (last && len <= last->largest && mtu >= last->min_mtu && same_flow(last, w, netns) &&
+	    ++last->hits % LAST_FLOW_REFRESH)
+		return;
+	fdir = pmtu_flow_key(&key, &w->f, netns);
+	if (fdir < 0)
+		return;
+	now = bpf_ktime_get_ns();
+	s = flow_entry(&key, ctx->ifindex, now);
+	if (!s)
+		return;
+	s->last_ns = now;
+	crossed_hook(s, mtu, ctx->ifindex);
+	grew = len > s->largest[fdir & 1];
+	if (grew)
+		s->largest[fdir & 1] = len; /* racing CPUs may both report: harmless, never wrong */
+	if (last) {
+		__builtin_memcpy(&last->f, &w->f, sizeof(last->f));
+		last->netns = netns;
+		last->largest = s->largest[fdir & 1];
+		last->min_mtu = s->min_mtu;
+		last->hits = 0;
+	}
+	/* A size bounds a path MTU only above the smallest hook crossed, or for a flow in trouble. */
+	if (!grew || !(pmtu_cfg.every_flow || len > s->min_mtu || (s->flags & PMTU_FS_REPORTED)))
+		return;
+	s->flags |= PMTU_FS_REPORTED;
+	ev = scratch_event(PMTU_KIND_SIZE);
+	if (!ev)
+		return;
+	fill_event(ev, ctx, skb, w, dir);
+	orient_state(&ev->state, s, fdir);
+	output(ev);
+}
+
+static __always_inline void on_ptb(struct __sk_buff *ctx, struct sk_buff *skb, struct wire *w, __u8 dir)
+{
+	/* Sent by this host's own ICMP socket (not forwarded): IPv6 has no icmp_send tracepoint. */
+	int local = dir == PMTU_DIR_EGRESS && ctx->sk;
+	struct pmtu_event *ev = reserve_event(local && w->f.family == 6 ? PMTU_KIND_PTB_SENT : PMTU_KIND_PTB);
+	struct pmtu_traffic *t;
+
+	if (!ev)
+		return;
+	fill_event(ev, ctx, skb, w, dir);
+	pmtu_flow_join(ev, 1);
+	t = traffic_slot(ev->netns, ev->ifindex);
+	if (t)
+		t->ptbs++;
 	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline int observe(struct __sk_buff *ctx, __u8 dir)
+{
+	struct sk_buff *skb = bpf_cast_to_kern_ctx(ctx);
+	struct wire w = {};
+
+	if (!read_wire(ctx, skb, &w))
+		return TC_ACT_UNSPEC;
+	if (w.ptb)
+		on_ptb(ctx, skb, &w, dir);
+	else if (w.syn)
+		on_syn(ctx, skb, &w, dir);
+	else if (w.df && w.l3_len >= pmtu_cfg.size_report_min)
+		on_df_size(ctx, skb, &w, dir);
 	return TC_ACT_UNSPEC;
 }
 

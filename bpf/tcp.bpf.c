@@ -3,7 +3,7 @@
  * TCP retransmissions of large segments, every namespace: the symptom of a
  * silent black hole, where large segments vanish and no PTB ever arrives.
  */
-#include "common.bpf.h"
+#include "flow_table.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -71,6 +71,7 @@ int BPF_PROG(pmtu_tcp_retransmit, const struct sock *sk, const struct sk_buff *s
 	} else {
 		ev->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	}
+	pmtu_flow_join(ev, 0);
 	bpf_ringbuf_submit(ev, 0);
 	return 0;
 }

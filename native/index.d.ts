@@ -35,14 +35,34 @@ export interface ObserverOptions {
    * how long a flood keeps it from answering anything else.
    */
   maxQueuedRecords?: number;
-  /** A flow's largest DF packet is reported from this size on (default 1280). */
+  /** A flow's largest DF packet is tracked from this size on (default 1280). */
   sizeReportMin?: number;
+  /** Entries of the kernel's flow table (LRU; default 131072, about 15 MiB of kernel memory). */
+  flowTableEntries?: number;
+  /**
+   * Every SYN, SYN-ACK and largest-size growth becomes a record, as before the
+   * flow table (costly on a busy host); by default only what can be trouble.
+   */
+  everyFlow?: boolean;
+}
+
+/** Healthy traffic as counts, per hook (namespace and interface), since start. */
+export interface TrafficCounters {
+  netnsInode: number;
+  ifindex: number;
+  /** SYNs without ACK that crossed the hook. */
+  syns: number;
+  synAcks: number;
+  /** Flows the kernel's flow table first saw at this hook. */
+  flows: number;
+  /** frag-needed / Packet Too Big that crossed the hook. */
+  ptbs: number;
 }
 
 export interface LossCounters {
   /** Records the kernel could not reserve in the ring buffer. */
   ringbufFull: number;
-  /** Largest-size updates the flow LRU map refused. */
+  /** New flows the kernel's flow table refused. */
   flowTableFull: number;
   /** Records dropped because JavaScript's queue of batches was full. */
   queueFull: number;
@@ -143,6 +163,8 @@ export class Observer {
   detach(netns: string | null, ifindex: number): void;
   attachments(): Attachment[];
   losses(): LossCounters;
+  /** Every hook's traffic counters, summed over CPUs. */
+  traffic(): TrafficCounters[];
   /** Signals this kernel cannot provide (a missing tracepoint), one sentence each. */
   warnings(): string[];
   /**

@@ -83,6 +83,7 @@ Napi::Function Observer::Define(Napi::Env env) {
                          InstanceMethod<&Observer::Detach>("detach"),
                          InstanceMethod<&Observer::Attachments>("attachments"),
                          InstanceMethod<&Observer::Losses>("losses"),
+                         InstanceMethod<&Observer::Traffic>("traffic"),
                          InstanceMethod<&Observer::Warnings>("warnings"),
                          InstanceMethod<&Observer::TestRun>("testRun"),
                          InstanceMethod<&Observer::TestRunAsync>("testRunAsync"),
@@ -99,6 +100,11 @@ Observer::Observer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Observer>(
       max_queued_batches_ = OptionalUint(o, "maxQueuedBatches", max_queued_batches_);
       max_queued_records_ = OptionalUint(o, "maxQueuedRecords", max_queued_records_);
       size_report_min_ = OptionalUint(o, "sizeReportMin", size_report_min_);
+      flow_table_entries_ = OptionalUint(o, "flowTableEntries", flow_table_entries_);
+      Napi::Value every = o.Get("everyFlow");
+      if (!every.IsUndefined() && !every.IsBoolean())
+        Fail("PMTU_ERR_INVALID", "option everyFlow must be a boolean", "see native/index.d.ts");
+      every_flow_ = every.IsBoolean() && every.As<Napi::Boolean>().Value();
     }
     long page = sysconf(_SC_PAGESIZE);
     if ((ring_bytes_ & (ring_bytes_ - 1)) != 0 || ring_bytes_ < page)
@@ -122,8 +128,11 @@ void Observer::Load() {
   skel_ = pmtu_bpf__open();
   if (!skel_) throw FailureFromErrno(errno, "opening the BPF programs", "PMTU_ERR_BPF_LOAD");
   skel_->rodata->pmtu_cfg.size_report_min = size_report_min_;
+  skel_->rodata->pmtu_cfg.every_flow = every_flow_ ? 1 : 0;
   int err = bpf_map__set_max_entries(skel_->maps.events, ring_bytes_);
   if (err) throw FailureFromErrno(err, "sizing the ring buffer", "PMTU_ERR_BPF_LOAD");
+  err = bpf_map__set_max_entries(skel_->maps.flows, flow_table_entries_);
+  if (err) throw FailureFromErrno(err, "sizing the flow table", "PMTU_ERR_BPF_LOAD");
   StampOwner(&skel_->rodata->pmtu_cfg);
   for (const auto &tp : DisableMissingTracepoints(skel_))
     warnings_.push_back("this kernel has no " + tp + " tracepoint: its events are not reported");
@@ -282,6 +291,43 @@ Napi::Value Observer::Losses(const Napi::CallbackInfo &info) {
   o.Set("queueFull", static_cast<double>(queue_full_.load()));
   o.Set("delivered", static_cast<double>(delivered_.load()));
   return o;
+}
+
+// Every hook's counters, summed over CPUs. Keys are walked with
+// get_next_key: a few hundred hooks at most, once per stats period.
+Napi::Value Observer::Traffic(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Array list = Napi::Array::New(env);
+  if (!skel_) return list;
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return list;
+  std::vector<pmtu_traffic> values(cpus);
+  pmtu_traffic_key key{}, next{};
+  const pmtu_traffic_key *prev = nullptr;
+  uint32_t n = 0;
+  while (bpf_map__get_next_key(skel_->maps.traffic, prev, &next, sizeof(next)) == 0) {
+    key = next;
+    prev = &key;
+    if (bpf_map__lookup_elem(skel_->maps.traffic, &key, sizeof(key), values.data(),
+                             values.size() * sizeof(pmtu_traffic), 0) != 0)
+      continue;  // evicted meanwhile
+    pmtu_traffic sum{};
+    for (const auto &v : values) {
+      sum.syns += v.syns;
+      sum.synacks += v.synacks;
+      sum.flows += v.flows;
+      sum.ptbs += v.ptbs;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("netnsInode", key.netns);
+    o.Set("ifindex", key.ifindex);
+    o.Set("syns", static_cast<double>(sum.syns));
+    o.Set("synAcks", static_cast<double>(sum.synacks));
+    o.Set("flows", static_cast<double>(sum.flows));
+    o.Set("ptbs", static_cast<double>(sum.ptbs));
+    list.Set(n++, o);
+  }
+  return list;
 }
 
 Napi::Value Observer::Warnings(const Napi::CallbackInfo &info) {

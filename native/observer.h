@@ -34,6 +34,7 @@ class Observer : public Napi::ObjectWrap<Observer> {
   Napi::Value Detach(const Napi::CallbackInfo &info);
   Napi::Value Attachments(const Napi::CallbackInfo &info);
   Napi::Value Losses(const Napi::CallbackInfo &info);
+  Napi::Value Traffic(const Napi::CallbackInfo &info);
   Napi::Value Warnings(const Napi::CallbackInfo &info);
   Napi::Value TestRun(const Napi::CallbackInfo &info);
   Napi::Value TestRunAsync(const Napi::CallbackInfo &info);
@@ -53,6 +54,8 @@ class Observer : public Napi::ObjectWrap<Observer> {
   uint32_t max_queued_records_ = 65536;
   std::shared_ptr<std::atomic<uint64_t>> queued_records_ = std::make_shared<std::atomic<uint64_t>>(0);
   uint32_t size_report_min_ = 1280;
+  uint32_t flow_table_entries_ = 131072;
+  bool every_flow_ = false;
 
   pmtu_bpf *skel_ = nullptr;
   ring_buffer *ring_ = nullptr;

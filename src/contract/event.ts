@@ -20,6 +20,7 @@ export const FLAG_NAMES: readonly (readonly [keyof EventFlags, string])[] = [
   ['synAck', 'synack'],
   ['innerTruncated', 'inner-truncated'],
   ['local', 'local'],
+  ['quoteMismatch', 'quote-mismatch'],
 ];
 
 export interface InnerJson {
@@ -51,7 +52,37 @@ export interface EventJson {
   mtuNetns?: string;
   vlan?: number;
   inner?: InnerJson;
+  /** The kernel's flow table's state of the subject flow in this namespace (events from 0.2 on). */
+  flow?: FlowStateJson;
   flags: string[];
+}
+
+/** A SYN's (or SYN-ACK's) MSS where first and where last seen in the namespace: they differ when a hop rewrote it. */
+export interface MssSeenJson {
+  first: number;
+  firstIface: string;
+  last: number;
+  lastIface: string;
+}
+
+/**
+ * What the kernel knew of the event's subject flow (the packet's own, or the
+ * one an ICMP error quotes) in the event's namespace when the event happened.
+ * `fwd` is the subject's src -> dst, `rev` the other way.
+ */
+export interface FlowStateJson {
+  /** False: no hook in this namespace saw the flow (or the table forgot it); nothing else is said. */
+  known: boolean;
+  /** When the namespace first saw the flow (Unix epoch ms). */
+  since?: number;
+  /** Who sent the SYN: the subject's src or dst; null when no SYN was seen. */
+  initiator?: 'src' | 'dst' | null;
+  syn?: MssSeenJson;
+  synAck?: MssSeenJson;
+  /** Largest DF packet per direction (bytes, one segment's size), 0 when none. */
+  largest?: { fwd: number; rev: number };
+  /** Smallest MTU of the hooks the flow crossed here. */
+  minMtu?: { mtu: number; iface: string };
 }
 
 /** After a PTB reached a host: did its kernel cache the MTU for that destination? */

@@ -2,9 +2,9 @@
 // Change RECORD_LAYOUT with that struct (its _Static_assert names this file).
 
 import { PmtuError } from '../errors.js';
-import type { Direction, EventFlags, EventKind, Flow, PmtuEvent } from './events.js';
+import type { Direction, EventFlags, EventKind, Flow, FlowState, MssSeen, PmtuEvent } from './events.js';
 
-export const RECORD_SIZE = 288;
+export const RECORD_SIZE = 344;
 const FLOW_SIZE = 40;
 
 /** Byte offsets of struct pmtu_event (little-endian host order; addresses in network order). */
@@ -29,8 +29,16 @@ export const RECORD_LAYOUT = {
   mtuIfname: 64,
   outer: 80,
   inner: 120,
-  snap: 160,
+  state: 160,
+  snap: 216,
 } as const;
+
+/** Offsets inside struct pmtu_flow_state. */
+const STATE = { firstNs: 0, lastNs: 8, mssFirst: 16, mssLast: 20, mssFirstIfindex: 24, mssLastIfindex: 32, largest: 40, minMtu: 44, flags: 46, minMtuIfindex: 48 } as const;
+const FS_KNOWN = 1 << 0;
+const FS_SYN = 1 << 2;
+const FS_SYNACK = 1 << 3;
+const FS_SYN_FROM_OTHER = 1 << 4;
 
 /** Offsets inside struct pmtu_flow. */
 const FLOW = { saddr: 0, daddr: 16, sport: 32, dport: 34, proto: 36, family: 37, len: 38 } as const;
@@ -46,6 +54,46 @@ const F_OVERSIZE = 1 << 3;
 const F_SYNACK = 1 << 4;
 const F_INNER_TRUNC = 1 << 5;
 const F_LOCAL = 1 << 6;
+const F_QUOTE_MISMATCH = 1 << 7;
+
+/** What events of flows the table did not know carry: one shared, frozen object. */
+export const UNKNOWN_FLOW: FlowState = Object.freeze({
+  known: false,
+  firstNs: 0n,
+  lastNs: 0n,
+  initiator: null,
+  syn: null,
+  synAck: null,
+  largest: Object.freeze([0, 0] as const),
+  minMtu: 0,
+  minMtuIfindex: 0,
+});
+
+function mssSeen(v: DataView, o: number, i: 0 | 1): MssSeen {
+  return {
+    first: v.getUint16(o + STATE.mssFirst + 2 * i, true),
+    firstIfindex: v.getUint32(o + STATE.mssFirstIfindex + 4 * i, true),
+    last: v.getUint16(o + STATE.mssLast + 2 * i, true),
+    lastIfindex: v.getUint32(o + STATE.mssLastIfindex + 4 * i, true),
+  };
+}
+
+function flowState(buf: Buffer, v: DataView, o: number): FlowState {
+  const flags = buf[o + STATE.flags]!;
+  if (!(flags & FS_KNOWN)) return UNKNOWN_FLOW;
+  const hasSyn = (flags & (FS_SYN | FS_SYNACK)) !== 0;
+  return {
+    known: true,
+    firstNs: v.getBigUint64(o + STATE.firstNs, true),
+    lastNs: v.getBigUint64(o + STATE.lastNs, true),
+    initiator: hasSyn ? (flags & FS_SYN_FROM_OTHER ? 'dst' : 'src') : null,
+    syn: flags & FS_SYN ? mssSeen(v, o, 0) : null,
+    synAck: flags & FS_SYNACK ? mssSeen(v, o, 1) : null,
+    largest: [v.getUint16(o + STATE.largest, true), v.getUint16(o + STATE.largest + 2, true)],
+    minMtu: v.getUint16(o + STATE.minMtu, true),
+    minMtuIfindex: v.getUint32(o + STATE.minMtuIfindex, true),
+  };
+}
 
 // Hot path (batches of thousands of records): fixed offsets, no arrays or
 // intermediate strings beyond the ones returned.
@@ -148,6 +196,7 @@ const FLAGS: readonly Readonly<EventFlags>[] = Array.from({ length: 256 }, (_, f
     synAck: (f & F_SYNACK) !== 0,
     innerTruncated: (f & F_INNER_TRUNC) !== 0,
     local: (f & F_LOCAL) !== 0,
+    quoteMismatch: (f & F_QUOTE_MISMATCH) !== 0,
   }),
 );
 
@@ -180,6 +229,7 @@ function decodeAt(buf: Buffer, v: DataView, o: number): PmtuEvent | null {
     flags: FLAGS[buf[o + L.flags]!]!,
     outer: flow(buf, v, o + L.outer),
     inner: flow(buf, v, o + L.inner),
+    state: flowState(buf, v, o + L.state),
     snap: buf.subarray(o + L.snap, o + L.snap + snapLen),
   };
 }

@@ -23,6 +23,38 @@ export interface EventFlags {
   synAck: boolean;
   innerTruncated: boolean;
   local: boolean;
+  /** An ICMP error whose quoted source is not its own destination: it cannot be genuine. */
+  quoteMismatch: boolean;
+}
+
+/** A SYN's (or SYN-ACK's) MSS where the flow table first and last saw it. */
+export interface MssSeen {
+  first: number;
+  firstIfindex: number;
+  last: number;
+  lastIfindex: number;
+}
+
+/**
+ * What the kernel's flow table knew of the event's subject flow (its own, or
+ * the one an ICMP error quotes) in the event's namespace, joined in the
+ * kernel (struct pmtu_flow_state). Directions are the subject's: 0 is its
+ * src -> dst.
+ */
+export interface FlowState {
+  /** False: the table had no such flow here (never seen, or evicted). */
+  known: boolean;
+  firstNs: bigint;
+  lastNs: bigint;
+  /** The initiator (the SYN's sender), when a SYN or SYN-ACK was seen. */
+  initiator: 'src' | 'dst' | null;
+  syn: MssSeen | null;
+  synAck: MssSeen | null;
+  /** Largest DF packet (one segment's size) per direction, 0 when none. */
+  largest: readonly [number, number];
+  /** Smallest MTU of the hooks the flow crossed here, 0 when none yet. */
+  minMtu: number;
+  minMtuIfindex: number;
 }
 
 export interface PmtuEvent {
@@ -55,6 +87,8 @@ export interface PmtuEvent {
   outer: Flow | null;
   /** The flow an ICMP error quotes. */
   inner: Flow | null;
+  /** The subject flow's kernel state (known: false when the table had none). */
+  state: FlowState;
   /** The packet from its network header on, as much as was kept. */
   snap: Buffer;
 }

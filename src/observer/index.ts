@@ -24,6 +24,7 @@ import { loadAddon, type NativeAddon } from './addon.js';
 import { decodeBatch } from './decode.js';
 import type { PmtuEvent } from './events.js';
 import type { EventJson } from '../contract/event.js';
+import type { TrafficJson } from '../contract/stats.js';
 import { eventJson, type Namers } from './json.js';
 import { DropReasons, IfaceNames, NetnsNames, fsNameSources, namedNetnsPath, type NameSources } from './names.js';
 import type { Attachment, LossCounters, Observer as NativeObserver } from '../../native/index.js';
@@ -37,8 +38,12 @@ export interface ObserverOptions {
   allNetns?: boolean;
   /** Only these interfaces (names) in the selected namespaces. */
   ifaces?: string[];
-  /** Report a flow's largest DF packet from this size on (bytes). */
+  /** Track a flow's largest DF packet from this size on (bytes). */
   sizeReportMin?: number;
+  /** Every SYN, SYN-ACK and largest-size growth as an event, not only what can be trouble (costly on a busy host). */
+  everyFlow?: boolean;
+  /** Entries of the kernel's flow table (default 131072). */
+  flowTableEntries?: number;
   /** For tests: a stand-in for the native addon. */
   addon?: NativeAddon;
   /** For tests: where namespace names come from. */
@@ -280,7 +285,11 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
     this.netnsFilter = opts.netns?.length ? new Set(opts.netns) : undefined;
     this.ifaceFilter = opts.ifaces?.length ? new Set(opts.ifaces) : undefined;
 
-    const native = new addon.Observer(opts.sizeReportMin ? { sizeReportMin: opts.sizeReportMin } : {});
+    const native = new addon.Observer({
+      ...(opts.sizeReportMin ? { sizeReportMin: opts.sizeReportMin } : {}),
+      ...(opts.everyFlow ? { everyFlow: true } : {}),
+      ...(opts.flowTableEntries ? { flowTableEntries: opts.flowTableEntries } : {}),
+    });
     try {
       native.start((records) => this.onBatch(records));
       this.native = native;
@@ -407,6 +416,20 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
   losses(): ObserverLosses {
     const native = this.native?.losses() ?? { ringbufFull: 0, flowTableFull: 0, queueFull: 0, delivered: 0 };
     return { ...native, queueFull: native.queueFull + this.iteratorDropped, unknownRecords: this.unknownRecords };
+  }
+
+  /** The kernel's traffic counters of every watched hook, named. */
+  traffic(): TrafficJson {
+    const out: TrafficJson = { flows: 0, syns: 0, synAcks: 0, ptbs: 0, byHook: [] };
+    for (const t of this.native?.traffic() ?? []) {
+      out.flows += t.flows;
+      out.syns += t.syns;
+      out.synAcks += t.synAcks;
+      out.ptbs += t.ptbs;
+      out.byHook.push({ netns: this.namers.netns.name(t.netnsInode), iface: this.namers.ifaces.name(t.netnsInode, t.ifindex, ''), flows: t.flows, syns: t.syns, synAcks: t.synAcks, ptbs: t.ptbs });
+    }
+    out.byHook.sort((a, b) => (a.netns < b.netns ? -1 : a.netns > b.netns ? 1 : a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
+    return out;
   }
 
   get running(): boolean {

@@ -1,8 +1,8 @@
 // A decoded kernel event as its `live --json` line (the shape is in
 // contract/event.ts): names for its numbers, epoch time for its clock.
 
-import { FLAG_NAMES, protoName, type EventJson, type InnerJson } from '../contract/event.js';
-import type { Flow, PmtuEvent } from './events.js';
+import { FLAG_NAMES, protoName, type EventJson, type FlowStateJson, type InnerJson, type MssSeenJson } from '../contract/event.js';
+import type { Flow, FlowState, MssSeen, PmtuEvent } from './events.js';
 import type { DropReasons, IfaceNames, NetnsNames } from './names.js';
 
 export interface Namers {
@@ -22,6 +22,22 @@ export function epochMs(tsNs: bigint, epochOffsetMs: number): number {
 
 function inner(f: Flow): InnerJson {
   return { src: f.src, dst: f.dst, sport: f.sport, dport: f.dport, proto: protoName(f.proto), len: f.len };
+}
+
+const UNKNOWN_FLOW_JSON: FlowStateJson = Object.freeze({ known: false });
+
+function mssSeen(m: MssSeen, netnsInode: number, n: Namers): MssSeenJson {
+  return { first: m.first, firstIface: n.ifaces.name(netnsInode, m.firstIfindex, ''), last: m.last, lastIface: n.ifaces.name(netnsInode, m.lastIfindex, '') };
+}
+
+function flowStateJson(s: FlowState, netnsInode: number, n: Namers): FlowStateJson {
+  if (!s.known) return UNKNOWN_FLOW_JSON;
+  const out: FlowStateJson = { known: true, since: epochMs(s.firstNs, n.epochOffsetMs), initiator: s.initiator };
+  if (s.syn) out.syn = mssSeen(s.syn, netnsInode, n);
+  if (s.synAck) out.synAck = mssSeen(s.synAck, netnsInode, n);
+  out.largest = { fwd: s.largest[0], rev: s.largest[1] };
+  if (s.minMtu) out.minMtu = { mtu: s.minMtu, iface: n.ifaces.name(netnsInode, s.minMtuIfindex, '') };
+  return out;
 }
 
 export function eventJson(ev: PmtuEvent, n: Namers): EventJson {
@@ -52,6 +68,7 @@ export function eventJson(ev: PmtuEvent, n: Namers): EventJson {
   }
   if (ev.vlan) out.vlan = ev.vlan;
   if (ev.inner) out.inner = inner(ev.inner);
+  out.flow = flowStateJson(ev.state, ev.netnsInode, n);
   const flags: string[] = [];
   for (const [key, name] of FLAG_NAMES) if (ev.flags[key]) flags.push(name);
   out.flags = flags; // last, as in the contract (assigned, not spread: a spread copy is a slow path in V8)

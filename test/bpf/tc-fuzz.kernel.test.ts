@@ -368,7 +368,7 @@ kernelDescribe(
 
     beforeAll(() => {
       const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
-      native = new addon.Observer({ maxQueuedBatches: 4096 });
+      native = new addon.Observer({ maxQueuedBatches: 4096, everyFlow: true });
       // Only the tc program's events: it runs for nothing but these test runs
       // (it is attached nowhere), and they happen on loopback.
       native.start((records) => {

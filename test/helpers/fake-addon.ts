@@ -11,6 +11,7 @@ import type {
   Observer as NativeObserver,
   ObserverOptions,
   TestRunResult,
+  TrafficCounters,
 } from '../../native/index.js';
 
 export function nativeError(code: string, message: string, hint = ''): Error {
@@ -29,6 +30,8 @@ export interface FakeAddonOptions {
   /** Thrown by attach() for this namespace path and ifindex, when it returns one. */
   attachError?: (netns: string | null, ifindex: number) => Error | undefined;
   losses?: Partial<LossCounters>;
+  /** What traffic() reports. */
+  traffic?: TrafficCounters[];
   /** Filters of a killed run that removeLeftovers() finds, per namespace path ('' for the observer's own). */
   leftovers?: Record<string, Leftover[]>;
 }
@@ -114,6 +117,10 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
       return { ringbufFull: 0, flowTableFull: 0, queueFull: 0, delivered: 0, ...o.losses };
     }
 
+    traffic(): TrafficCounters[] {
+      return [...(o.traffic ?? [])];
+    }
+
     warnings(): string[] {
       return [...(o.warnings ?? [])];
     }
@@ -148,7 +155,7 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
     // Every sysctl exists and reads 0, in every namespace.
     readSysctls: (_netns, paths) => paths.map(() => '0'),
     removeLeftovers: (netns) => o.leftovers?.[netns ?? ''] ?? [],
-    RECORD_SIZE: 288,
+    RECORD_SIZE: 344,
   };
   return {
     addon,

@@ -4,14 +4,16 @@
 // decoder that drifts from the header fails its tests.
 
 /** sizeof(struct pmtu_event) */
-export const RECORD_BYTES = 288;
+export const RECORD_BYTES = 344;
 
 /** enum pmtu_kind */
 export const KIND = { ptb: 1, ptbSent: 2, drop: 3, syn: 4, retransmit: 5, size: 6 } as const;
 /** enum pmtu_dir */
 export const DIR = { none: 0, ingress: 1, egress: 2 } as const;
 /** enum pmtu_flags */
-export const F = { df: 1, gso: 2, icmpErr: 4, oversize: 8, synack: 16, innerTrunc: 32, local: 64 } as const;
+export const F = { df: 1, gso: 2, icmpErr: 4, oversize: 8, synack: 16, innerTrunc: 32, local: 64, quoteMismatch: 128 } as const;
+/** enum pmtu_flow_flags */
+export const FS = { known: 1, reported: 2, syn: 4, synack: 8, synFromOther: 16 } as const;
 
 export interface FlowSpec {
   /** 4, 6, or 0 (absent). */
@@ -46,7 +48,42 @@ export interface RecordSpec {
   mtuIfname?: string;
   outer?: FlowSpec;
   inner?: FlowSpec;
+  state?: StateSpec;
   snap?: Buffer;
+}
+
+/** struct pmtu_flow_state */
+export interface StateSpec {
+  firstNs?: bigint;
+  lastNs?: bigint;
+  /** [SYN, SYN-ACK] */
+  mssFirst?: [number, number];
+  mssLast?: [number, number];
+  mssFirstIfindex?: [number, number];
+  mssLastIfindex?: [number, number];
+  largest?: [number, number];
+  minMtu?: number;
+  flags: number;
+  minMtuIfindex?: number;
+}
+
+// struct pmtu_flow_state: first_ns @0, last_ns @8, mss_first[2] @16,
+// mss_last[2] @20, mss_first_ifindex[2] @24, mss_last_ifindex[2] @32,
+// largest[2] @40, min_mtu @44, flags @46, pad0 @47, min_mtu_ifindex @48,
+// pad1 @52; 56 bytes.
+function writeState(buf: Buffer, o: number, s: StateSpec): void {
+  buf.writeBigUInt64LE(s.firstNs ?? 0n, o);
+  buf.writeBigUInt64LE(s.lastNs ?? 0n, o + 8);
+  for (let i = 0; i < 2; i++) {
+    buf.writeUInt16LE(s.mssFirst?.[i] ?? 0, o + 16 + 2 * i);
+    buf.writeUInt16LE(s.mssLast?.[i] ?? 0, o + 20 + 2 * i);
+    buf.writeUInt32LE(s.mssFirstIfindex?.[i] ?? 0, o + 24 + 4 * i);
+    buf.writeUInt32LE(s.mssLastIfindex?.[i] ?? 0, o + 32 + 4 * i);
+    buf.writeUInt16LE(s.largest?.[i] ?? 0, o + 40 + 2 * i);
+  }
+  buf.writeUInt16LE(s.minMtu ?? 0, o + 44);
+  buf.writeUInt8(s.flags, o + 46);
+  buf.writeUInt32LE(s.minMtuIfindex ?? 0, o + 48);
 }
 
 /** Address bytes in network order, without going through any '::' logic. */
@@ -75,7 +112,7 @@ function writeFlow(buf: Buffer, o: number, f: FlowSpec): void {
   buf.writeUInt16LE(f.len ?? 0, o + 38);
 }
 
-/** One 288-byte record, little-endian as on x86-64 and arm64. */
+/** One 344-byte record, little-endian as on x86-64 and arm64. */
 export function record(r: RecordSpec): Buffer {
   const b = Buffer.alloc(RECORD_BYTES);
   b.writeUInt8(r.kind, 0);
@@ -99,7 +136,8 @@ export function record(r: RecordSpec): Buffer {
   b.write(r.mtuIfname ?? '', 64, 16, 'latin1');
   if (r.outer) writeFlow(b, 80, r.outer);
   if (r.inner) writeFlow(b, 120, r.inner);
-  r.snap?.copy(b, 160, 0, Math.min(r.snap.length, 128));
+  if (r.state) writeState(b, 160, r.state);
+  r.snap?.copy(b, 216, 0, Math.min(r.snap.length, 128));
   return b;
 }
 

@@ -8,7 +8,9 @@
 // headers before the L4 header on the fast path (hop-by-hop, routing,
 // destination options; a fragment header ends the search) and four in the
 // snapshot (fragments included); 128 bytes kept from the IP header on; the
-// largest DF packet per flow reported when it grows, from sizeReportMin on.
+// largest DF packet per flow and direction reported when it grows, from
+// sizeReportMin on (the program's every-flow mode: by default healthy flows
+// report nothing, which test/bpf/flow-table.kernel.test.ts covers).
 //
 // The test-run context: the frame arrives on loopback (ifindex 1, MTU 65536)
 // with a socket attached (so egress PTBs count as this host's own), never
@@ -63,6 +65,11 @@ interface RawFlow {
 
 function emptyFlow(): RawFlow {
   return { family: 0, saddr: Buffer.alloc(16), daddr: Buffer.alloc(16), sport: 0, dport: 0, proto: 0, len: 0 };
+}
+
+function sameAddr(a: Buffer, b: Buffer, family: number): boolean {
+  const n = family === 4 ? 4 : 16;
+  return a.subarray(0, n).equals(b.subarray(0, n));
 }
 
 function flowOf(f: RawFlow): Flow | null {
@@ -224,8 +231,8 @@ function readWire(frame: Buffer): Wire | undefined {
   return w;
 }
 
-function flagsOf(bits: { df: boolean; icmpError: boolean; synAck: boolean; innerTruncated: boolean; local: boolean }): EventFlags {
-  return { df: bits.df, gso: false, icmpError: bits.icmpError, oversize: false, synAck: bits.synAck, innerTruncated: bits.innerTruncated, local: bits.local };
+function flagsOf(bits: { df: boolean; icmpError: boolean; synAck: boolean; innerTruncated: boolean; local: boolean; quoteMismatch: boolean }): EventFlags {
+  return { df: bits.df, gso: false, icmpError: bits.icmpError, oversize: false, synAck: bits.synAck, innerTruncated: bits.innerTruncated, local: bits.local, quoteMismatch: bits.quoteMismatch };
 }
 
 export class TcReference {
@@ -254,7 +261,8 @@ export class TcReference {
     } else if (w.syn) {
       kind = 'syn';
     } else if (w.df && w.l3Len >= this.sizeReportMin) {
-      const key = `${dir}|${w.family}|${w.proto}|${w.saddr}|${w.daddr}|${w.sport}|${w.dport}`;
+      // The flow table keeps one largest size per flow and direction, whichever hook saw it.
+      const key = `${w.family}|${w.proto}|${w.saddr}|${w.daddr}|${w.sport}|${w.dport}`;
       if ((this.largest.get(key) ?? -1) >= w.l3Len) return { event: null };
       this.largest.set(key, w.l3Len);
       kind = 'size';
@@ -288,7 +296,15 @@ export class TcReference {
     const event: ExpectedEvent = {
       kind,
       dir,
-      flags: flagsOf({ df, icmpError, synAck: kind === 'syn' && w.ack, innerTruncated, local: kind !== 'size' && dir === 'egress' }),
+      flags: flagsOf({
+        df,
+        icmpError,
+        synAck: kind === 'syn' && w.ack,
+        innerTruncated,
+        local: kind !== 'size' && dir === 'egress',
+        // A PTB whose quoted source is not its own destination cannot be genuine.
+        quoteMismatch: w.ptb && outer.family !== 0 && inner.family !== 0 && (inner.family !== outer.family || !sameAddr(inner.saddr, outer.daddr, outer.family)),
+      }),
       icmpType,
       icmpCode,
       mtu,

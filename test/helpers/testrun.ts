@@ -20,9 +20,13 @@ export class TestRunner {
   private readonly received: PmtuEvent[] = [];
   private marker = 0;
 
-  constructor(options: { sizeReportMin?: number } = {}) {
+  /**
+   * everyFlow (default true): every SYN and largest-size growth is an event,
+   * which the parser tests compare field by field (and the marker needs).
+   */
+  constructor(options: { sizeReportMin?: number; everyFlow?: boolean } = {}) {
     const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
-    this.native = new addon.Observer(options);
+    this.native = new addon.Observer({ everyFlow: true, ...options });
     this.native.start((records) => this.received.push(...decodeBatch(records).events));
   }
 

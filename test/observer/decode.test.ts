@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { PmtuError } from '../../src/errors.js';
 import { decodeBatch, decodeRecord, ipv6 } from '../../src/observer/decode.js';
-import { addrBytes, batch, DIR, F, KIND, record, RECORD_BYTES } from '../helpers/records.js';
+import { addrBytes, batch, DIR, F, FS, KIND, record, RECORD_BYTES } from '../helpers/records.js';
 
 function hex(lines: string[]): Buffer {
   return Buffer.from(lines.join('').replace(/\s/g, '').padEnd(RECORD_BYTES * 2, '0'), 'hex');
@@ -27,16 +27,20 @@ const PTB_V4 = hex([
   'c6120002000000000000000000000000', //       inner saddr 198.18.0.2
   'c6120302000000000000000000000000', //       inner daddr 198.18.3.2
   '409c bb01 06 04 dc05', //                   sport 40000, dport 443, proto tcp, family 4, len 1500
+  '00e8764817000000 000e5fa31c000000', //      state: first_ns 100000000000, last_ns 123000000000
+  'b405 0023 7805 0023', //                    mss_first [1460, 8960], mss_last [1400, 8960]
+  '07000000 07000000 09000000 07000000', //    mss_first_ifindex [7, 7], mss_last_ifindex [9, 7]
+  'dc05 4002 7805 0f 00 09000000 00000000', // largest [1500, 576], min_mtu 1400, known|reported|syn|synack, min_mtu_ifindex 9
   '45000240 00004000 40010000 c6120101 c6120002', // snap: outer IPv4 header,
   '0304000000000578', //                       ICMP frag-needed mtu 1400,
   '450005dc00004000', //                       the quote's first 8 bytes
 ]);
 
-const NO_FLAGS = { df: false, gso: false, icmpError: false, oversize: false, synAck: false, innerTruncated: false, local: false };
+const NO_FLAGS = { df: false, gso: false, icmpError: false, oversize: false, synAck: false, innerTruncated: false, local: false, quoteMismatch: false };
 
 describe('decodeRecord', () => {
   it('decodes a PTB written out in hex, with the flow it quotes', () => {
-    expect(PTB_V4.length).toBe(288);
+    expect(PTB_V4.length).toBe(344);
     const ev = decodeRecord(PTB_V4);
     expect(ev).toEqual({
       kind: 'ptb',
@@ -58,7 +62,18 @@ describe('decodeRecord', () => {
       flags: { ...NO_FLAGS, df: true, icmpError: true },
       outer: { family: 4, src: '198.18.1.1', dst: '198.18.0.2', sport: 0, dport: 0, proto: 1, len: 576 },
       inner: { family: 4, src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 6, len: 1500 },
-      snap: PTB_V4.subarray(160, 196),
+      state: {
+        known: true,
+        firstNs: 100000000000n,
+        lastNs: 123000000000n,
+        initiator: 'src',
+        syn: { first: 1460, firstIfindex: 7, last: 1400, lastIfindex: 9 },
+        synAck: { first: 8960, firstIfindex: 7, last: 8960, lastIfindex: 7 },
+        largest: [1500, 576],
+        minMtu: 1400,
+        minMtuIfindex: 9,
+      },
+      snap: PTB_V4.subarray(216, 252),
     });
     expect(ev!.snap.toString('hex')).toBe(
       '45000240' + '00004000' + '40010000' + 'c6120101' + 'c6120002' + '0304000000000578' + '450005dc00004000',
@@ -80,7 +95,19 @@ describe('decodeRecord', () => {
       ifname: 'eth0',
       outer: { family: 4, src: '198.18.1.1', dst: '198.18.0.2', proto: 1, len: 576 },
       inner: { family: 4, src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 6, len: 1500 },
-      snap: PTB_V4.subarray(160, 196),
+      state: {
+        firstNs: 100000000000n,
+        lastNs: 123000000000n,
+        mssFirst: [1460, 8960],
+        mssLast: [1400, 8960],
+        mssFirstIfindex: [7, 7],
+        mssLastIfindex: [9, 7],
+        largest: [1500, 576],
+        minMtu: 1400,
+        flags: FS.known | FS.reported | FS.syn | FS.synack,
+        minMtuIfindex: 9,
+      },
+      snap: PTB_V4.subarray(216, 252),
     });
     expect(built.toString('hex')).toBe(PTB_V4.toString('hex'));
   });
@@ -233,7 +260,7 @@ describe('decodeRecord', () => {
     expect(ev?.icmpType).toBe(2);
   });
 
-  it('each flag bit sets exactly its own flag; the unused top bit is ignored', () => {
+  it('each flag bit sets exactly its own flag', () => {
     const bits: [number, keyof typeof NO_FLAGS][] = [
       [F.df, 'df'],
       [F.gso, 'gso'],
@@ -242,11 +269,11 @@ describe('decodeRecord', () => {
       [F.synack, 'synAck'],
       [F.innerTrunc, 'innerTruncated'],
       [F.local, 'local'],
+      [0x80, 'quoteMismatch'],
     ];
     for (const [bit, name] of bits) {
       expect(decodeRecord(record({ kind: KIND.ptb, flags: bit }))!.flags).toEqual({ ...NO_FLAGS, [name]: true });
     }
-    expect(decodeRecord(record({ kind: KIND.ptb, flags: 0x80 }))!.flags).toEqual(NO_FLAGS);
     const all = decodeRecord(record({ kind: KIND.ptb, flags: 0xff }))!.flags;
     expect(Object.values(all).every(Boolean)).toBe(true);
   });
@@ -257,7 +284,7 @@ describe('decodeRecord', () => {
     const ev = decodeRecord(buf, 0)!;
     expect(ev.snap.length).toBe(128);
     expect(ev.snap.equals(snap)).toBe(true);
-    expect(decodeRecord(buf, 288)!.snap.toString('hex')).toBe('cdcdcdcd');
+    expect(decodeRecord(buf, RECORD_BYTES)!.snap.toString('hex')).toBe('cdcdcdcd');
   });
 
   it('an interface name filling all 16 bytes (no NUL) does not run into the next field', () => {
@@ -295,7 +322,7 @@ describe('decodeRecord', () => {
     expect(decodeBatch(view).events).toEqual([ev]);
   });
 
-  it.each([-1, 1, 288])('no whole record at offset %i of one record: PMTU_ERR_INVALID', (o) => {
+  it.each([-1, 1, RECORD_BYTES])('no whole record at offset %i of one record: PMTU_ERR_INVALID', (o) => {
     expect(() => decodeRecord(record({ kind: KIND.syn }), o)).toThrow(expect.objectContaining({ code: 'PMTU_ERR_INVALID' }));
   });
 
@@ -373,7 +400,7 @@ describe('decodeBatch', () => {
     expect(decodeBatch(Buffer.alloc(0))).toEqual({ events: [], unknown: 0 });
   });
 
-  it.each([1, 287, 289, 288 * 3 - 1])('a batch of %i bytes is not whole records: PMTU_ERR_INVALID', (n) => {
+  it.each([1, RECORD_BYTES - 1, RECORD_BYTES + 1, RECORD_BYTES * 3 - 1])('a batch of %i bytes is not whole records: PMTU_ERR_INVALID', (n) => {
     const buf = Buffer.alloc(n);
     buf[0] = KIND.ptb;
     let err: unknown;

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import type { PmtuEvent } from '../../src/observer/events.js';
+import { UNKNOWN_FLOW } from '../../src/observer/decode.js';
 import { protoName } from '../../src/contract/event.js';
 import { epochMs, eventJson, type Namers } from '../../src/observer/json.js';
 import { DropReasons, IfaceNames, NetnsNames } from '../../src/observer/names.js';
@@ -34,7 +35,7 @@ function namers(): Namers {
   };
 }
 
-const NO_FLAGS = { df: false, gso: false, icmpError: false, oversize: false, synAck: false, innerTruncated: false, local: false };
+const NO_FLAGS = { df: false, gso: false, icmpError: false, oversize: false, synAck: false, innerTruncated: false, local: false, quoteMismatch: false };
 
 function event(e: Partial<PmtuEvent> & Pick<PmtuEvent, 'kind'>): PmtuEvent {
   return {
@@ -55,6 +56,7 @@ function event(e: Partial<PmtuEvent> & Pick<PmtuEvent, 'kind'>): PmtuEvent {
     mtuIfname: '',
     outer: null,
     inner: null,
+    state: UNKNOWN_FLOW,
     snap: Buffer.alloc(0),
     ...e,
     flags: { ...NO_FLAGS, ...e.flags },
@@ -82,6 +84,7 @@ describe('eventJson', () => {
         flags: { ...NO_FLAGS, icmpError: true },
         outer: { family: 4, src: '198.19.0.1', dst: '198.18.1.2', sport: 0, dport: 0, proto: 1, len: 576 },
         inner: { family: 4, src: '198.18.1.2', dst: '198.18.3.2', sport: 0, dport: 0, proto: 1, len: 4028 },
+        state: { ...UNKNOWN_FLOW, known: true, firstNs: 519_470_500_000n, lastNs: 519_474_700_000n, largest: [4028, 0], minMtu: 9000, minMtuIfindex: 2 },
       }),
       namers(),
     );
@@ -104,7 +107,7 @@ describe('eventJson', () => {
       }),
       namers(),
     );
-    expect(Object.keys(line)).toEqual(['type', 'kind', 'ts', 'netns', 'iface', 'dir', 'src', 'dst', 'sport', 'dport', 'proto', 'mtu', 'len', 'inner', 'flags']);
+    expect(Object.keys(line)).toEqual(['type', 'kind', 'ts', 'netns', 'iface', 'dir', 'src', 'dst', 'sport', 'dport', 'proto', 'mtu', 'len', 'inner', 'flow', 'flags']);
     expect(line).toEqual({
       type: 'event',
       kind: 'ptb',
@@ -120,6 +123,7 @@ describe('eventJson', () => {
       mtu: 1400,
       len: 576,
       inner: { src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 'tcp', len: 1500 },
+      flow: { known: false },
       flags: ['df', 'icmp-error'],
     });
   });
@@ -138,7 +142,7 @@ describe('eventJson', () => {
       }),
       namers(),
     );
-    expect(Object.keys(line)).toEqual(['type', 'kind', 'ts', 'netns', 'iface', 'dir', 'dst', 'mtu', 'mtuIface', 'inner', 'flags']);
+    expect(Object.keys(line)).toEqual(['type', 'kind', 'ts', 'netns', 'iface', 'dir', 'dst', 'mtu', 'mtuIface', 'inner', 'flow', 'flags']);
     expect(line).toMatchObject({ netns: 'r1', iface: 'to-c', dir: null, dst: '198.18.0.2', mtu: 1500, mtuIface: 'to-r2' });
     expect(line.src).toBeUndefined();
     expect(line.mtuNetns).toBeUndefined();
@@ -181,7 +185,7 @@ describe('eventJson', () => {
       namers(),
     );
     expect(Object.keys(line)).toEqual([
-      'type', 'kind', 'ts', 'netns', 'iface', 'dir', 'src', 'dst', 'sport', 'dport', 'proto', 'mtu', 'len', 'reason', 'mtuIface', 'mtuNetns', 'vlan', 'flags',
+      'type', 'kind', 'ts', 'netns', 'iface', 'dir', 'src', 'dst', 'sport', 'dport', 'proto', 'mtu', 'len', 'reason', 'mtuIface', 'mtuNetns', 'vlan', 'flow', 'flags',
     ]);
     expect(line).toMatchObject({
       netns: 'host',
@@ -229,14 +233,14 @@ describe('eventJson', () => {
       event({ kind: 'syn', dir: 'egress', ifname: 'to-r1', mtu: 9000, len: 60, mss: 8960, flags: { ...NO_FLAGS, df: true, synAck: true }, outer: TCP_FLOW }),
       n,
     );
-    expect(Object.keys(synack)).toEqual(['type', 'kind', 'ts', 'netns', 'iface', 'dir', 'src', 'dst', 'sport', 'dport', 'proto', 'mtu', 'len', 'mss', 'flags']);
+    expect(Object.keys(synack)).toEqual(['type', 'kind', 'ts', 'netns', 'iface', 'dir', 'src', 'dst', 'sport', 'dport', 'proto', 'mtu', 'len', 'mss', 'flow', 'flags']);
     expect(synack).toMatchObject({ mss: 8960, proto: 'tcp', flags: ['df', 'synack'] });
     expect(eventJson(event({ kind: 'syn', outer: TCP_FLOW }), n).mss).toBe(0);
   });
 
   it("retransmit: the segment and the socket's MSS", () => {
     const line = eventJson(event({ kind: 'retransmit', mtu: 1500, len: 1500, mss: 1448, outer: TCP_FLOW, flags: { ...NO_FLAGS, df: true } }), namers());
-    expect(Object.keys(line)).toEqual(['type', 'kind', 'ts', 'netns', 'iface', 'dir', 'src', 'dst', 'sport', 'dport', 'proto', 'mtu', 'len', 'mss', 'flags']);
+    expect(Object.keys(line)).toEqual(['type', 'kind', 'ts', 'netns', 'iface', 'dir', 'src', 'dst', 'sport', 'dport', 'proto', 'mtu', 'len', 'mss', 'flow', 'flags']);
     expect(line).toMatchObject({ kind: 'retransmit', mtu: 1500, len: 1500, mss: 1448, dir: null });
   });
 
@@ -245,20 +249,20 @@ describe('eventJson', () => {
       event({ kind: 'size', dir: 'ingress', ifname: 'to-r1', mtu: 9000, len: 8940, outer: { ...TCP_FLOW, proto: 17, len: 8940 } }),
       namers(),
     );
-    expect(Object.keys(line)).toEqual(['type', 'kind', 'ts', 'netns', 'iface', 'dir', 'src', 'dst', 'sport', 'dport', 'proto', 'mtu', 'len', 'flags']);
+    expect(Object.keys(line)).toEqual(['type', 'kind', 'ts', 'netns', 'iface', 'dir', 'src', 'dst', 'sport', 'dport', 'proto', 'mtu', 'len', 'flow', 'flags']);
     expect(line).toMatchObject({ proto: 'udp', len: 8940, flags: [] });
   });
 
   it('every flag, in the documented order', () => {
-    const all = { df: true, gso: true, icmpError: true, oversize: true, synAck: true, innerTruncated: true, local: true };
+    const all = { df: true, gso: true, icmpError: true, oversize: true, synAck: true, innerTruncated: true, local: true, quoteMismatch: true };
     expect(eventJson(event({ kind: 'drop', flags: all }), namers()).flags).toEqual([
-      'df', 'gso', 'icmp-error', 'oversize', 'synack', 'inner-truncated', 'local',
+      'df', 'gso', 'icmp-error', 'oversize', 'synack', 'inner-truncated', 'local', 'quote-mismatch',
     ]);
   });
 
   it('fields that do not apply are left out, not null (except dir)', () => {
     const line = eventJson(event({ kind: 'size' }), namers());
-    expect(line).toEqual({ type: 'event', kind: 'size', ts: 1795391519474.794, netns: 'c', iface: 'to-r1', dir: null, flags: [] });
+    expect(line).toEqual({ type: 'event', kind: 'size', ts: 1795391519474.794, netns: 'c', iface: 'to-r1', dir: null, flow: { known: false }, flags: [] });
     expect(JSON.stringify(line)).not.toContain('undefined');
   });
 });
@@ -280,5 +284,41 @@ describe('epochMs', () => {
     expect(Math.abs(epochMs(519_474_794_321n, OFFSET_MS) - 1795391519474.794)).toBeLessThanOrEqual(0.001);
     expect(epochMs(0n, OFFSET_MS)).toBe(OFFSET_MS);
     expect(epochMs(1_000_000n, 0.5)).toBe(1.5);
+  });
+});
+
+describe('eventJson: the kernel flow state', () => {
+  it('names the hooks of a known flow in its namespace, and says when it was first seen', () => {
+    const n = namers();
+    n.ifaces.set(C, 7, 'to-c');
+    n.ifaces.set(C, 9, 'to-r2');
+    const line = eventJson(
+      event({
+        kind: 'syn',
+        dir: 'egress',
+        mss: 1360,
+        outer: TCP_FLOW,
+        state: {
+          known: true,
+          firstNs: 519_470_500_000n,
+          lastNs: 519_474_794_000n,
+          initiator: 'src',
+          syn: { first: 8960, firstIfindex: 7, last: 1360, lastIfindex: 9 },
+          synAck: null,
+          largest: [0, 0],
+          minMtu: 1500,
+          minMtuIfindex: 9,
+        },
+      }),
+      n,
+    );
+    expect(line.flow).toEqual({
+      known: true,
+      since: 1795391519470.5,
+      initiator: 'src',
+      syn: { first: 8960, firstIface: 'to-c', last: 1360, lastIface: 'to-r2' },
+      largest: { fwd: 0, rev: 0 },
+      minMtu: { mtu: 1500, iface: 'to-r2' },
+    });
   });
 });

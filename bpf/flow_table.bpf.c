@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The flow table's keys, and the join of a flow's state to an event: the
+ * kernel does it, so a PTB reaches userspace already knowing whether its flow
+ * was ever seen here, the MSS at both ends and the largest size so far.
+ */
+#include "flow_table.bpf.h"
+
+/* <0, 0, >0 as (address x, port px) compares to (y, py); any total order will do. */
+static __always_inline int endpoint_cmp(const __u8 *x, __u16 px, const __u8 *y, __u16 py, int n)
+{
+	for (int i = 0; i < 16; i++) {
+		if (i >= n)
+			break;
+		if (x[i] != y[i])
+			return x[i] < y[i] ? -1 : 1;
+	}
+	return px == py ? 0 : px < py ? -1 : 1;
+}
+
+int pmtu_flow_key(struct pmtu_flow_key *key, const struct pmtu_flow *f, __u32 netns)
+{
+	int n, dir;
+
+	if (!key || !f)
+		return -1;
+	if (f->family != 4 && f->family != 6)
+		return -1;
+	n = f->family == 4 ? 4 : 16;
+	__builtin_memset(key, 0, sizeof(*key));
+	key->netns = netns;
+	key->family = f->family;
+	key->proto = f->proto;
+	dir = endpoint_cmp(f->saddr, f->sport, f->daddr, f->dport, n) > 0;
+	if (!dir) {
+		__builtin_memcpy(key->addr_a, f->saddr, 16);
+		__builtin_memcpy(key->addr_b, f->daddr, 16);
+		key->port_a = f->sport;
+		key->port_b = f->dport;
+	} else {
+		__builtin_memcpy(key->addr_a, f->daddr, 16);
+		__builtin_memcpy(key->addr_b, f->saddr, 16);
+		key->port_a = f->dport;
+		key->port_b = f->sport;
+	}
+	if (n == 4) { /* the parser leaves the rest of an IPv4 address as it found it */
+		__builtin_memset(key->addr_a + 4, 0, 12);
+		__builtin_memset(key->addr_b + 4, 0, 12);
+	}
+	return dir;
+}
+
+/*
+ * An ICMP error goes back to the sender of the packet it quotes: one whose
+ * quoted source is not its own destination cannot be genuine (NAT rewrites
+ * both together), whatever flow it names.
+ */
+static __always_inline int quote_mismatch(const struct pmtu_event *ev)
+{
+	int n = ev->outer.family == 4 ? 4 : 16;
+
+	if (!ev->inner.family) /* quoted too little to say */
+		return 0;
+	if (ev->inner.family != ev->outer.family)
+		return 1;
+	for (int i = 0; i < 16; i++) {
+		if (i >= n)
+			break;
+		if (ev->inner.saddr[i] != ev->outer.daddr[i])
+			return 1;
+	}
+	return 0;
+}
+
+int pmtu_flow_join(struct pmtu_event *ev, int inner)
+{
+	struct pmtu_flow_key key;
+	struct pmtu_flow_state *s;
+	int dir;
+
+	if (!ev)
+		return 0;
+	/* A generated PTB has no outer header yet: the stack that made it is the proof. */
+	if (inner && ev->outer.family && quote_mismatch(ev)) {
+		ev->flags |= PMTU_F_QUOTE_MISMATCH;
+		return 0;
+	}
+	dir = pmtu_flow_key(&key, inner ? &ev->inner : &ev->outer, ev->netns);
+	if (dir < 0)
+		return 0;
+	s = bpf_map_lookup_elem(&flows, &key);
+	if (!s)
+		return 0;
+	/* From now on the flow is in trouble here: its SYNs and new sizes are reported too. */
+	s->flags |= PMTU_FS_REPORTED;
+	orient_state(&ev->state, s, dir);
+	return 1;
+}
