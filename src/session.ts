@@ -1,70 +1,169 @@
-// One watching session: the observer's events, as JSON lines, and the route
-// lookups they prompt, go through the correlator in one order. `live` prints
-// what comes out; a recorder would write it. Whatever consumes a session sees
-// the same events and verdicts.
+// One session: a source's events (the kernel's, or a capture's) get their
+// names, go through the correlator in one order, and prompt route lookups
+// (watching the kernel only: a capture has its lookups recorded); every sink
+// sees the same events, verdicts and stats. live, serve, record, replay and
+// report are a source, this, and their sinks:
+//
+//   const session = new Session(new KernelSource(observer), [new JsonLines(out), summary]);
+//   const final = await session.run({ stop, statsEveryMs: 5000 });
+//   session.close();
 
 import { Correlator } from './correlate/correlator.js';
+import type { CaptureRecord } from './capture/types.js';
 import type { CorrelatorEvent } from './contract/event.js';
-import type { VerdictJson } from './contract/verdict.js';
 import type { StatsJson } from './contract/stats.js';
-import type { Observer } from './observer/index.js';
+import type { PmtuError } from './errors.js';
+import { eventJson, type Namers } from './observer/json.js';
+import { Observer, type PmtuEvent } from './observer/index.js';
 import { RouteProbe } from './observer/route-probe.js';
+import type { Sink } from './sinks/sink.js';
+import { KernelSource } from './sources/kernel.js';
+import type { Source } from './sources/source.js';
 
-export interface SessionHandlers {
-  /**
-   * Every event: the kernel's and the route lookups'. `snap` is the packet
-   * from its network header on, as the kernel kept it (kernel events only;
-   * the JSON line leaves it out): what a capture records.
-   */
-  event?(ev: CorrelatorEvent, snap?: Buffer): void;
-  /** A flow's verdict changed. */
-  verdict?(v: VerdictJson): void;
+/** How often sinks hear the source's time (settled text waits 250 ms; the screen redraws every 500). */
+const TICK_MS = 125;
+
+export interface RunOptions {
+  /** Resolves when the run should end: a signal, --duration, a sink that failed. */
+  stop: Promise<void>;
+  /** How often the session's stats go to the sinks while watching the kernel (a capture has its own). */
+  statsEveryMs: number;
 }
 
 export class Session {
   readonly correlator = new Correlator();
   readonly started = Date.now();
+  readonly source: Source;
+  private readonly sinks: Sink[];
   private readonly counts: Record<string, number> = {};
   private total = 0;
-  private readonly probe: RouteProbe;
+  private readonly probe: RouteProbe | undefined;
 
-  constructor(
-    readonly observer: Observer,
-    private readonly handlers: SessionHandlers,
-  ) {
-    this.probe = new RouteProbe(observer.addon, (ev) => this.take(ev));
-    observer.on('events', (events) => {
-      for (const ev of events) this.take(observer.json(ev), ev.snap);
-    });
+  /** An Observer is the kernel source; sinks may be one (handlers for events and verdicts) or several. */
+  constructor(source: Source | Observer, sinks: Sink | readonly Sink[] = []) {
+    this.source = source instanceof Observer ? new KernelSource(source) : source;
+    this.sinks = Array.isArray(sinks) ? [...(sinks as readonly Sink[])] : [sinks as Sink];
+    const routes = this.source.routes;
+    if (routes) this.probe = new RouteProbe(routes, (ev) => this.take(ev));
+    this.source.attach(this);
   }
 
-  private take(ev: CorrelatorEvent, snap?: Buffer): void {
+  /** A sink that needs the session itself to be made (a digest of its correlator). */
+  add(sink: Sink): void {
+    this.sinks.push(sink);
+  }
+
+  /** One event, named already (a capture's, a route lookup). */
+  take(ev: CorrelatorEvent, snap?: Buffer): void {
     this.counts[ev.kind] = (this.counts[ev.kind] ?? 0) + 1;
     this.total++;
-    this.handlers.event?.(ev, snap);
-    for (const v of this.correlator.push(ev)) this.handlers.verdict?.(v);
+    for (const s of this.sinks) s.event?.(ev, snap);
+    for (const v of this.correlator.push(ev)) for (const s of this.sinks) s.verdict?.(v);
     // Only for flows seen themselves: a flood of spoofed PTBs must not turn
     // into a flood of route lookups.
-    if (ev.kind !== 'route' && this.correlator.confirmed(ev)) this.probe.observe(ev);
+    if (this.probe && ev.kind !== 'route' && this.correlator.confirmed(ev)) this.probe.observe(ev);
+  }
+
+  /** Decoded kernel events (the kernel's, or a foreign capture's): named here, then taken. */
+  takeDecoded(events: readonly PmtuEvent[], namers: Namers): void {
+    for (const ev of events) this.take(eventJson(ev, namers), ev.snap);
+  }
+
+  /** A stats line the source recorded (replay). */
+  recordedStats(s: StatsJson): void {
+    for (const sink of this.sinks) sink.stats?.(s);
+  }
+
+  /** A capture's other records, for the sinks that want them (a digest). */
+  recorded(rec: Exclude<CaptureRecord, { type: 'event' | 'stats' }>): void {
+    for (const s of this.sinks) s.recorded?.(rec);
+  }
+
+  warning(text: string): void {
+    for (const s of this.sinks) s.warning?.(text);
+  }
+
+  /** A problem that does not stop the source; said where a sink says it, else on stderr. */
+  error(err: PmtuError): void {
+    let told = false;
+    for (const s of this.sinks) {
+      if (!s.error) continue;
+      s.error(err);
+      told = true;
+    }
+    if (!told) process.stderr.write(`pmtu-watch: ${err.message}\n`);
+  }
+
+  /** The source's time moved on. */
+  tick(now: number): void {
+    for (const s of this.sinks) s.tick?.(now);
   }
 
   get events(): number {
     return this.total;
   }
 
+  /** What the sinks could not take and dropped, so far. */
+  behind(): number {
+    let n = 0;
+    for (const s of this.sinks) n += s.behind?.() ?? 0;
+    return n;
+  }
+
+  /** When a sink would rather the source waited (a reader behind), resolves once it is ready; else undefined. Only a source that can pause asks. */
+  ready(): Promise<void> | undefined {
+    let waits: Promise<void>[] | undefined;
+    for (const s of this.sinks) {
+      const w = s.ready?.();
+      if (w) (waits ??= []).push(w);
+    }
+    return waits && Promise.all(waits).then(() => {});
+  }
+
   stats(): StatsJson {
-    return {
+    const s: StatsJson = {
       type: 'stats',
       elapsedS: Math.round((Date.now() - this.started) / 100) / 10,
-      interfaces: this.observer.attachments().length,
+      interfaces: this.source.interfaces(),
       events: { ...this.counts },
-      losses: this.observer.losses(),
+      losses: { ...this.source.losses(), sinkBehind: this.behind() },
       flows: this.correlator.stats(),
     };
+    const traffic = this.source.traffic?.();
+    if (traffic) s.traffic = traffic;
+    return s;
+  }
+
+  /**
+   * Runs the source until it ends (a capture) or `stop` resolves: sinks hear
+   * the time every TICK_MS and, watching the kernel, the stats at the start,
+   * every period and at the end. Resolves to the last stats (taken before
+   * close(): they read the kernel's counters). What the source throws (a
+   * corrupt capture) is thrown after the sinks have ended.
+   */
+  async run(opts: RunOptions): Promise<StatsJson> {
+    const live = this.source.live;
+    const stats = () => {
+      const s = this.stats();
+      for (const sink of this.sinks) sink.stats?.(s);
+    };
+    if (live) stats(); // also tells a reader the hooks are in place
+    this.tick(this.source.now());
+    const timers = [setInterval(() => this.tick(this.source.now()), TICK_MS)];
+    if (live) timers.push(setInterval(stats, opts.statsEveryMs));
+    try {
+      await this.source.run(opts.stop);
+    } finally {
+      for (const t of timers) clearInterval(t);
+      for (const s of this.sinks) s.end?.();
+    }
+    const final = this.stats();
+    if (live) for (const sink of this.sinks) sink.stats?.(final);
+    return final;
   }
 
   close(): void {
-    this.probe.stop();
-    this.observer.close();
+    this.probe?.stop();
+    this.source.close();
   }
 }

@@ -7,8 +7,8 @@ import { hostname, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-import { toolVersion } from '../capture/record.js';
-import { digest } from '../capture/report.js';
+import { toolVersion } from '../sinks/capture-file.js';
+import { digest } from '../sinks/digest.js';
 import { SCHEMA } from '../capture/schema.js';
 import { CaptureWriter } from '../capture/writer.js';
 import { Correlator } from '../correlate/correlator.js';

@@ -5,9 +5,9 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 
 import { oneLine } from '../errors.js';
 import { exportPcapng } from '../capture/pcapng.js';
-import { runRecord, type RecordDeps, type RecordOptions } from '../capture/record.js';
-import { runReplay } from '../capture/replay.js';
-import { runReport } from '../capture/report.js';
+import { runRecord, type RecordDeps, type RecordOptions } from './record.js';
+import { runReplay } from './replay.js';
+import { runReport } from './report.js';
 import { openObserver } from '../observer/index.js';
 import { stopSignal, type Io } from './io.js';
 

@@ -1,17 +1,18 @@
-// `pmtu-watch live`: watch, correlate, and show verdicts as they change.
+// `pmtu-watch live` and `serve`: the kernel as the source of a session whose
+// sinks are JSON lines, settled text or the screen, the feed, and the summary.
 
-import { flowKey, severity, TROUBLE } from '../correlate/correlator.js';
-import { eventText, verdictText } from '../contract/text.js';
-import type { VerdictJson } from '../contract/verdict.js';
 import { oneLine } from '../errors.js';
-import { Feed, parseListen } from '../feed/server.js';
+import type { Feed } from '../feed/server.js';
+import type { Observer, ObserverOptions } from '../observer/index.js';
 import { Session } from '../session.js';
-import { screen } from './view.js';
-import { openObserver, type Observer, type ObserverOptions } from '../observer/index.js';
-import type { Io } from './io.js';
-
-/** How long a verdict must hold before plain output prints it. */
-const SETTLE_MS = 250;
+import { feedLine, feedSink, startFeed } from '../sinks/feed.js';
+import { JsonLines } from '../sinks/json-lines.js';
+import { ScreenSink, type Screen } from '../sinks/screen.js';
+import type { Sink } from '../sinks/sink.js';
+import { Summary } from '../sinks/summary.js';
+import { SettledText } from '../sinks/text.js';
+import { KernelSource } from '../sources/kernel.js';
+import { sessionLines, stopAfter, type Io } from './io.js';
 
 export interface LiveOptions {
   json: boolean;
@@ -28,15 +29,6 @@ export interface LiveOptions {
   token?: string;
   /** Print nothing but the start and end lines (`pmtu-watch serve`). */
   quiet?: boolean;
-}
-
-/** A terminal that the live view redraws in place. */
-export interface Screen {
-  rows(): number;
-  cols(): number;
-  draw(text: string): void;
-  /** Leaves the screen as a normal terminal again. */
-  done(): void;
 }
 
 export interface LiveDeps {
@@ -67,131 +59,41 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
     io.err(oneLine(e));
     return 1;
   }
+  const source = new KernelSource(observer);
 
-  // Plain output prints a flow's verdict once it has held for SETTLE_MS:
-  // evidence arrives in bursts, and a person wants the conclusion, not each step.
-  // Healthy flows stay quiet (a busy host opens many); one that recovers says so.
-  const settling = new Map<string, { v: VerdictJson; at: number }>();
-  const printed = new Map<string, VerdictJson['verdict']>();
-  const printSettled = (all: boolean) => {
-    const now = Date.now();
-    for (const [key, { v, at }] of settling) {
-      if (!all && now - at < SETTLE_MS) continue;
-      settling.delete(key);
-      const before = printed.get(key);
-      if (v.verdict === 'ok' && (before === undefined || before === 'ok')) continue;
-      if (printed.size > 65536) printed.clear(); // bounded; at worst a recovery goes unsaid
-      printed.set(key, v.verdict);
-      io.out(verdictText(v));
-    }
-  };
-
-  let feed: Feed | undefined;
   let session: Session | undefined;
+  let feed: Feed | undefined;
   if (opts.serve) {
     try {
-      feed = await Feed.start({
-        ...parseListen(opts.serve),
-        ...(opts.token ? { token: opts.token } : {}),
-        snapshot: () => session?.correlator.verdicts() ?? [],
-        stats: () => session?.stats(),
-      });
+      feed = await startFeed({ listen: opts.serve, ...(opts.token ? { token: opts.token } : {}) }, () => session);
     } catch (e) {
       observer.close();
       io.err(oneLine(e));
       return 1;
     }
-    const a = feed.address();
-    io.err(`pmtu-watch: feed on ws://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/feed, metrics on /metrics`);
+    io.err(feedLine(feed));
   }
-  const show = !opts.quiet;
 
-  // Printed as it comes: JSON lines, or (--events) readable ones; verdict
-  // changes as JSON, or after they settle, or on the screen; and to the feed.
-  session = new Session(observer, {
-    event: (ev) => {
-      feed?.publishEvent(ev);
-      if (!show) return;
-      if (opts.json) io.out(JSON.stringify(ev));
-      else if (opts.events && !deps.screen && ev.kind !== 'route') io.out(eventText(ev));
-    },
-    verdict: (v) => {
-      feed?.publishVerdict(v);
-      if (!show) return;
-      if (opts.json) io.out(JSON.stringify(v));
-      else if (!deps.screen) settling.set(flowKey(v.flow), { v, at: Date.now() });
-    },
-  });
-  const { correlator, started } = session;
-  const stats = () => session!.stats();
-  for (const w of observer.warnings) io.err(`pmtu-watch: warning: ${w}`);
-  if (!opts.json && !deps.screen) {
+  const show = !opts.quiet;
+  const plain = !opts.json && !deps.screen;
+  const out = sessionLines(io);
+  const summary = new Summary({ err: io.err, sayLosses: show && plain, behind: () => session?.behind() ?? 0 });
+  const sinks: Sink[] = [summary];
+  if (feed) sinks.push(feedSink(feed));
+  if (show && opts.json) sinks.push(new JsonLines(out));
+  else if (show && deps.screen) sinks.push(new ScreenSink(deps.screen, () => session, out));
+  else if (show) sinks.push(new SettledText(out, () => source.now(), { events: opts.events === true }));
+  session = new Session(source, sinks); // says the observer's warnings
+  if (plain) {
     io.err(`pmtu-watch: watching ${observer.targets.length} interface(s)${opts.duration ? ` for ${opts.duration} s` : ''}; Ctrl-C stops`);
   }
-  observer.on('error', (err) => io.err(oneLine(err)));
-  observer.on('warning', (message) => io.err(`pmtu-watch: warning: ${message}`));
 
-  const timers: NodeJS.Timeout[] = [];
-  if (!opts.json && !deps.screen) timers.push(setInterval(() => printSettled(false), SETTLE_MS / 2));
-  if (show && !opts.json && !deps.screen) {
-    // Plain output has no status line: losses are said as they happen (at most once per stats period).
-    let told = 0;
-    timers.push(
-      setInterval(() => {
-        const l = observer.losses();
-        const lost = l.ringbufFull + l.queueFull;
-        if (lost === told) return;
-        io.err(`pmtu-watch: warning: ${lost - told} events lost (${lost} in all: ${l.ringbufFull} ring buffer full, ${l.queueFull} consumer behind); verdicts may lack evidence`);
-        told = lost;
-      }, deps.statsEveryMs),
-    );
-  }
-  const stop = new Promise<void>((resolve) => {
-    if (opts.duration) timers.push(setTimeout(resolve, opts.duration * 1000));
-    void deps.stopRequested.then(resolve);
-  });
-  if (opts.json) {
-    io.out(JSON.stringify(stats())); // also tells a reader the hooks are in place
-    timers.push(setInterval(() => io.out(JSON.stringify(stats())), deps.statsEveryMs));
-  }
-  if (deps.screen) {
-    const view = deps.screen;
-    let lastTotal = 0;
-    let lastAt = started;
-    let rate = 0;
-    const draw = () => {
-      const now = Date.now();
-      if (now - lastAt >= 1000) {
-        rate = Math.round(((session.events - lastTotal) * 1000) / (now - lastAt));
-        lastTotal = session.events;
-        lastAt = now;
-      }
-      const l = observer.losses();
-      const text = screen(
-        correlator.verdicts(),
-        { nowMs: now, startedMs: started, events: session.events, eventsPerSecond: rate, lost: l.ringbufFull + l.queueFull, interfaces: observer.attachments().length, flows: correlator.stats().flows },
-        view.rows(),
-        view.cols(),
-      );
-      view.draw(text);
-    };
-    draw();
-    timers.push(setInterval(draw, 500));
-  }
-  await stop;
-  for (const t of timers) clearTimeout(t);
-  printSettled(true);
-
-  const final = stats(); // before close: it reads the kernel's counters
+  const stop = stopAfter(opts.duration, deps.stopRequested);
+  const final = await session.run({ stop: stop.promise, statsEveryMs: deps.statsEveryMs });
+  stop.cancel();
   session.close();
   await feed?.close();
-  if (opts.json) io.out(JSON.stringify(final));
-  else {
-    deps.screen?.done();
-    const lost = final.losses.ringbufFull + final.losses.queueFull;
-    const troubled = correlator.verdicts().filter((v) => severity(v.verdict) >= TROUBLE);
-    if (deps.screen) for (const v of troubled) io.out(verdictText(v));
-    io.err(`pmtu-watch: ${session.events} events, ${final.flows.flows} flows, ${troubled.length} in trouble, ${lost} lost, ${final.flows.unmatched} unmatched ICMP errors`);
-  }
+  if (!opts.json) io.err(summary.line(session, final));
+  else if (session.behind()) io.err(`pmtu-watch: warning: ${session.behind()} output lines dropped in all: standard output's reader fell behind`);
   return 0;
 }

@@ -9,7 +9,8 @@ import { FAIL_ON, runAudit, type AuditDeps, type AuditOptions } from './audit.js
 import { registerCaptureCommands } from './capture.js';
 import { processIo, stopSignal, type Io } from './io.js';
 import { labDemo, labDown, labList, labUp } from './lab.js';
-import { runLive, type LiveDeps, type LiveOptions, type Screen } from './live.js';
+import type { Screen } from '../sinks/screen.js';
+import { runLive, type LiveDeps, type LiveOptions } from './live.js';
 
 function positiveNumber(what: string) {
   return (value: string): number => {

@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { frame, MAX_RECORD, preamble } from '../../src/capture/format.js';
 import { exportPcapng } from '../../src/capture/pcapng.js';
 import { CaptureReader, MAX_SMALL_RECORD } from '../../src/capture/reader.js';
-import { digest } from '../../src/capture/report.js';
+import { digest } from '../../src/sinks/digest.js';
 import { oneLine, PmtuError } from '../../src/errors.js';
 import { buildCapture, stream } from '../helpers/capture.js';
 

@@ -110,7 +110,7 @@ describe('pmtu-watch record (fake addon)', () => {
     expect(r.code).toBe(0);
     expect(r.out).toEqual([]);
     expect(r.err[0]).toBe(`pmtu-watch: recording 1 interface(s) to ${file}; Ctrl-C stops`);
-    expect(r.err.at(-1)).toMatch(new RegExp(`^pmtu-watch: ${file}: 4 events, \\d+ verdicts, \\d+ bytes \\(\\d+ bytes per event\\), 0 lost, 0 unmatched ICMP errors$`));
+    expect(r.err.at(-1)).toMatch(new RegExp(`^pmtu-watch: ${file}: 4 events, 2 flows, 2 in trouble, 0 lost, 0 unmatched ICMP errors; wrote 4 events, \\d+ verdicts, \\d+ bytes \\(\\d+ bytes per event\\)$`));
     expect(fake.only().stopCalls).toBe(1); // detached
 
     const reader = CaptureReader.open(file);
@@ -164,7 +164,7 @@ describe('pmtu-watch record (fake addon)', () => {
     const { deps } = recordDeps({ ringbufFull: 7, queueFull: 5 });
     const r = await run(['record', '-o', file], deps);
     expect(r.code).toBe(0);
-    expect(r.err.at(-1)).toMatch(/, 12 lost, 0 unmatched ICMP errors$/);
+    expect(r.err.at(-1)).toMatch(/, 12 lost, 0 unmatched ICMP errors; wrote 4 events, /);
     const reader = CaptureReader.open(file);
     const stats = [...reader.records()].flatMap((x) => (x.type === 'stats' ? [x.stats] : []));
     reader.close();

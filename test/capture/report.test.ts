@@ -10,9 +10,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Correlator } from '../../src/correlate/correlator.js';
 import { verdictText } from '../../src/contract/text.js';
 import type { VerdictJson } from '../../src/contract/verdict.js';
-import { runReplay } from '../../src/capture/replay.js';
+import { runReplay } from '../../src/cli/replay.js';
 import { connectFeed } from '../../src/feed/client.js';
-import { runReport } from '../../src/capture/report.js';
+import { runReport } from '../../src/cli/report.js';
 import { main } from '../../src/cli/main.js';
 import { buildCapture, stream } from '../helpers/capture.js';
 
@@ -121,7 +121,7 @@ describe('pmtu-watch replay', () => {
     for (const ev of built.events) expected.push(JSON.stringify(ev), ...corr.push(ev).map((v) => JSON.stringify(v)));
     expect(lines).toEqual(expected);
     expect(lines.filter((l) => l.startsWith('{"type":"verdict"'))).toEqual(built.verdicts.map((v) => JSON.stringify(v)));
-    expect(o.err).toEqual([expect.stringMatching(new RegExp(`^pmtu-watch: replayed ${built.events.length} events of .*, \\d+ flows; read \\d+ records`))]);
+    expect(o.err).toEqual([expect.stringMatching(new RegExp(`^pmtu-watch: replayed .*router-bottleneck\\.pmtucap: ${built.events.length} events, 3 flows, \\d+ in trouble, 0 lost, 0 unmatched ICMP errors; read \\d+ records`))]);
   });
 
   it('--serve: a feed client gets the replayed verdicts, and after the end the final ones as its snapshot', async () => {

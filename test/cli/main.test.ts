@@ -250,12 +250,12 @@ describe('pmtu-watch live (running)', () => {
     ]);
 
     const last = lines.at(-1)!;
-    expect(Object.keys(last)).toEqual(['type', 'elapsedS', 'interfaces', 'events', 'losses', 'flows']);
+    expect(Object.keys(last)).toEqual(['type', 'elapsedS', 'interfaces', 'events', 'losses', 'flows', 'traffic']);
     expect(last).toMatchObject({
       type: 'stats',
       interfaces: 1,
       events: { size: 1, ptb: 1, drop: 1, route: 1 },
-      losses: { ringbufFull: 0, flowTableFull: 0, queueFull: 0, delivered: 3, unknownRecords: 1 },
+      losses: { ringbufFull: 0, flowTableFull: 0, queueFull: 0, delivered: 3, unknownRecords: 1, sinkBehind: 0 },
     });
     expect(last.elapsedS).toBeGreaterThanOrEqual(0.2);
   });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { verdictText } from '../../src/contract/text.js';
 import type { VerdictJson } from '../../src/contract/verdict.js';
-import { screen } from '../../src/cli/view.js';
+import { screen } from '../../src/sinks/screen.js';
 
 const ts = Date.UTC(2026, 10, 22, 12, 0, 1, 500);
 

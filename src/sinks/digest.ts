@@ -1,22 +1,20 @@
-// `pmtu-watch report FILE`: runs a capture's events through a fresh
-// correlator — the one live uses — and prints the verdicts: as JSON lines
-// exactly as `live --json` printed them (--json), or as a readable incident
-// report with the start and end snapshots and where the reader stopped.
+// The digest of a capture (`pmtu-watch report`, the bench): its events run
+// through a session — the correlator live uses — beside what the recording
+// wrote, and the readable incident report made of it: the recording, the
+// start snapshot, the verdicts, what changed by the end, where reading stopped.
 
 import { createHash } from 'node:crypto';
 
-import { Correlator, severity, TROUBLE } from '../correlate/correlator.js';
+import type { CaptureRecord, End, Header, NamespaceState, Route, Snapshot } from '../capture/types.js';
+import { type Correlator, severity, TROUBLE } from '../correlate/correlator.js';
+import type { CorrelatorEvent } from '../contract/event.js';
 import type { StatsJson } from '../contract/stats.js';
 import { verdictText } from '../contract/text.js';
 import type { VerdictJson } from '../contract/verdict.js';
-import { oneLine, PmtuError } from '../errors.js';
-import type { Io } from '../cli/io.js';
-import { CaptureReader } from './reader.js';
-import type { End, Header, NamespaceState, Route, Snapshot } from './types.js';
-
-export interface ReportOptions {
-  json?: boolean;
-}
+import { PmtuError } from '../errors.js';
+import { Session } from '../session.js';
+import { CaptureSource } from '../sources/capture.js';
+import type { Sink } from './sink.js';
 
 /** What a capture holds, gathered in one pass (bounded: the correlator bounds its flows). */
 export interface Digest {
@@ -44,15 +42,67 @@ export interface Digest {
 
 const MAX_NOTES = 100;
 
-/** Reads a capture through the correlator; onVerdict sees each verdict change as it happens. */
+/** Gathers a digest from a session over a capture: what the correlator gives now beside what the recording wrote. */
+class DigestSink implements Sink {
+  private readonly now = createHash('sha256');
+  private readonly recordedHash = createHash('sha256');
+
+  constructor(
+    readonly d: Digest,
+    private readonly onVerdict?: (v: VerdictJson) => void,
+  ) {}
+
+  event(ev: CorrelatorEvent, snap?: Buffer): void {
+    const d = this.d;
+    d.events++;
+    d.byKind[ev.kind] = (d.byKind[ev.kind] ?? 0) + 1;
+    if (snap?.length) d.packets++;
+    d.firstTs = Math.min(d.firstTs ?? ev.ts, ev.ts);
+    d.lastTs = Math.max(d.lastTs ?? ev.ts, ev.ts);
+  }
+
+  verdict(v: VerdictJson): void {
+    this.d.verdicts++;
+    this.now.update(`${JSON.stringify(v)}\n`);
+    this.onVerdict?.(v);
+  }
+
+  stats(s: StatsJson): void {
+    this.d.lastStats = s;
+  }
+
+  recorded(rec: Exclude<CaptureRecord, { type: 'event' | 'stats' }>): void {
+    const d = this.d;
+    switch (rec.type) {
+      case 'verdict':
+        d.recordedVerdicts++;
+        this.recordedHash.update(`${JSON.stringify(rec.verdict)}\n`);
+        break;
+      case 'snapshot':
+        if (rec.snapshot.moment === 'start') d.start ??= rec.snapshot;
+        else d.end = rec.snapshot;
+        break;
+      case 'note':
+        if (d.notes.length < MAX_NOTES) d.notes.push({ time: rec.time, text: rec.text });
+        break;
+      case 'end':
+        d.endRecord = rec.end;
+        break;
+    }
+  }
+
+  same(): boolean {
+    return this.d.verdicts === this.d.recordedVerdicts && this.now.digest('hex') === this.recordedHash.digest('hex');
+  }
+}
+
+/** Reads a capture through a session (the correlator live uses); onVerdict sees each verdict change as it happens. */
 export function digest(file: string, onVerdict?: (v: VerdictJson) => void): Digest {
-  const reader = CaptureReader.open(file);
-  const correlator = new Correlator();
-  const now = createHash('sha256');
-  const recorded = createHash('sha256');
+  const source = CaptureSource.open(file);
+  const session = new Session(source);
   const d: Digest = {
-    header: reader.header,
-    correlator,
+    header: source.reader.header,
+    correlator: session.correlator,
     events: 0,
     byKind: {},
     packets: 0,
@@ -62,50 +112,18 @@ export function digest(file: string, onVerdict?: (v: VerdictJson) => void): Dige
     notes: [],
     stop: '',
   };
+  const sink = new DigestSink(d, onVerdict);
+  session.add(sink);
   try {
-    for (const rec of reader.records()) {
-      switch (rec.type) {
-        case 'event': {
-          const ev = rec.event;
-          d.events++;
-          d.byKind[ev.kind] = (d.byKind[ev.kind] ?? 0) + 1;
-          if (rec.snap.length) d.packets++;
-          d.firstTs = Math.min(d.firstTs ?? ev.ts, ev.ts);
-          d.lastTs = Math.max(d.lastTs ?? ev.ts, ev.ts);
-          for (const v of correlator.push(ev)) {
-            d.verdicts++;
-            now.update(`${JSON.stringify(v)}\n`);
-            onVerdict?.(v);
-          }
-          break;
-        }
-        case 'verdict':
-          d.recordedVerdicts++;
-          recorded.update(`${JSON.stringify(rec.verdict)}\n`);
-          break;
-        case 'stats':
-          d.lastStats = rec.stats;
-          break;
-        case 'snapshot':
-          if (rec.snapshot.moment === 'start') d.start ??= rec.snapshot;
-          else d.end = rec.snapshot;
-          break;
-        case 'note':
-          if (d.notes.length < MAX_NOTES) d.notes.push({ time: rec.time, text: rec.text });
-          break;
-        case 'end':
-          d.endRecord = rec.end;
-          break;
-      }
-    }
+    source.playAll();
   } catch (e) {
     if (!(e instanceof PmtuError)) throw e;
     d.failure = e;
   } finally {
-    reader.close();
+    session.close();
   }
-  d.sameAsRecorded = d.verdicts === d.recordedVerdicts && now.digest('hex') === recorded.digest('hex');
-  d.stop = reader.describeStop();
+  d.sameAsRecorded = sink.same();
+  d.stop = source.describeStop();
   return d;
 }
 
@@ -226,25 +244,4 @@ export function reportLines(file: string, d: Digest): string[] {
   }
   out.push('', `read: ${d.stop}`);
   return out;
-}
-
-export function runReport(file: string, opts: ReportOptions, io: Io): number {
-  let d: Digest;
-  try {
-    d = digest(file, opts.json ? (v) => io.out(JSON.stringify(v)) : undefined);
-  } catch (e) {
-    io.err(oneLine(e));
-    return 1;
-  }
-  if (opts.json) {
-    if (!d.sameAsRecorded) io.err(`pmtu-watch: warning: ${file}: the recorded verdicts differ from this correlator's (${d.recordedVerdicts} recorded, ${d.verdicts} now)`);
-    io.err(`pmtu-watch: ${file}: ${d.stop}`);
-  } else {
-    for (const line of reportLines(file, d)) io.out(line);
-  }
-  if (d.failure) {
-    io.err(oneLine(d.failure));
-    return 1;
-  }
-  return 0;
 }

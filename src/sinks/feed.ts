@@ -1,0 +1,38 @@
+// The websocket feed and /metrics as a session's sink: one setup for live,
+// serve and replay, so what /metrics shows (losses, flows, unmatched errors)
+// does not depend on where the events came from.
+
+import { Feed, parseListen } from '../feed/server.js';
+import type { Session } from '../session.js';
+import type { Sink } from './sink.js';
+
+export interface FeedSetup {
+  /** host:port (--serve, --listen). */
+  listen: string;
+  /** Bearer token the feed requires (needed off loopback). */
+  token?: string;
+}
+
+/** Listens; a new client's snapshot and /metrics read the session, once there is one. Throws a PmtuError when it cannot. */
+export async function startFeed(setup: FeedSetup, session: () => Session | undefined): Promise<Feed> {
+  return Feed.start({
+    ...parseListen(setup.listen),
+    ...(setup.token ? { token: setup.token } : {}),
+    snapshot: () => session()?.correlator.verdicts() ?? [],
+    stats: () => session()?.stats(),
+  });
+}
+
+/** The line that says where the feed is. */
+export function feedLine(feed: Feed): string {
+  const a = feed.address();
+  return `pmtu-watch: feed on ws://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/feed, metrics on /metrics`;
+}
+
+/** Events and verdict changes to the feed's clients (each slow client loses its own, counted and told). */
+export function feedSink(feed: Feed): Sink {
+  return {
+    event: (ev) => feed.publishEvent(ev),
+    verdict: (v) => feed.publishVerdict(v),
+  };
+}

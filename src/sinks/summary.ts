@@ -1,0 +1,76 @@
+// What a person hears on stderr about a run: the source's warnings and
+// errors as they come, losses as they grow (once per stats period), and one
+// summary line at the end — the same line for live, serve, record and replay.
+
+import { severity, TROUBLE } from '../correlate/correlator.js';
+import type { StatsJson } from '../contract/stats.js';
+import { oneLine, type PmtuError } from '../errors.js';
+import type { Session } from '../session.js';
+import type { Sink } from './sink.js';
+
+export interface SummaryOptions {
+  /** Where the lines go (stderr). */
+  err: (line: string) => void;
+  /** Say events the kernel or the addon lost as the stats show them (plain output, which has no status line). */
+  sayLosses?: boolean;
+  /** What the session's sinks dropped (the session's behind()). */
+  behind: () => number;
+}
+
+/** The events a stats line counts as lost: the ring buffer's and the consumer queue's. */
+export function lostEvents(s: StatsJson): number {
+  return s.losses.ringbufFull + s.losses.queueFull;
+}
+
+export class Summary implements Sink {
+  private toldLost = 0;
+  private toldBehind = 0;
+  private ended = false;
+
+  constructor(private readonly opts: SummaryOptions) {}
+
+  warning(text: string): void {
+    this.opts.err(`pmtu-watch: warning: ${text}`);
+  }
+
+  error(err: PmtuError): void {
+    this.opts.err(oneLine(err));
+  }
+
+  stats(s: StatsJson): void {
+    if (this.ended) return; // the summary line says the rest
+    const l = s.losses;
+    const lost = lostEvents(s);
+    if (this.opts.sayLosses && lost > this.toldLost) {
+      this.opts.err(`pmtu-watch: warning: ${lost - this.toldLost} events lost (${lost} in all: ${l.ringbufFull} ring buffer full, ${l.queueFull} consumer behind); verdicts may lack evidence`);
+      this.toldLost = lost;
+    }
+    this.sayBehind();
+  }
+
+  end(): void {
+    this.ended = true;
+  }
+
+  private sayBehind(): void {
+    const behind = this.opts.behind();
+    if (behind <= this.toldBehind) return;
+    this.opts.err(`pmtu-watch: warning: ${behind - this.toldBehind} output lines dropped (${behind} in all): standard output's reader is behind; watching goes on`);
+    this.toldBehind = behind;
+  }
+
+  /**
+   * The run's one summary line: `label` names what was read or written
+   * (none when watching), `tail` adds what only this command knows.
+   */
+  line(session: Session, final: StatsJson, { label, tail }: { label?: string; tail?: string } = {}): string {
+    const troubled = session.correlator.verdicts().filter((v) => severity(v.verdict) >= TROUBLE).length;
+    const behind = this.opts.behind();
+    return (
+      `pmtu-watch: ${label ? `${label}: ` : ''}${session.events} events, ${final.flows.flows} flows, ${troubled} in trouble, ` +
+      `${lostEvents(final)} lost, ${final.flows.unmatched} unmatched ICMP errors` +
+      (behind ? `, ${behind} output lines dropped (standard output's reader fell behind)` : '') +
+      (tail ? `; ${tail}` : '')
+    );
+  }
+}
