@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 import { oneLine } from '../errors.js';
 import { loadAddon } from '../observer/addon.js';
+import { measureBusy, TITLE as BUSY_TITLE } from './busy.js';
 import { measureCapture } from './capture.js';
 import { measureFlows } from './flows.js';
 import { measurePipeline } from './pipeline.js';
@@ -28,6 +29,7 @@ const STEPS: Step[] = [
   { id: 'traffic', title: '3. Traffic overhead', run: measureTraffic },
   { id: 'flows', title: '4. Correlator', run: measureFlows },
   { id: 'capture', title: '5. Captures', run: measureCapture },
+  { id: 'busy', title: BUSY_TITLE, run: measureBusy },
 ];
 
 

@@ -1,0 +1,428 @@
+// 6. A busy host (issue 11): nginx in one namespace, `ab -n N -c 32` from
+// another over a veth pair, tens of thousands of short TCP connections a
+// second. Rounds alternate: nothing watching; `pmtu-watch live --json
+// --all-netns` as a user runs it; tcpdump with a PTB + SYN filter on both
+// ends; an empty tc program on both ends. Per watcher: the request rate over
+// the same round's bare one, its CPU over the round, what it lost; the
+// kernel's ns per packet of pmtu-watch's tc programs and the empty one on
+// this traffic (kernel.bpf_stats_enabled); and, in one more watched round,
+// the rp_filter black hole of the lab built and driven under the load: how
+// long after its evidence the verdict line came out.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { withLab, type NetLab } from '../lab/netlab.js';
+import { meetsExpected, scenario, type Expected, type VerdictLike } from '../lab/scenarios.js';
+import { pingDf, waitFor } from '../lab/traffic.js';
+import {
+  BpfStats,
+  CLIENT_IF,
+  LiveWatcher,
+  PTB_SYN_FILTER,
+  SERVER_IF,
+  attachEmptyTc,
+  buildBusyHost,
+  buildEmptyTc,
+  cpuSeconds,
+  eventsLost,
+  loadUntil,
+  progRuns,
+  runAb,
+  startTcpdumps,
+  tcFilters,
+  tcProgIds,
+  type BusyHost,
+  type ProgRun,
+} from './busy-lab.js';
+import { median, notAvailable, type Figure, type Section } from './report.js';
+
+/** Requests per round: about 2 s of load at this machine's ~25k/s bare. */
+export const REQUESTS = 50_000;
+export const ROUNDS = 3;
+const WARMUP_REQUESTS = 5000;
+/** Targets (issue 11). */
+export const MIN_SHARE = 0.97;
+export const MAX_CPU = 0.05;
+export const FOUND_MAX_MS = 1000;
+
+export const TITLE = '6. Busy host, nginx + ab through a veth pair';
+
+type Ends = { ns: string; ifname: string }[];
+
+interface Running {
+  pids: number[];
+  /** BPF programs whose kernel run time this round measures. */
+  progIds?: number[];
+  stop(): Promise<{ lost?: number; losses?: Record<string, number> }>;
+}
+
+interface Watcher {
+  id: string;
+  label: string;
+  peer: boolean;
+  /** Rounds with kernel.bpf_stats_enabled=1. */
+  bpfStats: boolean;
+  start(lab: NetLab, ends: Ends, ctx: { dir: string; emptyObj: () => Promise<string> }): Promise<Running>;
+}
+
+/** What one watcher did in one round. */
+export interface BusyRound {
+  watcher: string;
+  round: number;
+  rps: number;
+  complete: number;
+  failed: number;
+  seconds: number;
+  /** The watcher's CPU seconds over the ab run (absent: no process). */
+  cpuS?: number;
+  lost?: number;
+  losses?: Record<string, number>;
+  /** Its tc programs over the ab run. */
+  run?: ProgRun;
+}
+
+export interface FoundUnderLoad {
+  /** The verdict line's arrival minus its evidence's ts. */
+  latencyMs?: number;
+  /** What the latency is measured from: the IP_RPFILTER drop event, or the verdict's own ts when that event is missing. */
+  evidence?: 'drop' | 'verdict';
+  why?: string;
+  lost?: number;
+  complete?: number;
+  rps?: number;
+  cpuS?: number;
+}
+
+export interface BusyRuns {
+  requests: number;
+  rounds: BusyRound[];
+  /** Why a watcher has no (more) rounds. */
+  why: Record<string, string>;
+  found: FoundUnderLoad;
+  /** Wall time of the section. */
+  seconds?: number;
+}
+
+const WATCHERS: Watcher[] = [
+  { id: 'bare', label: 'nothing watching', peer: true, bpfStats: false, start: async () => ({ pids: [], stop: async () => ({}) }) },
+  {
+    id: 'pmtu',
+    label: 'pmtu-watch live --json --all-netns',
+    peer: false,
+    bpfStats: true,
+    async start(lab, ends, { dir }) {
+      const w = await LiveWatcher.start(join(dir, 'live.jsonl'), { attached: ends.map((e) => ({ lab, ...e })) });
+      const progIds = await tcProgIds(lab, ends);
+      return {
+        pids: [w.pid],
+        progIds,
+        async stop() {
+          const { stats } = await w.stop();
+          rmSync(w.outFile, { force: true }); // a few MB a second of event lines
+          const lost = eventsLost(stats);
+          if (lost === undefined) throw new Error('pmtu-watch printed no final stats line');
+          return { lost, losses: stats!.losses! };
+        },
+      };
+    },
+  },
+  {
+    id: 'tcpdump',
+    label: 'tcpdump, PTB + SYN filter, both ends',
+    peer: true,
+    bpfStats: false,
+    async start(lab, ends) {
+      const t = await startTcpdumps(lab, ends, PTB_SYN_FILTER);
+      return {
+        pids: t.pids,
+        async stop() {
+          const r = await t.stop();
+          return { lost: r.dropped };
+        },
+      };
+    },
+  },
+  {
+    id: 'empty',
+    label: 'empty tc program, both ends',
+    peer: true,
+    bpfStats: true,
+    async start(lab, ends, { emptyObj }) {
+      const detach = await attachEmptyTc(lab, await emptyObj(), ends);
+      return {
+        pids: [],
+        progIds: await tcProgIds(lab, ends),
+        async stop() {
+          await detach();
+          return {};
+        },
+      };
+    },
+  },
+];
+
+const oneLine = (e: unknown) => ((e as Error).message ?? String(e)).split('\n')[0]!;
+
+/** One measured run: the watcher started, ab, the watcher stopped. */
+async function measureRun(lab: NetLab, host: BusyHost, w: Watcher, ends: Ends, ctx: Parameters<Watcher['start']>[2], stats: BpfStats, round: number): Promise<BusyRound> {
+  if (w.bpfStats) stats.set(true);
+  let running: Running | undefined;
+  try {
+    running = await w.start(lab, ends, ctx);
+    const cpu0 = running.pids.map((p) => cpuSeconds(p) ?? 0);
+    const run0 = running.progIds?.length ? await progRuns(running.progIds) : undefined;
+    const ab = await runAb(lab, host, REQUESTS);
+    const cpu1 = running.pids.map((p) => cpuSeconds(p) ?? 0);
+    const run1 = running.progIds?.length ? await progRuns(running.progIds) : undefined;
+    const r = running;
+    running = undefined;
+    const end = await r.stop();
+    const out: BusyRound = { watcher: w.id, round, ...ab };
+    if (r.pids.length) out.cpuS = cpu1.reduce((s, x, i) => s + x - cpu0[i]!, 0);
+    if (end.lost !== undefined) out.lost = end.lost;
+    if (end.losses) out.losses = end.losses;
+    if (run0 && run1) out.run = { runTimeNs: run1.runTimeNs - run0.runTimeNs, runCnt: run1.runCnt - run0.runCnt };
+    return out;
+  } finally {
+    await running?.stop().catch(() => undefined);
+    if (w.bpfStats) stats.set(false);
+  }
+}
+
+/**
+ * One more watched round: ab keeps the host busy while the lab's rp-filter
+ * scenario is built beside it and its large ping sent into the black hole;
+ * the watcher's output is read as it comes for the verdict.
+ */
+async function foundUnderLoad(lab: NetLab, host: BusyHost, ends: Ends, dir: string, progress: (msg: string) => void): Promise<FoundUnderLoad> {
+  const sc = scenario('rp-filter');
+  if (!sc || sc.expected === 'all-ok') return { why: 'no rp-filter scenario in the lab' };
+  const exp = sc.expected;
+  const w = await LiveWatcher.start(join(dir, 'found.jsonl'), { attached: ends.map((e) => ({ lab, ...e })) });
+  const cpu0 = cpuSeconds(w.pid) ?? 0;
+  let loading = true;
+  const load = loadUntil(lab, host, () => !loading, { minRequests: REQUESTS, chunk: 10_000, maxMs: 40_000 });
+  const out: FoundUnderLoad = {};
+  try {
+    out.latencyMs = await findVerdict(lab, w, exp, progress).then(
+      (r) => {
+        out.evidence = r.evidence;
+        return r.latencyMs;
+      },
+      (e) => {
+        out.why = oneLine(e);
+        return undefined;
+      },
+    );
+    if (out.latencyMs === undefined) delete out.latencyMs;
+  } finally {
+    loading = false;
+    const ab = await load.catch((e) => {
+      out.why ??= `ab: ${oneLine(e)}`;
+      return undefined;
+    });
+    const cpu1 = cpuSeconds(w.pid) ?? cpu0;
+    const { stats } = await w.stop();
+    rmSync(w.outFile, { force: true });
+    const lost = eventsLost(stats);
+    if (lost !== undefined) out.lost = lost;
+    if (ab) {
+      out.complete = ab.complete;
+      out.rps = ab.rps;
+      out.cpuS = cpu1 - cpu0;
+    }
+  }
+  return out;
+}
+
+async function findVerdict(lab: NetLab, w: LiveWatcher, exp: Expected, progress: (msg: string) => void): Promise<{ latencyMs: number; evidence: 'drop' | 'verdict' }> {
+  await new Promise((r) => setTimeout(r, 300)); // the load is on
+  progress('busy: building the rp_filter black hole under load');
+  const sc = scenario('rp-filter')!;
+  const built = await sc.build(lab);
+  const where = exp.where!;
+  const at = built.ns[where.role]!;
+  await waitFor(async () => (await tcFilters(lab, built.ns[built.readyOn.role]!, built.readyOn.ifname, 'ingress')).includes('pmtu_tc_ingress'), 10_000);
+  // What the verdict must say, whatever the flow's protocol: the ping is an ICMP flow.
+  const want: Expected = { verdict: exp.verdict, ...(exp.cause !== undefined ? { cause: exp.cause } : {}), where, ...(exp.mtu !== undefined ? { mtu: exp.mtu } : {}) };
+  w.skipToEnd();
+  const ping = pingDf(lab, at, built.addrs.c!, { size: 4000, count: 3 }).then((p) => {
+    if (p.transmitted === 0) throw new Error(`ping sent nothing: ${p.output.trim().split('\n').at(-1) ?? ''}`);
+  });
+  ping.catch(() => undefined); // awaited below
+  let drop: number | undefined;
+  let found: { ts: number; at: number } | undefined;
+  const keep = (raw: string) => raw.includes('IP_RPFILTER') || raw.includes(exp.verdict);
+  try {
+    await waitFor(() => {
+      const now = Date.now();
+      for (const l of w.newLines(keep)) {
+        if (l.type === 'event' && l.kind === 'drop' && l.reason === 'IP_RPFILTER' && l.netns === at) drop ??= l.ts as number;
+        if (l.type === 'verdict' && !found && meetsExpected([l as unknown as VerdictLike], want, built.ns).ok) found = { ts: l.ts as number, at: now };
+      }
+      return found;
+    }, 6000, 10);
+  } catch {
+    throw new Error(`no ${exp.verdict}/${exp.cause} verdict at ${where.role}/${where.iface} within 6 s of the ping`);
+  } finally {
+    await ping;
+  }
+  return drop !== undefined ? { latencyMs: found!.at - drop, evidence: 'drop' } : { latencyMs: found!.at - found!.ts, evidence: 'verdict' };
+}
+
+export async function measureBusy(progress: (msg: string) => void): Promise<Section> {
+  const started = Date.now();
+  const runs: BusyRuns = { requests: REQUESTS, rounds: [], why: {}, found: {} };
+  const dir = mkdtempSync(join(tmpdir(), 'pmtu-busy-'));
+  let stats: BpfStats | undefined;
+  try {
+    stats = new BpfStats();
+    const st = stats;
+    await withLab('busy', async (lab) => {
+      const host = await buildBusyHost(lab, dir);
+      const ends: Ends = [
+        { ns: host.client, ifname: CLIENT_IF },
+        { ns: host.server, ifname: SERVER_IF },
+      ];
+      let empty: Promise<string> | undefined;
+      const ctx = { dir, emptyObj: () => (empty ??= buildEmptyTc(dir)) };
+      await runAb(lab, host, WARMUP_REQUESTS);
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = WATCHERS.map((_, i) => WATCHERS[(i + round) % WATCHERS.length]!);
+        for (const w of order) {
+          if (runs.why[w.id] !== undefined) continue;
+          progress(`busy round ${round + 1}/${ROUNDS}: ${w.label}`);
+          try {
+            runs.rounds.push(await measureRun(lab, host, w, ends, ctx, st, round));
+          } catch (e) {
+            runs.why[w.id] = oneLine(e);
+          }
+        }
+      }
+      progress('busy: pmtu-watch under load, and the rp_filter black hole');
+      try {
+        runs.found = await foundUnderLoad(lab, host, ends, dir, progress);
+      } catch (e) {
+        runs.found = { why: oneLine(e) };
+      }
+    });
+  } catch (e) {
+    for (const w of WATCHERS) runs.why[w.id] ??= `lab: ${oneLine(e)}`;
+    runs.found.why ??= `lab: ${oneLine(e)}`;
+  } finally {
+    stats?.restore();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  runs.seconds = (Date.now() - started) / 1000;
+  return busySection(runs);
+}
+
+// ---------------------------------------------------------------------------
+// Pure: the runs as figures.
+
+function mine(runs: BusyRuns, id: string): BusyRound[] {
+  return runs.rounds.filter((r) => r.watcher === id);
+}
+
+/** Each round's rate over the same round's bare rate. */
+export function shares(runs: BusyRuns, id: string): number[] {
+  return mine(runs, id).flatMap((r) => {
+    const bare = runs.rounds.find((b) => b.watcher === 'bare' && b.round === r.round);
+    return bare && bare.rps > 0 ? [r.rps / bare.rps] : [];
+  });
+}
+
+/** ns per run of the round's tc programs, over all its rounds. */
+export function nsPerPacket(runs: BusyRuns, id: string): { ns: number; runs: number } | undefined {
+  const rs = mine(runs, id).filter((r) => r.run);
+  const t = rs.reduce((s, r) => s + r.run!.runTimeNs, 0);
+  const n = rs.reduce((s, r) => s + r.run!.runCnt, 0);
+  return n > 0 ? { ns: t / n, runs: n } : undefined;
+}
+
+export function busySection(runs: BusyRuns): Section {
+  const section: Section = {
+    id: 'busy',
+    title: TITLE,
+    how:
+      `nginx in one namespace, ab -n ${runs.requests} -c 32 from another; ${ROUNDS} rounds, the order turning, median of each run / the same round's bare run; ` +
+      `CPU from /proc/PID/stat over the ab run (100% = one core); bpf_stats_enabled=1 in the pmtu-watch and empty-program rounds` +
+      (runs.seconds !== undefined ? `; ${runs.seconds.toFixed(0)} s in all` : ''),
+    figures: [],
+  };
+  const f = section.figures;
+  const bareWhy = runs.why.bare;
+  for (const w of WATCHERS) {
+    const rs = mine(runs, w.id);
+    const id = `busy.${w.id}`;
+    const sh = shares(runs, w.id);
+    const why = runs.why[w.id] ?? bareWhy ?? 'not measured';
+    if (!rs.length || (w.id !== 'bare' && !sh.length)) {
+      f.push(notAvailable(id, w.label, 'requests/s', why, w.peer));
+      if (w.id === 'pmtu') {
+        f.push(notAvailable('busy.pmtu_cpu', '  its CPU', 'percent', why));
+        f.push(notAvailable('busy.pmtu_lost', '  events it lost', 'count', why));
+      }
+      continue;
+    }
+    const rate: Figure = { id, label: w.label, value: median(rs.map((r) => r.rps)), unit: 'requests/s', peer: w.peer };
+    const failed = rs.reduce((s, r) => s + r.failed, 0);
+    if (w.id === 'bare') {
+      const v = rs.map((r) => r.rps);
+      if (v.length > 1) rate.note = `bare runs from ${(Math.min(...v) / 1000).toFixed(1)}k to ${(Math.max(...v) / 1000).toFixed(1)}k requests/s: differences within that spread are noise`;
+    } else {
+      rate.ratio = { value: median(sh), of: 'bare', style: 'percent' };
+      rate.note = `rounds: ${sh.map((x) => `${(x * 100).toFixed(1)}%`).join(', ')} of bare`;
+    }
+    if (failed) rate.note = `${rate.note ? `${rate.note}; ` : ''}${failed} failed requests`;
+    if (w.id === 'pmtu') rate.target = { text: `>= ${MIN_SHARE * 100}% of bare`, pass: rate.ratio!.value >= MIN_SHARE };
+    f.push(rate);
+
+    const cpu = rs.filter((r) => r.cpuS !== undefined && r.seconds > 0).map((r) => r.cpuS! / r.seconds);
+    if (cpu.length) {
+      const c: Figure = { id: `busy.${w.id}_cpu`, label: '  its CPU (100% = one core)', value: median(cpu), unit: 'percent', peer: w.peer };
+      if (w.id === 'pmtu') c.target = { text: `<= ${MAX_CPU * 100}% of a core`, pass: c.value! <= MAX_CPU };
+      f.push(c);
+    }
+    const lost = rs.filter((r) => r.lost !== undefined);
+    if (lost.length) {
+      const total = lost.reduce((s, r) => s + r.lost!, 0);
+      const l: Figure = { id: `busy.${w.id}_lost`, label: w.id === 'tcpdump' ? '  packets it dropped (kernel)' : '  events it lost', value: total, unit: 'count', peer: w.peer };
+      if (w.id === 'pmtu') {
+        l.target = { text: '0', pass: total === 0 };
+        const by = new Map<string, number>();
+        for (const r of lost) for (const [k, v] of Object.entries(r.losses ?? {})) if (k !== 'delivered' && typeof v === 'number' && v) by.set(k, (by.get(k) ?? 0) + v);
+        const delivered = lost.reduce((s, r) => s + (r.losses?.delivered ?? 0), 0);
+        l.note = `over ${lost.length} rounds: ${delivered} delivered${[...by].map(([k, v]) => `, ${k} ${v}`).join('')}`;
+      }
+      f.push(l);
+    }
+  }
+
+  const own = nsPerPacket(runs, 'pmtu');
+  const empty = nsPerPacket(runs, 'empty');
+  const tcWhy = runs.why.pmtu ?? 'no run counted (bpf_stats_enabled)';
+  if (empty) f.push({ id: 'busy.tc_empty', label: 'empty tc program, kernel ns per packet', value: empty.ns, unit: 'ns', peer: true, note: `${empty.runs} runs` });
+  else f.push(notAvailable('busy.tc_empty', 'empty tc program, kernel ns per packet', 'ns', runs.why.empty ?? 'no run counted (bpf_stats_enabled)', true));
+  if (own) {
+    const fig: Figure = { id: 'busy.tc_pmtu', label: "pmtu-watch's tc programs, kernel ns per packet", value: own.ns, unit: 'ns', note: `${own.runs} runs (run_time_ns / run_cnt, bpftool)` };
+    if (empty) fig.ratio = { value: own.ns / empty.ns, of: 'empty', style: 'times' };
+    f.push(fig);
+  } else f.push(notAvailable('busy.tc_pmtu', "pmtu-watch's tc programs, kernel ns per packet", 'ns', tcWhy));
+
+  const fd = runs.found;
+  const label = 'rp_filter black hole built under load: verdict after its evidence';
+  if (fd.latencyMs === undefined) f.push(notAvailable('busy.found', label, 'ms', fd.why ?? 'not measured'));
+  else {
+    const bits = [
+      fd.evidence === 'verdict' ? "from the verdict's ts (its IP_RPFILTER drop event was not seen)" : 'from the IP_RPFILTER drop event',
+      fd.complete !== undefined ? `${fd.complete} requests at ${((fd.rps ?? 0) / 1000).toFixed(1)}k/s meanwhile` : '',
+      fd.cpuS !== undefined && fd.rps ? `watcher CPU ${((fd.cpuS / ((fd.complete ?? 0) / fd.rps)) * 100).toFixed(0)}%` : '',
+      fd.lost !== undefined ? `${fd.lost} events lost` : '',
+    ].filter(Boolean);
+    f.push({ id: 'busy.found', label, value: fd.latencyMs, unit: 'ms', target: { text: `< ${FOUND_MAX_MS / 1000} s`, pass: fd.latencyMs < FOUND_MAX_MS }, note: bits.join('; ') });
+  }
+  return section;
+}
