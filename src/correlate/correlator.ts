@@ -6,6 +6,8 @@
 
 import type { CorrelatorEvent, EventJson, RouteEventJson } from '../contract/event.js';
 import type { EvidenceJson, FlowJson, VerdictJson } from '../contract/verdict.js';
+import type { FlowStateJson, MssSeenJson } from '../contract/event.js';
+import { appliedPmtu, familyOf, MIN_PMTU } from '../net/pmtu.js';
 import { fixFor } from './fixes.js';
 import { RecencyMap } from './recency.js';
 
@@ -85,6 +87,16 @@ interface RetransmitFact extends Fact {
   len: number;
   mss: number;
 }
+/** What the kernel's flow table knew of the flow in one namespace, as the latest event from there carried it. */
+interface KernelFact {
+  id?: string;
+  ts: number;
+  netns: string;
+  /** The event's subject, which the state's directions (fwd = src -> dst) and initiator refer to. */
+  src: string;
+  dst: string;
+  state: FlowStateJson;
+}
 interface RouteFact {
   id?: string;
   ts: number;
@@ -153,6 +165,7 @@ interface FactKinds {
   syns: SynFact;
   retransmits: RetransmitFact;
   routes: RouteFact;
+  kernel: KernelFact;
 }
 
 /** What a flow without facts of a kind reads: shared, never written (writes go through Flow.writable). */
@@ -196,6 +209,9 @@ class Flow {
   get routes(): ReadonlyMap<string, RouteFact> {
     return (this.facts.routes as Map<string, RouteFact> | undefined) ?? NO_FACTS;
   }
+  get kernel(): ReadonlyMap<string, KernelFact> {
+    return (this.facts.kernel as Map<string, KernelFact> | undefined) ?? NO_FACTS;
+  }
 
   /** The map facts of this kind are written to, made on first use. */
   writable<K extends keyof FactKinds>(kind: K): Map<string, FactKinds[K]> {
@@ -236,6 +252,8 @@ export function subject(ev: CorrelatorEvent): FlowJson | undefined {
  */
 function confirms(ev: CorrelatorEvent): boolean {
   if (ev.kind === 'route') return false;
+  // The kernel joined the flow's state: its own packets crossed a hook in this namespace.
+  if (ev.flow?.known) return true;
   if (ev.kind === 'ptb') return ev.flags.includes('local');
   if (ev.kind === 'drop') return !ev.flags.includes('icmp-error');
   return true;
@@ -268,7 +286,8 @@ export class Correlator {
     if (ev.ts > this.now) this.now = ev.ts;
     this.sweep();
     const subj = subject(ev);
-    if (!subj) {
+    // No verdict from an error quoting nothing usable, or a packet its destination cannot have sent.
+    if (!subj || (ev.kind !== 'route' && ev.flags.includes('quote-mismatch'))) {
       if (ev.kind !== 'route' && ev.flags.includes('icmp-error')) this.counters.unmatched++;
       return [];
     }
@@ -390,6 +409,7 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
     recordRoute(flow, ev);
     return;
   }
+  if (ev.flow?.known) recordKernel(flow, ev);
   switch (ev.kind) {
     case 'ptb':
     case 'ptb-sent': {
@@ -467,6 +487,15 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
   }
 }
 
+/** The latest state per namespace: the table's knowledge only grows, so the latest says the most. */
+function recordKernel(flow: Flow, ev: EventJson): void {
+  const subj = subject(ev);
+  if (!subj) return;
+  const prev = flow.kernel.get(ev.netns);
+  if (prev && (prev.ts > ev.ts || (prev.ts === ev.ts && JSON.stringify(prev.state) >= JSON.stringify(ev.flow)))) return;
+  put(flow.writable('kernel'), ev.netns, { ts: ev.ts, netns: ev.netns, src: subj.src, dst: subj.dst, state: ev.flow! });
+}
+
 function recordRoute(flow: Flow, ev: RouteEventJson): void {
   put(flow.writable('routes'), `${ev.netns}|${ev.dst}|${ev.expected}`, {
     ts: ev.ts,
@@ -501,9 +530,17 @@ function judge(flow: Flow, ts: number): VerdictJson {
   };
   const ev = v.evidence;
   const ptbs = ordered(flow.ptbs.values());
-  const advertised = ptbs.length ? Math.min(...ptbs.map((p) => p.mtu)) : null;
+  const family = familyOf(flow.shown.src);
+  const lowest = ptbs.length ? Math.min(...ptbs.map((p) => p.mtu)) : null;
+  // What the kernel does with it: a PTB below its floor teaches the floor.
+  const advertised = lowest === null ? null : appliedPmtu(family, lowest);
+  if (lowest !== null && lowest < MIN_PMTU[family]) {
+    v.notes.push(
+      `a PTB advertises MTU ${lowest}, below the smallest path MTU the kernel accepts (${MIN_PMTU[family]}${family === 4 ? ', net.ipv4.route.min_pmtu' : ''}): it uses ${MIN_PMTU[family]} instead`,
+    );
+  }
   const hop = ptbs.find((p) => p.hop)?.hop ?? null;
-  const mssNotes = mssRewrites(flow);
+  const mssNotes = flow.kernel.size ? kernelMssNotes(flow) : mssRewrites(flow);
 
   const ptbDrop = maxBy(flow.ptbDrops.values(), (d) => d.ts);
   const l2 = maxBy(flow.l2.values(), (d) => d.len);
@@ -538,7 +575,7 @@ function judge(flow: Flow, ts: number): VerdictJson {
     v.verdict = 'ptb-dropped';
     v.cause = ptbDrop.reason === 'IP_RPFILTER' ? 'rp_filter' : ptbDrop.reason === 'NETFILTER_DROP' ? 'firewall' : ptbDrop.reason.toLowerCase();
     v.where = { netns: ptbDrop.netns, iface: ptbDrop.iface, hop: ptbDrop.hop };
-    v.mtu = ptbDrop.mtu || advertised;
+    v.mtu = ptbDrop.mtu ? appliedPmtu(family, ptbDrop.mtu) : advertised;
     ev.push(evidence('drop', ptbDrop, `dropped the PTB from ${ptbDrop.hop ?? '?'} (advertising MTU ${ptbDrop.mtu}): ${ptbDrop.reason}`));
     if (tooBig) ev.push(evidence('drop', tooBig, `dropped a ${tooBig.len}-byte packet from ${tooBig.src}: larger than MTU ${tooBig.mtu}${tooBig.mtuIface ? ` of ${tooBig.mtuIface}` : ''}`));
   } else if (l2) {
@@ -595,7 +632,7 @@ function judge(flow: Flow, ts: number): VerdictJson {
       ev.push(evidence('retransmit', hole.at, `${hole.count} retransmissions of segments from ${hole.smallestLost} bytes by ${hole.at.src}; no PTB seen`));
       v.notes.push('the hop that drops them is not watched: the bounds come from what got through and what was retransmitted');
     } else {
-      const mss = mssTooBig(flow);
+      const mss = mssTooBig(flow) ?? kernelMssTooBig(flow);
       if (mss) {
         v.verdict = 'mss-exceeds-path';
         v.where = { netns: mss.netns, iface: mss.iface, hop: null };
@@ -667,6 +704,59 @@ function mssRewrites(flow: Flow): string[] {
     }
     return `MSS: ${first.src} sent ${first.mss}${seen.length > 1 ? `, ${last.dst} received ${last.mss}` : ''}`;
   });
+}
+
+/** The sender and receiver of a SYN (synAck false) or SYN-ACK, from the state's initiator. */
+function synEnds(k: KernelFact, synAck: boolean): { from: string; to: string } | undefined {
+  if (!k.state.initiator) return undefined;
+  const initiator = k.state.initiator === 'src' ? k.src : k.dst;
+  const responder = k.state.initiator === 'src' ? k.dst : k.src;
+  return synAck ? { from: responder, to: initiator } : { from: initiator, to: responder };
+}
+
+/**
+ * What the kernel saw of each end's MSS, per namespace: "sent X, received Y"
+ * when a hop there rewrote it (first and last hook differ).
+ */
+function kernelMssNotes(flow: Flow): string[] {
+  const rewritten: string[] = [];
+  const plain = new Set<string>();
+  const rewrittenDirs = new Set<boolean>();
+  for (const k of ordered(flow.kernel.values())) {
+    for (const synAck of [false, true]) {
+      const m: MssSeenJson | undefined = synAck ? k.state.synAck : k.state.syn;
+      const ends = synEnds(k, synAck);
+      if (!m || !ends || !m.first) continue;
+      if (m.first !== m.last) {
+        rewritten.push(`MSS rewritten on the path: ${ends.from} sent ${m.first} (seen at ${k.netns}/${m.firstIface}), ${ends.to} received ${m.last} (seen at ${k.netns}/${m.lastIface})`);
+        rewrittenDirs.add(synAck);
+      } else {
+        plain.add(`${synAck}|MSS: ${ends.from} sent ${m.first}`);
+      }
+    }
+  }
+  const rest = [...plain].filter((p) => !rewrittenDirs.has(p.startsWith('true|'))).map((p) => p.slice(p.indexOf('|') + 1));
+  return [...rewritten, ...rest];
+}
+
+/** As mssTooBig, from the kernel's state: the MSS received (last hook) against the smallest hook MTU crossed there. */
+function kernelMssTooBig(flow: Flow): SynFact | undefined {
+  let worst: { at: SynFact; excess: number } | undefined;
+  for (const k of ordered(flow.kernel.values())) {
+    const min = k.state.minMtu;
+    if (!min) continue;
+    for (const synAck of [false, true]) {
+      const m = synAck ? k.state.synAck : k.state.syn;
+      const ends = synEnds(k, synAck);
+      if (!m || !ends || !m.last) continue;
+      const family = familyOf(ends.from);
+      const excess = m.last + (family === 6 ? 60 : 40) - min.mtu;
+      if (excess > 0 && (!worst || excess > worst.excess)) {
+        worst = { at: { ts: k.ts, netns: k.netns, iface: min.iface, dir: null, src: ends.from, dst: ends.to, mss: m.last, synAck, ifMtu: min.mtu, family }, excess };
+      }
+    }
+  }
+  return worst?.at;
 }
 
 /** Large segments retransmitted again and again, none of that size seen getting through. */

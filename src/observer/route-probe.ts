@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 
 import type { EventJson, RouteEventJson } from '../contract/event.js';
+import { appliedPmtu, familyOf } from '../net/pmtu.js';
 import type { NativeAddon } from './addon.js';
 import { HOST_NETNS, NETNS_DIRS } from './names.js';
 import { existsSync } from 'node:fs';
@@ -59,7 +60,9 @@ export class RouteProbe {
     if (now - (this.last.get(key) ?? -Infinity) < this.minGapMs) return;
     this.last.set(key, now);
     if (this.last.size > 4096) this.last.clear(); // bounded; at worst a repeated look
-    const { inner, mtu, netns, ts: ptbTs } = ev;
+    const { inner, netns, ts: ptbTs } = ev;
+    // A PTB below the kernel's floor still teaches it the floor.
+    const mtu = appliedPmtu(familyOf(inner.dst), ev.mtu);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       let route;
