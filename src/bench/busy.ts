@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { withLab, type NetLab } from '../lab/netlab.js';
-import { meetsExpected, scenario, type Expected, type VerdictLike } from '../lab/scenarios.js';
+import { meetsExpected, scenario, type Built, type Expected, type VerdictLike } from '../lab/scenarios.js';
 import { pingDf, waitFor } from '../lab/traffic.js';
 import {
   BpfStats,
@@ -197,16 +197,14 @@ async function measureRun(lab: NetLab, host: BusyHost, w: Watcher, ends: Ends, c
  * the watcher's output is read as it comes for the verdict.
  */
 async function foundUnderLoad(lab: NetLab, host: BusyHost, ends: Ends, dir: string, progress: (msg: string) => void): Promise<FoundUnderLoad> {
-  const sc = scenario('rp-filter');
-  if (!sc || sc.expected === 'all-ok') return { why: 'no rp-filter scenario in the lab' };
-  const exp = sc.expected;
   const w = await LiveWatcher.start(join(dir, 'found.jsonl'), { attached: ends.map((e) => ({ lab, ...e })) });
   const cpu0 = cpuSeconds(w.pid) ?? 0;
   let loading = true;
   const load = loadUntil(lab, host, () => !loading, { minRequests: REQUESTS, chunk: 10_000, maxMs: 40_000 });
   const out: FoundUnderLoad = {};
   try {
-    out.latencyMs = await findVerdict(lab, w, exp, progress).then(
+    await new Promise((r) => setTimeout(r, 300)); // the load is on
+    out.latencyMs = await blackHoleVerdict(lab, w, progress).then(
       (r) => {
         out.evidence = r.evidence;
         return r.latencyMs;
@@ -237,10 +235,23 @@ async function foundUnderLoad(lab: NetLab, host: BusyHost, ends: Ends, dir: stri
   return out;
 }
 
-async function findVerdict(lab: NetLab, w: LiveWatcher, exp: Expected, progress: (msg: string) => void): Promise<{ latencyMs: number; evidence: 'drop' | 'verdict' }> {
-  await new Promise((r) => setTimeout(r, 300)); // the load is on
+/**
+ * Builds the lab's rp-filter scenario beside what `w` watches, sends its
+ * large ping into the black hole and reads `w`'s output as it comes until
+ * the scenario's verdict (whatever the flow's protocol: the ping's is ICMP).
+ * Throws when it does not come within 6 s. The latency is the verdict
+ * line's arrival minus the IP_RPFILTER drop event's ts (or, with that event
+ * missing, the verdict's own ts).
+ */
+export async function blackHoleVerdict(
+  lab: NetLab,
+  w: LiveWatcher,
+  progress: (msg: string) => void = () => {},
+): Promise<{ latencyMs: number; evidence: 'drop' | 'verdict'; verdict: VerdictLike; built: Built }> {
+  const sc = scenario('rp-filter');
+  if (!sc || sc.expected === 'all-ok') throw new Error('no rp-filter scenario in the lab');
+  const exp = sc.expected;
   progress('busy: building the rp_filter black hole under load');
-  const sc = scenario('rp-filter')!;
   const built = await sc.build(lab);
   const where = exp.where!;
   const at = built.ns[where.role]!;
@@ -253,14 +264,14 @@ async function findVerdict(lab: NetLab, w: LiveWatcher, exp: Expected, progress:
   });
   ping.catch(() => undefined); // awaited below
   let drop: number | undefined;
-  let found: { ts: number; at: number } | undefined;
+  let found: { ts: number; at: number; v: VerdictLike } | undefined;
   const keep = (raw: string) => raw.includes('IP_RPFILTER') || raw.includes(exp.verdict);
   try {
     await waitFor(() => {
       const now = Date.now();
       for (const l of w.newLines(keep)) {
         if (l.type === 'event' && l.kind === 'drop' && l.reason === 'IP_RPFILTER' && l.netns === at) drop ??= l.ts as number;
-        if (l.type === 'verdict' && !found && meetsExpected([l as unknown as VerdictLike], want, built.ns).ok) found = { ts: l.ts as number, at: now };
+        if (l.type === 'verdict' && !found && meetsExpected([l as unknown as VerdictLike], want, built.ns).ok) found = { ts: l.ts as number, at: now, v: l as unknown as VerdictLike };
       }
       return found;
     }, 6000, 10);
@@ -269,7 +280,8 @@ async function findVerdict(lab: NetLab, w: LiveWatcher, exp: Expected, progress:
   } finally {
     await ping;
   }
-  return drop !== undefined ? { latencyMs: found!.at - drop, evidence: 'drop' } : { latencyMs: found!.at - found!.ts, evidence: 'verdict' };
+  const f = found!;
+  return { ...(drop !== undefined ? { latencyMs: f.at - drop, evidence: 'drop' as const } : { latencyMs: f.at - f.ts, evidence: 'verdict' as const }), verdict: f.v, built };
 }
 
 export async function measureBusy(progress: (msg: string) => void): Promise<Section> {
