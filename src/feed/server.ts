@@ -104,7 +104,7 @@ export class Feed {
     const stats = opts.stats;
     new Gauge({
       name: 'pmtu_lost_events',
-      help: 'Events the observer lost, by where (ring buffer full, consumer queue full, flow table full)',
+      help: 'Events the observer lost, by where (ring buffer full, consumer queue full, flow table full), and output lines standard output\'s reader did not take (output)',
       labelNames: ['where'],
       registers: r,
       collect() {
@@ -113,6 +113,7 @@ export class Feed {
         this.set({ where: 'ringbuf' }, l.ringbufFull);
         this.set({ where: 'queue' }, l.queueFull);
         this.set({ where: 'flow_table' }, l.flowTableFull);
+        if (l.sinkBehind !== undefined) this.set({ where: 'output' }, l.sinkBehind);
       },
     });
     new Gauge({

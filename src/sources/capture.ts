@@ -22,8 +22,6 @@ export interface CaptureSourceOptions {
 
 /** Never wait longer than this between two events, whatever the capture's gap. */
 const MAX_WAIT_MS = 60_000;
-/** Unpaced, how many records go between two looks at whether a sink wants the source to wait. */
-const RECORDS_PER_LOOK = 256;
 
 const NO_LOSSES: ObserverLosses = { ringbufFull: 0, flowTableFull: 0, queueFull: 0, delivered: 0, unknownRecords: 0 };
 
@@ -68,7 +66,6 @@ export class CaptureSource implements Source {
       stopped = true;
       abort.abort();
     });
-    let sinceLook = 0;
     for (const rec of this.reader.records()) {
       if (stopped) break;
       if (rec.type === 'event' && this.speed > 0) {
@@ -76,9 +73,8 @@ export class CaptureSource implements Source {
         const wait = Math.min(this.base.wall + (rec.event.ts - this.base.ts) / this.speed - this.wall(), MAX_WAIT_MS);
         if (wait > 0) await this.sleep(wait, abort.signal);
         if (stopped) break;
-      } else if (++sinceLook >= RECORDS_PER_LOOK) {
+      } else if (this.speed === 0) {
         // Unpaced, a file can wait for a slow reader instead of making it drop lines.
-        sinceLook = 0;
         const ready = this.session?.ready();
         if (ready) await Promise.race([ready, stop]);
         if (stopped) break;
