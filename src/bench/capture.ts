@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 
 import { toolVersion } from '../sinks/capture-file.js';
 import { digest } from '../sinks/digest.js';
-import { SCHEMA } from '../capture/schema.js';
+import { SCHEMA } from '../contract/proto.js';
 import { CaptureWriter } from '../capture/writer.js';
 import { Correlator } from '../correlate/correlator.js';
 import type { EventJson } from '../contract/event.js';

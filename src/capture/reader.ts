@@ -14,7 +14,7 @@ import type protobuf from 'protobufjs';
 
 import { PmtuError } from '../errors.js';
 import { FORMAT_VERSION, MAGIC, MAX_RECORD, PREAMBLE_SIZE, crc32, readVarint } from './format.js';
-import { eventFromMsg, SCHEMA, statsFromMsg, types, UnknownValue, verdictFromMsg, type EventMsg, type StatsMsg, type VerdictMsg } from './schema.js';
+import { eventFromMsg, SCHEMA, statsFromMsg, types, UnknownValue, verdictFromMsg, type EventMsg, type StatsMsg, type VerdictMsg } from '../contract/proto.js';
 import type { CaptureRecord, End, Header, Moment, Snapshot } from './types.js';
 
 /** Random access to the bytes: a file, or a buffer in tests. */

@@ -12,7 +12,7 @@ import type { StatsJson } from '../contract/stats.js';
 import type { VerdictJson } from '../contract/verdict.js';
 import { PmtuError } from '../errors.js';
 import { frame, MAX_RECORD, preamble } from './format.js';
-import { eventMsg, statsMsg, types, verdictMsg } from './schema.js';
+import { eventMsg, statsMsg, types, verdictMsg } from '../contract/proto.js';
 import type { End, Header, Snapshot } from './types.js';
 
 /** Where the bytes go: a file, or (in tests) anything that can fail like one. */

@@ -8,7 +8,7 @@
 
 import { hostname, release, version } from 'node:os';
 
-import { SCHEMA } from '../capture/schema.js';
+import { SCHEMA } from '../contract/proto.js';
 import { takeSnapshot, type Space } from '../capture/snapshot.js';
 import type { Header, Moment, Snapshot } from '../capture/types.js';
 import { CaptureWriter } from '../capture/writer.js';

@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 
 import type { CorrelatorEvent } from '../contract/event.js';
 import type { VerdictJson } from '../contract/verdict.js';
-import { eventFromMsg, types, verdictFromMsg, type EventMsg, type VerdictMsg } from '../capture/schema.js';
+import { eventFromMsg, types, verdictFromMsg, type EventMsg, type VerdictMsg } from '../contract/proto.js';
 import type { Filter, Format, ServerMessage } from './protocol.js';
 
 /** A binary frame: one pmtu.v1.Record holding an event or a verdict. */

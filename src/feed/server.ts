@@ -15,7 +15,7 @@ import type { CorrelatorEvent } from '../contract/event.js';
 import type { StatsJson } from '../contract/stats.js';
 import type { VerdictJson } from '../contract/verdict.js';
 import { PmtuError } from '../errors.js';
-import { eventMsg, types, verdictMsg } from '../capture/schema.js';
+import { eventMsg, types, verdictMsg } from '../contract/proto.js';
 import { CLOSE, FEED_PATH, MAX_CLIENT_FRAME, METRICS_PATH, parseClientMessage, parseFilter, parseFormat, passes, type Filter, type Format, type ServerMessage } from './protocol.js';
 
 /** A pmtu.v1.Record frame: the schema captures use too. */

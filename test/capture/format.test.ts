@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Correlator } from '../../src/correlate/correlator.js';
 import { CaptureReader } from '../../src/capture/reader.js';
 import { crc32, frame, MAX_RECORD, preamble } from '../../src/capture/format.js';
-import { decodeEvent, decodeStats, decodeVerdict, encodeEvent, encodeStats, encodeVerdict } from '../../src/capture/schema.js';
+import { decodeEvent, decodeStats, decodeVerdict, encodeEvent, encodeStats, encodeVerdict } from '../../src/contract/proto.js';
 import type { CaptureRecord } from '../../src/capture/types.js';
 import { CaptureWriter } from '../../src/capture/writer.js';
 import { oneLine, PmtuError } from '../../src/errors.js';

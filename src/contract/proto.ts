@@ -9,15 +9,15 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 
 import type { CorrelatorStats } from '../correlate/correlator.js';
-import { protoName, type CorrelatorEvent, type EventJson, type InnerJson, type RouteEventJson } from '../contract/event.js';
-import type { StatsJson } from '../contract/stats.js';
-import type { EvidenceJson, FlowJson, VerdictCode, VerdictJson } from '../contract/verdict.js';
+import { protoName, type CorrelatorEvent, type EventJson, type InnerJson, type RouteEventJson } from './event.js';
+import type { StatsJson } from './stats.js';
+import type { EvidenceJson, FlowJson, VerdictCode, VerdictJson } from './verdict.js';
 import { PmtuError } from '../errors.js';
 
 /** The protobuf package: the schema's major version. */
 export const SCHEMA = 'pmtu.v1';
 
-/** Where the .proto is, from src/capture or dist/capture alike. */
+/** Where the .proto is, from src/contract or dist/contract alike. */
 export const PROTO_PATH = fileURLToPath(new URL('../../proto/pmtu.proto', import.meta.url));
 
 export interface Types {
