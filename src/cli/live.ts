@@ -77,7 +77,7 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
   const show = !opts.quiet;
   const plain = !opts.json && !deps.screen;
   const out = sessionLines(io);
-  const summary = new Summary({ err: io.err, sayLosses: show && plain, behind: () => session?.behind() ?? 0 });
+  const summary = new Summary({ err: io.err, sayLosses: show && plain, behind: () => session?.behind() ?? 0, everyMs: deps.statsEveryMs });
   const sinks: Sink[] = [summary];
   if (feed) sinks.push(feedSink(feed));
   if (show && opts.json) sinks.push(new JsonLines(out));

@@ -107,7 +107,7 @@ export async function runRecord(opts: RecordOptions, io: Io, deps: RecordDeps): 
 
   const file = new CaptureFileSink(writer, deps.flushEveryMs);
   let session: Session | undefined;
-  const summary = new Summary({ err: io.err, behind: () => session?.behind() ?? 0 });
+  const summary = new Summary({ err: io.err, behind: () => session?.behind() ?? 0, everyMs: deps.statsEveryMs });
   session = new Session(new KernelSource(observer), [summary, file]); // notes the observer's warnings
   io.err(`pmtu-watch: recording ${observer.targets.length} interface(s) to ${opts.output}${opts.duration ? ` for ${opts.duration} s` : ''}; Ctrl-C stops`);
 

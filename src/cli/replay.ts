@@ -62,7 +62,7 @@ export async function runReplay(file: string, opts: ReplayOptions, io: Io, deps:
   }
 
   const out = sessionLines(io);
-  const summary = new Summary({ err: io.err, sayLosses: !opts.json, behind: () => session?.behind() ?? 0 });
+  const summary = new Summary({ err: io.err, sayLosses: !opts.json, behind: () => session?.behind() ?? 0, everyMs: deps.statsEveryMs ?? 5000 });
   const sinks: Sink[] = [summary];
   if (feed) sinks.push(feedSink(feed));
   sinks.push(opts.json ? new JsonLines(out) : new SettledText(out, () => source.now(), { events: opts.events === true }));

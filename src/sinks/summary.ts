@@ -15,6 +15,10 @@ export interface SummaryOptions {
   sayLosses?: boolean;
   /** What the session's sinks dropped (the session's behind()). */
   behind: () => number;
+  /** Dropped output lines are said at most this often (the stats period); default 5 s. */
+  everyMs?: number;
+  /** The wall clock. */
+  now?: () => number;
 }
 
 /** The events a stats line counts as lost: the ring buffer's and the consumer queue's. */
@@ -25,6 +29,7 @@ export function lostEvents(s: StatsJson): number {
 export class Summary implements Sink {
   private toldLost = 0;
   private toldBehind = 0;
+  private toldBehindAt = -Infinity;
   private ended = false;
 
   constructor(private readonly opts: SummaryOptions) {}
@@ -48,15 +53,24 @@ export class Summary implements Sink {
     this.sayBehind();
   }
 
+  /** Also between stats lines: a capture may have recorded few. */
+  tick(): void {
+    if (!this.ended) this.sayBehind();
+  }
+
   end(): void {
     this.ended = true;
   }
 
+  /** At most once per period: a reader that stays behind is said to be, not every line it misses. */
   private sayBehind(): void {
     const behind = this.opts.behind();
     if (behind <= this.toldBehind) return;
+    const now = (this.opts.now ?? Date.now)();
+    if (now - this.toldBehindAt < (this.opts.everyMs ?? 5000)) return;
     this.opts.err(`pmtu-watch: warning: ${behind - this.toldBehind} output lines dropped (${behind} in all): standard output's reader is behind; watching goes on`);
     this.toldBehind = behind;
+    this.toldBehindAt = now;
   }
 
   /**
