@@ -7,7 +7,7 @@
 // drive it. The parsers at the end are pure.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +27,7 @@ export const CONCURRENCY = 32;
 export const PTB_SYN_FILTER = '(icmp[icmptype] == 3 and icmp[icmpcode] == 4) or (tcp[tcpflags] & tcp-syn != 0)';
 
 const STOP_GRACE_MS = 3000;
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export interface BusyHost {
   /** Namespace of ab (198.18.0.1 on va). */
@@ -153,6 +154,17 @@ export class LiveWatcher {
   private readonly onExit = () => {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGINT');
   };
+  private readonly onSignal = (sig: NodeJS.Signals) => {
+    this.onExit();
+    this.unlisten();
+    // Whoever else handles the signal decides; alone, die of it as we would have.
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  };
+
+  private unlisten(): void {
+    process.off('exit', this.onExit);
+    for (const s of SIGNALS) process.off(s, this.onSignal);
+  }
 
   private constructor(
     readonly child: ChildProcess,
@@ -162,7 +174,8 @@ export class LiveWatcher {
     this.tail = new FileTail(outFile);
     this.exitedCode = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
     process.on('exit', this.onExit);
-    void this.exitedCode.then(() => process.off('exit', this.onExit));
+    for (const s of SIGNALS) process.on(s, this.onSignal);
+    void this.exitedCode.then(() => this.unlisten());
   }
 
   get pid(): number {
@@ -332,14 +345,14 @@ export async function buildEmptyTc(dir: string): Promise<string> {
   return obj;
 }
 
-/** The empty program on both directions of each interface (a clsact of its own: the interfaces had none). */
+/** The empty program on both directions of each interface; detaching removes their clsact (the lab's interfaces have nothing else there). */
 export async function attachEmptyTc(lab: NetLab, obj: string, on: { ns: string; ifname: string }[]): Promise<() => Promise<void>> {
   const detach = async () => {
     for (const { ns, ifname } of on) await lab.exec(ns, ['tc', 'qdisc', 'del', 'dev', ifname, 'clsact']);
   };
   try {
     for (const { ns, ifname } of on) {
-      await lab.exec(ns, ['tc', 'qdisc', 'add', 'dev', ifname, 'clsact'], { check: true });
+      await lab.exec(ns, ['tc', 'qdisc', 'replace', 'dev', ifname, 'clsact'], { check: true });
       for (const dir of ['ingress', 'egress']) await lab.exec(ns, ['tc', 'filter', 'add', 'dev', ifname, dir, 'bpf', 'da', 'obj', obj, 'sec', 'tc'], { check: true });
     }
   } catch (e) {
@@ -359,6 +372,31 @@ export async function tcProgIds(lab: NetLab, on: { ns: string; ifname: string }[
   const ids = new Set<number>();
   for (const { ns, ifname } of on) {
     for (const dir of ['ingress', 'egress'] as const) for (const p of parseTcFilterProgs(await tcFilters(lab, ns, ifname, dir))) ids.add(p.id);
+  }
+  return [...ids].sort((a, b) => a - b);
+}
+
+/**
+ * Ids of the BPF programs a process holds open (its /proc/PID/fd entries
+ * that are bpf-prog, their fdinfo's prog_id): all of a watcher's programs,
+ * tracepoints included, without bpftool's pid support.
+ */
+export function processProgIds(pid: number): number[] {
+  const ids = new Set<number>();
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return [];
+  }
+  for (const fd of fds) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== 'anon_inode:bpf-prog') continue;
+      const id = parseFdinfoProgId(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (id !== undefined) ids.add(id);
+    } catch {
+      /* closed meanwhile */
+    }
   }
   return [...ids].sort((a, b) => a - b);
 }
@@ -393,7 +431,7 @@ export class BpfStats {
   constructor() {
     this.before = readFileSync(BPF_STATS, 'utf8').trim();
     process.on('exit', this.onExit);
-    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, this.onSignal);
+    for (const s of SIGNALS) process.once(s, this.onSignal);
   }
 
   set(on: boolean): void {
@@ -410,7 +448,7 @@ export class BpfStats {
       /* nothing more to do */
     }
     process.off('exit', this.onExit);
-    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, this.onSignal);
+    for (const s of SIGNALS) process.off(s, this.onSignal);
   }
 }
 
@@ -442,6 +480,12 @@ function readTail(path: string, max: number, head = false): string {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The prog_id line of a bpf-prog fd's fdinfo. */
+export function parseFdinfoProgId(text: string): number | undefined {
+  const m = /^prog_id:\s+(\d+)/m.exec(text);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** ab's summary; undefined when it printed none. */
@@ -511,6 +555,8 @@ export interface StatsLine {
   elapsedS?: number;
   events?: Record<string, number>;
   losses?: Record<string, number>;
+  /** Healthy traffic as the kernel counted it (newer versions). */
+  traffic?: { flows?: number; syns?: number; synAcks?: number };
 }
 
 /** The last complete stats line of `live --json` output. */

@@ -66,6 +66,8 @@ kernelDescribe(
           expect(stopped.code, stopped.stderr).toBe(0);
           expect(stopped.stats, 'a final stats line').toBeDefined();
           expect(lost, `events lost: ${JSON.stringify(stopped.stats?.losses)}`).toBe(0);
+          // Output lines the session dropped because the file was behind (versions that count them).
+          expect(stopped.stats!.losses!.sinkBehind ?? 0).toBe(0);
           expect(found, why).toBeDefined();
           expect(found!.verdict).toMatchObject({ verdict: 'ptb-dropped', cause: 'rp_filter', mtu: 1500, where: { netns: found!.built.ns.s, iface: 'to-r2' } });
         } finally {
