@@ -96,7 +96,7 @@ struct pmtu_event {
 	__u8 flags;	/* enum pmtu_flags */
 	__u8 icmp_type; /* ICMP errors: type and code of the outer ICMP */
 	__u8 icmp_code;
-	__u8 pad0;
+	__u8 timeouts;	/* retransmit: the socket's consecutive retransmission timeouts (icsk_retransmits) */
 	__u16 snap_len; /* valid bytes in snap */
 	__u64 ts_ns;	/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u32 netns;	/* inode of the network namespace of ifindex */

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * TCP retransmissions of large segments, every namespace: the symptom of a
- * silent black hole, where large segments vanish and no PTB ever arrives.
+ * TCP retransmissions of large segments after a retransmission timeout, every
+ * namespace: the symptom of a silent black hole, where large segments vanish
+ * and no PTB ever arrives. Fast retransmits (loss recovery that works: the
+ * segments after the lost one were acknowledged) are not reported; a timeout
+ * counts, and the number of timeouts in a row (the RTO backing off) says how
+ * sure it is.
  */
 #include "flow_table.bpf.h"
 
@@ -15,6 +19,8 @@ int BPF_PROG(pmtu_tcp_retransmit, const struct sock *sk, const struct sk_buff *s
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	__u32 mss = BPF_CORE_READ(tp, mss_cache);
 	__u32 payload = BPF_CORE_READ(skb, len);
+	/* Counted before the retransmission since 6.0 (tcp_update_rto_stats), after it before. */
+	__u8 timeouts = BPF_CORE_READ((const struct inet_connection_sock *)sk, icsk_retransmits);
 
 	/* A dual-stack socket talking IPv4 (::ffff:a.b.c.d) sends IPv4 packets:
 	 * report it as IPv4 so it matches the flow the other events name. */
@@ -36,7 +42,7 @@ int BPF_PROG(pmtu_tcp_retransmit, const struct sock *sk, const struct sk_buff *s
 		payload = mss;
 	__u32 seg_len = payload + BPF_CORE_READ(tp, tcp_header_len) + ip_hdr;
 
-	if (seg_len < pmtu_cfg.size_report_min)
+	if (seg_len < pmtu_cfg.size_report_min || !timeouts)
 		return 0;
 	ev = reserve_event(PMTU_KIND_RETRANSMIT);
 	if (!ev)
@@ -44,6 +50,7 @@ int BPF_PROG(pmtu_tcp_retransmit, const struct sock *sk, const struct sk_buff *s
 	ev->dir = PMTU_DIR_EGRESS;
 	ev->len = seg_len;
 	ev->mss = mss;
+	ev->timeouts = timeouts;
 	ev->outer.proto = IPPROTO_TCP;
 	ev->outer.len = seg_len;
 	ev->outer.sport = BPF_CORE_READ(sk, __sk_common.skc_num);

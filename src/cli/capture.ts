@@ -40,7 +40,8 @@ export function registerCaptureCommands(program: Command, io: Io, deps: CaptureD
     .option('--netns <name>', 'watch this `ip netns` namespace instead of the current one (repeatable)', collect, [])
     .addOption(new Option('--all-netns', 'watch the current namespace and every named one').default(false).conflicts('netns'))
     .option('--iface <name>', 'only this interface (repeatable)', collect, [])
-    .option('--size-min <bytes>', "report a flow's largest DF packet from this size on (default 1280)", number('--size-min', { integer: true }))
+    .option('--size-min <bytes>', "track a flow's largest DF packet from this size on (default 1280)", number('--size-min', { integer: true }))
+    .option('--every-flow', 'every SYN, SYN-ACK and largest-size growth as an event, healthy flows too (costly on a busy host: see README, Cost)')
     .action(async (opts: RecordOptions) => {
       const stop = stopper();
       try {

@@ -187,9 +187,9 @@ export async function labDown(name: string, io: Io): Promise<number> {
   }
 }
 
-/** A running observer of a demo's namespaces; stop() ends it and returns each flow's last verdict. */
+/** A running observer of a demo's namespaces; stop() ends it and returns each flow's last verdict, and how many flows the kernel saw. */
 export interface Watcher {
-  stop(): Promise<VerdictJson[]>;
+  stop(): Promise<{ verdicts: VerdictJson[]; flows: number }>;
 }
 
 /** Starts watching what a scenario built (its namespaces: built.ns). */
@@ -250,11 +250,12 @@ export async function demo(name: string, opts: DemoOptions): Promise<number> {
     await sleep(opts.settleMs ?? 1000, ac.signal); // the last PTBs, drops and route lookups arrive
     const w = watcher;
     watcher = undefined;
-    const verdicts = (await w.stop()).sort((a, b) => severity(b.verdict) - severity(a.verdict) || a.ts - b.ts);
+    const seen = await w.stop();
+    const verdicts = seen.verdicts.sort((a, b) => severity(b.verdict) - severity(a.verdict) || a.ts - b.ts);
     for (const v of verdicts) io.out(opts.json ? JSON.stringify(v) : byRole(verdictText(v), built.ns));
-    const met = meetsExpected(verdicts, sc.expected, built.ns);
+    const met = meetsExpected(verdicts, sc.expected, built.ns, seen.flows);
     const say = opts.json ? io.err : io.out;
-    say(`${met.ok ? 'as expected' : 'NOT as expected'}: ${expectedText(sc.expected)} (${verdicts.length} flows seen)`);
+    say(`${met.ok ? 'as expected' : 'NOT as expected'}: ${expectedText(sc.expected)} (${seen.flows} flows seen, ${verdicts.length} with a verdict)`);
     return 0;
   } catch (e) {
     if (interrupted || ac.signal.aborted) {
@@ -277,14 +278,14 @@ export function observerWatch(open: (opts: ObserverOptions) => Observer): Watch 
     const observer = open({ netns: Object.values(built.ns), noSignalHandlers: true });
     const last = new Map<string, VerdictJson>();
     const session = new Session(observer, { verdict: (v) => last.set(flowKey(v.flow), v) });
-    let stopped = false;
+    let flows = 0;
     return {
       async stop() {
-        if (!stopped) {
-          stopped = true;
+        if (observer.running) {
+          flows = observer.traffic().flows; // before close: it reads the kernel's counters
           session.close();
         }
-        return [...last.values()];
+        return { verdicts: [...last.values()], flows };
       },
     };
   };

@@ -21,6 +21,8 @@ export interface LiveOptions {
   iface: string[];
   duration?: number;
   sizeMin?: number;
+  /** Every SYN, SYN-ACK and largest-size growth as an event (the kernel's flow table then wakes userspace per flow). */
+  everyFlow?: boolean;
   /** Plain output: print every event too, not only verdict changes. */
   events?: boolean;
   /** Also serve the websocket feed and /metrics on this address (host:port). */
@@ -41,12 +43,13 @@ export interface LiveDeps {
 }
 
 /** What the watching commands' flags select, as observer options (the command handles signals itself). */
-export function selection(opts: Pick<LiveOptions, 'netns' | 'allNetns' | 'iface' | 'sizeMin'>): ObserverOptions {
+export function selection(opts: Pick<LiveOptions, 'netns' | 'allNetns' | 'iface' | 'sizeMin' | 'everyFlow'>): ObserverOptions {
   return {
     netns: opts.netns,
     allNetns: opts.allNetns,
     ifaces: opts.iface,
     ...(opts.sizeMin ? { sizeReportMin: opts.sizeMin } : {}),
+    ...(opts.everyFlow ? { everyFlow: true } : {}),
     noSignalHandlers: true,
   };
 }

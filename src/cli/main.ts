@@ -70,7 +70,8 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
       .addOption(new Option('--all-netns', 'watch the current namespace and every named one').default(false).conflicts('netns'))
       .option('--iface <name>', 'only this interface (repeatable)', collect, [])
       .option('--duration <seconds>', 'stop after this long', positiveNumber('--duration'))
-      .option('--size-min <bytes>', "report a flow's largest DF packet from this size on (default 1280)", positiveInteger('--size-min'))
+      .option('--size-min <bytes>', "track a flow's largest DF packet from this size on (default 1280)", positiveInteger('--size-min'))
+      .option('--every-flow', 'every SYN, SYN-ACK and largest-size growth as an event, healthy flows too (costly on a busy host: see README, Cost)')
       .addOption(new Option('--token <token>', 'bearer token the feed requires (required off loopback)').env('PMTU_WATCH_TOKEN'));
 
   const watch = async (opts: LiveOptions) => {

@@ -30,6 +30,7 @@ export interface RecordOptions {
   iface: string[];
   duration?: number;
   sizeMin?: number;
+  everyFlow?: boolean;
 }
 
 export type SnapshotFn = (moment: Moment, spaces: Space[], lookups: ReadonlyMap<string, readonly string[]>, addon: NativeAddon) => Promise<Snapshot>;

@@ -47,6 +47,8 @@ export interface EventJson {
   mtu?: number;
   len?: number;
   mss?: number;
+  /** retransmit: retransmission timeouts in a row so far (0.2 on). */
+  timeouts?: number;
   reason?: string;
   mtuIface?: string;
   mtuNetns?: string;

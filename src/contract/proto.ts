@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 
 import type { CorrelatorStats } from '../correlate/correlator.js';
-import { protoName, type CorrelatorEvent, type EventJson, type InnerJson, type RouteEventJson } from './event.js';
-import type { StatsJson } from './stats.js';
+import { protoName, type CorrelatorEvent, type EventJson, type FlowStateJson, type InnerJson, type MssSeenJson, type RouteEventJson } from './event.js';
+import type { StatsJson, TrafficJson } from './stats.js';
 import type { EvidenceJson, FlowJson, VerdictCode, VerdictJson } from './verdict.js';
 import { PmtuError } from '../errors.js';
 
@@ -83,6 +83,44 @@ export interface EventMsg {
   expected?: number | null;
   learned?: boolean | null;
   snap?: Uint8Array;
+  timeouts?: number | null;
+  flow?: FlowStateMsg | null;
+}
+
+export interface MssSeenMsg {
+  first: number;
+  firstIface: string;
+  last: number;
+  lastIface: string;
+}
+
+export interface FlowStateMsg {
+  known: boolean;
+  since?: number | null;
+  initiator?: number;
+  syn?: MssSeenMsg | null;
+  synAck?: MssSeenMsg | null;
+  largestFwd?: number | null;
+  largestRev?: number | null;
+  minMtu?: number | null;
+  minMtuIface?: string | null;
+}
+
+interface HookTrafficMsg {
+  netns: string;
+  iface: string;
+  flows?: Num;
+  syns?: Num;
+  synAcks?: Num;
+  ptbs?: Num;
+}
+
+interface TrafficMsg {
+  flows?: Num;
+  syns?: Num;
+  synAcks?: Num;
+  ptbs?: Num;
+  byHook?: HookTrafficMsg[];
 }
 
 export interface VerdictMsg {
@@ -105,6 +143,7 @@ export interface StatsMsg {
   losses?: Record<string, Num> | null;
   flows?: Record<string, Num> | null;
   time?: number;
+  traffic?: TrafficMsg | null;
 }
 
 // ---------------------------------------------------------------------------
@@ -112,7 +151,8 @@ export interface StatsMsg {
 
 const KINDS = ['', 'ptb', 'ptb-sent', 'drop', 'syn', 'retransmit', 'size', 'route'] as const;
 const DIRS = [null, 'ingress', 'egress'] as const;
-const FLAGS = ['', 'df', 'gso', 'icmp-error', 'oversize', 'synack', 'inner-truncated', 'local'] as const;
+const FLAGS = ['', 'df', 'gso', 'icmp-error', 'oversize', 'synack', 'inner-truncated', 'local', 'quote-mismatch'] as const;
+const INITIATORS = [null, 'src', 'dst'] as const;
 const VERDICTS = ['', 'ok', 'ptb-honored', 'ptb-dropped', 'local-bottleneck', 'silent-blackhole', 'mss-exceeds-path'] as const;
 const PROTO_NUMBERS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, sctp: 132 };
 
@@ -182,7 +222,45 @@ export function eventMsg(ev: CorrelatorEvent, snap?: Uint8Array): EventMsg {
   if (ev.inner) m.inner = flowMsg(ev.inner);
   m.flags = ev.flags.map((f) => indexOf(FLAGS, f, 'flag'));
   if (snap && snap.length) m.snap = snap;
+  if (ev.timeouts !== undefined) m.timeouts = ev.timeouts;
+  if (ev.flow) m.flow = flowStateMsg(ev.flow);
   return m;
+}
+
+function flowStateMsg(f: FlowStateJson): FlowStateMsg {
+  const m: FlowStateMsg = { known: f.known };
+  if (f.since !== undefined) m.since = f.since;
+  if (f.initiator !== undefined) m.initiator = indexOf(INITIATORS, f.initiator, 'initiator');
+  if (f.syn) m.syn = { ...f.syn };
+  if (f.synAck) m.synAck = { ...f.synAck };
+  if (f.largest) {
+    m.largestFwd = f.largest.fwd;
+    m.largestRev = f.largest.rev;
+  }
+  if (f.minMtu) {
+    m.minMtu = f.minMtu.mtu;
+    m.minMtuIface = f.minMtu.iface;
+  }
+  return m;
+}
+
+function mssSeen(m: MssSeenMsg): MssSeenJson {
+  return { first: m.first, firstIface: m.firstIface, last: m.last, lastIface: m.lastIface };
+}
+
+/** The JSON `flow` again, key for key: `initiator` is present whenever `since` is (both come with a known flow). */
+function flowStateFromMsg(m: FlowStateMsg): FlowStateJson {
+  if (!m.known) return { known: false };
+  const f: FlowStateJson = { known: true };
+  if (has(m.since)) {
+    f.since = m.since;
+    f.initiator = INITIATORS[m.initiator ?? 0] ?? null;
+  }
+  if (has(m.syn)) f.syn = mssSeen(m.syn);
+  if (has(m.synAck)) f.synAck = mssSeen(m.synAck);
+  if (has(m.largestFwd)) f.largest = { fwd: m.largestFwd, rev: m.largestRev ?? 0 };
+  if (has(m.minMtu)) f.minMtu = { mtu: m.minMtu, iface: m.minMtuIface ?? '' };
+  return f;
 }
 
 /**
@@ -223,6 +301,7 @@ export function eventFromMsg(m: EventMsg): { event: CorrelatorEvent; snap: Buffe
   if (has(m.mtu)) ev.mtu = m.mtu;
   if (has(m.len)) ev.len = m.len;
   if (has(m.mss)) ev.mss = m.mss;
+  if (has(m.timeouts)) ev.timeouts = m.timeouts;
   if (has(m.reason)) ev.reason = m.reason;
   if (has(m.mtuIface)) ev.mtuIface = m.mtuIface;
   if (has(m.mtuNetns)) ev.mtuNetns = m.mtuNetns;
@@ -231,6 +310,7 @@ export function eventFromMsg(m: EventMsg): { event: CorrelatorEvent; snap: Buffe
     const i = m.inner;
     ev.inner = { src: i.src, dst: i.dst, sport: i.sport, dport: i.dport, proto: protoName(i.proto), len: i.len ?? 0 };
   }
+  if (has(m.flow)) ev.flow = flowStateFromMsg(m.flow);
   const flags = (m.flags ?? []).map((f) => nameOf(FLAGS, f, 'flag'));
   return { event: { ...ev, flags }, snap };
 }
@@ -292,6 +372,17 @@ export function statsMsg(s: StatsJson, time: number): StatsMsg {
     losses: Object.fromEntries(LOSS_KEYS.map((k) => [k, s.losses[k]])),
     flows: Object.fromEntries(FLOW_KEYS.map((k) => [k, s.flows[k]])),
     time,
+    ...(s.traffic ? { traffic: s.traffic } : {}),
+  };
+}
+
+function trafficFromMsg(m: TrafficMsg): TrafficJson {
+  return {
+    flows: num(m.flows),
+    syns: num(m.syns),
+    synAcks: num(m.synAcks),
+    ptbs: num(m.ptbs),
+    byHook: (m.byHook ?? []).map((h) => ({ netns: h.netns, iface: h.iface, flows: num(h.flows), syns: num(h.syns), synAcks: num(h.synAcks), ptbs: num(h.ptbs) })),
   };
 }
 
@@ -300,7 +391,9 @@ export function statsFromMsg(m: StatsMsg): { stats: StatsJson; time: number } {
   const flows = Object.fromEntries(FLOW_KEYS.map((k) => [k, num(m.flows?.[k])])) as unknown as CorrelatorStats;
   const events: Record<string, number> = {};
   for (const c of m.events ?? []) events[c.name] = num(c.count);
-  return { stats: { type: 'stats', elapsedS: m.elapsedS, interfaces: m.interfaces, events, losses, flows }, time: m.time ?? 0 };
+  const stats: StatsJson = { type: 'stats', elapsedS: m.elapsedS, interfaces: m.interfaces, events, losses, flows };
+  if (has(m.traffic)) stats.traffic = trafficFromMsg(m.traffic);
+  return { stats, time: m.time ?? 0 };
 }
 
 // ---------------------------------------------------------------------------

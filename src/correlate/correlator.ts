@@ -86,6 +86,8 @@ interface RetransmitFact extends Fact {
   src: string;
   len: number;
   mss: number;
+  /** Timeouts in a row when it was sent (absent from captures before 0.2). */
+  timeouts?: number;
 }
 /** What the kernel's flow table knew of the flow in one namespace, as the latest event from there carried it. */
 interface KernelFact {
@@ -481,7 +483,9 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
       return;
     }
     case 'retransmit': {
-      put(flow.writable('retransmits'), `${ev.netns}|${ev.src}|${ev.len}|${ev.ts}`, { ts: ev.ts, netns: ev.netns, iface: ev.iface, src: ev.src ?? '', len: ev.len ?? 0, mss: ev.mss ?? 0 });
+      const fact: RetransmitFact = { ts: ev.ts, netns: ev.netns, iface: ev.iface, src: ev.src ?? '', len: ev.len ?? 0, mss: ev.mss ?? 0 };
+      if (ev.timeouts !== undefined) fact.timeouts = ev.timeouts;
+      put(flow.writable('retransmits'), `${ev.netns}|${ev.src}|${ev.len}|${ev.ts}`, fact);
       return;
     }
   }
@@ -629,7 +633,13 @@ function judge(flow: Flow, ts: number): VerdictJson {
       v.cause = 'no-ptb';
       v.where = { netns: hole.at.netns, iface: hole.at.iface, hop: null };
       v.bounds = { largestOk: hole.largestOk, smallestLost: hole.smallestLost };
-      ev.push(evidence('retransmit', hole.at, `${hole.count} retransmissions of segments from ${hole.smallestLost} bytes by ${hole.at.src}; no PTB seen`));
+      ev.push(
+        evidence(
+          'retransmit',
+          hole.at,
+          `${hole.count} retransmissions of segments from ${hole.smallestLost} bytes by ${hole.at.src}${hole.timeouts > 0 ? `, ${hole.timeouts} timeouts in a row (the RTO backing off)` : ''}; no PTB seen`,
+        ),
+      );
       v.notes.push('the hop that drops them is not watched: the bounds come from what got through and what was retransmitted');
     } else {
       const mss = mssTooBig(flow) ?? kernelMssTooBig(flow);
@@ -739,30 +749,46 @@ function kernelMssNotes(flow: Flow): string[] {
   return [...rewritten, ...rest];
 }
 
-/** As mssTooBig, from the kernel's state: the MSS received (last hook) against the smallest hook MTU crossed there. */
+/**
+ * As mssTooBig, from the kernel's states: an MSS is only ever lowered on the
+ * way, so the smallest one any namespace saw last is what the other end
+ * received; it is held against the smallest hook MTU the flow crossed anywhere.
+ */
 function kernelMssTooBig(flow: Flow): SynFact | undefined {
+  const states = ordered(flow.kernel.values());
+  const narrowest = maxBy(
+    states.filter((k) => k.state.minMtu),
+    (k) => -k.state.minMtu!.mtu,
+  );
+  if (!narrowest) return undefined;
+  const min = narrowest.state.minMtu!;
   let worst: { at: SynFact; excess: number } | undefined;
-  for (const k of ordered(flow.kernel.values())) {
-    const min = k.state.minMtu;
-    if (!min) continue;
-    for (const synAck of [false, true]) {
+  for (const synAck of [false, true]) {
+    let received: { mss: number; ends: { from: string; to: string } } | undefined;
+    for (const k of states) {
       const m = synAck ? k.state.synAck : k.state.syn;
       const ends = synEnds(k, synAck);
-      if (!m || !ends || !m.last) continue;
-      const family = familyOf(ends.from);
-      const excess = m.last + (family === 6 ? 60 : 40) - min.mtu;
-      if (excess > 0 && (!worst || excess > worst.excess)) {
-        worst = { at: { ts: k.ts, netns: k.netns, iface: min.iface, dir: null, src: ends.from, dst: ends.to, mss: m.last, synAck, ifMtu: min.mtu, family }, excess };
-      }
+      if (m?.last && ends && (!received || m.last < received.mss)) received = { mss: m.last, ends };
+    }
+    if (!received) continue;
+    const family = familyOf(received.ends.from);
+    const excess = received.mss + (family === 6 ? 60 : 40) - min.mtu;
+    if (excess > 0 && (!worst || excess > worst.excess)) {
+      const { from, to } = received.ends;
+      worst = { at: { ts: narrowest.ts, netns: narrowest.netns, iface: min.iface, dir: null, src: from, dst: to, mss: received.mss, synAck, ifMtu: min.mtu, family }, excess };
     }
   }
   return worst?.at;
 }
 
 /** Large segments retransmitted again and again, none of that size seen getting through. */
-function blackhole(flow: Flow): { at: RetransmitFact; count: number; largestOk: number | null; smallestLost: number } | undefined {
+function blackhole(flow: Flow): { at: RetransmitFact; count: number; timeouts: number; largestOk: number | null; smallestLost: number } | undefined {
   const rtx = ordered(flow.retransmits.values());
   if (rtx.length < 2) return undefined;
+  // One timeout is a lost tail that the retransmission repairs; the same
+  // segment timing out again (the RTO backing off) is what a black hole does.
+  const timeouts = Math.max(...rtx.map((r) => r.timeouts ?? -1));
+  if (timeouts !== -1 && timeouts < 2) return undefined;
   const smallestLost = Math.min(...rtx.map((r) => r.len));
   const sender = rtx[0]!.src;
   // What got through is what arrived at the destination host: the namespace
@@ -773,5 +799,5 @@ function blackhole(flow: Flow): { at: RetransmitFact; count: number; largestOk: 
   const through = [...flow.sizes.values()].filter((s) => s.src === sender && s.dir === 'ingress' && s.netns === home);
   const largestOk = through.length ? Math.max(...through.map((s) => s.len)) : null;
   if (largestOk !== null && largestOk >= smallestLost) return undefined;
-  return { at: maxBy(rtx, (r) => r.ts)!, count: rtx.length, largestOk, smallestLost };
+  return { at: maxBy(rtx, (r) => r.ts)!, count: rtx.length, timeouts, largestOk, smallestLost };
 }

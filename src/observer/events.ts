@@ -77,6 +77,8 @@ export interface PmtuEvent {
   reason: number;
   icmpType: number;
   icmpCode: number;
+  /** retransmit: the socket's consecutive retransmission timeouts (1: the first RTO). */
+  timeouts: number;
   /** The device whose MTU `mtu` is, when it is not ifindex (a route's device, a veth's peer). */
   mtuIfindex: number;
   mtuNetnsInode: number;

@@ -61,6 +61,7 @@ export function eventJson(ev: PmtuEvent, n: Namers): EventJson {
   if (ev.mtu) out.mtu = ev.mtu;
   if (ev.len) out.len = ev.len;
   if (ev.kind === 'syn' || ev.kind === 'retransmit') out.mss = ev.mss;
+  if (ev.kind === 'retransmit') out.timeouts = ev.timeouts;
   if (ev.kind === 'drop') out.reason = n.reasons.name(ev.reason);
   if (ev.mtuIfindex && (ev.mtuIfindex !== ev.ifindex || ev.mtuNetnsInode !== ev.netnsInode)) {
     out.mtuIface = n.ifaces.name(ev.mtuNetnsInode, ev.mtuIfindex, ev.mtuIfname);

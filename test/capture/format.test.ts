@@ -115,6 +115,34 @@ describe('capture round trip', () => {
     const bare = { type: 'event' as const, kind: 'size' as const, ts: 0.001, netns: '', iface: '', dir: 'egress' as const, flags: [] };
     expect(JSON.stringify(decodeEvent(encodeEvent(bare)).event)).toBe(JSON.stringify(bare));
   });
+
+  it('the kernel flow state, retransmission timeouts and quote-mismatch (0.2) read back key for key', () => {
+    const head = (kind: 'retransmit' | 'ptb', dir: 'ingress' | 'egress') => ({ type: 'event' as const, kind, ts: 1795392355181.001, netns: 'c', iface: 'to-r1', dir, src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 'tcp' });
+    const rtx = {
+      ...head('retransmit', 'egress'),
+      mtu: 9000,
+      len: 8960,
+      mss: 8908,
+      timeouts: 0,
+      flow: {
+        known: true,
+        since: 1795392355100.5,
+        initiator: 'dst' as const,
+        syn: { first: 8960, firstIface: 'to-r1', last: 1460, lastIface: 'to-c' },
+        synAck: { first: 0, firstIface: '', last: 0, lastIface: '' },
+        largest: { fwd: 8960, rev: 0 },
+        minMtu: { mtu: 1500, iface: 'to-r2' },
+      },
+      flags: ['df'],
+    };
+    expect(JSON.stringify(decodeEvent(encodeEvent(rtx)).event)).toBe(JSON.stringify(rtx));
+    const noSyn = { ...rtx, flow: { known: true, since: 1, initiator: null, largest: { fwd: 0, rev: 0 } } };
+    expect(JSON.stringify(decodeEvent(encodeEvent(noSyn)).event)).toBe(JSON.stringify(noSyn));
+    const forged = { ...head('ptb', 'ingress'), flow: { known: false }, flags: ['icmp-error', 'quote-mismatch'] };
+    expect(JSON.stringify(decodeEvent(encodeEvent(forged)).event)).toBe(JSON.stringify(forged));
+    const traffic = { flows: 3, syns: 2, synAcks: 2, ptbs: 1, byHook: [{ netns: 'c', iface: 'to-r1', flows: 3, syns: 2, synAcks: 2, ptbs: 1 }] };
+    expect(decodeStats(encodeStats({ ...statsAt(7), traffic }, 1)).stats).toEqual({ ...statsAt(7), traffic });
+  });
 });
 
 /** A small capture (the bridge-port stream) and where each of its records starts and ends. */

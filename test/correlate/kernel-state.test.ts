@@ -102,6 +102,18 @@ describe('Correlator with kernel flow state', () => {
     expect(v).toMatchObject({ verdict: 'mss-exceeds-path', mtu: 1450, where: { netns: 'd', iface: 'eth0' } });
   });
 
+  it('an MSS clamped at r1 after r2 saw it unclamped at a 1500 hook: what c received fits, so ok', () => {
+    const c = new Correlator();
+    // r2: the SYN-ACK leaves towards r1 (1500) still saying 8960.
+    const r2 = syn({ ...KNOWN, syn: { first: 1460, firstIface: 'to-r1', last: 1460, lastIface: 'to-s' }, synAck: { first: 8960, firstIface: 'to-s', last: 8960, lastIface: 'to-r1' }, minMtu: { mtu: 1500, iface: 'to-r1' } }, { netns: 'r2', ts: 1000 });
+    // r1 rewrites both directions to 1460.
+    const r1 = syn({ ...KNOWN, syn: { first: 8960, firstIface: 'to-c', last: 1460, lastIface: 'to-r2' }, synAck: { first: 8960, firstIface: 'to-r2', last: 1460, lastIface: 'to-c' }, minMtu: { mtu: 1500, iface: 'to-r2' } }, { netns: 'r1', ts: 1001 });
+    c.push(r2);
+    const [v] = c.push(r1);
+    expect(v).toMatchObject({ verdict: 'ok' });
+    expect(v!.notes.filter((n) => n.startsWith('MSS rewritten'))).toHaveLength(2);
+  });
+
   it('the state of each namespace is the latest one, whatever order the events came in', () => {
     const early = syn({ ...KNOWN, largest: { fwd: 1500, rev: 0 } }, { ts: 1000 });
     const late = syn({ ...KNOWN, syn: { first: 8960, firstIface: 'to-c', last: 1360, lastIface: 'to-r2' } }, { ts: 2000 });
@@ -113,5 +125,25 @@ describe('Correlator with kernel flow state', () => {
     b.push(early);
     expect(a.verdicts()[0]!.notes).toEqual(b.verdicts()[0]!.notes);
     expect(a.verdicts()[0]!.notes.join('\n')).toMatch(/rewritten/);
+  });
+});
+
+describe('Correlator: retransmission timeouts', () => {
+  function rtx(ts: number, timeouts: number): EventJson {
+    return { type: 'event', kind: 'retransmit', ts, netns: 'c', iface: 'to-r1', dir: 'egress', ...TCP, mtu: 9000, len: 8960, mss: 8908, timeouts, flow: KNOWN, flags: ['df'] };
+  }
+
+  it('one timeout (a lost tail, repaired) is no black hole, however many segments it resends', () => {
+    const c = new Correlator();
+    for (let i = 0; i < 5; i++) c.push(rtx(1000 + i, 1));
+    expect(c.verdicts().map((v) => v.verdict)).toEqual(['ok']);
+  });
+
+  it('the same segment timing out twice in a row is a silent black hole, and the evidence says so', () => {
+    const c = new Correlator();
+    c.push(rtx(1000, 1));
+    const [v] = c.push(rtx(1400, 2));
+    expect(v).toMatchObject({ verdict: 'silent-blackhole', cause: 'no-ptb', bounds: { smallestLost: 8960 } });
+    expect(v!.evidence.map((e) => e.what).join('\n')).toMatch(/2 timeouts in a row \(the RTO backing off\)/);
   });
 });

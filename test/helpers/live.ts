@@ -104,3 +104,10 @@ export function verdictLatencies(run: LiveRun): number[] {
 export function events(run: Pick<LiveRun, 'lines'>): EventLine[] {
   return run.lines.filter((l): l is EventLine => l.type === 'event');
 }
+
+/** The last stats line's kernel traffic counters (flows the kernel saw: healthy ones make no verdict line). */
+export function trafficFlows(run: Pick<LiveRun, 'lines'>): number {
+  const stats = run.lines.filter((l) => l.type === 'stats');
+  const last = stats.at(-1) as { traffic?: { flows: number } } | undefined;
+  return last?.traffic?.flows ?? 0;
+}

@@ -33,6 +33,7 @@ export interface RecordSpec {
   flags?: number;
   icmpType?: number;
   icmpCode?: number;
+  timeouts?: number;
   snapLen?: number;
   tsNs?: bigint;
   netns?: number;
@@ -120,7 +121,7 @@ export function record(r: RecordSpec): Buffer {
   b.writeUInt8(r.flags ?? 0, 2);
   b.writeUInt8(r.icmpType ?? 0, 3);
   b.writeUInt8(r.icmpCode ?? 0, 4);
-  // 5: pad0
+  b.writeUInt8(r.timeouts ?? 0, 5);
   b.writeUInt16LE(r.snapLen ?? r.snap?.length ?? 0, 6);
   b.writeBigUInt64LE(r.tsNs ?? 0n, 8);
   b.writeUInt32LE(r.netns ?? 0, 16);

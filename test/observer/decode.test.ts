@@ -56,6 +56,7 @@ describe('decodeRecord', () => {
       reason: 0,
       icmpType: 3,
       icmpCode: 4,
+      timeouts: 0,
       mtuIfindex: 0,
       mtuNetnsInode: 0,
       mtuIfname: '',
@@ -206,10 +207,11 @@ describe('decodeRecord', () => {
         mtu: 1500,
         len: 1500,
         mss: 1448,
+        timeouts: 3,
         outer: { family: 4, src: '192.0.2.1', dst: '192.0.2.2', sport: 50000, dport: 443, proto: 6, len: 1500 },
       }),
     );
-    expect(ev).toMatchObject({ kind: 'retransmit', dir: null, len: 1500, mss: 1448, mtu: 1500, ifindex: 0, ifname: '' });
+    expect(ev).toMatchObject({ kind: 'retransmit', dir: null, len: 1500, mss: 1448, timeouts: 3, mtu: 1500, ifindex: 0, ifname: '' });
   });
 
   it('size: a VLAN-tagged flow grew, over IPv6', () => {

@@ -51,6 +51,7 @@ function event(e: Partial<PmtuEvent> & Pick<PmtuEvent, 'kind'>): PmtuEvent {
     reason: 0,
     icmpType: 0,
     icmpCode: 0,
+    timeouts: 0,
     mtuIfindex: 0,
     mtuNetnsInode: 0,
     mtuIfname: '',
@@ -239,9 +240,9 @@ describe('eventJson', () => {
   });
 
   it("retransmit: the segment and the socket's MSS", () => {
-    const line = eventJson(event({ kind: 'retransmit', mtu: 1500, len: 1500, mss: 1448, outer: TCP_FLOW, flags: { ...NO_FLAGS, df: true } }), namers());
-    expect(Object.keys(line)).toEqual(['type', 'kind', 'ts', 'netns', 'iface', 'dir', 'src', 'dst', 'sport', 'dport', 'proto', 'mtu', 'len', 'mss', 'flow', 'flags']);
-    expect(line).toMatchObject({ kind: 'retransmit', mtu: 1500, len: 1500, mss: 1448, dir: null });
+    const line = eventJson(event({ kind: 'retransmit', mtu: 1500, len: 1500, mss: 1448, timeouts: 2, outer: TCP_FLOW, flags: { ...NO_FLAGS, df: true } }), namers());
+    expect(Object.keys(line)).toEqual(['type', 'kind', 'ts', 'netns', 'iface', 'dir', 'src', 'dst', 'sport', 'dport', 'proto', 'mtu', 'len', 'mss', 'timeouts', 'flow', 'flags']);
+    expect(line).toMatchObject({ kind: 'retransmit', mtu: 1500, len: 1500, mss: 1448, timeouts: 2, dir: null });
   });
 
   it('size: no mss, no reason', () => {
