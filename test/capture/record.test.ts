@@ -211,7 +211,7 @@ describe('pmtu-watch record (fake addon)', () => {
     expect(help.code).toBe(0);
     for (const c of ['record [options]', 'report [options] <file>', 'replay [options] <file>', 'export [options] <file>']) expect(help.out.join('\n')).toContain(`  ${c}`);
     const opts = async (cmd: string) => [...(await run([cmd, '--help'])).out.join('\n').matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1]);
-    expect(await opts('record')).toEqual(['--output', '--duration', '--netns', '--all-netns', '--iface', '--size-min', '--help']);
+    expect(await opts('record')).toEqual(['--output', '--duration', '--netns', '--all-netns', '--iface', '--size-min', '--every-flow', '--help']);
     expect(await opts('report')).toEqual(['--json', '--help']);
     expect(await opts('replay')).toEqual(['--speed', '--json', '--events', '--serve', '--token', '--help']);
     expect(await opts('export')).toEqual(['--pcapng', '--help']);

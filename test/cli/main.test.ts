@@ -68,7 +68,7 @@ describe('pmtu-watch (usage)', () => {
     const r = await run(['live', '--help'], noOpen);
     expect(r.code).toBe(0);
     expect(r.err).toEqual([]);
-    expect(optionsListed(r.out.join('\n'))).toEqual(['--json', '--netns', '--all-netns', '--iface', '--duration', '--size-min', '--token', '--events', '--serve', '--help']);
+    expect(optionsListed(r.out.join('\n'))).toEqual(['--json', '--netns', '--all-netns', '--iface', '--duration', '--size-min', '--every-flow', '--token', '--events', '--serve', '--help']);
   });
 
   it('no command: the usage on stderr, exit 2', async () => {
@@ -284,6 +284,10 @@ describe('pmtu-watch live (running)', () => {
     opened.length = 0;
     await run(['live', '--all-netns'], deps);
     expect(opened[0]).toMatchObject({ netns: [], allNetns: true, ifaces: [] });
+    expect(opened[0]!.everyFlow).toBeUndefined(); // only what can be trouble, by default
+    opened.length = 0;
+    await run(['live', '--every-flow'], deps);
+    expect(opened[0]).toMatchObject({ everyFlow: true });
   });
 
   it('readable lines for a person (--events: every event too), a start line and a summary on stderr; stops when asked', async () => {
