@@ -125,9 +125,36 @@ export class Feed {
         if (f) this.set(f.unmatched);
       },
     });
+    // The kernel's per-hook counts of healthy traffic, as it has them now: set
+    // whole at each scrape, so hooks of containers long gone leave the metric.
+    const kernelCounter = (name: string, help: string, labelNames: string[], fill: (c: Counter, t: NonNullable<StatsJson['traffic']>) => void) =>
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers: r,
+        collect() {
+          const t = stats?.()?.traffic;
+          if (!t) return;
+          this.reset();
+          fill(this, t);
+        },
+      });
+    kernelCounter('pmtu_kernel_flows_total', "Flows the kernel's flow table first saw at a hook (healthy ones make no event)", ['netns', 'iface'], (c, t) => {
+      for (const h of t.byHook) c.inc({ netns: h.netns, iface: h.iface }, h.flows);
+    });
+    kernelCounter('pmtu_kernel_syns_total', 'SYNs (kind="syn") and SYN-ACKs (kind="synack") that crossed a hook', ['netns', 'iface', 'kind'], (c, t) => {
+      for (const h of t.byHook) {
+        c.inc({ netns: h.netns, iface: h.iface, kind: 'syn' }, h.syns);
+        c.inc({ netns: h.netns, iface: h.iface, kind: 'synack' }, h.synAcks);
+      }
+    });
+    kernelCounter('pmtu_kernel_ptbs_total', 'frag-needed / Packet Too Big that crossed a hook', ['netns', 'iface'], (c, t) => {
+      for (const h of t.byHook) c.inc({ netns: h.netns, iface: h.iface }, h.ptbs);
+    });
     new Gauge({
       name: 'pmtu_flows',
-      help: 'Flows the correlator tracks',
+      help: 'Flows the correlator tracks: those with an event that can be trouble (healthy flows are counted in pmtu_kernel_flows_total)',
       registers: r,
       collect() {
         const f = stats?.()?.flows;

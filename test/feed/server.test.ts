@@ -199,6 +199,30 @@ describe('feed', () => {
     expect(text).toContain('pmtu_feed_clients 0');
   });
 
+  it("exports the kernel's healthy-traffic counts per hook as they are now: a hook that went away leaves the metric", async () => {
+    const hook = (iface: string, flows: number) => ({ netns: 'web', iface, flows, syns: flows, synAcks: flows - 1, ptbs: 0 });
+    let byHook = [hook('eth0', 20000), hook('veth1', 3)];
+    const stats = () => ({
+      type: 'stats' as const,
+      elapsedS: 1,
+      interfaces: 2,
+      events: {},
+      losses: { ringbufFull: 0, flowTableFull: 0, queueFull: 0, delivered: 0, unknownRecords: 0 },
+      flows: { flows: 0, evicted: 0, expired: 0, unmatched: 0, events: 0 },
+      traffic: { flows: byHook.reduce((n, h) => n + h.flows, 0), syns: 0, synAcks: 0, ptbs: 0, byHook },
+    });
+    const { feed } = await start({ stats });
+    const scrape = () => fetch(`http://127.0.0.1:${feed.address().port}/metrics`).then((r) => r.text());
+    let text = await scrape();
+    expect(text).toContain('pmtu_kernel_flows_total{netns="web",iface="eth0"} 20000');
+    expect(text).toContain('pmtu_kernel_syns_total{netns="web",iface="veth1",kind="synack"} 2');
+    expect(text).toContain('pmtu_kernel_ptbs_total{netns="web",iface="eth0"} 0');
+    byHook = [hook('eth0', 20500)];
+    text = await scrape();
+    expect(text).toContain('pmtu_kernel_flows_total{netns="web",iface="eth0"} 20500');
+    expect(text).not.toContain('iface="veth1"');
+  });
+
   it('the typed client gets the snapshot and the verdicts', async () => {
     const { feed, url } = await start();
     const c = connectFeed({ url, filter: { verdictsOnly: true } });
