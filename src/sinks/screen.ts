@@ -7,7 +7,7 @@ import { flowText, mtuText, verdictText } from '../contract/text.js';
 import type { VerdictJson } from '../contract/verdict.js';
 import type { Session } from '../session.js';
 import type { Lines } from './output.js';
-import { lostEvents } from './summary.js';
+import { flowsSeen, lostEvents } from './summary.js';
 import type { Sink } from './sink.js';
 
 /** A terminal that the live view redraws in place. */
@@ -87,7 +87,7 @@ export class ScreenSink implements Sink {
       this.lastAt = now;
     }
     const st = session.stats();
-    const status = { nowMs: now, startedMs: session.started, events: session.events, eventsPerSecond: this.rate, lost: lostEvents(st), interfaces: st.interfaces, flows: st.flows.flows };
+    const status = { nowMs: now, startedMs: session.started, events: session.events, eventsPerSecond: this.rate, lost: lostEvents(st), interfaces: st.interfaces, flows: flowsSeen(st) };
     this.view.draw(screen(session.correlator.verdicts(), status, this.view.rows(), this.view.cols()));
   }
 

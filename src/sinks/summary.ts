@@ -22,6 +22,16 @@ export interface SummaryOptions {
 }
 
 /** The events a stats line counts as lost: the ring buffer's and the consumer queue's. */
+/**
+ * Flows seen, at least: the kernel's count of its watched hooks (healthy
+ * flows reach no correlator; one crossing three namespaces counts in each),
+ * or the correlator's when that is more (flows only tracepoints saw, in
+ * namespaces not watched; a capture from before 0.2 has no kernel count).
+ */
+export function flowsSeen(s: StatsJson): number {
+  return Math.max(s.traffic?.flows ?? 0, s.flows.flows);
+}
+
 export function lostEvents(s: StatsJson): number {
   return s.losses.ringbufFull + s.losses.queueFull;
 }
@@ -81,7 +91,7 @@ export class Summary implements Sink {
     const troubled = session.correlator.verdicts().filter((v) => severity(v.verdict) >= TROUBLE).length;
     const behind = this.opts.behind();
     return (
-      `pmtu-watch: ${label ? `${label}: ` : ''}${session.events} events, ${final.flows.flows} flows, ${troubled} in trouble, ` +
+      `pmtu-watch: ${label ? `${label}: ` : ''}${session.events} events, ${flowsSeen(final)} flows, ${troubled} in trouble, ` +
       `${lostEvents(final)} lost, ${final.flows.unmatched} unmatched ICMP errors` +
       (behind ? `, ${behind} output lines dropped (standard output's reader fell behind)` : '') +
       (tail ? `; ${tail}` : '')
