@@ -141,8 +141,8 @@ export function benchFrames(): BenchFrame[] {
     { id: 'ack6', label: 'IPv6 TCP ACK, 60 B', emits: false, frame: ether(ip(HOST_A6, HOST_B6, 6, tcp(HOST_A6, HOST_B6, {}))) },
     { id: 'tcp4', label: 'IPv4 TCP data, 1500 B, DF', emits: false, frame: ether(ip(HOST_A, HOST_B, 6, tcp(HOST_A, HOST_B, { payload: 1460 }))) },
     { id: 'tcp6', label: 'IPv6 TCP data, 1500 B', emits: false, frame: ether(ip(HOST_A6, HOST_B6, 6, tcp(HOST_A6, HOST_B6, { payload: 1440 }))) },
-    { id: 'syn4', label: 'IPv4 SYN, MSS 1460', emits: true, frame: ether(ip(HOST_A, HOST_B, 6, tcp(HOST_A, HOST_B, { syn: true, mss: 1460 }))) },
-    { id: 'syn6', label: 'IPv6 SYN, MSS 1440', emits: true, frame: ether(ip(HOST_A6, HOST_B6, 6, tcp(HOST_A6, HOST_B6, { syn: true, mss: 1440 }))) },
+    { id: 'syn4', label: 'IPv4 SYN, MSS 1460', emits: false, frame: ether(ip(HOST_A, HOST_B, 6, tcp(HOST_A, HOST_B, { syn: true, mss: 1460 }))) },
+    { id: 'syn6', label: 'IPv6 SYN, MSS 1440', emits: false, frame: ether(ip(HOST_A6, HOST_B6, 6, tcp(HOST_A6, HOST_B6, { syn: true, mss: 1440 }))) },
     { id: 'ptb4', label: 'IPv4 frag-needed, 576 B', emits: true, frame: ether(ptb(PTB_HOP_V4, HOST_A, HOST_B, 1400)) },
     { id: 'ptb6', label: 'IPv6 Packet Too Big, 1280 B', emits: true, frame: ether(ptb(HOP_V6, HOST_A6, HOST_B6, 1400)) },
   ];

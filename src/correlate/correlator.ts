@@ -254,8 +254,14 @@ export function subject(ev: CorrelatorEvent): FlowJson | undefined {
  */
 function confirms(ev: CorrelatorEvent): boolean {
   if (ev.kind === 'route') return false;
-  // The kernel joined the flow's state: its own packets crossed a hook in this namespace.
-  if (ev.flow?.known) return true;
+  if (ev.flow) {
+    // 0.2 on, the kernel says: known means the flow's own packets crossed a hook in this namespace.
+    if (ev.flow.known) return true;
+    // A PTB leaving from a local socket proves nothing (a raw socket can send any), nor does one
+    // arriving; one the IPv4 stack generated itself (the tracepoint) is about a packet it held.
+    if (ev.kind === 'ptb' || ev.kind === 'ptb-sent') return ev.kind === 'ptb-sent' && ev.dir === null;
+    return !ev.flags.includes('icmp-error');
+  }
   if (ev.kind === 'ptb') return ev.flags.includes('local');
   if (ev.kind === 'drop') return !ev.flags.includes('icmp-error');
   return true;

@@ -103,7 +103,8 @@ kernelDescribe(
       expect(rec.code, rec.stderr).toBe(0);
       expect(rec.stdout).toBe('');
       expect(rec.stderr).toMatch(new RegExp(`recording \\d+ interface\\(s\\) to ${out} for 40 s`));
-      const summary = /: (\d+) events, (\d+) verdicts, (\d+) bytes \((\d+) bytes per event\), (\d+) lost/.exec(rec.stderr);
+      expect(rec.stderr).toMatch(/: \d+ events, \d+ flows, \d+ in trouble, 0 lost, \d+ unmatched ICMP errors; wrote /);
+      const summary = /wrote (\d+) events, (\d+) verdicts, (\d+) bytes \((\d+) bytes per event\)/.exec(rec.stderr);
       expect(summary, rec.stderr).not.toBeNull();
       const [events, verdictCount, bytes, perEvent] = summary!.slice(1, 5).map(Number) as [number, number, number, number];
       expect(statSync(out).size).toBe(bytes);

@@ -159,7 +159,7 @@ kernelDescribe(
       expect(r.stdout).toContain('  ping -M do -s 8000 g1 -> 198.18.10.2: 0/2 replies, and no error at all (black hole)\n');
       expect(r.stdout).toMatch(/LOCAL-BOTTLENECK layer2 icmp 198\.18\.10\.1 -> 198\.18\.10\.2 at hv\/p-g2 mtu 1500/);
       expect(r.stdout).toContain('fix: ip netns exec');
-      expect(r.stdout).toMatch(/^as expected: local-bottleneck \(layer2\) at hv\/p-g2, mtu 1500 \(\d+ flows seen\)$/m);
+      expect(r.stdout).toMatch(/^as expected: local-bottleneck \(layer2\) at hv\/p-g2, mtu 1500 \(\d+ flows seen, \d+ with a verdict\)$/m);
       expect(r.stderr).toMatch(/^pmtu-watch lab: building 6 bridge-port/);
       // Its own namespaces and marker (other runs may be making theirs meanwhile).
       expect(ofPid(r.pid)).toEqual([]);

@@ -75,6 +75,17 @@ describe('Correlator with kernel flow state', () => {
     expect(c.verdicts()).toEqual([]);
   });
 
+  it('a PTB leaving from a local socket (a raw socket can send any) confirms nothing unless the kernel knew the flow', () => {
+    const c = new Correlator();
+    const local = ptb({ dir: 'egress', netns: 'x', flow: { known: false }, flags: ['df', 'icmp-error', 'local'] });
+    expect(c.push(local)).toEqual([]);
+    expect(c.push({ ...local, kind: 'ptb-sent', ts: 1001 })).toEqual([]); // IPv6's, from a tc hook
+    expect(c.stats()).toMatchObject({ unmatched: 2, flows: 0 });
+    // The IPv4 stack's own (icmp_send tracepoint: no direction) is about a packet it had.
+    const generated = ptb({ kind: 'ptb-sent', dir: null, src: undefined, dst: C, flow: { known: false }, flags: ['icmp-error', 'local'] });
+    expect(c.push(generated).map((v) => v.verdict)).toEqual(['ptb-honored']);
+  });
+
   it('a PTB advertising less than the kernel accepts is reported at the floor (552 for IPv4), never "honored at 68"', () => {
     const [v] = new Correlator().push(ptb({ mtu: 68 }));
     expect(v).toMatchObject({ verdict: 'ptb-honored', mtu: 552 });

@@ -9,9 +9,10 @@ import { createInterface } from 'node:readline';
 import { expect, it } from 'vitest';
 
 import type { NetLab } from '../../src/lab/netlab.js';
+import type { FlowStateJson } from '../../src/contract/event.js';
 import { bridgePort, routedPath } from '../../src/lab/topologies.js';
 import { pingDf, tcpTransfer, waitFor } from '../../src/lab/traffic.js';
-import { BIN, events, observerAttached, runLive, verdictLatencies, verdicts, type EventLine, type JsonLine } from '../helpers/live.js';
+import { BIN, events, observerAttached, runLive, trafficFlows, verdictLatencies, verdicts, type EventLine, type JsonLine } from '../helpers/live.js';
 import { kernelDescribe, needAddon, needBtf, needLabTools } from '../helpers/kernel.js';
 import { useLabs } from '../helpers/labs.js';
 
@@ -165,7 +166,7 @@ kernelDescribe(
       expect(ev.some((e) => e.kind === 'drop' && e.reason === 'PKT_TOO_BIG' && e.netns === r1)).toBe(true);
     });
 
-    it('shows SYN MSS both ways, the PTB and the largest DF size of a TCP transfer through a bottleneck', async () => {
+    it('a TCP transfer through a bottleneck: no SYN or size events, only the PTB, which carries the flow as the kernel knew it', async () => {
       lab = await labs.create('obstcp');
       const path = await routedPath(lab, { ipv6: false });
       const { c, s } = path.ns;
@@ -174,13 +175,39 @@ kernelDescribe(
         expect(t.bytesReceived).toBeGreaterThan(0);
       });
       const ev = events(run);
+      // c and s each see only their own 9000 hooks: nothing about the SYNs or sizes can be trouble there.
+      expect(ev.filter((e) => e.kind === 'syn' || e.kind === 'size').map((e) => `${e.kind} ${e.netns}/${e.iface}`)).toEqual([]);
+      const ptb = ev.find((e) => e.kind === 'ptb' && e.netns === c && e.inner?.proto === 'tcp' && e.inner.dport === 5201);
+      expect(ptb?.mtu).toBe(1500);
+      expect(ptb?.inner?.dst).toBe(path.server.v4);
+      // The kernel's join: c sent the SYN with MSS 8960, got 8960 back, and sent DF segments over 1500.
+      const flow = ptb!.flow as FlowStateJson;
+      expect(flow).toMatchObject({
+        known: true,
+        initiator: 'src',
+        syn: { first: 8960, firstIface: path.client.ifname, last: 8960 },
+        synAck: { first: 8960, last: 8960 },
+        minMtu: { mtu: 9000, iface: path.client.ifname },
+      });
+      expect(flow.largest!.fwd).toBeGreaterThan(1500);
+      expect(flow.since!).toBeLessThanOrEqual(ptb!.ts as number);
+      // Healthy traffic is still counted.
+      expect(trafficFlows(run)).toBeGreaterThan(0);
+    });
+
+    it('--every-flow: every SYN both ways and each largest DF size, as before the flow table', async () => {
+      lab = await labs.create('obsevery');
+      const path = await routedPath(lab, { ipv6: false });
+      const { c, s } = path.ns;
+      const run = await runLive(lab, ['--netns', c, '--netns', s, '--every-flow'], { ns: s, ifname: path.server.ifname }, async () => {
+        const t = await tcpTransfer(lab!, { serverNs: s, clientNs: c, serverAddr: path.server.v4, seconds: 1 });
+        expect(t.bytesReceived).toBeGreaterThan(0);
+      });
+      const ev = events(run);
       const syn = ev.find((e) => e.kind === 'syn' && e.netns === c && e.dir === 'egress' && !e.flags?.includes('synack'));
       expect(syn?.mss).toBe(8960);
       const synAck = ev.find((e) => e.kind === 'syn' && e.netns === c && e.dir === 'ingress' && e.flags?.includes('synack'));
       expect(synAck?.mss).toBe(8960);
-      const ptb = ev.find((e) => e.kind === 'ptb' && e.netns === c && e.inner?.proto === 'tcp');
-      expect(ptb?.mtu).toBe(1500);
-      expect(ptb?.inner?.dst).toBe(path.server.v4);
       // At s nothing larger than the bottleneck ever arrives.
       const sizesAtS = ev.filter((e) => e.kind === 'size' && e.netns === s && e.dir === 'ingress');
       expect(sizesAtS.length).toBeGreaterThan(0);
