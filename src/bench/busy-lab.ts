@@ -404,6 +404,21 @@ export function processProgIds(pid: number): number[] {
 export interface ProgRun {
   runTimeNs: number;
   runCnt: number;
+  /** The same by program name (programs of one name summed). */
+  byName?: Record<string, { runTimeNs: number; runCnt: number }>;
+}
+
+/** What ran between two readings of the same programs. */
+export function progRunDelta(a: ProgRun, b: ProgRun): ProgRun {
+  const out: ProgRun = { runTimeNs: b.runTimeNs - a.runTimeNs, runCnt: b.runCnt - a.runCnt };
+  if (b.byName) {
+    out.byName = {};
+    for (const [name, x] of Object.entries(b.byName)) {
+      const y = a.byName?.[name] ?? { runTimeNs: 0, runCnt: 0 };
+      out.byName[name] = { runTimeNs: x.runTimeNs - y.runTimeNs, runCnt: x.runCnt - y.runCnt };
+    }
+  }
+  return out;
 }
 
 /** The kernel's run time and count of these programs, summed (bpftool prog show --json). */
@@ -542,12 +557,16 @@ export function sumProgRuns(progs: readonly BpftoolProg[], ids: readonly number[
   const want = new Set(ids);
   let runTimeNs = 0;
   let runCnt = 0;
+  const byName: NonNullable<ProgRun['byName']> = {};
   for (const p of progs) {
     if (!want.has(p.id)) continue;
     runTimeNs += p.run_time_ns ?? 0;
     runCnt += p.run_cnt ?? 0;
+    const n = (byName[p.name ?? `id ${p.id}`] ??= { runTimeNs: 0, runCnt: 0 });
+    n.runTimeNs += p.run_time_ns ?? 0;
+    n.runCnt += p.run_cnt ?? 0;
   }
-  return { runTimeNs, runCnt };
+  return { runTimeNs, runCnt, byName };
 }
 
 export interface StatsLine {

@@ -29,6 +29,7 @@ import {
   eventsLost,
   loadUntil,
   processProgIds,
+  progRunDelta,
   progRuns,
   runAb,
   startTcpdumps,
@@ -211,9 +212,8 @@ async function measureRun(
     if (end.lost !== undefined) out.lost = end.lost;
     if (end.losses) out.losses = end.losses;
     if (end.kernelSyns !== undefined) out.kernelSyns = end.kernelSyns;
-    const delta = (a: ProgRun, b: ProgRun): ProgRun => ({ runTimeNs: b.runTimeNs - a.runTimeNs, runCnt: b.runCnt - a.runCnt });
-    if (run0 && run1) out.run = delta(run0, run1);
-    if (all0 && all1) out.allRun = delta(all0, all1);
+    if (run0 && run1) out.run = progRunDelta(run0, run1);
+    if (all0 && all1) out.allRun = progRunDelta(all0, all1);
     return out;
   } finally {
     await running?.stop().catch(() => undefined);
@@ -450,14 +450,28 @@ export function busySection(runs: BusyRuns): Section {
     const bpf = timed(runs, w.id).filter((r) => r.allRun && r.seconds > 0);
     if (bpf.length) {
       const share = median(bpf.map((r) => r.allRun!.runTimeNs / 1e9 / r.seconds));
-      const perRequest = bpf.reduce((s, r) => s + r.allRun!.runTimeNs, 0) / bpf.reduce((s, r) => s + r.complete, 0);
+      const requests = bpf.reduce((s, r) => s + r.complete, 0);
+      const perRequest = bpf.reduce((s, r) => s + r.allRun!.runTimeNs, 0) / requests;
+      // Where that time goes, by program, dearest first.
+      const by = new Map<string, { t: number; n: number }>();
+      for (const r of bpf) {
+        for (const [name, x] of Object.entries(r.allRun!.byName ?? {})) {
+          const e = by.get(name) ?? { t: 0, n: 0 };
+          by.set(name, { t: e.t + x.runTimeNs, n: e.n + x.runCnt });
+        }
+      }
+      const parts = [...by]
+        .filter(([, x]) => x.t > 0)
+        .sort((a, b) => b[1].t - a[1].t)
+        .slice(0, 6)
+        .map(([name, x]) => `${name} ${(x.t / requests / 1000).toFixed(2)} us (${(x.n / requests).toFixed(1)} runs)`);
       f.push({
         id: `busy.${w.id}_bpf`,
         label: w.id === 'pmtu' ? '  its BPF programs in the kernel (tc + tracepoints)' : '  its BPF programs in the kernel',
         value: share,
         unit: 'percent',
         peer: w.peer,
-        note: `run_time_ns over the ab run, 100% = one core: ${(perRequest / 1000).toFixed(2)} us per request`,
+        note: `run_time_ns over the ab run, 100% = one core: ${(perRequest / 1000).toFixed(2)} us per request${w.id === 'pmtu' && parts.length ? `: ${parts.join(', ')}` : ''}`,
       });
     }
     const lost = runs.rounds.filter((r) => r.watcher === w.id && r.lost !== undefined);

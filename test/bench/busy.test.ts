@@ -10,6 +10,7 @@ import {
   parseProcStat,
   parseTcFilterProgs,
   parseTcpdumpStats,
+  progRunDelta,
   sumProgRuns,
 } from '../../src/bench/busy-lab.js';
 import { formatTable, formatValue, toJson } from '../../src/bench/report.js';
@@ -71,8 +72,11 @@ describe('busy-host parsers', () => {
       { id: 2, name: 'b' },
       { id: 3, name: 'c', run_time_ns: 500, run_cnt: 5 },
     ];
-    expect(sumProgRuns(progs, [1, 2])).toEqual({ runTimeNs: 1000, runCnt: 10 });
-    expect(sumProgRuns(progs, [1, 3])).toEqual({ runTimeNs: 1500, runCnt: 15 });
+    expect(sumProgRuns(progs, [1, 2])).toMatchObject({ runTimeNs: 1000, runCnt: 10 });
+    const both = sumProgRuns([...progs, { id: 4, name: 'c', run_time_ns: 100, run_cnt: 1 }], [1, 3, 4]);
+    expect(both).toEqual({ runTimeNs: 1600, runCnt: 16, byName: { a: { runTimeNs: 1000, runCnt: 10 }, c: { runTimeNs: 600, runCnt: 6 } } });
+    // Between two readings; a program that appeared meanwhile counts from 0.
+    expect(progRunDelta(sumProgRuns(progs, [1]), both)).toEqual({ runTimeNs: 600, runCnt: 6, byName: { a: { runTimeNs: 0, runCnt: 0 }, c: { runTimeNs: 600, runCnt: 6 } } });
   });
 
   it('takes the last complete stats line of live --json, and counts lost events as live does', () => {
@@ -110,7 +114,8 @@ function runs(): BusyRuns {
   }
   // The rounds that time the programs (bpf_stats_enabled): their rates never count.
   const timing = { kernelTime: true, complete: 50000, seconds: 2.5 };
-  rounds.push(round('pmtu', 3, 1, { ...timing, lost: 0, cpuS: 9, run: { runTimeNs: 9e8, runCnt: 3e6 }, allRun: { runTimeNs: 15e8, runCnt: 6e6 } }));
+  const byName = { pmtu_tc_ingress: { runTimeNs: 5e8, runCnt: 1.5e6 }, pmtu_tc_egress: { runTimeNs: 4e8, runCnt: 1.5e6 }, tcp_probe: { runTimeNs: 6e8, runCnt: 3e6 } };
+  rounds.push(round('pmtu', 3, 1, { ...timing, lost: 0, cpuS: 9, run: { runTimeNs: 9e8, runCnt: 3e6 }, allRun: { runTimeNs: 15e8, runCnt: 6e6, byName } }));
   rounds.push(round('empty', 3, 1, { ...timing, run: { runTimeNs: 1.8e8, runCnt: 3e6 }, allRun: { runTimeNs: 1.8e8, runCnt: 3e6 } }));
   return { requests: 50000, rounds, why: {}, found: { latencyMs: 12.5, evidence: 'drop', lost: 0, complete: 60000, rps: 20000, cpuS: 0.06 }, seconds: 61 };
 }
@@ -137,7 +142,7 @@ describe('busy-host figures', () => {
     expect(by.get('busy.empty_cpu')).toBeUndefined(); // no process of its own
     // 1.5 s of BPF run time in a timing round of 50000 requests in 2.5 s: 60% of a core, 30 us per request.
     expect(by.get('busy.pmtu_bpf')!.value).toBeCloseTo(0.6, 6);
-    expect(by.get('busy.pmtu_bpf')!.note).toContain('30.00 us per request');
+    expect(by.get('busy.pmtu_bpf')!.note).toContain('30.00 us per request: tcp_probe 12.00 us (60.0 runs), pmtu_tc_ingress 10.00 us (30.0 runs), pmtu_tc_egress 8.00 us (30.0 runs)');
     expect(by.get('busy.empty_bpf')!.value).toBeCloseTo(0.072, 6);
     expect(by.get('busy.pmtu_bpf')!.target).toBeUndefined();
     expect(by.get('busy.tc_pmtu')).toMatchObject({ value: 300, ratio: { value: 5, of: 'empty', style: 'times' } });
