@@ -40,7 +40,7 @@ import {
 } from './busy-lab.js';
 import { median, notAvailable, type Figure, type Section } from './report.js';
 
-/** Requests per round: about 2 s of load at this machine's ~25k/s bare. */
+/** Requests per round: 2-4 s of load at the 12-25k/s a 2-CPU machine of this project makes bare. */
 export const REQUESTS = 50_000;
 export const ROUNDS = 3;
 const WARMUP_REQUESTS = 5000;
