@@ -147,24 +147,36 @@ export function cpuSeconds(pid: number, ticksPerSecond = 100): number | undefine
 }
 
 /** `pmtu-watch live --json --all-netns` (the built bin, a child process), its output into a file. */
+/**
+ * Runs `undo` once: when the returned function is called, or when the
+ * process exits or is interrupted first (SIGINT, SIGTERM, SIGHUP; then, unless
+ * someone else handles the signal, the process dies of it as it would have).
+ */
+export function untilExit(undo: () => void): () => void {
+  let done = false;
+  const run = () => {
+    if (done) return;
+    done = true;
+    process.off('exit', run);
+    for (const s of SIGNALS) process.off(s, onSignal);
+    try {
+      undo();
+    } catch {
+      /* nothing more to do */
+    }
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    run();
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  };
+  process.on('exit', run);
+  for (const s of SIGNALS) process.on(s, onSignal);
+  return run;
+}
+
 export class LiveWatcher {
   private tail: FileTail;
   private exitedCode: Promise<number | null>;
-  /** Should this process end first, the watcher is told to stop (it detaches its hooks itself). */
-  private readonly onExit = () => {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGINT');
-  };
-  private readonly onSignal = (sig: NodeJS.Signals) => {
-    this.onExit();
-    this.unlisten();
-    // Whoever else handles the signal decides; alone, die of it as we would have.
-    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-  };
-
-  private unlisten(): void {
-    process.off('exit', this.onExit);
-    for (const s of SIGNALS) process.off(s, this.onSignal);
-  }
 
   private constructor(
     readonly child: ChildProcess,
@@ -173,9 +185,11 @@ export class LiveWatcher {
   ) {
     this.tail = new FileTail(outFile);
     this.exitedCode = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    process.on('exit', this.onExit);
-    for (const s of SIGNALS) process.on(s, this.onSignal);
-    void this.exitedCode.then(() => this.unlisten());
+    // Should this process end first, the watcher is told to stop (it detaches its hooks itself).
+    const forget = untilExit(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+    });
+    void this.exitedCode.then(forget);
   }
 
   get pid(): number {
@@ -436,34 +450,19 @@ const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
 export class BpfStats {
   readonly before: string;
   private done = false;
-  private readonly onExit = () => this.restore();
-  private readonly onSignal = (sig: NodeJS.Signals) => {
-    this.restore();
-    // Whoever else handles the signal decides; alone, die of it as we would have.
-    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-  };
+  readonly restore: () => void;
 
   constructor() {
     this.before = readFileSync(BPF_STATS, 'utf8').trim();
-    process.on('exit', this.onExit);
-    for (const s of SIGNALS) process.once(s, this.onSignal);
+    this.restore = untilExit(() => {
+      this.done = true;
+      writeFileSync(BPF_STATS, this.before);
+    });
   }
 
   set(on: boolean): void {
     if (this.done) return;
     writeFileSync(BPF_STATS, on ? '1' : this.before);
-  }
-
-  restore(): void {
-    if (this.done) return;
-    this.done = true;
-    try {
-      writeFileSync(BPF_STATS, this.before);
-    } catch {
-      /* nothing more to do */
-    }
-    process.off('exit', this.onExit);
-    for (const s of SIGNALS) process.off(s, this.onSignal);
   }
 }
 

@@ -35,6 +35,7 @@ import {
   startTcpdumps,
   tcFilters,
   tcProgIds,
+  untilExit,
   type BusyHost,
   type ProgRun,
 } from './busy-lab.js';
@@ -318,6 +319,8 @@ export async function measureBusy(progress: (msg: string) => void): Promise<Sect
   const started = Date.now();
   const runs: BusyRuns = { requests: REQUESTS, rounds: [], why: {}, found: {} };
   const dir = mkdtempSync(join(tmpdir(), 'pmtu-busy-'));
+  // nginx's files and the watchers' output: gone also when the bench is interrupted.
+  const removeDir = untilExit(() => rmSync(dir, { recursive: true, force: true }));
   let stats: BpfStats | undefined;
   try {
     stats = new BpfStats();
@@ -363,7 +366,7 @@ export async function measureBusy(progress: (msg: string) => void): Promise<Sect
     runs.found.why ??= `lab: ${oneLine(e)}`;
   } finally {
     stats?.restore();
-    rmSync(dir, { recursive: true, force: true });
+    removeDir();
   }
   runs.seconds = (Date.now() - started) / 1000;
   return busySection(runs);

@@ -12,6 +12,7 @@ import {
   parseTcpdumpStats,
   progRunDelta,
   sumProgRuns,
+  untilExit,
 } from '../../src/bench/busy-lab.js';
 import { formatTable, formatValue, toJson } from '../../src/bench/report.js';
 
@@ -119,6 +120,23 @@ function runs(): BusyRuns {
   rounds.push(round('empty', 3, 1, { ...timing, run: { runTimeNs: 1.8e8, runCnt: 3e6 }, allRun: { runTimeNs: 1.8e8, runCnt: 3e6 } }));
   return { requests: 50000, rounds, why: {}, found: { latencyMs: 12.5, evidence: 'drop', lost: 0, complete: 60000, rps: 20000, cpuS: 0.06 }, seconds: 61 };
 }
+
+describe('busy-host cleanup', () => {
+  it('undoes once, when asked or at exit, and leaves no listener behind', () => {
+    const before = ['exit', 'SIGINT', 'SIGTERM', 'SIGHUP'].map((e) => process.listenerCount(e));
+    let undone = 0;
+    const undo = untilExit(() => undone++);
+    expect(process.listenerCount('SIGINT')).toBe(before[1]! + 1);
+    undo();
+    undo();
+    expect(undone).toBe(1);
+    expect(['exit', 'SIGINT', 'SIGTERM', 'SIGHUP'].map((e) => process.listenerCount(e))).toEqual(before);
+    const failing = untilExit(() => {
+      throw new Error('already gone');
+    });
+    expect(() => failing()).not.toThrow();
+  });
+});
 
 describe('busy-host figures', () => {
   it("compares each round with the same round's bare run", () => {
