@@ -27,6 +27,7 @@ struct wire {
 	__u8 tcp_flags;
 	__u8 l4_hdr_len; /* TCP: data offset in bytes */
 	__u16 vlan;
+	__u32 l4; /* offset of the L4 header from skb->data, 0 when unknown */
 } __attribute__((aligned(8)));
 
 /*
@@ -76,13 +77,32 @@ static __always_inline __u32 clamp_to_packet(const struct __sk_buff *ctx, long l
  * Returns 0 when the packet is not IP or its headers are not linear (then
  * there is nothing we could report about it anyway).
  */
+/* Addresses are copied only for packets that go on to a decision (not for the bare ACK). */
+static __always_inline int copy_addrs(struct wire *w, const __u8 *ip)
+{
+	if (w->f.family == 4) {
+		__builtin_memcpy(w->f.saddr, ip + 12, 4);
+		__builtin_memcpy(w->f.daddr, ip + 16, 4);
+	} else {
+		__builtin_memcpy(w->f.saddr, ip + 8, 16);
+		__builtin_memcpy(w->f.daddr, ip + 24, 16);
+	}
+	return 1;
+}
+
+/*
+ * Reads the headers the decision needs straight from the linear packet.
+ * Returns 0 when there is nothing to decide: not IP, headers not linear, or
+ * a TCP segment that is neither a SYN nor large enough to track (most
+ * packets: it returns before copying anything).
+ */
 static __always_inline int read_wire(struct __sk_buff *ctx, struct sk_buff *skb, struct wire *w)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u16 proto = bpf_ntohs(ctx->protocol);
 	long l3 = (long)skb->network_header - ((long)skb->data - (long)skb->head);
-	__u8 *p;
+	__u8 *p, *ip;
 
 	if (ctx->vlan_present)
 		w->vlan = ctx->vlan_tci & 0x0fff;
@@ -110,24 +130,22 @@ static __always_inline int read_wire(struct __sk_buff *ctx, struct sk_buff *skb,
 	if (proto == ETH_P_IP) {
 		if ((void *)(p + 20) > data_end || (p[0] >> 4) != 4)
 			return 0;
+		ip = p;
 		w->f.family = 4;
 		w->l3_len = clamp_to_packet(ctx, l3, rd16(p + 2));
 		w->f.proto = p[9];
 		w->df = !!(p[6] & 0x40);
-		__builtin_memcpy(w->f.saddr, p + 12, 4);
-		__builtin_memcpy(w->f.daddr, p + 16, 4);
 		l4 = (p[0] & 0xf) * 4;
 		if (l4 < 20 || (rd16(p + 6) & 0x1fff)) /* later fragments carry no L4 header */
-			return 1;
+			return copy_addrs(w, ip);
 	} else if (proto == ETH_P_IPV6) {
 		if ((void *)(p + 40) > data_end || (p[0] >> 4) != 6)
 			return 0;
+		ip = p;
 		w->f.family = 6;
 		w->l3_len = clamp_to_packet(ctx, l3, rd16(p + 4) + 40);
 		w->f.proto = p[6];
 		w->df = 1;
-		__builtin_memcpy(w->f.saddr, p + 8, 16);
-		__builtin_memcpy(w->f.daddr, p + 24, 16);
 		l4 = 40;
 		/* Hop-by-hop, routing and destination options; a fragment ends the search. */
 		for (int i = 0; i < 3; i++) {
@@ -136,10 +154,10 @@ static __always_inline int read_wire(struct __sk_buff *ctx, struct sk_buff *skb,
 			__u8 *ext;
 
 			if (l4 > 200)
-				return 1;
+				return copy_addrs(w, ip);
 			ext = p + l4;
 			if ((void *)(ext + 2) > data_end)
-				return 1;
+				return copy_addrs(w, ip);
 			w->f.proto = ext[0];
 			l4 += (ext[1] + 1) * 8;
 		}
@@ -148,20 +166,25 @@ static __always_inline int read_wire(struct __sk_buff *ctx, struct sk_buff *skb,
 	}
 
 	if (l4 > 256)
-		return 1;
+		return copy_addrs(w, ip);
 	p += l4;
 	if ((void *)(p + 8) > data_end)
-		return 1;
-	if (w->f.proto == IPPROTO_TCP || w->f.proto == IPPROTO_UDP) {
-		w->f.sport = rd16(p);
-		w->f.dport = rd16(p + 2);
-	}
+		return copy_addrs(w, ip);
 	if (w->f.proto == IPPROTO_TCP) {
 		if ((void *)(p + 14) > data_end)
-			return 1;
+			return copy_addrs(w, ip);
 		w->tcp_flags = p[13];
-		w->l4_hdr_len = (p[12] >> 4) * 4;
 		w->syn = !!(p[13] & TCP_FLAG_SYN);
+		/* The common case, decided on the spot: no SYN, too small to bound a path MTU. */
+		if (!w->syn && (!w->df || (w->l3_len < pmtu_cfg.size_report_min && ctx->gso_segs <= 1)))
+			return 0;
+		w->l4 = l3 + l4;
+		w->l4_hdr_len = (p[12] >> 4) * 4;
+		w->f.sport = rd16(p);
+		w->f.dport = rd16(p + 2);
+	} else if (w->f.proto == IPPROTO_UDP) {
+		w->f.sport = rd16(p);
+		w->f.dport = rd16(p + 2);
 	} else if ((w->f.family == 4 && w->f.proto == IPPROTO_ICMP && p[0] == ICMP_DEST_UNREACH &&
 		    p[1] == ICMP_FRAG_NEEDED) ||
 		   (w->f.family == 6 && w->f.proto == IPPROTO_ICMPV6_ && p[0] == ICMPV6_PKT_TOOBIG)) {
@@ -175,7 +198,7 @@ static __always_inline int read_wire(struct __sk_buff *ctx, struct sk_buff *skb,
 		w->l3_len = ctx->gso_size + hdr;
 		w->gso = 1;
 	}
-	return 1;
+	return copy_addrs(w, ip);
 }
 
 /* The event's common part, its snapshot and its parse; returns the L4 offset or -1. */
@@ -189,8 +212,13 @@ static __always_inline int fill_event(struct pmtu_event *ev, struct __sk_buff *c
 		ev->flags |= PMTU_F_GSO;
 	if (ev->kind != PMTU_KIND_SIZE && ctx->sk && dir == PMTU_DIR_EGRESS)
 		ev->flags |= PMTU_F_LOCAL;
-	fill_dev(ev, skb->dev);
-	ev->mtu = BPF_CORE_READ(skb, dev, mtu); /* a PTB's parse replaces it with the advertised MTU */
+	/* Direct loads through the trusted skb (fill_dev's helper calls cost ~40 ns each here). */
+	struct net_device *dev = skb->dev;
+
+	ev->ifindex = ctx->ifindex;
+	ev->netns = dev->nd_net.net->ns.inum;
+	__builtin_memcpy(ev->ifname, dev->name, PMTU_IFNAME_LEN);
+	ev->mtu = dev->mtu; /* a PTB's parse replaces it with the advertised MTU */
 
 	/* 64-bit on purpose: clang 14 would test a 32-bit copy and pass the 64-bit one. */
 	__u64 avail = ctx->len;
@@ -246,31 +274,78 @@ static __always_inline struct pmtu_flow_state *flow_entry(const struct pmtu_flow
 
 static __always_inline void crossed_hook(struct pmtu_flow_state *s, __u32 mtu, __u32 ifindex)
 {
+	if (mtu > 0xffff) /* loopback's 65536: no IP packet is larger anyway */
+		mtu = 0xffff;
 	if (mtu && (!s->min_mtu || mtu < s->min_mtu)) {
 		s->min_mtu = mtu;
 		s->min_mtu_ifindex = ifindex;
 	}
 }
 
-static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, struct wire *w, __u8 dir)
+/*
+ * The MSS option when it comes first, as Linux and most stacks send it,
+ * straight from the linear packet; MSS_ELSEWHERE when the options must be
+ * walked (pmtu_tcp_mss() on the snapshot does that).
+ */
+#define MSS_ELSEWHERE 0xffffffffU
+
+static __always_inline __u32 leading_mss(struct __sk_buff *ctx, const struct wire *w)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 off = w->l4;
+	__u8 *o;
+
+	if (w->l4_hdr_len <= 20)
+		return 0; /* no options: no MSS */
+	if (!off || off > 128)
+		return MSS_ELSEWHERE;
+	o = data + off + 20;
+	if ((void *)(o + 4) > data_end)
+		return MSS_ELSEWHERE;
+	if (o[0] == 2 && o[1] == 4 && w->l4_hdr_len >= 24)
+		return rd16(o + 2);
+	return MSS_ELSEWHERE;
+}
+
+/* The SYN's event, made only when it is reported (or its MSS is not where leading_mss looks). */
+static __always_inline struct pmtu_event *syn_event(struct __sk_buff *ctx, struct sk_buff *skb,
+						     const struct wire *w, __u8 dir, __u32 *mss)
 {
 	struct pmtu_event *ev = scratch_event(PMTU_KIND_SYN);
+	int l4;
+
+	if (!ev)
+		return NULL;
+	l4 = fill_event(ev, ctx, skb, w, dir);
+	if (w->tcp_flags & TCP_FLAG_ACK)
+		ev->flags |= PMTU_F_SYNACK;
+	if (*mss == MSS_ELSEWHERE)
+		*mss = l4 >= 0 ? pmtu_tcp_mss(ev, l4) : 0;
+	ev->mss = *mss;
+	return ev;
+}
+
+static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, struct wire *w, __u8 dir)
+{
+	struct net_device *dev = skb->dev;
+	__u32 netns = dev->nd_net.net->ns.inum, ifindex = ctx->ifindex, mtu = dev->mtu;
 	int synack = !!(w->tcp_flags & TCP_FLAG_ACK), idx = synack;
 	__u8 seen = synack ? PMTU_FS_SYNACK : PMTU_FS_SYN;
+	struct pmtu_event *ev = NULL;
+	__u32 mss = leading_mss(ctx, w);
+	__u64 now = bpf_ktime_get_ns();
 	struct pmtu_flow_state *s;
 	struct pmtu_flow_key key;
 	struct pmtu_traffic *t;
-	int fdir, l4, report;
-	__u16 mss = 0;
+	int fdir, report;
 
-	if (!ev)
-		return;
-	l4 = fill_event(ev, ctx, skb, w, dir);
-	if (synack)
-		ev->flags |= PMTU_F_SYNACK;
-	if (l4 >= 0)
-		ev->mss = mss = pmtu_tcp_mss(ev, l4);
-	t = traffic_slot(ev->netns, ev->ifindex);
+	if (mss == MSS_ELSEWHERE) {
+		ev = syn_event(ctx, skb, w, dir, &mss);
+		if (!ev)
+			return;
+	}
+	t = traffic_slot(netns, ifindex);
 	if (t) {
 		if (synack)
 			t->synacks++;
@@ -278,14 +353,13 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 			t->syns++;
 	}
 
-	fdir = pmtu_flow_key(&key, &w->f, ev->netns);
+	fdir = pmtu_flow_key(&key, &w->f, netns);
 	if (fdir < 0)
 		return;
-	s = flow_entry(&key, ev->ifindex, ev->ts_ns);
+	s = flow_entry(&key, ifindex, now);
 	if (!s) {
-		if (pmtu_cfg.every_flow)
-			output(ev);
-		return;
+		report = pmtu_cfg.every_flow;
+		goto out;
 	}
 	/*
 	 * The same SYN again where it was first seen: a new connection on this
@@ -293,15 +367,15 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 	 * smallest MTU stay: they never shrink, which is what lets on_df_size()
 	 * trust this CPU's cached copy of them.
 	 */
-	if (!synack && (s->flags & PMTU_FS_SYN) && s->mss_first_ifindex[0] == ev->ifindex)
+	if (!synack && (s->flags & PMTU_FS_SYN) && s->mss_first_ifindex[0] == ifindex)
 		s->flags &= ~(PMTU_FS_SYN | PMTU_FS_SYNACK | PMTU_FS_SYN_FROM_OTHER);
-	s->last_ns = ev->ts_ns;
-	crossed_hook(s, ev->mtu, ev->ifindex);
+	s->last_ns = now;
+	crossed_hook(s, mtu, ifindex);
 	report = pmtu_cfg.every_flow || (s->flags & PMTU_FS_REPORTED);
 	if (!(s->flags & seen)) {
 		s->flags |= seen;
 		s->mss_first[idx] = mss;
-		s->mss_first_ifindex[idx] = ev->ifindex;
+		s->mss_first_ifindex[idx] = ifindex;
 		/* The SYN's sender is the initiator: f's source, which is endpoint b when fdir is 1. */
 		if ((synack ? !fdir : fdir))
 			s->flags |= PMTU_FS_SYN_FROM_OTHER;
@@ -311,14 +385,21 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 		report = 1; /* rewritten on the path */
 	}
 	s->mss_last[idx] = mss;
-	s->mss_last_ifindex[idx] = ev->ifindex;
+	s->mss_last_ifindex[idx] = ifindex;
 	/* Segments of MSS bytes (with IP and TCP headers) would not fit a hook the flow crossed. */
-	if (mss && mss + (w->f.family == 6 ? 60 : 40) > s->min_mtu)
+	if (mss && s->min_mtu && mss + (w->f.family == 6 ? 60 : 40) > s->min_mtu)
 		report = 1;
+	if (report)
+		s->flags |= PMTU_FS_REPORTED;
+out:
 	if (!report)
 		return;
-	s->flags |= PMTU_FS_REPORTED;
-	orient_state(&ev->state, s, fdir);
+	if (!ev)
+		ev = syn_event(ctx, skb, w, dir, &mss);
+	if (!ev)
+		return;
+	if (s)
+		orient_state(&ev->state, s, fdir);
 	output(ev);
 }
 
@@ -337,8 +418,10 @@ static __always_inline int same_flow(const struct last_flow *last, const struct 
 
 static __always_inline void on_df_size(struct __sk_buff *ctx, struct sk_buff *skb, struct wire *w, __u8 dir)
 {
-	__u32 netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
-	__u32 mtu = BPF_CORE_READ(skb, dev, mtu), len = w->l3_len, zero = 0;
+	/* Direct loads through the trusted skb: no helper call per field. */
+	struct net_device *dev = skb->dev;
+	__u32 netns = dev->nd_net.net->ns.inum;
+	__u32 mtu = dev->mtu, len = w->l3_len, zero = 0;
 	struct last_flow *last = bpf_map_lookup_elem(&last_flow, &zero);
 	struct pmtu_flow_state *s;
 	struct pmtu_flow_key key;
@@ -370,7 +453,7 @@ static __always_inline void on_df_size(struct __sk_buff *ctx, struct sk_buff *sk
 		last->hits = 0;
 	}
 	/* A size bounds a path MTU only above the smallest hook crossed, or for a flow in trouble. */
-	if (!grew || !(pmtu_cfg.every_flow || len > s->min_mtu || (s->flags & PMTU_FS_REPORTED)))
+	if (!grew || !(pmtu_cfg.every_flow || (s->min_mtu && len > s->min_mtu) || (s->flags & PMTU_FS_REPORTED)))
 		return;
 	s->flags |= PMTU_FS_REPORTED;
 	ev = scratch_event(PMTU_KIND_SIZE);

@@ -89,11 +89,11 @@ function addrs(src: string, dst: string): [Buffer, Buffer] {
   return src.includes(':') ? [v6(src), v6(dst)] : [v4(src), v4(dst)];
 }
 
-function tcp(src: string, dst: string, o: { syn?: boolean; mss?: number; payload?: number }): Buffer {
+function tcp(src: string, dst: string, o: { syn?: boolean; mss?: number; payload?: number; sport?: number }): Buffer {
   // A SYN carries MSS, NOP NOP, SACK-permitted, as Linux sends it.
   const opts = o.mss ? Buffer.from([2, 4, o.mss >> 8, o.mss & 0xff, 1, 1, 4, 2]) : Buffer.alloc(0);
   const seg = Buffer.alloc(20 + opts.length + (o.payload ?? 0), 0x61);
-  seg.writeUInt16BE(40000, 0);
+  seg.writeUInt16BE(o.sport ?? 40000, 0);
   seg.writeUInt16BE(5201, 2);
   seg.writeUInt32BE(1000, 4);
   seg.writeUInt32BE(o.syn ? 0 : 2000, 8);
@@ -112,7 +112,9 @@ function tcp(src: string, dst: string, o: { syn?: boolean; mss?: number; payload
 function ptb(hop: string, to: string, far: string, mtu: number): Buffer {
   const six = hop.includes(':');
   const quoteMax = six ? 1280 - 48 : 576 - 28; // RFC 4443 / RFC 1812 limits
-  const big = ip(to, far, 6, tcp(to, far, { payload: 8000 })).subarray(0, quoteMax);
+  // Another connection than the other frames': a PTB puts its flow in trouble, and a flow in
+  // trouble reports its SYNs (which would make the SYN frames measure an event each).
+  const big = ip(to, far, 6, tcp(to, far, { payload: 8000, sport: 40001 })).subarray(0, quoteMax);
   const msg = Buffer.concat([Buffer.alloc(8), big]);
   if (six) {
     msg[0] = 2;
