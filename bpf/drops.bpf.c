@@ -66,7 +66,8 @@ static __always_inline int maybe_icmp(const struct sk_buff *skb, __u16 proto)
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
-	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	/* tp_btf arguments are trusted: fields are direct loads, no helper call (this runs on every drop). */
+	__u16 proto = bpf_ntohs(skb->protocol);
 	struct net_device *dev, *peer, *mtu_dev;
 	__u32 l3_len, seg_len, mtu;
 	struct pmtu_event *ev;
@@ -76,12 +77,19 @@ int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
 		return 0;
-	dev = BPF_CORE_READ(skb, dev);
+	dev = skb->dev;
 	too_big = bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_PKT_TOO_BIG) &&
 		  reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_PKT_TOO_BIG);
 
 	l3_len = skb_l3_len(skb);
 	seg_len = wire_len(skb, l3_len, &flags);
+	/*
+	 * Most drops are small packets that are no ICMP error: decided before the
+	 * route and the veth peer are looked at (devices below 1280 bytes, where a
+	 * smaller oversize drop could matter, are reported with watch_all_drops).
+	 */
+	if (!too_big && seg_len < pmtu_cfg.size_report_min && !pmtu_cfg.watch_all_drops && !maybe_icmp(skb, proto))
+		return 0;
 
 	/* The MTU that mattered: a routed packet's route, a veth's peer, else the device. */
 	mtu_dev = dev;
@@ -90,7 +98,7 @@ int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 		mtu = route_mtu(dst);
 		mtu_dev = BPF_CORE_READ(dst, dev);
 	} else {
-		mtu = dev ? BPF_CORE_READ(dev, mtu) : 0;
+		mtu = dev ? dev->mtu : 0;
 		peer = dev ? veth_peer(dev) : NULL;
 		if (peer && BPF_CORE_READ(peer, mtu) < mtu) {
 			mtu = BPF_CORE_READ(peer, mtu);
