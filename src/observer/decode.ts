@@ -124,8 +124,23 @@ function cString(buf: Buffer, start: number, max: number): string {
 // of formatting an address.
 const DEC = Array.from({ length: 256 }, (_, i) => String(i));
 
+/**
+ * IPv4 text of addresses decoded lately, by the address as an int32: a flood
+ * names the same few addresses over and over, and one string each is then
+ * also cheap to compare (the correlator's flow key). Bounded: emptied when full.
+ */
+const v4Text = new Map<number, string>();
+const V4_TEXTS = 4096;
+
 function ipv4(buf: Buffer, o: number): string {
-  return `${DEC[buf[o]!]}.${DEC[buf[o + 1]!]}.${DEC[buf[o + 2]!]}.${DEC[buf[o + 3]!]}`;
+  const n = (buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!;
+  let text = v4Text.get(n);
+  if (text === undefined) {
+    text = `${DEC[buf[o]!]}.${DEC[buf[o + 1]!]}.${DEC[buf[o + 2]!]}.${DEC[buf[o + 3]!]}`;
+    if (v4Text.size >= V4_TEXTS) v4Text.clear();
+    v4Text.set(n, text);
+  }
+  return text;
 }
 
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
@@ -172,7 +187,7 @@ export function ipv6(buf: Buffer, o: number): string {
   return s.toString('latin1', 0, n);
 }
 
-function flow(buf: Buffer, v: DataView, o: number): Flow | null {
+function flow(buf: Buffer, o: number): Flow | null {
   const family = buf[o + FLOW.family];
   if (family !== 4 && family !== 6) return null;
   const addr = family === 4 ? ipv4 : ipv6;
@@ -180,15 +195,15 @@ function flow(buf: Buffer, v: DataView, o: number): Flow | null {
     family,
     src: addr(buf, o + FLOW.saddr),
     dst: addr(buf, o + FLOW.daddr),
-    sport: v.getUint16(o + FLOW.sport, true),
-    dport: v.getUint16(o + FLOW.dport, true),
+    sport: u16(buf, o + FLOW.sport),
+    dport: u16(buf, o + FLOW.dport),
     proto: buf[o + FLOW.proto]!,
-    len: v.getUint16(o + FLOW.len, true),
+    len: u16(buf, o + FLOW.len),
   };
 }
 
 /** One frozen flags object per flags byte, shared by every event that has it. */
-const FLAGS: readonly Readonly<EventFlags>[] = Array.from({ length: 256 }, (_, f) =>
+export const EVENT_FLAGS: readonly Readonly<EventFlags>[] = Array.from({ length: 256 }, (_, f) =>
   Object.freeze({
     df: (f & F_DF) !== 0,
     gso: (f & F_GSO) !== 0,
@@ -201,50 +216,166 @@ const FLAGS: readonly Readonly<EventFlags>[] = Array.from({ length: 256 }, (_, f
   }),
 );
 
+function u16(buf: Buffer, o: number): number {
+  return buf[o]! | (buf[o + 1]! << 8);
+}
+
+function u32(buf: Buffer, o: number): number {
+  return (buf[o]! | (buf[o + 1]! << 8) | (buf[o + 2]! << 16) | (buf[o + 3]! << 24)) >>> 0;
+}
+
 function viewOf(buf: Buffer): DataView {
   return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-function decodeAt(buf: Buffer, v: DataView, o: number): PmtuEvent | null {
-  const L = RECORD_LAYOUT;
-  const kind = KINDS[buf[o + L.kind]!];
-  if (kind === undefined) return null;
-  const snapLen = Math.min(v.getUint16(o + L.snapLen, true), SNAP_MAX);
+const L = RECORD_LAYOUT;
+/** 2^32 = 4294967 * 1000 + 296: how a 64-bit nanosecond count divides by 1000 in two 32-bit halves. */
+const HI_US = 4294967;
+const HI_REM = 296;
+
+/**
+ * One record as a PmtuEvent, read from the batch as its fields are asked for:
+ * a flood of events most of which nobody looks at in full (a spoofed-PTB
+ * flood is counted, set aside, or dropped) costs one small object each, not
+ * four address strings, two flows, a BigInt and a Buffer view. Strings,
+ * flows, the state and the snap are made once, on first use. It keeps its
+ * batch alive: whoever keeps an event long copies what it needs.
+ */
+export class RecordEvent implements PmtuEvent {
+  private tsMemo: bigint | undefined = undefined;
+  private ifnameMemo: string | undefined = undefined;
+  private mtuIfnameMemo: string | undefined = undefined;
+  private outerMemo: Flow | null | undefined = undefined;
+  private innerMemo: Flow | null | undefined = undefined;
+  private stateMemo: FlowState | undefined = undefined;
+  private snapMemo: Buffer | undefined = undefined;
+
+  constructor(
+    /** The batch the record is in, and its offset there. */
+    readonly buf: Buffer,
+    readonly o: number,
+    readonly kind: EventKind,
+  ) {}
+
+  get dir(): Direction {
+    return DIRS[this.buf[this.o + L.dir]!] ?? null;
+  }
+  get tsNs(): bigint {
+    return (this.tsMemo ??= this.buf.readBigUInt64LE(this.o + L.tsNs));
+  }
+  /** tsNs / 1000, rounded down, as a number: without making a BigInt (exact below 2^62 ns; past that, through one). */
+  get tsUs(): number {
+    const hi = u32(this.buf, this.o + L.tsNs + 4);
+    if (hi >= 0x40000000) return Number(this.tsNs / 1000n);
+    return hi * HI_US + Math.floor((hi * HI_REM + u32(this.buf, this.o + L.tsNs)) / 1000);
+  }
+  get netnsInode(): number {
+    return u32(this.buf, this.o + L.netns);
+  }
+  get ifindex(): number {
+    return u32(this.buf, this.o + L.ifindex);
+  }
+  get ifname(): string {
+    return (this.ifnameMemo ??= cString(this.buf, this.o + L.ifname, 16));
+  }
+  get mtu(): number {
+    return u32(this.buf, this.o + L.mtu);
+  }
+  get len(): number {
+    return u32(this.buf, this.o + L.len);
+  }
+  get mss(): number {
+    return u16(this.buf, this.o + L.mss);
+  }
+  get vlan(): number {
+    return u16(this.buf, this.o + L.vlan);
+  }
+  get reason(): number {
+    return u32(this.buf, this.o + L.reason);
+  }
+  get icmpType(): number {
+    return this.buf[this.o + L.icmpType]!;
+  }
+  get icmpCode(): number {
+    return this.buf[this.o + L.icmpCode]!;
+  }
+  get timeouts(): number {
+    return this.buf[this.o + L.timeouts]!;
+  }
+  get mtuIfindex(): number {
+    return u32(this.buf, this.o + L.mtuIfindex);
+  }
+  get mtuNetnsInode(): number {
+    return u32(this.buf, this.o + L.mtuNetns);
+  }
+  get mtuIfname(): string {
+    return (this.mtuIfnameMemo ??= cString(this.buf, this.o + L.mtuIfname, 16));
+  }
+  /** The flags byte itself (bpf/events.h enum pmtu_flags). */
+  get flagBits(): number {
+    return this.buf[this.o + L.flags]!;
+  }
+  get flags(): Readonly<EventFlags> {
+    return EVENT_FLAGS[this.buf[this.o + L.flags]!]!;
+  }
+  /** state.known, without decoding the state. */
+  get known(): boolean {
+    return (this.buf[this.o + L.state + STATE.flags]! & FS_KNOWN) !== 0;
+  }
+  get outer(): Flow | null {
+    if (this.outerMemo === undefined) this.outerMemo = flow(this.buf, this.o + L.outer);
+    return this.outerMemo;
+  }
+  get inner(): Flow | null {
+    if (this.innerMemo === undefined) this.innerMemo = flow(this.buf, this.o + L.inner);
+    return this.innerMemo;
+  }
+  get state(): FlowState {
+    return (this.stateMemo ??= flowState(this.buf, viewOf(this.buf), this.o + L.state));
+  }
+  get snap(): Buffer {
+    return (this.snapMemo ??= this.buf.subarray(this.o + L.snap, this.o + L.snap + Math.min(u16(this.buf, this.o + L.snapLen), SNAP_MAX)));
+  }
+}
+
+/** Every field of an event as a plain object (a RecordEvent's, read out in full). */
+export function plainEvent(ev: PmtuEvent): PmtuEvent {
   return {
-    kind,
-    dir: DIRS[buf[o + L.dir]!] ?? null,
-    tsNs: v.getBigUint64(o + L.tsNs, true),
-    netnsInode: v.getUint32(o + L.netns, true),
-    ifindex: v.getUint32(o + L.ifindex, true),
-    ifname: cString(buf, o + L.ifname, 16),
-    mtu: v.getUint32(o + L.mtu, true),
-    len: v.getUint32(o + L.len, true),
-    mss: v.getUint16(o + L.mss, true),
-    vlan: v.getUint16(o + L.vlan, true),
-    reason: v.getUint32(o + L.reason, true),
-    icmpType: buf[o + L.icmpType]!,
-    icmpCode: buf[o + L.icmpCode]!,
-    timeouts: buf[o + L.timeouts]!,
-    mtuIfindex: v.getUint32(o + L.mtuIfindex, true),
-    mtuNetnsInode: v.getUint32(o + L.mtuNetns, true),
-    mtuIfname: cString(buf, o + L.mtuIfname, 16),
-    flags: FLAGS[buf[o + L.flags]!]!,
-    outer: flow(buf, v, o + L.outer),
-    inner: flow(buf, v, o + L.inner),
-    state: flowState(buf, v, o + L.state),
-    snap: buf.subarray(o + L.snap, o + L.snap + snapLen),
+    kind: ev.kind,
+    dir: ev.dir,
+    tsNs: ev.tsNs,
+    netnsInode: ev.netnsInode,
+    ifindex: ev.ifindex,
+    ifname: ev.ifname,
+    mtu: ev.mtu,
+    len: ev.len,
+    mss: ev.mss,
+    vlan: ev.vlan,
+    reason: ev.reason,
+    icmpType: ev.icmpType,
+    icmpCode: ev.icmpCode,
+    timeouts: ev.timeouts,
+    mtuIfindex: ev.mtuIfindex,
+    mtuNetnsInode: ev.mtuNetnsInode,
+    mtuIfname: ev.mtuIfname,
+    flags: ev.flags,
+    outer: ev.outer,
+    inner: ev.inner,
+    state: ev.state,
+    snap: ev.snap,
   };
 }
 
-/** Decodes one record at offset o. Returns null for a kind this version does not know. */
+/** Decodes one record at offset o, every field at once. Returns null for a kind this version does not know. */
 export function decodeRecord(buf: Buffer, o = 0): PmtuEvent | null {
   if (o < 0 || o + RECORD_SIZE > buf.length) {
     throw new PmtuError('PMTU_ERR_INVALID', `no whole ${RECORD_SIZE}-byte record at offset ${o} of ${buf.length} bytes`);
   }
-  return decodeAt(buf, viewOf(buf), o);
+  const kind = KINDS[buf[o + L.kind]!];
+  return kind === undefined ? null : plainEvent(new RecordEvent(buf, o, kind));
 }
 
-/** Decodes a batch of whole records; unknown kinds are skipped and counted. */
+/** Decodes a batch of whole records (lazily: RecordEvent); unknown kinds are skipped and counted. */
 export function decodeBatch(buf: Buffer): { events: PmtuEvent[]; unknown: number } {
   if (buf.length % RECORD_SIZE !== 0) {
     throw new PmtuError(
@@ -255,10 +386,9 @@ export function decodeBatch(buf: Buffer): { events: PmtuEvent[]; unknown: number
   }
   const events: PmtuEvent[] = [];
   let unknown = 0;
-  const v = viewOf(buf);
   for (let o = 0; o < buf.length; o += RECORD_SIZE) {
-    const ev = decodeAt(buf, v, o);
-    if (ev) events.push(ev);
+    const kind = KINDS[buf[o]!];
+    if (kind !== undefined) events.push(new RecordEvent(buf, o, kind));
     else unknown++;
   }
   return { events, unknown };

@@ -2,7 +2,8 @@
 // contract/event.ts): names for its numbers, epoch time for its clock.
 
 import { FLAG_NAMES, protoName, type EventJson, type FlowStateJson, type InnerJson, type MssSeenJson } from '../contract/event.js';
-import type { Flow, FlowState, MssSeen, PmtuEvent } from './events.js';
+import { EVENT_FLAGS, RecordEvent } from './decode.js';
+import type { EventFlags, Flow, FlowState, MssSeen, PmtuEvent } from './events.js';
 import type { DropReasons, IfaceNames, NetnsNames } from './names.js';
 
 export interface Namers {
@@ -16,9 +17,25 @@ export interface Namers {
 /** Kernel monotonic ns → Unix epoch ms, microsecond precision. */
 export function epochMs(tsNs: bigint, epochOffsetMs: number): number {
   // In whole microseconds first: adding doubles at millisecond scale would round the last digit.
-  const us = Number(tsNs / 1000n) + Math.round(epochOffsetMs * 1000);
-  return us / 1000;
+  return epochMsOfUs(Number(tsNs / 1000n), epochOffsetMs);
 }
+
+/** Whole microseconds (tsNs / 1000) → Unix epoch ms: the arithmetic of epochMs, for a decoder that divided already. */
+function epochMsOfUs(us: number, epochOffsetMs: number): number {
+  return (us + Math.round(epochOffsetMs * 1000)) / 1000;
+}
+
+function flagList(f: Readonly<EventFlags>): readonly string[] {
+  const flags: string[] = [];
+  for (const [key, name] of FLAG_NAMES) if (f[key]) flags.push(name);
+  return Object.freeze(flags);
+}
+
+/**
+ * The flags' names per flags byte, made once and shared (frozen, like the
+ * unknown flow state) instead of one array per event.
+ */
+const FLAG_LISTS: readonly (readonly string[])[] = EVENT_FLAGS.map(flagList);
 
 function inner(f: Flow): InnerJson {
   return { src: f.src, dst: f.dst, sport: f.sport, dport: f.dport, proto: protoName(f.proto), len: f.len };
@@ -30,8 +47,10 @@ function mssSeen(m: MssSeen, netnsInode: number, n: Namers): MssSeenJson {
   return { first: m.first, firstIface: n.ifaces.name(netnsInode, m.firstIfindex, ''), last: m.last, lastIface: n.ifaces.name(netnsInode, m.lastIfindex, '') };
 }
 
-function flowStateJson(s: FlowState, netnsInode: number, n: Namers): FlowStateJson {
-  if (!s.known) return UNKNOWN_FLOW_JSON;
+function flowStateJson(ev: PmtuEvent, netnsInode: number, n: Namers): FlowStateJson {
+  // A RecordEvent says whether it is known without decoding its state.
+  if (ev instanceof RecordEvent ? !ev.known : !ev.state.known) return UNKNOWN_FLOW_JSON;
+  const s = ev.state;
   const out: FlowStateJson = { known: true, since: epochMs(s.firstNs, n.epochOffsetMs), initiator: s.initiator };
   if (s.syn) out.syn = mssSeen(s.syn, netnsInode, n);
   if (s.synAck) out.synAck = mssSeen(s.synAck, netnsInode, n);
@@ -41,10 +60,11 @@ function flowStateJson(s: FlowState, netnsInode: number, n: Namers): FlowStateJs
 }
 
 export function eventJson(ev: PmtuEvent, n: Namers): EventJson {
-  const out: Omit<EventJson, 'flags'> & { flags?: string[] } = {
+  const record = ev instanceof RecordEvent ? ev : undefined;
+  const out: Omit<EventJson, 'flags'> & { flags?: readonly string[] } = {
     type: 'event',
     kind: ev.kind,
-    ts: epochMs(ev.tsNs, n.epochOffsetMs),
+    ts: record ? epochMsOfUs(record.tsUs, n.epochOffsetMs) : epochMs(ev.tsNs, n.epochOffsetMs),
     netns: n.netns.name(ev.netnsInode),
     iface: n.ifaces.name(ev.netnsInode, ev.ifindex, ev.ifname),
     dir: ev.dir,
@@ -69,9 +89,8 @@ export function eventJson(ev: PmtuEvent, n: Namers): EventJson {
   }
   if (ev.vlan) out.vlan = ev.vlan;
   if (ev.inner) out.inner = inner(ev.inner);
-  out.flow = flowStateJson(ev.state, ev.netnsInode, n);
-  const flags: string[] = [];
-  for (const [key, name] of FLAG_NAMES) if (ev.flags[key]) flags.push(name);
-  out.flags = flags; // last, as in the contract (assigned, not spread: a spread copy is a slow path in V8)
+  out.flow = flowStateJson(ev, ev.netnsInode, n);
+  // Last, as in the contract (assigned, not spread: a spread copy is a slow path in V8).
+  out.flags = record ? FLAG_LISTS[record.flagBits]! : flagList(ev.flags);
   return out as EventJson;
 }

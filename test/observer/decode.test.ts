@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { PmtuError } from '../../src/errors.js';
-import { decodeBatch, decodeRecord, ipv6 } from '../../src/observer/decode.js';
+import { decodeBatch, decodeRecord, ipv6, plainEvent, RecordEvent } from '../../src/observer/decode.js';
 import { addrBytes, batch, DIR, F, FS, KIND, record, RECORD_BYTES } from '../helpers/records.js';
 
 function hex(lines: string[]): Buffer {
@@ -321,7 +321,7 @@ describe('decodeRecord', () => {
     const view = pool.subarray(37, 37 + rec.length);
     const ev = decodeRecord(view)!;
     expect(ev).toMatchObject({ kind: 'retransmit', tsNs: 7n, len: 1448, mss: 1448, ifname: '', outer: { src: '10.0.0.1', dst: '10.0.0.2' } });
-    expect(decodeBatch(view).events).toEqual([ev]);
+    expect(decodeBatch(view).events.map(plainEvent)).toEqual([ev]);
   });
 
   it.each([-1, 1, RECORD_BYTES])('no whole record at offset %i of one record: PMTU_ERR_INVALID', (o) => {
@@ -396,6 +396,41 @@ describe('decodeBatch', () => {
     expect(events[0]!.mss).toBe(1460);
     expect(events[1]!.reason).toBe(3);
     expect(events[2]!.len).toBe(1400);
+  });
+
+  it('hands out lazy events that read exactly what decodeRecord reads, field by field', () => {
+    // Every kind, both families, a known state, names, a snap: the batch's events against each record decoded whole.
+    const specs = [
+      { kind: KIND.ptb, dir: DIR.ingress, flags: F.df | F.icmpErr, tsNs: 123456789012n, netns: 4026532096, ifindex: 7, mtu: 1400, len: 576, ifname: 'eth0',
+        outer: { family: 4, src: '198.18.1.1', dst: '198.18.0.2', proto: 1, len: 576 }, inner: { family: 4, src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 6, len: 1500 },
+        state: { firstNs: 1n, lastNs: 2n, mssFirst: [1460, 8960] as [number, number], flags: FS.known | FS.syn | FS.synack, minMtu: 1400, minMtuIfindex: 9 }, snap: Buffer.alloc(40, 0x45) },
+      { kind: KIND.ptbSent, flags: F.icmpErr | F.local, mtuIfindex: 4, mtuNetns: 4026532100, mtuIfname: 'to-r2', inner: { family: 6, src: '2001:db8:0:0:0:0:0:2', dst: '2001:db8:0:0:0:0:3:2', proto: 58, len: 1500 } },
+      { kind: KIND.drop, flags: F.df | F.oversize | F.quoteMismatch, reason: 6, vlan: 12, timeouts: 0, outer: { family: 4, src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, proto: 6, len: 9000 } },
+      { kind: KIND.syn, dir: DIR.egress, flags: F.synack, mss: 1460, outer: { family: 6, src: 'fe80:0:0:0:0:0:0:1', dst: '2001:db8:0:0:0:0:0:2', proto: 6 } },
+      { kind: KIND.retransmit, timeouts: 3, mss: 1448, tsNs: 0xfedcba9876543210n, state: { flags: FS.known | FS.synFromOther | FS.syn } },
+      { kind: KIND.size, dir: 9, len: 8940, snapLen: 1000, snap: Buffer.alloc(128, 1) },
+    ];
+    const buf = batch(...specs);
+    const { events } = decodeBatch(buf);
+    expect(events).toHaveLength(specs.length);
+    for (const [i, ev] of events.entries()) {
+      expect(ev).toBeInstanceOf(RecordEvent);
+      const whole = decodeRecord(buf, i * RECORD_BYTES)!;
+      expect(plainEvent(ev)).toEqual(whole);
+      // What is made on first use is made once.
+      expect(ev.outer).toBe(ev.outer);
+      expect(ev.inner).toBe(ev.inner);
+      expect(ev.state).toBe(ev.state);
+      expect(ev.snap).toBe(ev.snap);
+      expect((ev as RecordEvent).known).toBe(whole.state.known);
+    }
+  });
+
+  it('tsUs is tsNs / 1000 rounded down, without a BigInt, across the 32-bit halves and past 2^62 ns', () => {
+    const values = [0n, 999n, 1000n, 4294967295n, 4294967296n, 4294967296n * 1000n - 1n, 123456789012345678n, (1n << 62n) - 1n, 1n << 62n, 0xffffffffffffffffn];
+    for (let k = 0n; k < 2000n; k++) values.push(k * 4294967296n + ((k * 2654435761n) % 4294967296n));
+    const { events } = decodeBatch(batch(...values.map((tsNs) => ({ kind: KIND.ptb, tsNs }))));
+    events.forEach((ev, i) => expect((ev as RecordEvent).tsUs).toBe(Number(values[i]! / 1000n)));
   });
 
   it('an empty batch is no events', () => {

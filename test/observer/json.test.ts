@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import type { PmtuEvent } from '../../src/observer/events.js';
-import { UNKNOWN_FLOW } from '../../src/observer/decode.js';
+import { decodeBatch, plainEvent, RECORD_SIZE, RECORD_LAYOUT, UNKNOWN_FLOW } from '../../src/observer/decode.js';
 import { protoName } from '../../src/contract/event.js';
 import { epochMs, eventJson, type Namers } from '../../src/observer/json.js';
 import { DropReasons, IfaceNames, NetnsNames } from '../../src/observer/names.js';
@@ -321,5 +321,43 @@ describe('eventJson: the kernel flow state', () => {
       largest: { fwd: 0, rev: 0 },
       minMtu: { mtu: 1500, iface: 'to-r2' },
     });
+  });
+});
+
+describe('eventJson of a batch read lazily', () => {
+  it('is the line of the same record decoded whole, byte for byte and key for key, on 5000 random records', () => {
+    let seed = 11;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / 16777216;
+    const n = 5000;
+    const buf = Buffer.alloc(n * RECORD_SIZE);
+    for (let i = 0; i < buf.length; i++) buf[i] = Math.floor(rand() * 256);
+    const L = RECORD_LAYOUT;
+    for (let r = 0; r < n; r++) {
+      const o = r * RECORD_SIZE;
+      buf[o + L.kind] = 1 + Math.floor(rand() * 6);
+      for (const f of [L.outer, L.inner]) buf[o + f + 37] = [0, 4, 6, 5][Math.floor(rand() * 4)]!;
+      // Names: empty, short, or all 16 bytes; namespaces the namers know, or not.
+      for (const f of [L.ifname, L.mtuIfname]) {
+        const len = [0, 4, 16][Math.floor(rand() * 3)]!;
+        for (let k = 0; k < 16; k++) buf[o + f + k] = k < len ? 0x61 + Math.floor(rand() * 26) : 0;
+      }
+      if (rand() < 0.5) buf.writeUInt32LE([C, R1, HOST][Math.floor(rand() * 3)]!, o + L.netns);
+      if (rand() < 0.5) buf.writeUInt32LE(buf.readUInt32LE(o + L.netns), o + L.mtuNetns);
+      if (rand() < 0.5) buf.writeUInt32LE(buf.readUInt32LE(o + L.ifindex), o + L.mtuIfindex);
+      if (rand() < 0.3) buf.writeUInt32LE(0, o + L.mtuIfindex);
+      if (rand() < 0.3) buf.writeUInt32LE(0, o + L.mtu);
+      buf.writeUInt32LE(Math.floor(rand() * 12), o + L.reason);
+      buf[o + L.tsNs + 7]! &= 0x0f; // a plausible clock (the epoch arithmetic is exact there)
+      if (rand() < 0.3) buf.fill(0, o + L.outer + 4, o + L.outer + 16); // IPv6 zero runs
+    }
+    const n1 = namers();
+    const { events } = decodeBatch(buf);
+    expect(events).toHaveLength(n);
+    for (const ev of events) {
+      const lazy = eventJson(ev, n1);
+      const whole = eventJson(plainEvent(ev), n1);
+      expect(Object.keys(lazy)).toEqual(Object.keys(whole));
+      expect(JSON.stringify(lazy)).toBe(JSON.stringify(whole));
+    }
   });
 });
