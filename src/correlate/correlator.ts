@@ -39,6 +39,9 @@ export interface CorrelatorStats {
   events: number;
 }
 
+/** What push() returns when nothing changed: shared, never written. */
+const NO_VERDICTS: VerdictJson[] = Object.freeze([]) as unknown as VerdictJson[];
+
 /** Facts are kept per kind in small maps keyed so that a repeat replaces, never adds. */
 const MAX_FACTS = 32;
 
@@ -232,17 +235,35 @@ class Flow {
   }
 }
 
-function flowOf(x: { src?: string; dst?: string; sport?: number; dport?: number; proto?: string | number }): FlowJson | undefined {
+function flowOf(x: FlowFields): FlowJson | undefined {
   if (x.src === undefined || x.dst === undefined || x.proto === undefined) return undefined;
   return { src: x.src, dst: x.dst, sport: x.sport ?? 0, dport: x.dport ?? 0, proto: x.proto };
 }
 
+type FlowFields = { src?: string; dst?: string; sport?: number; dport?: number; proto?: string | number };
+
+/** Where the fields of an event's subject are: the quoted flow for ICMP errors, else the event itself. */
+function subjectFields(ev: CorrelatorEvent): FlowFields | undefined {
+  if (ev.kind === 'route') return ev.inner;
+  if (ev.kind === 'ptb' || ev.kind === 'ptb-sent') return ev.inner;
+  if (ev.kind === 'drop' && ev.flags.includes('icmp-error')) return ev.inner;
+  return ev;
+}
+
 /** The flow an event is about: the quoted one for ICMP errors, else the packet's own. */
 export function subject(ev: CorrelatorEvent): FlowJson | undefined {
-  if (ev.kind === 'route') return flowOf(ev.inner);
-  if (ev.kind === 'ptb' || ev.kind === 'ptb-sent') return ev.inner ? flowOf(ev.inner) : undefined;
-  if (ev.kind === 'drop' && ev.flags.includes('icmp-error')) return ev.inner ? flowOf(ev.inner) : undefined;
-  return flowOf(ev);
+  const x = subjectFields(ev);
+  return x ? flowOf(x) : undefined;
+}
+
+/**
+ * The correlator's own key of a flow, the same both ways: flowKey's parts,
+ * ordered by comparing the addresses first (short flat strings, often the
+ * same ones) instead of two endpoint strings made for the comparison.
+ */
+function internalKey(src: string, sport: number, dst: string, dport: number, proto: string | number): string {
+  const forward = src < dst || (src === dst && sport <= dport);
+  return forward ? `${proto}|${src}|${sport}>${dst}|${dport}` : `${proto}|${dst}|${dport}>${src}|${sport}`;
 }
 
 /**
@@ -280,6 +301,17 @@ export class Correlator {
   private readonly maxUnconfirmed: number;
   private now = -Infinity;
   private lastSweep = -Infinity;
+  /** The event push() took last, and its flow key (undefined: none, or not worked out). */
+  private lastEvent: CorrelatorEvent | undefined;
+  private lastKey: string | undefined;
+  private readonly keyMemo: { src: string; dst: string; sport: number; dport: number; proto: string | number; key: string } = {
+    src: '',
+    dst: '',
+    sport: -1,
+    dport: -1,
+    proto: '',
+    key: '',
+  };
   private readonly counters: CorrelatorStats = { flows: 0, evicted: 0, expired: 0, unmatched: 0, events: 0 };
 
   constructor(opts: CorrelatorOptions = {}) {
@@ -292,52 +324,83 @@ export class Correlator {
   push(ev: CorrelatorEvent): VerdictJson[] {
     this.counters.events++;
     if (ev.ts > this.now) this.now = ev.ts;
-    this.sweep();
-    const subj = subject(ev);
-    // No verdict from an error quoting nothing usable, or a packet its destination cannot have sent.
-    if (!subj || (ev.kind !== 'route' && ev.flags.includes('quote-mismatch'))) {
-      if (ev.kind !== 'route' && ev.flags.includes('icmp-error')) this.counters.unmatched++;
-      return [];
+    if (this.now - this.lastSweep >= 1000) this.sweep();
+    this.lastEvent = ev;
+    this.lastKey = undefined;
+    // No verdict from a packet its destination cannot have sent, or an error quoting nothing usable.
+    if (ev.kind !== 'route' && ev.flags.includes('quote-mismatch')) {
+      if (ev.flags.includes('icmp-error')) this.counters.unmatched++;
+      return NO_VERDICTS;
     }
-    const key = flowKey(subj);
-    let flow = this.flows.peek(key);
+    const key = this.subjectKey(ev);
+    if (key === undefined) {
+      if (ev.kind !== 'route' && ev.flags.includes('icmp-error')) this.counters.unmatched++;
+      return NO_VERDICTS;
+    }
+    this.lastKey = key;
+    let flow = this.flows.getAndTouch(key); // now the most recent
     if (!flow) {
-      const aside = this.unconfirmed.peek(key);
-      this.unconfirmed.delete(key);
+      const aside = this.unconfirmed.size ? this.unconfirmed.peek(key) : undefined;
       if (!confirms(ev)) {
         // Kept aside so that the verdict does not depend on whether the error
         // or the flow's first packet came first.
-        const kept = aside ?? { lastTs: ev.ts, errors: 0, events: [] };
-        if (!aside) this.unconfirmed.makeRoom(this.maxUnconfirmed);
-        this.unconfirmed.set(key, kept);
-        kept.lastTs = Math.max(kept.lastTs, ev.ts);
-        kept.errors++;
-        if (kept.events.length >= MAX_FACTS) kept.events.shift();
-        kept.events.push(ev);
+        if (aside) {
+          this.unconfirmed.getAndTouch(key);
+          if (ev.ts > aside.lastTs) aside.lastTs = ev.ts;
+          aside.errors++;
+          if (aside.events.length >= MAX_FACTS) aside.events.shift();
+          aside.events.push(ev);
+        } else {
+          this.unconfirmed.makeRoom(this.maxUnconfirmed);
+          this.unconfirmed.set(key, { lastTs: ev.ts, errors: 1, events: [ev] });
+        }
         this.counters.unmatched++;
-        return [];
+        return NO_VERDICTS;
       }
-      flow = new Flow(subj, ev.ts);
+      flow = new Flow(subject(ev)!, ev.ts);
       if (aside) {
+        this.unconfirmed.delete(key);
         this.counters.unmatched -= aside.errors;
         for (const e of aside.events) {
-          flow.firstTs = Math.min(flow.firstTs, e.ts);
-          flow.lastTs = Math.max(flow.lastTs, e.ts);
+          if (e.ts < flow.firstTs) flow.firstTs = e.ts;
+          if (e.ts > flow.lastTs) flow.lastTs = e.ts;
           record(flow, e);
         }
       }
       this.counters.evicted += this.flows.makeRoom(this.maxFlows);
+      this.flows.set(key, flow);
     }
-    this.flows.set(key, flow); // now the most recent
-    flow.lastTs = Math.max(flow.lastTs, ev.ts);
-    flow.firstTs = Math.min(flow.firstTs, ev.ts);
+    if (ev.ts > flow.lastTs) flow.lastTs = ev.ts;
+    if (ev.ts < flow.firstTs) flow.firstTs = ev.ts;
     record(flow, ev);
 
     const next = judge(flow, ev.ts);
     const prev = flow.verdict;
-    if (prev && sameVerdict(prev, next)) return [];
+    if (prev && sameVerdict(prev, next)) return NO_VERDICTS;
     flow.verdict = next;
     return [next];
+  }
+
+  /**
+   * The key of the flow an event is about (subject()'s, without making it):
+   * the last one is remembered, since a flood quotes the same flow again and
+   * again (with the same address strings, decode.ts reuses them).
+   */
+  private subjectKey(ev: CorrelatorEvent): string | undefined {
+    const x = subjectFields(ev);
+    if (!x || x.src === undefined || x.dst === undefined || x.proto === undefined) return undefined;
+    const sport = x.sport ?? 0;
+    const dport = x.dport ?? 0;
+    const m = this.keyMemo;
+    if (x.src === m.src && x.dst === m.dst && sport === m.sport && dport === m.dport && x.proto === m.proto) return m.key;
+    const key = internalKey(x.src, sport, x.dst, dport, x.proto);
+    m.src = x.src;
+    m.dst = x.dst;
+    m.sport = sport;
+    m.dport = dport;
+    m.proto = x.proto;
+    m.key = key;
+    return key;
   }
 
   /** Every flow's current verdict, troubled ones first. */
@@ -352,13 +415,13 @@ export class Correlator {
 
   /** True when the flow an event is about has been seen itself (it has, or will get, a verdict). */
   confirmed(ev: CorrelatorEvent): boolean {
-    const subj = subject(ev);
-    return subj !== undefined && this.flows.has(flowKey(subj));
+    // Asked right after push(ev) (the session does), the key is known already.
+    const key = ev === this.lastEvent && this.lastKey !== undefined ? this.lastKey : this.subjectKey(ev);
+    return key !== undefined && this.flows.has(key);
   }
 
-  /** Forgets idle flows, at most once per second of event time. */
+  /** Forgets idle flows; push() calls it at most once per second of event time. */
   private sweep(): void {
-    if (this.now - this.lastSweep < 1000) return;
     this.lastSweep = this.now;
     for (const [key, flow] of this.flows.oldestFirst()) {
       if (this.now - flow.lastTs < this.idleMs) break; // the rest are newer

@@ -53,6 +53,17 @@ export class RecencyMap<V> {
     return true;
   }
 
+  /** The value, made the most recent (one lookup instead of peek's and set's). */
+  getAndTouch(key: string): V | undefined {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    if (e !== this.newest) {
+      this.unlink(e);
+      this.linkNewest(e);
+    }
+    return e.value;
+  }
+
   delete(key: string): boolean {
     const e = this.entries.get(key);
     if (!e) return false;

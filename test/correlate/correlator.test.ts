@@ -253,6 +253,41 @@ describe('bounds on memory', () => {
     expect(second.verdicts().map((x) => ({ ...x, ts: 0 }))).toEqual(first.verdicts().map((x) => ({ ...x, ts: 0 })));
   });
 
+  it('confirmed(): whether the flow an event quotes is tracked, right after push() and for any other event alike', () => {
+    const c = new Correlator();
+    const own = { ...syn(0, 10), src: '198.18.0.1', dst: '198.18.0.2', sport: 40000, dport: 443 };
+    const ptb = spoofedPtb(20);
+    const mismatch: EventJson = { ...spoofedPtb(21), flags: ['df', 'icmp-error', 'quote-mismatch'] };
+    c.push(ptb);
+    expect(c.confirmed(ptb)).toBe(false);
+    c.push(own);
+    expect(c.confirmed(own)).toBe(true);
+    expect(c.confirmed(ptb)).toBe(true); // the flow it quoted is seen now
+    // Never judged, but about a flow that is tracked (the route probe asks).
+    expect(c.push(mismatch)).toEqual([]);
+    expect(c.confirmed(mismatch)).toBe(true);
+    // The other direction of the flow is the same flow.
+    const back = { ...own, src: own.dst, dst: own.src, sport: own.dport, dport: own.sport, flags: ['synack'] };
+    c.push(back);
+    expect(c.confirmed(back)).toBe(true);
+    expect(c.stats()).toMatchObject({ flows: 1, unmatched: 1, events: 4 });
+    const other = { ...own, sport: 40001 };
+    expect(c.confirmed(other)).toBe(false);
+  });
+
+  it('a flood of one quoted flow set aside keeps its last 32 errors: the flow seen later gets the verdict of the last ones', () => {
+    const c = new Correlator();
+    for (let i = 0; i < 1000; i++) c.push({ ...spoofedPtb(100 + i), mtu: i < 990 ? 1400 : 1300 });
+    expect(c.stats()).toMatchObject({ flows: 0, unmatched: 1000 });
+    const [v] = c.push({ ...syn(0, 5000), src: '198.18.0.1', dst: '198.18.0.2', sport: 40000, dport: 443 });
+    expect(v).toMatchObject({ verdict: 'ptb-honored', mtu: 1300 });
+    expect(v!.evidence.filter((e) => e.kind === 'ptb').map((e) => e.what)).toEqual([
+      'PTB ingress from 198.19.0.1 to 198.18.0.1 advertising MTU 1400',
+      'PTB ingress from 198.19.0.1 to 198.18.0.1 advertising MTU 1300',
+    ]);
+    expect(c.stats()).toMatchObject({ flows: 1, unmatched: 0, events: 1001 });
+  });
+
   it('counts ICMP errors that quote nothing as unmatched, without a verdict', () => {
     const c = new Correlator();
     const out = c.push({ type: 'event', kind: 'ptb', ts: 1, netns: 'c', iface: 'eth0', dir: 'ingress', src: '198.18.0.9', dst: '198.18.0.1', mtu: 1400, flags: ['icmp-error', 'inner-truncated'] });

@@ -25,6 +25,19 @@ describe('RecencyMap', () => {
     expect([...m.values()].sort()).toEqual([1, 20]);
   });
 
+  it('getAndTouch returns the value and makes it the most recent; undefined for none', () => {
+    const m = new RecencyMap<number>();
+    m.set('a', 1);
+    m.set('b', 2);
+    m.set('c', 3);
+    expect(m.getAndTouch('a')).toBe(1);
+    expect(m.getAndTouch('a')).toBe(1); // already the newest
+    expect(m.getAndTouch('zz')).toBeUndefined();
+    expect([...m.oldestFirst()].map(([k]) => k)).toEqual(['b', 'c', 'a']);
+    expect(m.makeRoom(3)).toBe(1);
+    expect([...m.oldestFirst()].map(([k]) => k)).toEqual(['c', 'a']);
+  });
+
   it('deleting while iterating oldest first, and down to empty', () => {
     const m = new RecencyMap<number>();
     for (let i = 0; i < 10; i++) m.set(`k${i}`, i);
