@@ -28,9 +28,15 @@ struct pmtu_flow_key {
 
 _Static_assert(sizeof(struct pmtu_flow_key) == 48, "pmtu_flow_key layout changed");
 
+/*
+ * Each CPU keeps its own LRU list (BPF_F_NO_COMMON_LRU): a busy host creates
+ * tens of thousands of flows a second on every CPU, and one list behind one
+ * lock would have them wait for each other.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 131072); /* resized by native/ before load */
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__type(key, struct pmtu_flow_key);
 	__type(value, struct pmtu_flow_state);
 } flows SEC(".maps") __weak;

@@ -251,31 +251,43 @@ static __always_inline void output(struct pmtu_event *ev)
 		count_loss(PMTU_LOSS_RINGBUF_FULL);
 }
 
-/* The flow's entry, made when it has none; NULL when the table refused it (counted). */
+/*
+ * The flow's entry, or NULL with *created set when there was none and `init`
+ * (the caller's state for a new flow, this packet applied) went in instead:
+ * a new flow costs one insert, not an insert and the lookups around it.
+ * NULL without *created: the table refused it (counted).
+ */
 static __always_inline struct pmtu_flow_state *flow_entry(const struct pmtu_flow_key *key, __u32 ifindex,
-							   __u64 now)
+							   const struct pmtu_flow_state *init, int *created)
 {
 	struct pmtu_flow_state *s = bpf_map_lookup_elem(&flows, key);
-	struct pmtu_flow_state init = { .first_ns = now, .last_ns = now };
 	struct pmtu_traffic *t;
 
+	*created = 0;
 	if (s)
 		return s;
-	if (bpf_map_update_elem(&flows, key, &init, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&flows, key)) {
-		count_loss(PMTU_LOSS_FLOW_TABLE);
-		return NULL;
+	if (bpf_map_update_elem(&flows, key, init, BPF_NOEXIST)) {
+		s = bpf_map_lookup_elem(&flows, key); /* another CPU made it meanwhile */
+		if (!s)
+			count_loss(PMTU_LOSS_FLOW_TABLE);
+		return s;
 	}
+	*created = 1;
 	t = traffic_slot(key->netns, ifindex);
 	if (t)
 		t->flows++;
-	return bpf_map_lookup_elem(&flows, key);
+	return NULL;
+}
+
+/* loopback's 65536 does not fit min_mtu: no IP packet is larger than 65535 anyway. */
+static __always_inline __u16 hook_mtu(__u32 mtu)
+{
+	return mtu > 0xffff ? 0xffff : mtu;
 }
 
 static __always_inline void crossed_hook(struct pmtu_flow_state *s, __u32 mtu, __u32 ifindex)
 {
-	if (mtu > 0xffff) /* loopback's 65536: no IP packet is larger anyway */
-		mtu = 0xffff;
+	mtu = hook_mtu(mtu);
 	if (mtu && (!s->min_mtu || mtu < s->min_mtu)) {
 		s->min_mtu = mtu;
 		s->min_mtu_ifindex = ifindex;
@@ -335,10 +347,10 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 	struct pmtu_event *ev = NULL;
 	__u32 mss = leading_mss(ctx, w);
 	__u64 now = bpf_ktime_get_ns();
-	struct pmtu_flow_state *s;
+	struct pmtu_flow_state *s, *st = NULL;
 	struct pmtu_flow_key key;
 	struct pmtu_traffic *t;
-	int fdir, report;
+	int fdir, report, created;
 
 	if (mss == MSS_ELSEWHERE) {
 		ev = syn_event(ctx, skb, w, dir, &mss);
@@ -356,11 +368,35 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 	fdir = pmtu_flow_key(&key, &w->f, netns);
 	if (fdir < 0)
 		return;
-	s = flow_entry(&key, ifindex, now);
+	/* A new flow: this SYN is all it has seen. The SYN's sender is the initiator: f's source, endpoint b when fdir is 1. */
+	struct pmtu_flow_state init = {
+		.first_ns = now,
+		.last_ns = now,
+		.min_mtu = hook_mtu(mtu),
+		.min_mtu_ifindex = ifindex,
+		.flags = seen | ((synack ? !fdir : fdir) ? PMTU_FS_SYN_FROM_OTHER : 0),
+	};
+	if (synack) { /* a branch, not an index: see on_df_size() */
+		init.mss_first[1] = init.mss_last[1] = mss;
+		init.mss_first_ifindex[1] = init.mss_last_ifindex[1] = ifindex;
+	} else {
+		init.mss_first[0] = init.mss_last[0] = mss;
+		init.mss_first_ifindex[0] = init.mss_last_ifindex[0] = ifindex;
+	}
+	/* Segments of MSS bytes (with IP and TCP headers) would not fit this hook: in trouble from the start. */
+	if (pmtu_cfg.every_flow || (mss && init.min_mtu && mss + (w->f.family == 6 ? 60 : 40) > init.min_mtu))
+		init.flags |= PMTU_FS_REPORTED;
+	s = flow_entry(&key, ifindex, &init, &created);
+	if (created) {
+		report = init.flags & PMTU_FS_REPORTED;
+		st = &init;
+		goto out;
+	}
 	if (!s) {
 		report = pmtu_cfg.every_flow;
 		goto out;
 	}
+	st = s;
 	/*
 	 * The same SYN again where it was first seen: a new connection on this
 	 * 5-tuple (or a retry) starts the MSS record afresh. Sizes and the
@@ -374,32 +410,31 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 	report = pmtu_cfg.every_flow || (s->flags & PMTU_FS_REPORTED);
 	if (!(s->flags & seen)) {
 		s->flags |= seen;
-		s->mss_first[idx] = mss;
-		s->mss_first_ifindex[idx] = ifindex;
-		/* The SYN's sender is the initiator: f's source, which is endpoint b when fdir is 1. */
+		s->mss_first[idx & 1] = mss;
+		s->mss_first_ifindex[idx & 1] = ifindex;
 		if ((synack ? !fdir : fdir))
 			s->flags |= PMTU_FS_SYN_FROM_OTHER;
 		else
 			s->flags &= ~PMTU_FS_SYN_FROM_OTHER;
-	} else if (mss != s->mss_first[idx]) {
+	} else if (mss != s->mss_first[idx & 1]) {
 		report = 1; /* rewritten on the path */
 	}
-	s->mss_last[idx] = mss;
-	s->mss_last_ifindex[idx] = ifindex;
+	s->mss_last[idx & 1] = mss;
+	s->mss_last_ifindex[idx & 1] = ifindex;
 	/* Segments of MSS bytes (with IP and TCP headers) would not fit a hook the flow crossed. */
 	if (mss && s->min_mtu && mss + (w->f.family == 6 ? 60 : 40) > s->min_mtu)
 		report = 1;
-	if (report)
-		s->flags |= PMTU_FS_REPORTED;
 out:
 	if (!report)
 		return;
+	if (st)
+		st->flags |= PMTU_FS_REPORTED;
 	if (!ev)
 		ev = syn_event(ctx, skb, w, dir, &mss);
 	if (!ev)
 		return;
-	if (s)
-		orient_state(&ev->state, s, fdir);
+	if (st)
+		orient_state(&ev->state, st, fdir);
 	output(ev);
 }
 
@@ -423,10 +458,10 @@ static __always_inline void on_df_size(struct __sk_buff *ctx, struct sk_buff *sk
 	__u32 netns = dev->nd_net.net->ns.inum;
 	__u32 mtu = dev->mtu, len = w->l3_len, zero = 0;
 	struct last_flow *last = bpf_map_lookup_elem(&last_flow, &zero);
-	struct pmtu_flow_state *s;
+	struct pmtu_flow_state *s, *st;
 	struct pmtu_flow_key key;
 	struct pmtu_event *ev;
-	int fdir, grew;
+	int fdir, grew, created;
 	__u64 now;
 
 	/* The entry only grows and shrinks its minimum while the flow is in it: this says what the lookup would. */
@@ -437,30 +472,43 @@ static __always_inline void on_df_size(struct __sk_buff *ctx, struct sk_buff *sk
 	if (fdir < 0)
 		return;
 	now = bpf_ktime_get_ns();
-	s = flow_entry(&key, ctx->ifindex, now);
-	if (!s)
+	struct pmtu_flow_state init = { .first_ns = now, .last_ns = now, .min_mtu = hook_mtu(mtu), .min_mtu_ifindex = ctx->ifindex };
+
+	/* Indexed with a branch: clang would OR the index into the stack address, which the verifier refuses. */
+	if (fdir)
+		init.largest[1] = len;
+	else
+		init.largest[0] = len;
+	s = flow_entry(&key, ctx->ifindex, &init, &created);
+	if (created) {
+		st = &init;
+		grew = 1;
+	} else if (s) {
+		st = s;
+		s->last_ns = now;
+		crossed_hook(s, mtu, ctx->ifindex);
+		grew = len > s->largest[fdir & 1];
+		if (grew)
+			s->largest[fdir & 1] = len; /* racing CPUs may both report: harmless, never wrong */
+	} else {
 		return;
-	s->last_ns = now;
-	crossed_hook(s, mtu, ctx->ifindex);
-	grew = len > s->largest[fdir & 1];
-	if (grew)
-		s->largest[fdir & 1] = len; /* racing CPUs may both report: harmless, never wrong */
+	}
 	if (last) {
 		__builtin_memcpy(&last->f, &w->f, sizeof(last->f));
 		last->netns = netns;
-		last->largest = s->largest[fdir & 1];
-		last->min_mtu = s->min_mtu;
+		last->largest = st->largest[fdir & 1];
+		last->min_mtu = st->min_mtu;
 		last->hits = 0;
 	}
 	/* A size bounds a path MTU only above the smallest hook crossed, or for a flow in trouble. */
-	if (!grew || !(pmtu_cfg.every_flow || (s->min_mtu && len > s->min_mtu) || (s->flags & PMTU_FS_REPORTED)))
+	if (!grew || !(pmtu_cfg.every_flow || (st->min_mtu && len > st->min_mtu) || (st->flags & PMTU_FS_REPORTED)))
 		return;
-	s->flags |= PMTU_FS_REPORTED;
+	st->flags |= PMTU_FS_REPORTED; /* a new flow's stack copy is only the event's */
 	ev = scratch_event(PMTU_KIND_SIZE);
 	if (!ev)
 		return;
 	fill_event(ev, ctx, skb, w, dir);
-	orient_state(&ev->state, s, fdir);
+	orient_state(&ev->state, st, fdir);
 	output(ev);
 }
 
