@@ -7,7 +7,7 @@ import { ADDON_PATH, type NativeAddon } from '../../src/observer/addon.js';
 import { decodeBatch } from '../../src/observer/decode.js';
 import type { PmtuEvent } from '../../src/observer/events.js';
 import type { Observer as NativeObserver, TestRunResult } from '../../native/index.js';
-import { ether, ipv4, tcp } from './packets.js';
+import { ether, icmpFragNeeded, ipv4, tcp } from './packets.js';
 
 export interface FrameResult {
   run: TestRunResult;
@@ -22,7 +22,8 @@ export class TestRunner {
 
   /**
    * everyFlow (default true): every SYN and largest-size growth is an event,
-   * which the parser tests compare field by field (and the marker needs).
+   * which the parser tests compare field by field; false: the flow table's
+   * own rules (test/bpf/flow-table.kernel.test.ts).
    */
   constructor(options: { sizeReportMin?: number; everyFlow?: boolean } = {}) {
     const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
@@ -31,18 +32,20 @@ export class TestRunner {
   }
 
   /**
-   * Runs one frame, then a marker SYN with a unique port; everything that
-   * arrives before the marker's event came from the frame.
+   * Runs one frame, then a marker PTB quoting a flow with a unique port (a PTB
+   * is always reported, in every mode); everything that arrives before the
+   * marker's event came from the frame.
    */
   async run(frame: Buffer, dir: 'ingress' | 'egress' = 'ingress'): Promise<FrameResult> {
     const run = this.native.testRun(dir, frame);
     const port = 1 + (this.marker++ % 65000);
     const src = '203.0.113.250';
     const dst = '203.0.113.251';
-    this.native.testRun('ingress', ether(ipv4({ src, dst, proto: 6, payload: tcp({ src, dst, sport: 9, dport: port, syn: true }) })));
+    const quoted = ipv4({ src: dst, dst: '203.0.113.252', proto: 6, df: true, payload: tcp({ src: dst, dst: '203.0.113.252', sport: 9, dport: port }) }).subarray(0, 28);
+    this.native.testRun('ingress', ether(ipv4({ src, dst, proto: 1, payload: icmpFragNeeded(1400, quoted) })));
     const deadline = Date.now() + 5000;
     for (;;) {
-      const i = this.received.findIndex((e) => e.kind === 'syn' && e.outer?.src === src && e.outer.dport === port);
+      const i = this.received.findIndex((e) => e.kind === 'ptb' && e.outer?.src === src && e.inner?.dport === port);
       if (i >= 0) {
         const events = this.received.splice(0, i + 1).slice(0, i);
         // Tracepoints keep reporting whatever else the machine does (and the
@@ -53,6 +56,11 @@ export class TestRunner {
       if (Date.now() > deadline) throw new Error('the marker event never arrived');
       await new Promise((r) => setTimeout(r, 5));
     }
+  }
+
+  /** The native observer's traffic counters (the loopback hook's, for test runs). */
+  traffic() {
+    return this.native.traffic();
   }
 
   losses() {
