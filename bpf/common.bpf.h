@@ -52,6 +52,16 @@ static __always_inline void count_loss(__u32 which)
 		*n += 1;
 }
 
+/* A record about to be filled: reserved ring buffer memory or a reused scratch copy, neither zeroed. */
+static __always_inline struct pmtu_event *init_event(struct pmtu_event *ev, __u8 kind)
+{
+	/* Unused fields must read as 0 (the snapshot is bounded by snap_len). */
+	__builtin_memset(ev, 0, offsetof(struct pmtu_event, snap));
+	ev->kind = kind;
+	ev->ts_ns = bpf_ktime_get_ns();
+	return ev;
+}
+
 static __always_inline struct pmtu_event *reserve_event(__u8 kind)
 {
 	struct pmtu_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
@@ -60,11 +70,7 @@ static __always_inline struct pmtu_event *reserve_event(__u8 kind)
 		count_loss(PMTU_LOSS_RINGBUF_FULL);
 		return NULL;
 	}
-	/* Ring buffer memory is not zeroed; unused fields must read as 0. */
-	__builtin_memset(ev, 0, offsetof(struct pmtu_event, snap));
-	ev->kind = kind;
-	ev->ts_ns = bpf_ktime_get_ns();
-	return ev;
+	return init_event(ev, kind);
 }
 
 static __always_inline __u16 rd16(const __u8 *p)

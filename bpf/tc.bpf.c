@@ -231,18 +231,13 @@ static __always_inline int fill_event(struct pmtu_event *ev, struct __sk_buff *c
 	return pmtu_parse_snapshot(ev);
 }
 
-/* This CPU's scratch event, cleared like a reserved one. */
+/* This CPU's scratch event, made ready like a reserved one. */
 static __always_inline struct pmtu_event *scratch_event(__u8 kind)
 {
 	__u32 zero = 0;
 	struct pmtu_event *ev = bpf_map_lookup_elem(&scratch, &zero);
 
-	if (!ev)
-		return NULL;
-	__builtin_memset(ev, 0, offsetof(struct pmtu_event, snap));
-	ev->kind = kind;
-	ev->ts_ns = bpf_ktime_get_ns();
-	return ev;
+	return ev ? init_event(ev, kind) : NULL;
 }
 
 static __always_inline void output(struct pmtu_event *ev)
