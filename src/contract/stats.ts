@@ -2,7 +2,15 @@
 // the hooks are in place, every few seconds, and at the end; captures record them.
 
 import type { CorrelatorStats } from '../correlate/correlator.js';
-import type { ObserverLosses } from '../observer/index.js';
+import type { LossCounters } from '../../native/index.js';
+
+/** What the observer lost: the addon's counters and its own. */
+export interface ObserverLosses extends LossCounters {
+  /** The addon's count, plus events an async iterator's full queue dropped. */
+  queueFull: number;
+  /** Records of a kind this version does not know. */
+  unknownRecords: number;
+}
 
 /** What the observer lost, and what the session's own output could not take. */
 export interface LossesJson extends ObserverLosses {

@@ -24,12 +24,13 @@ import { loadAddon, type NativeAddon } from './addon.js';
 import { decodeBatch } from './decode.js';
 import type { PmtuEvent } from './events.js';
 import type { EventJson } from '../contract/event.js';
-import type { TrafficJson } from '../contract/stats.js';
+import type { ObserverLosses, TrafficJson } from '../contract/stats.js';
 import { eventJson, type Namers } from './json.js';
 import { DropReasons, IfaceNames, NetnsNames, fsNameSources, namedNetnsPath, type NameSources } from './names.js';
-import type { Attachment, LossCounters, Observer as NativeObserver } from '../../native/index.js';
+import type { Attachment, Observer as NativeObserver } from '../../native/index.js';
 
 export type { PmtuEvent } from './events.js';
+export type { ObserverLosses } from '../contract/stats.js'; // the package's entry point names it
 
 export interface ObserverOptions {
   /** Named namespaces (`ip netns` names) to watch instead of the current one. */
@@ -77,12 +78,6 @@ export interface Target {
   mtu: number;
 }
 
-export interface ObserverLosses extends LossCounters {
-  /** The addon's count, plus events an async iterator's full queue dropped. */
-  queueFull: number;
-  /** Records of a kind this version does not know. */
-  unknownRecords: number;
-}
 
 
 function namedNamespaces(sources: NameSources): string[] {

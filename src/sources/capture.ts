@@ -8,7 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { CaptureReader } from '../capture/reader.js';
 import type { CaptureRecord } from '../capture/types.js';
 import type { StatsJson, TrafficJson } from '../contract/stats.js';
-import type { ObserverLosses } from '../observer/index.js';
+import type { ObserverLosses } from '../contract/stats.js';
 import type { Session } from '../session.js';
 import type { Source } from './source.js';
 

@@ -3,7 +3,8 @@
 
 import type { TrafficJson } from '../contract/stats.js';
 import type { NativeAddon } from '../observer/addon.js';
-import type { Observer, ObserverLosses } from '../observer/index.js';
+import type { ObserverLosses } from '../contract/stats.js';
+import type { Observer } from '../observer/index.js';
 import type { Session } from '../session.js';
 import type { Source } from './source.js';
 

@@ -2,7 +2,7 @@
 // pmtu-watch capture (sources/capture.ts); a foreign capture (pcap) next.
 
 import type { TrafficJson } from '../contract/stats.js';
-import type { ObserverLosses } from '../observer/index.js';
+import type { ObserverLosses } from '../contract/stats.js';
 import type { NativeAddon } from '../observer/addon.js';
 import type { Session } from '../session.js';
 
