@@ -100,8 +100,11 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
     .option('--serve <host:port>', 'also serve the websocket feed (/feed) and Prometheus metrics (/metrics) here')
     .addHelpText(
       'after',
-      '\nAt start it removes the tc filters a killed pmtu-watch left (only those) and says so. PTBs about flows it never saw are\n' +
-        'counted as unmatched, not judged. Lost events are counted and shown (status line, warnings, stats, /metrics).',
+      '\nHealthy flows make no events: the kernel keeps their state in its flow table and counts them (status line, the\n' +
+        '"traffic" of the stats lines, /metrics); events are what can be trouble, each with its flow\'s kernel state.\n' +
+        'At start it removes the tc filters a killed pmtu-watch left (only those) and says so. PTBs about flows it never saw, or\n' +
+        'quoting a packet their destination did not send, are counted as unmatched, not judged. Lost events are counted and shown\n' +
+        '(status line, warnings, stats, /metrics).',
     )
     .action(watch);
 
