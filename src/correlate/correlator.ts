@@ -42,7 +42,7 @@ export interface CorrelatorStats {
 /** What push() returns when nothing changed: shared, never written. */
 const NO_VERDICTS: VerdictJson[] = Object.freeze([]) as unknown as VerdictJson[];
 
-/** Facts are kept per kind in small maps keyed so that a repeat replaces, never adds. */
+/** Facts are kept per kind in small lists keyed (fact.id) so that a repeat replaces, never adds. */
 const MAX_FACTS = 32;
 
 interface Fact {
@@ -112,40 +112,75 @@ interface RouteFact {
   expected: number;
 }
 
-function put<T extends { id?: string }>(map: Map<string, T>, key: string, fact: T): void {
-  if (!map.has(key) && map.size >= MAX_FACTS) {
+/** The fact stored under a key. */
+function factAt<T extends { id?: string }>(list: readonly T[], key: string): T | undefined {
+  for (let i = 0; i < list.length; i++) if (list[i]!.id === key) return list[i];
+  return undefined;
+}
+
+/**
+ * Stores a fact under its key, in place of the one there (a list in the order
+ * keys first came, as a Map keeps them: a flow holds one or two facts of a
+ * kind, and a Map of one costs more than the fact).
+ */
+function put<T extends { id?: string }>(list: T[], key: string, fact: T): void {
+  let at = -1;
+  for (let i = 0; i < list.length; i++) {
+    if (list[i]!.id === key) {
+      at = i;
+      break;
+    }
+  }
+  if (at < 0 && list.length >= MAX_FACTS) {
     // Full: the fact that sorts first goes, whatever order facts came in.
-    const first = [...map.keys()].sort()[0];
-    if (first !== undefined && first < key) map.delete(first);
+    let first = 0;
+    for (let i = 1; i < list.length; i++) if (list[i]!.id! < list[first]!.id!) first = i;
+    if (list[first]!.id! < key) list.splice(first, 1);
     else return;
   }
   // Facts are made for this call: stamping the key on it saves a copy
   // (object spread is a slow path in V8, ~15 us here).
   fact.id = key;
-  map.set(key, fact);
+  if (at < 0) list.push(fact);
+  else list[at] = fact;
 }
 
 /**
  * The fact with the highest score; ties go to the earlier one, then to the
  * smaller key, so the choice never depends on the order facts arrived in.
  */
-function maxBy<T extends { ts: number; id?: string }>(items: Iterable<T>, score: (t: T) => number): T | undefined {
+function maxBy<T extends { ts: number; id?: string }>(items: readonly T[], score: (t: T) => number): T | undefined {
   let best: T | undefined;
-  for (const t of items) {
+  for (let i = 0; i < items.length; i++) {
+    const t = items[i]!;
     if (best === undefined) {
       best = t;
       continue;
     }
-    const d = score(t) - score(best);
-    if (d > 0 || (d === 0 && (t.ts < best.ts || (t.ts === best.ts && (t.id ?? '') < (best.id ?? ''))))) best = t;
+    if (beats(t, best, score(t) - score(best))) best = t;
   }
   return best;
 }
 
-/** Facts in a stable order: by time, then key. */
-function ordered<T extends { ts: number; id?: string }>(items: Iterable<T>): T[] {
-  return [...items].sort((a, b) => a.ts - b.ts || ((a.id ?? '') < (b.id ?? '') ? -1 : (a.id ?? '') > (b.id ?? '') ? 1 : 0));
+/** Whether t takes best's place in maxBy, d being t's score minus best's. */
+function beats(t: { ts: number; id?: string }, best: { ts: number; id?: string }, d: number): boolean {
+  return d > 0 || (d === 0 && (t.ts < best.ts || (t.ts === best.ts && (t.id ?? '') < (best.id ?? ''))));
 }
+
+function byTimeThenKey(a: { ts: number; id?: string }, b: { ts: number; id?: string }): number {
+  return a.ts - b.ts || ((a.id ?? '') < (b.id ?? '') ? -1 : (a.id ?? '') > (b.id ?? '') ? 1 : 0);
+}
+
+/** Facts in a stable order: by time, then key. Not to be written: a list of one or none is the list itself. */
+function ordered<T extends { ts: number; id?: string }>(items: readonly T[]): readonly T[] {
+  return items.length < 2 ? items : [...items].sort(byTimeThenKey);
+}
+
+// Scores for maxBy, made once rather than a closure per call.
+const LATEST = (f: { ts: number }) => f.ts;
+const LONGEST = (d: DropFact) => d.len;
+const NARROWEST = (s: SynFact) => -s.ifMtu;
+const NARROWEST_STATE = (k: KernelFact) => -k.state.minMtu!.mtu;
 
 function at(f: Fact): string {
   return `${f.netns || '?'}/${f.iface || '?'}`;
@@ -173,8 +208,9 @@ interface FactKinds {
   kernel: KernelFact;
 }
 
-/** What a flow without facts of a kind reads: shared, never written (writes go through Flow.writable). */
-const NO_FACTS: ReadonlyMap<string, never> = new Map<string, never>();
+/** What a flow without facts of a kind reads: shared, never written (writes go through Flow.put). */
+const NO_FACTS: readonly never[] = Object.freeze([]);
+const NO_NOTES: readonly string[] = Object.freeze([]);
 
 class Flow {
   firstTs: number;
@@ -183,49 +219,50 @@ class Flow {
   shown: FlowJson;
   initiatorKnown = false;
   /**
-   * Facts by kind. A flow usually has one or two kinds, so each map is made
-   * on its first fact (most flows would otherwise carry seven empty maps);
+   * Facts by kind. A flow usually has one or two kinds, so each list is made
+   * on its first fact (most flows would otherwise carry seven empty ones);
    * until then reads see NO_FACTS.
    */
-  private readonly facts: Partial<Record<keyof FactKinds, Map<string, unknown>>> = {};
+  private readonly facts: Partial<Record<keyof FactKinds, unknown[]>> = {};
   verdict: VerdictJson | undefined;
 
-  get ptbs(): ReadonlyMap<string, PtbFact> {
-    return (this.facts.ptbs as Map<string, PtbFact> | undefined) ?? NO_FACTS;
+  get ptbs(): readonly PtbFact[] {
+    return (this.facts.ptbs as PtbFact[] | undefined) ?? NO_FACTS;
   }
-  get ptbDrops(): ReadonlyMap<string, DropFact> {
-    return (this.facts.ptbDrops as Map<string, DropFact> | undefined) ?? NO_FACTS;
+  get ptbDrops(): readonly DropFact[] {
+    return (this.facts.ptbDrops as DropFact[] | undefined) ?? NO_FACTS;
   }
-  get tooBig(): ReadonlyMap<string, DropFact> {
-    return (this.facts.tooBig as Map<string, DropFact> | undefined) ?? NO_FACTS;
+  get tooBig(): readonly DropFact[] {
+    return (this.facts.tooBig as DropFact[] | undefined) ?? NO_FACTS;
   }
-  get l2(): ReadonlyMap<string, DropFact> {
-    return (this.facts.l2 as Map<string, DropFact> | undefined) ?? NO_FACTS;
+  get l2(): readonly DropFact[] {
+    return (this.facts.l2 as DropFact[] | undefined) ?? NO_FACTS;
   }
-  get sizes(): ReadonlyMap<string, SizeFact> {
-    return (this.facts.sizes as Map<string, SizeFact> | undefined) ?? NO_FACTS;
+  get sizes(): readonly SizeFact[] {
+    return (this.facts.sizes as SizeFact[] | undefined) ?? NO_FACTS;
   }
-  get syns(): ReadonlyMap<string, SynFact> {
-    return (this.facts.syns as Map<string, SynFact> | undefined) ?? NO_FACTS;
+  get syns(): readonly SynFact[] {
+    return (this.facts.syns as SynFact[] | undefined) ?? NO_FACTS;
   }
-  get retransmits(): ReadonlyMap<string, RetransmitFact> {
-    return (this.facts.retransmits as Map<string, RetransmitFact> | undefined) ?? NO_FACTS;
+  get retransmits(): readonly RetransmitFact[] {
+    return (this.facts.retransmits as RetransmitFact[] | undefined) ?? NO_FACTS;
   }
-  get routes(): ReadonlyMap<string, RouteFact> {
-    return (this.facts.routes as Map<string, RouteFact> | undefined) ?? NO_FACTS;
+  get routes(): readonly RouteFact[] {
+    return (this.facts.routes as RouteFact[] | undefined) ?? NO_FACTS;
   }
-  get kernel(): ReadonlyMap<string, KernelFact> {
-    return (this.facts.kernel as Map<string, KernelFact> | undefined) ?? NO_FACTS;
+  get kernel(): readonly KernelFact[] {
+    return (this.facts.kernel as KernelFact[] | undefined) ?? NO_FACTS;
   }
 
-  /** The map facts of this kind are written to, made on first use. */
-  writable<K extends keyof FactKinds>(kind: K): Map<string, FactKinds[K]> {
-    let map = this.facts[kind];
-    if (!map) {
-      map = new Map();
-      this.facts[kind] = map;
+  /** Stores a fact of a kind under its key (see put); the first one makes the list, of just that one (an empty list would take room for 17). */
+  put<K extends keyof FactKinds>(kind: K, key: string, fact: FactKinds[K]): void {
+    const list = this.facts[kind] as FactKinds[K][] | undefined;
+    if (list) {
+      put(list, key, fact);
+      return;
     }
-    return map as Map<string, FactKinds[K]>;
+    fact.id = key;
+    this.facts[kind] = [fact];
   }
 
   constructor(flow: FlowJson, ts: number) {
@@ -263,7 +300,23 @@ export function subject(ev: CorrelatorEvent): FlowJson | undefined {
  */
 function internalKey(src: string, sport: number, dst: string, dport: number, proto: string | number): string {
   const forward = src < dst || (src === dst && sport <= dport);
-  return forward ? `${proto}|${src}|${sport}>${dst}|${dport}` : `${proto}|${dst}|${dport}>${src}|${sport}`;
+  return forward ? flat([String(proto), '|', src, '|', sport, '>', dst, '|', dport]) : flat([String(proto), '|', dst, '|', dport, '>', src, '|', sport]);
+}
+
+/**
+ * Strings and numbers as one string made flat at once: what a flow keeps
+ * (its key, its facts' keys, its evidence) would otherwise stay a tree of
+ * the concatenations it was made of (V8's cons strings, 32 bytes a node;
+ * ~380 of a flow's ~1400 bytes were those). The parts are what a template
+ * literal would print: no null or undefined (join would print them as '').
+ */
+function flat(parts: (string | number)[]): string {
+  return parts.join('');
+}
+
+/** Whether the flow shown already is an event's own (src, dst, ports, proto), so it need not be made again. */
+function sameFlow(f: FlowJson, ev: EventJson): boolean {
+  return f.src === ev.src && f.dst === ev.dst && f.sport === (ev.sport ?? 0) && f.dport === (ev.dport ?? 0) && f.proto === ev.proto;
 }
 
 /**
@@ -471,8 +524,18 @@ function sameVerdict(a: VerdictJson, b: VerdictJson): boolean {
     a.where.hop === b.where.hop &&
     a.bounds?.largestOk === b.bounds?.largestOk &&
     a.bounds?.smallestLost === b.bounds?.smallestLost &&
-    a.notes.join('\n') === b.notes.join('\n')
+    sameNotes(a.notes, b.notes)
   );
+}
+
+/** a.notes.join('\n') === b.notes.join('\n'), without joining when they are the same note for note. */
+function sameNotes(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length === b.length) {
+    let i = 0;
+    while (i < a.length && a[i] === b[i]) i++;
+    if (i === a.length) return true;
+  }
+  return a.join('\n') === b.join('\n');
 }
 
 function record(flow: Flow, ev: CorrelatorEvent): void {
@@ -486,7 +549,7 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
     case 'ptb-sent': {
       const to = ev.kind === 'ptb' ? (ev.dst ?? ev.inner!.src) : ev.inner!.src;
       const hop = ev.kind === 'ptb' ? (ev.src ?? null) : null;
-      put(flow.writable('ptbs'), `${ev.kind}|${ev.netns}|${ev.iface}|${ev.dir}|${ev.mtu}|${hop}`, {
+      flow.put('ptbs', `${ev.kind}|${ev.netns}|${ev.iface}|${ev.dir}|${ev.mtu}|${hop}`, {
         ts: ev.ts,
         netns: ev.netns,
         iface: ev.iface,
@@ -513,26 +576,28 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
         src: ev.src ?? '',
       };
       const key = `${ev.netns}|${ev.iface}|${fact.reason}|${fact.hop}|${fact.mtu}|${fact.len}`;
-      if (ev.flags.includes('icmp-error')) put(flow.writable('ptbDrops'), key, fact);
-      else if (fact.reason === 'PKT_TOO_BIG') put(flow.writable('tooBig'), key, fact);
-      else if (ev.flags.includes('oversize')) put(flow.writable('l2'), key, fact);
+      if (ev.flags.includes('icmp-error')) flow.put('ptbDrops', key, fact);
+      else if (fact.reason === 'PKT_TOO_BIG') flow.put('tooBig', key, fact);
+      else if (ev.flags.includes('oversize')) flow.put('l2', key, fact);
       return;
     }
     case 'size': {
-      put(flow.writable('sizes'), `${ev.netns}|${ev.iface}|${ev.dir}|${ev.src}`, {
+      flow.put('sizes', `${ev.netns}|${ev.iface}|${ev.dir}|${ev.src}`, {
         ts: ev.ts,
         netns: ev.netns,
         iface: ev.iface,
         dir: ev.dir,
         src: ev.src ?? '',
-        len: Math.max(ev.len ?? 0, flow.sizes.get(`${ev.netns}|${ev.iface}|${ev.dir}|${ev.src}`)?.len ?? 0),
+        len: Math.max(ev.len ?? 0, factAt(flow.sizes, `${ev.netns}|${ev.iface}|${ev.dir}|${ev.src}`)?.len ?? 0),
         ifMtu: ev.mtu ?? 0,
       });
       return;
     }
     case 'syn': {
       const synAck = ev.flags.includes('synack');
-      put(flow.writable('syns'), `${ev.netns}|${ev.iface}|${ev.dir}|${synAck}`, {
+      const key = flat([ev.netns, '|', ev.iface, '|', String(ev.dir), '|', String(synAck)]);
+      flow.put('syns', key, {
+        id: key, // in the literal: set later, it would take the fact a property array of its own
         ts: ev.ts,
         netns: ev.netns,
         iface: ev.iface,
@@ -545,7 +610,7 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
         family: (ev.src ?? '').includes(':') ? 6 : 4,
       });
       if (!synAck && !flow.initiatorKnown) {
-        const f = flowOf(ev);
+        const f = sameFlow(flow.shown, ev) ? flow.shown : flowOf(ev);
         if (f) flow.shown = f;
         flow.initiatorKnown = true;
       }
@@ -554,7 +619,7 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
     case 'retransmit': {
       const fact: RetransmitFact = { ts: ev.ts, netns: ev.netns, iface: ev.iface, src: ev.src ?? '', len: ev.len ?? 0, mss: ev.mss ?? 0 };
       if (ev.timeouts !== undefined) fact.timeouts = ev.timeouts;
-      put(flow.writable('retransmits'), `${ev.netns}|${ev.src}|${ev.len}|${ev.ts}`, fact);
+      flow.put('retransmits', `${ev.netns}|${ev.src}|${ev.len}|${ev.ts}`, fact);
       return;
     }
   }
@@ -564,13 +629,13 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
 function recordKernel(flow: Flow, ev: EventJson): void {
   const subj = subject(ev);
   if (!subj) return;
-  const prev = flow.kernel.get(ev.netns);
+  const prev = factAt(flow.kernel, ev.netns);
   if (prev && (prev.ts > ev.ts || (prev.ts === ev.ts && JSON.stringify(prev.state) >= JSON.stringify(ev.flow)))) return;
-  put(flow.writable('kernel'), ev.netns, { ts: ev.ts, netns: ev.netns, src: subj.src, dst: subj.dst, state: ev.flow! });
+  flow.put('kernel', ev.netns, { ts: ev.ts, netns: ev.netns, src: subj.src, dst: subj.dst, state: ev.flow! });
 }
 
 function recordRoute(flow: Flow, ev: RouteEventJson): void {
-  put(flow.writable('routes'), `${ev.netns}|${ev.dst}|${ev.expected}`, {
+  flow.put('routes', `${ev.netns}|${ev.dst}|${ev.expected}`, {
     ts: ev.ts,
     netns: ev.netns,
     dst: ev.dst,
@@ -602,9 +667,10 @@ function judge(flow: Flow, ts: number): VerdictJson {
     notes: [],
   };
   const ev = v.evidence;
-  const ptbs = ordered(flow.ptbs.values());
+  const ptbs = ordered(flow.ptbs);
   const family = familyOf(flow.shown.src);
-  const lowest = ptbs.length ? Math.min(...ptbs.map((p) => p.mtu)) : null;
+  let lowest: number | null = null;
+  for (const p of ptbs) if (lowest === null || p.mtu < lowest) lowest = p.mtu;
   // What the kernel does with it: a PTB below its floor teaches the floor.
   const advertised = lowest === null ? null : appliedPmtu(family, lowest);
   if (lowest !== null && lowest < MIN_PMTU[family]) {
@@ -612,14 +678,20 @@ function judge(flow: Flow, ts: number): VerdictJson {
       `a PTB advertises MTU ${lowest}, below the smallest path MTU the kernel accepts (${MIN_PMTU[family]}${family === 4 ? ', net.ipv4.route.min_pmtu' : ''}): it uses ${MIN_PMTU[family]} instead`,
     );
   }
-  const hop = ptbs.find((p) => p.hop)?.hop ?? null;
-  const mssNotes = flow.kernel.size ? kernelMssNotes(flow) : mssRewrites(flow);
+  let hop: string | null = null;
+  for (const p of ptbs) {
+    if (!p.hop) continue;
+    hop = p.hop;
+    break;
+  }
+  const mssNotes = flow.kernel.length ? kernelMssNotes(flow) : mssRewrites(flow);
 
-  const ptbDrop = maxBy(flow.ptbDrops.values(), (d) => d.ts);
-  const l2 = maxBy(flow.l2.values(), (d) => d.len);
-  const tooBig = maxBy(flow.tooBig.values(), (d) => d.ts);
-  const unlearned = ordered(flow.routes.values()).find((r) => !r.learned);
-  const learned = ordered(flow.routes.values()).find((r) => r.learned);
+  const ptbDrop = maxBy(flow.ptbDrops, LATEST);
+  const l2 = maxBy(flow.l2, LONGEST);
+  const tooBig = maxBy(flow.tooBig, LATEST);
+  const routes = ordered(flow.routes);
+  const unlearned = routes.length ? routes.find((r) => !r.learned) : undefined;
+  const learned = routes.length ? routes.find((r) => r.learned) : undefined;
 
   for (const p of ptbs.slice(0, 3)) {
     ev.push(
@@ -640,8 +712,7 @@ function judge(flow: Flow, ts: number): VerdictJson {
     v.cause = ptbDrop.reason === 'NETFILTER_DROP' ? 'firewall' : ptbDrop.reason.toLowerCase();
     v.where = { netns: stillborn.netns, iface: stillborn.mtuIface ?? stillborn.iface, hop: null };
     v.mtu = stillborn.mtu;
-    const lost = [...flow.tooBig.values()].map((d) => d.len);
-    v.bounds = { largestOk: stillborn.mtu, smallestLost: lost.length ? Math.min(...lost) : null };
+    v.bounds = { largestOk: stillborn.mtu, smallestLost: flow.tooBig.length ? smallestLen(flow.tooBig) : null };
     ev.push(evidence('drop', ptbDrop, `dropped the PTB it had just generated (${ptbDrop.reason}): it never left ${ptbDrop.netns}`));
     if (tooBig) ev.push(evidence('drop', tooBig, `dropped a ${tooBig.len}-byte DF packet from ${tooBig.src}: larger than MTU ${tooBig.mtu}${tooBig.mtuIface ? ` of ${tooBig.mtuIface}` : ''}`));
   } else if (ptbDrop) {
@@ -664,7 +735,7 @@ function judge(flow: Flow, ts: number): VerdictJson {
     const iface = l2.mtuIface ?? l2.iface;
     v.where = { netns, iface, hop: null };
     v.mtu = l2.mtu;
-    v.bounds = { largestOk: null, smallestLost: Math.min(...[...flow.l2.values()].map((d) => d.len)) };
+    v.bounds = { largestOk: null, smallestLost: smallestLen(flow.l2) };
     ev.push(
       evidence(
         'drop',
@@ -693,7 +764,7 @@ function judge(flow: Flow, ts: number): VerdictJson {
     v.cause = 'no-ptb';
     v.where = { netns: tooBig.mtuNetns ?? tooBig.netns, iface: tooBig.mtuIface ?? tooBig.iface, hop: null };
     v.mtu = tooBig.mtu;
-    v.bounds = { largestOk: tooBig.mtu, smallestLost: Math.min(...[...flow.tooBig.values()].map((d) => d.len)) };
+    v.bounds = { largestOk: tooBig.mtu, smallestLost: smallestLen(flow.tooBig) };
     ev.push(evidence('drop', tooBig, `dropped a ${tooBig.len}-byte DF packet from ${tooBig.src} (MTU ${tooBig.mtu}) and no PTB was seen`));
   } else {
     const hole = blackhole(flow);
@@ -721,12 +792,28 @@ function judge(flow: Flow, ts: number): VerdictJson {
     }
   }
 
-  const firstSyns = ordered(flow.syns.values()).slice(0, 2);
-  for (const s of firstSyns) if (ev.length < MAX_EVIDENCE) ev.push(evidence('syn', s, `${s.synAck ? 'SYN-ACK' : 'SYN'} ${s.dir ?? ''} from ${s.src}, MSS ${s.mss}`));
-  v.notes.push(...mssNotes);
-  v.evidence = ev.slice(0, MAX_EVIDENCE).sort((a, b) => a.ts - b.ts || (a.what < b.what ? -1 : a.what > b.what ? 1 : 0));
+  const syns = ordered(flow.syns);
+  for (let i = 0; i < syns.length && i < 2; i++) {
+    const s = syns[i]!;
+    if (ev.length < MAX_EVIDENCE) ev.push(evidence('syn', s, flat([s.synAck ? 'SYN-ACK' : 'SYN', ' ', s.dir ?? '', ' from ', s.src, ', MSS ', s.mss])));
+  }
+  for (const note of mssNotes) v.notes.push(note);
+  // A copy of just the size it is (the pushed-to list has room for 17).
+  v.evidence = ev.slice(0, MAX_EVIDENCE);
+  if (v.evidence.length > 1) v.evidence.sort(byTimeThenWhat);
   v.fix = fixFor(v);
   return v;
+}
+
+function byTimeThenWhat(a: EvidenceJson, b: EvidenceJson): number {
+  return a.ts - b.ts || (a.what < b.what ? -1 : a.what > b.what ? 1 : 0);
+}
+
+/** The smallest len of some drops (at least one). */
+function smallestLen(drops: readonly DropFact[]): number {
+  let min = Infinity;
+  for (const d of drops) min = Math.min(min, d.len);
+  return min;
 }
 
 /** Encapsulations known by their UDP port, with their IPv4-underlay overhead. */
@@ -752,14 +839,19 @@ function headers(s: SynFact): number {
  * Returns the hook with that smallest MTU.
  */
 function mssTooBig(flow: Flow): SynFact | undefined {
+  const syns = flow.syns;
+  if (!syns.length) return undefined;
   let worst: { at: SynFact; excess: number } | undefined;
-  for (const synAck of [false, true]) {
-    const seen = [...flow.syns.values()].filter((s) => s.synAck === synAck && s.mss > 0);
-    const received = maxBy(seen, (s) => s.ts);
-    const narrowest = maxBy(
-      seen.filter((s) => s.ifMtu > 0),
-      (s) => -s.ifMtu,
-    );
+  for (let d = 0; d < 2; d++) {
+    const synAck = d === 1;
+    // maxBy(the SYNs of this direction with an MSS, latest) and maxBy(those with an MTU, narrowest), in one pass.
+    let received: SynFact | undefined;
+    let narrowest: SynFact | undefined;
+    for (const s of syns) {
+      if (s.synAck !== synAck || !(s.mss > 0)) continue;
+      if (!received || beats(s, received, LATEST(s) - LATEST(received))) received = s;
+      if (s.ifMtu > 0 && (!narrowest || beats(s, narrowest, NARROWEST(s) - NARROWEST(narrowest)))) narrowest = s;
+    }
     if (!received || !narrowest) continue;
     const excess = received.mss + headers(received) - narrowest.ifMtu;
     if (excess > 0 && (!worst || excess > worst.excess)) worst = { at: { ...narrowest, mss: received.mss }, excess };
@@ -772,8 +864,13 @@ function mssTooBig(flow: Flow): SynFact | undefined {
  * when a hop rewrote it (the first and last hook a SYN was seen at differ).
  * Said once both directions' SYNs were seen, so the note does not churn.
  */
-function mssRewrites(flow: Flow): string[] {
-  const byDir = [false, true].map((synAck) => ordered(flow.syns.values()).filter((s) => s.synAck === synAck && s.mss > 0));
+function mssRewrites(flow: Flow): readonly string[] {
+  let syns = 0;
+  let synAcks = 0;
+  for (const s of flow.syns) if (s.mss > 0) s.synAck ? synAcks++ : syns++;
+  if (!syns || !synAcks) return NO_NOTES;
+  const all = ordered(flow.syns);
+  const byDir = [false, true].map((synAck) => all.filter((s) => s.synAck === synAck && s.mss > 0));
   if (byDir.some((seen) => seen.length === 0)) return [];
   return byDir.map((seen) => {
     const first = seen[0]!;
@@ -801,8 +898,9 @@ function kernelMssNotes(flow: Flow): string[] {
   const rewritten: string[] = [];
   const plain = new Set<string>();
   const rewrittenDirs = new Set<boolean>();
-  for (const k of ordered(flow.kernel.values())) {
-    for (const synAck of [false, true]) {
+  for (const k of ordered(flow.kernel)) {
+    for (let d = 0; d < 2; d++) {
+      const synAck = d === 1;
       const m: MssSeenJson | undefined = synAck ? k.state.synAck : k.state.syn;
       const ends = synEnds(k, synAck);
       if (!m || !ends || !m.first) continue;
@@ -824,15 +922,17 @@ function kernelMssNotes(flow: Flow): string[] {
  * received; it is held against the smallest hook MTU the flow crossed anywhere.
  */
 function kernelMssTooBig(flow: Flow): SynFact | undefined {
-  const states = ordered(flow.kernel.values());
+  if (!flow.kernel.length) return undefined;
+  const states = ordered(flow.kernel);
   const narrowest = maxBy(
     states.filter((k) => k.state.minMtu),
-    (k) => -k.state.minMtu!.mtu,
+    NARROWEST_STATE,
   );
   if (!narrowest) return undefined;
   const min = narrowest.state.minMtu!;
   let worst: { at: SynFact; excess: number } | undefined;
-  for (const synAck of [false, true]) {
+  for (let d = 0; d < 2; d++) {
+    const synAck = d === 1;
     let received: { mss: number; ends: { from: string; to: string } } | undefined;
     for (const k of states) {
       const m = synAck ? k.state.synAck : k.state.syn;
@@ -852,8 +952,8 @@ function kernelMssTooBig(flow: Flow): SynFact | undefined {
 
 /** Large segments retransmitted again and again, none of that size seen getting through. */
 function blackhole(flow: Flow): { at: RetransmitFact; count: number; timeouts: number; largestOk: number | null; smallestLost: number } | undefined {
-  const rtx = ordered(flow.retransmits.values());
-  if (rtx.length < 2) return undefined;
+  if (flow.retransmits.length < 2) return undefined;
+  const rtx = ordered(flow.retransmits);
   // One timeout is a lost tail that the retransmission repairs; the same
   // segment timing out again (the RTO backing off) is what a black hole does.
   const timeouts = Math.max(...rtx.map((r) => r.timeouts ?? -1));
@@ -864,9 +964,9 @@ function blackhole(flow: Flow): { at: RetransmitFact; count: number; timeouts: n
   // its own packets leave from. Arriving at a hop on the way proves nothing.
   const receiver = sender === flow.shown.src ? flow.shown.dst : flow.shown.src;
   // (Routers forward the receiver's packets too: its own host is where they were seen first.)
-  const home = ordered([...flow.sizes.values(), ...flow.syns.values()].filter((f) => f.src === receiver && f.dir === 'egress'))[0]?.netns;
-  const through = [...flow.sizes.values()].filter((s) => s.src === sender && s.dir === 'ingress' && s.netns === home);
+  const home = ordered([...flow.sizes, ...flow.syns].filter((f) => f.src === receiver && f.dir === 'egress'))[0]?.netns;
+  const through = flow.sizes.filter((s) => s.src === sender && s.dir === 'ingress' && s.netns === home);
   const largestOk = through.length ? Math.max(...through.map((s) => s.len)) : null;
   if (largestOk !== null && largestOk >= smallestLost) return undefined;
-  return { at: maxBy(rtx, (r) => r.ts)!, count: rtx.length, timeouts, largestOk, smallestLost };
+  return { at: maxBy(rtx, LATEST)!, count: rtx.length, timeouts, largestOk, smallestLost };
 }
