@@ -6,14 +6,18 @@
  */
 #include "flow_table.bpf.h"
 
-/* <0, 0, >0 as (address x, port px) compares to (y, py); any total order will do. */
-static __always_inline int endpoint_cmp(const __u8 *x, __u16 px, const __u8 *y, __u16 py, int n)
+/* <0, 0, >0 as (address x, port px) compares to (y, py), in 4-byte words; any total order will do. */
+static __always_inline int endpoint_cmp(const __u8 *x, __u16 px, const __u8 *y, __u16 py, int words)
 {
-	for (int i = 0; i < 16; i++) {
-		if (i >= n)
+	for (int i = 0; i < 4; i++) {
+		__u32 a, b;
+
+		if (i >= words)
 			break;
-		if (x[i] != y[i])
-			return x[i] < y[i] ? -1 : 1;
+		__builtin_memcpy(&a, x + 4 * i, 4);
+		__builtin_memcpy(&b, y + 4 * i, 4);
+		if (a != b)
+			return a < b ? -1 : 1;
 	}
 	return px == py ? 0 : px < py ? -1 : 1;
 }
@@ -31,7 +35,7 @@ int pmtu_flow_key(struct pmtu_flow_key *key, const struct pmtu_flow *f, __u32 ne
 	key->netns = netns;
 	key->family = f->family;
 	key->proto = f->proto;
-	dir = endpoint_cmp(f->saddr, f->sport, f->daddr, f->dport, n) > 0;
+	dir = endpoint_cmp(f->saddr, f->sport, f->daddr, f->dport, n / 4) > 0;
 	if (!dir) {
 		__builtin_memcpy(key->addr_a, f->saddr, 16);
 		__builtin_memcpy(key->addr_b, f->daddr, 16);
