@@ -13,7 +13,7 @@ import type { CaptureRecord } from './capture/types.js';
 import type { CorrelatorEvent } from './contract/event.js';
 import type { StatsJson } from './contract/stats.js';
 import type { PmtuError } from './errors.js';
-import { eventJson, type Namers } from './observer/json.js';
+import { eventJson, newNetnsMemo, type Namers } from './observer/json.js';
 import { Observer, type PmtuEvent } from './observer/index.js';
 import { RouteProbe } from './observer/route-probe.js';
 import type { Sink } from './sinks/sink.js';
@@ -38,11 +38,14 @@ export class Session {
   private readonly counts: Record<string, number> = {};
   private total = 0;
   private readonly probe: RouteProbe | undefined;
+  /** Whether a sink reads the events' packets: only then is a kernel event's cut out of its record. */
+  private packets: boolean;
 
   /** An Observer is the kernel source; sinks may be one (handlers for events and verdicts) or several. */
   constructor(source: Source | Observer, sinks: Sink | readonly Sink[] = []) {
     this.source = source instanceof Observer ? new KernelSource(source) : source;
     this.sinks = Array.isArray(sinks) ? [...(sinks as readonly Sink[])] : [sinks as Sink];
+    this.packets = this.sinks.some((s) => s.packets === true);
     const routes = this.source.routes;
     if (routes) this.probe = new RouteProbe(routes, (ev) => this.take(ev));
     this.source.attach(this);
@@ -51,6 +54,7 @@ export class Session {
   /** A sink that needs the session itself to be made (a digest of its correlator). */
   add(sink: Sink): void {
     this.sinks.push(sink);
+    if (sink.packets === true) this.packets = true;
   }
 
   /** One event, named already (a capture's, a route lookup). */
@@ -66,7 +70,9 @@ export class Session {
 
   /** Decoded kernel events (the kernel's, or a foreign capture's): named here, then taken. */
   takeDecoded(events: readonly PmtuEvent[], namers: Namers): void {
-    for (const ev of events) this.take(eventJson(ev, namers), ev.snap);
+    const packets = this.packets;
+    const memo = newNetnsMemo(); // a batch's namespaces named once per run of them
+    for (const ev of events) this.take(eventJson(ev, namers, memo), packets ? ev.snap : undefined);
   }
 
   /** A stats line the source recorded (replay). */

@@ -59,13 +59,38 @@ function flowStateJson(ev: PmtuEvent, netnsInode: number, n: Namers): FlowStateJ
   return out;
 }
 
-export function eventJson(ev: PmtuEvent, n: Namers): EventJson {
+/**
+ * The namespace name of the last inode named, for the events of one batch
+ * (handed to eventJson by whoever names a batch): a batch names the same
+ * namespace over and over, and one that has no name (a container's) would
+ * otherwise cost a clock read and a new "netns:INODE" string per event.
+ * Names are then looked up once per run of events from one namespace.
+ */
+export interface NetnsMemo {
+  inode: number;
+  name: string;
+}
+
+export function newNetnsMemo(): NetnsMemo {
+  return { inode: -1, name: '' };
+}
+
+function netnsName(n: Namers, inode: number, memo: NetnsMemo | undefined): string {
+  if (!memo) return n.netns.name(inode);
+  if (memo.inode !== inode) {
+    memo.name = n.netns.name(inode);
+    memo.inode = inode;
+  }
+  return memo.name;
+}
+
+export function eventJson(ev: PmtuEvent, n: Namers, memo?: NetnsMemo): EventJson {
   const record = ev instanceof RecordEvent ? ev : undefined;
   const out: Omit<EventJson, 'flags'> & { flags?: readonly string[] } = {
     type: 'event',
     kind: ev.kind,
     ts: record ? epochMsOfUs(record.tsUs, n.epochOffsetMs) : epochMs(ev.tsNs, n.epochOffsetMs),
-    netns: n.netns.name(ev.netnsInode),
+    netns: netnsName(n, ev.netnsInode, memo),
     iface: n.ifaces.name(ev.netnsInode, ev.ifindex, ev.ifname),
     dir: ev.dir,
   };
@@ -85,7 +110,7 @@ export function eventJson(ev: PmtuEvent, n: Namers): EventJson {
   if (ev.kind === 'drop') out.reason = n.reasons.name(ev.reason);
   if (ev.mtuIfindex && (ev.mtuIfindex !== ev.ifindex || ev.mtuNetnsInode !== ev.netnsInode)) {
     out.mtuIface = n.ifaces.name(ev.mtuNetnsInode, ev.mtuIfindex, ev.mtuIfname);
-    if (ev.mtuNetnsInode !== ev.netnsInode) out.mtuNetns = n.netns.name(ev.mtuNetnsInode);
+    if (ev.mtuNetnsInode !== ev.netnsInode) out.mtuNetns = netnsName(n, ev.mtuNetnsInode, memo);
   }
   if (ev.vlan) out.vlan = ev.vlan;
   if (ev.inner) out.inner = inner(ev.inner);

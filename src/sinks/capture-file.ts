@@ -29,6 +29,8 @@ export function toolVersion(): string {
 }
 
 export class CaptureFileSink implements Sink {
+  /** Every event is recorded with its packet. */
+  readonly packets = true;
   /** Namespaces events came from. */
   readonly seen = new Set<string>();
   private readonly destinations = new Map<string, Set<string>>();

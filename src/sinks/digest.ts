@@ -44,6 +44,8 @@ const MAX_NOTES = 100;
 
 /** Gathers a digest from a session over a capture: what the correlator gives now beside what the recording wrote. */
 class DigestSink implements Sink {
+  /** It counts the events that carry one. */
+  readonly packets = true;
   private readonly now = createHash('sha256');
   private readonly recordedHash = createHash('sha256');
 

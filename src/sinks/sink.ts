@@ -10,8 +10,14 @@ import type { VerdictJson } from '../contract/verdict.js';
 import type { PmtuError } from '../errors.js';
 
 export interface Sink {
-  /** Every event, the kernel's and the route lookups'; `snap` is the packet from its network header on, when one was kept. */
+  /**
+   * Every event, the kernel's and the route lookups'; `snap` is the packet
+   * from its network header on, when one was kept and a sink of the session
+   * reads packets (`packets`: a kernel event's packet is not cut out for nobody).
+   */
   event?(ev: CorrelatorEvent, snap?: Buffer): void;
+  /** Set by a sink that reads the events' packets (`snap`). */
+  readonly packets?: boolean;
   /** A flow's verdict changed. */
   verdict?(v: VerdictJson): void;
   /** A stats line: the session's own while watching (at the start, every period, at the end), a capture's recorded ones on replay. */
