@@ -401,11 +401,10 @@ export class Correlator {
           this.unconfirmed.getAndTouch(key);
           if (ev.ts > aside.lastTs) aside.lastTs = ev.ts;
           aside.errors++;
-          if (aside.events.length >= MAX_FACTS) aside.events.shift();
-          aside.events.push(ev);
+          keep(aside, ev);
         } else {
           this.unconfirmed.makeRoom(this.maxUnconfirmed);
-          this.unconfirmed.set(key, { lastTs: ev.ts, errors: 1, events: [ev] });
+          this.unconfirmed.set(key, { lastTs: ev.ts, errors: 1, events: [ev], oldest: 0 });
         }
         this.counters.unmatched++;
         return NO_VERDICTS;
@@ -414,7 +413,9 @@ export class Correlator {
       if (aside) {
         this.unconfirmed.delete(key);
         this.counters.unmatched -= aside.errors;
-        for (const e of aside.events) {
+        const kept = aside.events;
+        for (let i = 0; i < kept.length; i++) {
+          const e = kept[(aside.oldest + i) % kept.length]!;
           if (e.ts < flow.firstTs) flow.firstTs = e.ts;
           if (e.ts > flow.lastTs) flow.lastTs = e.ts;
           record(flow, e);
@@ -493,8 +494,19 @@ interface Unconfirmed {
   lastTs: number;
   /** How many (counted in unmatched until the flow is confirmed). */
   errors: number;
-  /** The last MAX_FACTS of them. */
+  /** The last MAX_FACTS of them: once full, a ring whose oldest is at `oldest`. */
   events: CorrelatorEvent[];
+  oldest: number;
+}
+
+/** Keeps an error aside in place of the oldest once MAX_FACTS are (a ring: shift() and push() moved the list every time). */
+function keep(u: Unconfirmed, ev: CorrelatorEvent): void {
+  if (u.events.length < MAX_FACTS) {
+    u.events.push(ev);
+    return;
+  }
+  u.events[u.oldest] = ev;
+  u.oldest = (u.oldest + 1) % MAX_FACTS;
 }
 
 
