@@ -60,6 +60,38 @@ function flowStateJson(ev: PmtuEvent, netnsInode: number, n: Namers): FlowStateJ
 }
 
 /**
+ * The line of a PTB with its packet and its quote and nothing more (nearly
+ * every line of a PTB flood), made in one literal with eventJson's fields in
+ * eventJson's order: the general path adds fields one by one, and the object
+ * grows each time. Undefined for any other PTB.
+ */
+function ptbLine(ev: RecordEvent, n: Namers, memo: NetnsMemo | undefined): EventJson | undefined {
+  const outer = ev.outer;
+  const quoted = ev.inner;
+  const mtu = ev.mtu;
+  const len = ev.len;
+  if (!outer || !quoted || !mtu || !len || ev.vlan || (ev.mtuIfindex && (ev.mtuIfindex !== ev.ifindex || ev.mtuNetnsInode !== ev.netnsInode))) return undefined;
+  return {
+    type: 'event',
+    kind: 'ptb',
+    ts: epochMsOfUs(ev.tsUs, n.epochOffsetMs),
+    netns: netnsName(n, ev.netnsInode, memo),
+    iface: n.ifaces.name(ev.netnsInode, ev.ifindex, ev.ifname),
+    dir: ev.dir,
+    src: outer.src,
+    dst: outer.dst,
+    sport: outer.sport,
+    dport: outer.dport,
+    proto: protoName(outer.proto),
+    mtu,
+    len,
+    inner: inner(quoted),
+    flow: flowStateJson(ev, ev.netnsInode, n),
+    flags: FLAG_LISTS[ev.flagBits] as string[],
+  };
+}
+
+/**
  * The namespace name of the last inode named, for the events of one batch
  * (handed to eventJson by whoever names a batch): a batch names the same
  * namespace over and over, and one that has no name (a container's) would
@@ -86,6 +118,10 @@ function netnsName(n: Namers, inode: number, memo: NetnsMemo | undefined): strin
 
 export function eventJson(ev: PmtuEvent, n: Namers, memo?: NetnsMemo): EventJson {
   const record = ev instanceof RecordEvent ? ev : undefined;
+  if (record && ev.kind === 'ptb') {
+    const line = ptbLine(record, n, memo);
+    if (line) return line;
+  }
   const out: Omit<EventJson, 'flags'> & { flags?: readonly string[] } = {
     type: 'event',
     kind: ev.kind,
