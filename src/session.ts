@@ -13,7 +13,9 @@ import type { CaptureRecord } from './capture/types.js';
 import type { CorrelatorEvent } from './contract/event.js';
 import type { StatsJson } from './contract/stats.js';
 import type { PmtuError } from './errors.js';
-import { eventJson, newNetnsMemo, type Namers } from './observer/json.js';
+import { protoName } from './contract/event.js';
+import { RecordEvent } from './observer/decode.js';
+import { eventJson, epochMsOfUs, newNetnsMemo, type Namers } from './observer/json.js';
 import { Observer, type PmtuEvent } from './observer/index.js';
 import { RouteProbe } from './observer/route-probe.js';
 import type { Sink } from './sinks/sink.js';
@@ -40,12 +42,15 @@ export class Session {
   private readonly probe: RouteProbe | undefined;
   /** Whether a sink reads the events' packets: only then is a kernel event's cut out of its record. */
   private packets: boolean;
+  /** Whether a sink takes events: if none does, an event that can make no verdict needs no line. */
+  private lines: boolean;
 
   /** An Observer is the kernel source; sinks may be one (handlers for events and verdicts) or several. */
   constructor(source: Source | Observer, sinks: Sink | readonly Sink[] = []) {
     this.source = source instanceof Observer ? new KernelSource(source) : source;
     this.sinks = Array.isArray(sinks) ? [...(sinks as readonly Sink[])] : [sinks as Sink];
     this.packets = this.sinks.some((s) => s.packets === true);
+    this.lines = this.sinks.some((s) => typeof s.event === 'function');
     const routes = this.source.routes;
     if (routes) this.probe = new RouteProbe(routes, (ev) => this.take(ev));
     this.source.attach(this);
@@ -55,6 +60,7 @@ export class Session {
   add(sink: Sink): void {
     this.sinks.push(sink);
     if (sink.packets === true) this.packets = true;
+    if (typeof sink.event === 'function') this.lines = true;
   }
 
   /** One event, named already (a capture's, a route lookup). */
@@ -72,7 +78,24 @@ export class Session {
   takeDecoded(events: readonly PmtuEvent[], namers: Namers): void {
     const packets = this.packets;
     const memo = newNetnsMemo(); // a batch's namespaces named once per run of them
-    for (const ev of events) this.take(eventJson(ev, namers, memo), packets ? ev.snap : undefined);
+    for (const ev of events) {
+      if (!this.lines && ev instanceof RecordEvent && ev.flags.quoteMismatch && !this.mayProbe(ev)) {
+        // A packet its destination cannot have sent (a spoofed PTB): no sink wants its line and the
+        // correlator judges nothing of it; counted as take() counts it, without naming it.
+        this.counts[ev.kind] = (this.counts[ev.kind] ?? 0) + 1;
+        this.total++;
+        this.correlator.pushQuoteMismatch(epochMsOfUs(ev.tsUs, namers.epochOffsetMs), ev.flags.icmpError);
+        continue;
+      }
+      this.take(eventJson(ev, namers, memo), packets ? ev.snap : undefined);
+    }
+  }
+
+  /** Whether take() would hand this event to the route probe: a PTB arriving at a host, about a flow seen itself. */
+  private mayProbe(ev: RecordEvent): boolean {
+    if (!this.probe || ev.kind !== 'ptb' || ev.dir !== 'ingress') return false;
+    const q = ev.inner;
+    return q !== null && this.correlator.tracks(q.src, q.sport, q.dst, q.dport, protoName(q.proto));
   }
 
   /** A stats line the source recorded (replay). */

@@ -15,6 +15,7 @@ import { Session } from '../src/session.js';
 import { feedSink } from '../src/sinks/feed.js';
 import { JsonLines } from '../src/sinks/json-lines.js';
 import { linesTo } from '../src/sinks/output.js';
+import { SettledText } from '../src/sinks/text.js';
 import type { Sink } from '../src/sinks/sink.js';
 import type { Source } from '../src/sources/source.js';
 import { fakeNameSources } from './helpers/fake-addon.js';
@@ -32,10 +33,11 @@ function namers(): Namers {
   return { netns: new NetnsNames(fakeNameSources({ c: C }, HOST)), ifaces: new IfaceNames(), reasons: new DropReasons(reasons), epochOffsetMs: 1_795_391_000_000 };
 }
 
-/** A source that hands over nothing by itself: the test calls the session. */
-function source(): Source {
+/** A source that hands over nothing by itself: the test calls the session. With routes: the route lookups it was asked for. */
+function source(routes?: string[]): Source {
   return {
     live: true,
+    ...(routes ? { routes: { routeGet: (_path: string | null, dst: string) => (routes.push(dst), { found: false, mtu: 0, expires: 0, ifindex: 0 }) } } : {}),
     attach() {},
     run: (stop) => stop,
     now: () => 0,
@@ -160,5 +162,35 @@ describe('Session on the kernel batches', () => {
     session.add({ packets: true });
     session.takeDecoded(decodeBatch(second!).events, namers());
     expect(snaps.slice(1000).some((s) => s !== undefined && s.length === 64)).toBe(true);
+  });
+
+  it('with no sink taking events, quote-mismatch events skip their line: the same counters, verdicts, settled text and route lookups', async () => {
+    const go = async (take: (s: Session, b: Buffer, n: Namers) => void) => {
+      const routes: string[] = [];
+      const text: string[] = [];
+      const session = new Session(source(routes), [new SettledText(linesTo((l) => text.push(l)), () => 0), { stats() {} }]);
+      const n = namers();
+      for (const b of flood()) take(session, b, n);
+      session.tick(Infinity);
+      await new Promise((r) => setTimeout(r, 120)); // the probe looks 50 ms after a PTB
+      const { elapsedS: _, ...stats } = session.stats();
+      session.close();
+      return { stats, verdicts: session.correlator.verdicts(), text, routes };
+    };
+    const lazy = await go((s, b, n) => s.takeDecoded(decodeBatch(b).events, n));
+    const whole = await go((s, b, n) => {
+      for (let o = 0; o < b.length; o += RECORD_SIZE) {
+        const ev = decodeRecord(b, o)!;
+        s.take(eventJson(ev, n), ev.snap);
+      }
+    });
+    expect(lazy.stats).toEqual(whole.stats);
+    expect(lazy.stats.events.ptb).toBeGreaterThan(5000);
+    expect(lazy.verdicts).toEqual(whole.verdicts);
+    expect(lazy.text).toEqual(whole.text);
+    expect(lazy.text.length).toBe(2);
+    // PTBs arriving in the host namespace about the flows seen: looked up, quote-mismatch or not.
+    expect(lazy.routes).toEqual(whole.routes);
+    expect(lazy.routes.length).toBeGreaterThan(0);
   });
 });

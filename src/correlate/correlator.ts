@@ -375,16 +375,17 @@ export class Correlator {
 
   /** Takes one event; returns the verdicts it changed (usually none or one). */
   push(ev: CorrelatorEvent): VerdictJson[] {
+    // No verdict from a packet its destination cannot have sent, or an error quoting nothing usable.
+    if (ev.kind !== 'route' && ev.flags.includes('quote-mismatch')) {
+      this.pushQuoteMismatch(ev.ts, ev.flags.includes('icmp-error'));
+      this.lastEvent = ev;
+      return NO_VERDICTS;
+    }
     this.counters.events++;
     if (ev.ts > this.now) this.now = ev.ts;
     if (this.now - this.lastSweep >= 1000) this.sweep();
     this.lastEvent = ev;
     this.lastKey = undefined;
-    // No verdict from a packet its destination cannot have sent, or an error quoting nothing usable.
-    if (ev.kind !== 'route' && ev.flags.includes('quote-mismatch')) {
-      if (ev.flags.includes('icmp-error')) this.counters.unmatched++;
-      return NO_VERDICTS;
-    }
     const key = this.subjectKey(ev);
     if (key === undefined) {
       if (ev.kind !== 'route' && ev.flags.includes('icmp-error')) this.counters.unmatched++;
@@ -436,6 +437,26 @@ export class Correlator {
   }
 
   /**
+   * A quote-mismatch event (a packet its destination cannot have sent), taken
+   * as push() takes it, from the two things it reads of one: its time, and
+   * whether it is an ICMP error (counted unmatched). For a session that needs
+   * no line of it (no sink takes events).
+   */
+  pushQuoteMismatch(ts: number, icmpError: boolean): void {
+    this.counters.events++;
+    if (ts > this.now) this.now = ts;
+    if (this.now - this.lastSweep >= 1000) this.sweep();
+    this.lastEvent = undefined;
+    this.lastKey = undefined;
+    if (icmpError) this.counters.unmatched++;
+  }
+
+  /** Whether the flow of these fields (a quoted flow, either way round) is tracked: confirmed() without an event. */
+  tracks(src: string, sport: number, dst: string, dport: number, proto: string | number): boolean {
+    return this.flows.size > 0 && this.flows.has(this.keyOf(src, sport, dst, dport, proto));
+  }
+
+  /**
    * The key of the flow an event is about (subject()'s, without making it):
    * the last one is remembered, since a flood quotes the same flow again and
    * again (with the same address strings, decode.ts reuses them).
@@ -443,16 +464,19 @@ export class Correlator {
   private subjectKey(ev: CorrelatorEvent): string | undefined {
     const x = subjectFields(ev);
     if (!x || x.src === undefined || x.dst === undefined || x.proto === undefined) return undefined;
-    const sport = x.sport ?? 0;
-    const dport = x.dport ?? 0;
+    return this.keyOf(x.src, x.sport ?? 0, x.dst, x.dport ?? 0, x.proto);
+  }
+
+  /** internalKey(), the last one remembered. */
+  private keyOf(src: string, sport: number, dst: string, dport: number, proto: string | number): string {
     const m = this.keyMemo;
-    if (x.src === m.src && x.dst === m.dst && sport === m.sport && dport === m.dport && x.proto === m.proto) return m.key;
-    const key = internalKey(x.src, sport, x.dst, dport, x.proto);
-    m.src = x.src;
-    m.dst = x.dst;
+    if (src === m.src && dst === m.dst && sport === m.sport && dport === m.dport && proto === m.proto) return m.key;
+    const key = internalKey(src, sport, dst, dport, proto);
+    m.src = src;
+    m.dst = dst;
     m.sport = sport;
     m.dport = dport;
-    m.proto = x.proto;
+    m.proto = proto;
     m.key = key;
     return key;
   }

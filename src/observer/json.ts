@@ -21,7 +21,7 @@ export function epochMs(tsNs: bigint, epochOffsetMs: number): number {
 }
 
 /** Whole microseconds (tsNs / 1000) → Unix epoch ms: the arithmetic of epochMs, for a decoder that divided already. */
-function epochMsOfUs(us: number, epochOffsetMs: number): number {
+export function epochMsOfUs(us: number, epochOffsetMs: number): number {
   return (us + Math.round(epochOffsetMs * 1000)) / 1000;
 }
 

@@ -25,15 +25,20 @@ export class SettledText implements Sink {
   private readonly settling = new Map<string, { v: VerdictJson; at: number }>();
   private readonly printed = new Map<string, VerdictCode>();
 
+  /** Every event as a line (--events); absent otherwise, so that a session knows no sink takes events. */
+  readonly event?: (ev: CorrelatorEvent) => void;
+
   /** `now`: the source's time (epoch ms). */
   constructor(
     private readonly out: Lines,
     private readonly now: () => number,
-    private readonly opts: SettledTextOptions = {},
-  ) {}
-
-  event(ev: CorrelatorEvent): void {
-    if (this.opts.events && ev.kind !== 'route') this.out.line(eventText(ev));
+    opts: SettledTextOptions = {},
+  ) {
+    if (opts.events) {
+      this.event = (ev) => {
+        if (ev.kind !== 'route') this.out.line(eventText(ev));
+      };
+    }
   }
 
   verdict(v: VerdictJson): void {
