@@ -2,10 +2,9 @@
 // sinks are JSON lines, settled text or the screen, the feed, and the summary.
 
 import { oneLine } from '../errors.js';
-import type { Feed } from '../feed/server.js';
 import type { Observer, ObserverOptions } from '../observer/index.js';
 import { Session } from '../session.js';
-import { feedLine, feedSink, startFeed } from '../sinks/feed.js';
+import { feedIfAsked, feedSink } from '../sinks/feed.js';
 import { JsonLines } from '../sinks/json-lines.js';
 import { ScreenSink, type Screen } from '../sinks/screen.js';
 import type { Sink } from '../sinks/sink.js';
@@ -65,16 +64,10 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
   const source = new KernelSource(observer);
 
   let session: Session | undefined;
-  let feed: Feed | undefined;
-  if (opts.serve) {
-    try {
-      feed = await startFeed({ listen: opts.serve, ...(opts.token ? { token: opts.token } : {}) }, () => session);
-    } catch (e) {
-      observer.close();
-      io.err(oneLine(e));
-      return 1;
-    }
-    io.err(feedLine(feed));
+  const feed = await feedIfAsked(opts, () => session, io.err);
+  if (feed === null) {
+    observer.close();
+    return 1;
   }
 
   const show = !opts.quiet;

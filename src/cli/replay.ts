@@ -6,9 +6,8 @@
 // --speed; 0 = as fast as the output takes them.
 
 import { oneLine } from '../errors.js';
-import type { Feed } from '../feed/server.js';
 import { Session } from '../session.js';
-import { feedLine, feedSink, startFeed } from '../sinks/feed.js';
+import { feedIfAsked, feedSink } from '../sinks/feed.js';
 import { JsonLines } from '../sinks/json-lines.js';
 import type { Sink } from '../sinks/sink.js';
 import { Summary } from '../sinks/summary.js';
@@ -49,16 +48,10 @@ export async function runReplay(file: string, opts: ReplayOptions, io: Io, deps:
     return 1;
   }
   let session: Session | undefined;
-  let feed: Feed | undefined;
-  if (opts.serve) {
-    try {
-      feed = await startFeed({ listen: opts.serve, ...(opts.token ? { token: opts.token } : {}) }, () => session);
-    } catch (e) {
-      source.close();
-      io.err(oneLine(e));
-      return 1;
-    }
-    io.err(feedLine(feed));
+  const feed = await feedIfAsked(opts, () => session, io.err);
+  if (feed === null) {
+    source.close();
+    return 1;
   }
 
   const out = sessionLines(io);

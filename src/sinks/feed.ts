@@ -2,6 +2,7 @@
 // serve and replay, so what /metrics shows (losses, flows, unmatched errors)
 // does not depend on where the events came from.
 
+import { oneLine } from '../errors.js';
 import { Feed, parseListen } from '../feed/server.js';
 import type { Session } from '../session.js';
 import type { Sink } from './sink.js';
@@ -21,6 +22,22 @@ export async function startFeed(setup: FeedSetup, session: () => Session | undef
     snapshot: () => session()?.correlator.verdicts() ?? [],
     stats: () => session()?.stats(),
   });
+}
+
+/**
+ * The feed `--serve` asks for, started and said on stderr; undefined without
+ * the flag; null when it could not start (said too: the command exits 1).
+ */
+export async function feedIfAsked(opts: { serve?: string; token?: string }, session: () => Session | undefined, err: (line: string) => void): Promise<Feed | undefined | null> {
+  if (!opts.serve) return undefined;
+  try {
+    const feed = await startFeed({ listen: opts.serve, ...(opts.token ? { token: opts.token } : {}) }, session);
+    err(feedLine(feed));
+    return feed;
+  } catch (e) {
+    err(oneLine(e));
+    return null;
+  }
 }
 
 /** The line that says where the feed is. */
