@@ -53,14 +53,19 @@ export function selection(opts: Pick<LiveOptions, 'netns' | 'allNetns' | 'iface'
   };
 }
 
-export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promise<number> {
-  let observer: Observer;
+/** The observer the watching flags select, or undefined when it cannot run (said in one line). */
+export function openSelected(open: (opts: ObserverOptions) => Observer, opts: Parameters<typeof selection>[0], io: Io): Observer | undefined {
   try {
-    observer = deps.open(selection(opts));
+    return open(selection(opts));
   } catch (e) {
     io.err(oneLine(e));
-    return 1;
+    return undefined;
   }
+}
+
+export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promise<number> {
+  const observer = openSelected(deps.open, opts, io);
+  if (!observer) return 1;
   const source = new KernelSource(observer);
 
   let session: Session | undefined;

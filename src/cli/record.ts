@@ -21,7 +21,7 @@ import { CaptureFileSink, toolVersion } from '../sinks/capture-file.js';
 import { Summary } from '../sinks/summary.js';
 import { KernelSource } from '../sources/kernel.js';
 import { stopAfter, type Io } from './io.js';
-import { selection } from './live.js';
+import { openSelected } from './live.js';
 
 export interface RecordOptions {
   output: string;
@@ -77,13 +77,8 @@ function spacesAtStart(opts: RecordOptions, observer: Observer, listNamed: () =>
 }
 
 export async function runRecord(opts: RecordOptions, io: Io, deps: RecordDeps): Promise<number> {
-  let observer: Observer;
-  try {
-    observer = deps.open(selection(opts));
-  } catch (e) {
-    io.err(oneLine(e));
-    return 1;
-  }
+  const observer = openSelected(deps.open, opts, io);
+  if (!observer) return 1;
   const listNamed = deps.listNamed ?? (() => [...fsNameSources.listNamed().keys()].sort());
   const snapshot: SnapshotFn = deps.snapshot ?? ((moment, spaces, lookups, addon) => takeSnapshot(moment, spaces, lookups, { addon }));
   const spaces = spacesAtStart(opts, observer, listNamed);
