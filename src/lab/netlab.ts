@@ -9,7 +9,7 @@
 
 import { spawn as spawnChild, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Where each live lab records its owner (pid, start time, pid namespace). */
@@ -243,6 +243,37 @@ function markerPath(prefix: string): string {
   return join(MARKER_DIR, `${prefix}.json`);
 }
 
+/**
+ * Where the addon marks the clsact qdiscs a pmtu-watch made, one file per
+ * NETNS_INODE-IFINDEX-NAME (native/tc.cc). An observer that leaves removes
+ * its markers, but one killed with -9 cannot; deleting a namespace deletes
+ * its qdiscs, so the lab that deletes it takes their markers too.
+ */
+const CLSACT_MARKER_DIR = '/run/pmtu-watch/clsact';
+
+function forgetClsactMarkers(ns: string): void {
+  let inode: number;
+  try {
+    inode = statSync(join('/run/netns', ns)).ino;
+  } catch {
+    return; // gone already
+  }
+  let names: string[];
+  try {
+    names = readdirSync(CLSACT_MARKER_DIR);
+  } catch {
+    return;
+  }
+  for (const n of names) if (n.startsWith(`${inode}-`)) safe(() => unlinkSync(join(CLSACT_MARKER_DIR, n)), undefined);
+}
+
+/** Deletes a lab namespace: its processes first, its qdiscs' markers, then the namespace. */
+async function deleteNetns(ns: string): Promise<ExecResult> {
+  await killNetnsPids(ns);
+  forgetClsactMarkers(ns);
+  return run(['ip', 'netns', 'del', ns], { timeoutMs: 5_000 });
+}
+
 function parseNetnsList(out: string): string[] {
   return out
     .split('\n')
@@ -304,8 +335,7 @@ export async function reapStale(prefix = `${NS_ROOT}-`): Promise<ReapResult> {
     }
     let left = 0;
     for (const ns of mine) {
-      await killNetnsPids(ns);
-      const r = await run(['ip', 'netns', 'del', ns], { timeoutMs: 5_000 });
+      const r = await deleteNetns(ns);
       if (r.code === 0) result.reaped.push(ns);
       else left++;
     }
@@ -419,8 +449,7 @@ export class NetLab {
     const removed: string[] = [];
     let left = 0;
     for (const ns of (await listNetns()).filter((n) => n.startsWith(`${prefix}-`))) {
-      await killNetnsPids(ns);
-      if ((await run(['ip', 'netns', 'del', ns], { timeoutMs: 5_000 })).code === 0) removed.push(ns);
+      if ((await deleteNetns(ns)).code === 0) removed.push(ns);
       else left++;
     }
     if (left === 0) safe(() => unlinkSync(markerPath(prefix)), undefined);
@@ -607,8 +636,7 @@ export class NetLab {
       await Promise.all([...this.children].map((c) => stopChild(c)));
       const failed: string[] = [];
       for (const ns of [...this.namespaces].reverse()) {
-        await killNetnsPids(ns);
-        const r = await run(['ip', 'netns', 'del', ns], { timeoutMs: 5_000 });
+        const r = await deleteNetns(ns);
         if (r.code !== 0 && !/No such file/.test(r.stderr)) failed.push(`${ns}: ${r.stderr.trim()}`);
       }
       this.finish(failed.length === 0);
@@ -627,6 +655,7 @@ export class NetLab {
     for (const ns of [...this.namespaces].reverse()) {
       if (!existing.has(ns)) continue;
       killNetnsPidsSync(ns);
+      forgetClsactMarkers(ns);
       if (runSync(['ip', 'netns', 'del', ns]).code !== 0) ok = false;
     }
     this.finish(ok);

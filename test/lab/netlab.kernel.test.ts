@@ -3,7 +3,7 @@
 // nothing is left behind however a run ends.
 
 import { spawn, execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -70,6 +70,26 @@ kernelDescribe(
         expect(await leftovers(lab.prefix)).toEqual([]);
         expect(existsSync(join(MARKER_DIR, `${lab.prefix}.json`))).toBe(false);
         await expect(lab.addNs('c')).rejects.toBeInstanceOf(LabError);
+      });
+
+      it("teardown takes the clsact markers of its namespaces' qdiscs (a pmtu-watch killed with -9 cannot), and no one else's", async () => {
+        const lab = await newLab('mk');
+        const a = await lab.addNs('a');
+        const inode = statSync(join('/run/netns', a)).ino;
+        const dir = '/run/pmtu-watch/clsact';
+        mkdirSync(dir, { recursive: true });
+        const ours = join(dir, `${inode}-2-eth0`);
+        const other = join(dir, `${inode + 1_000_000_000}-2-eth0`); // no namespace has this inode
+        writeFileSync(ours, '');
+        writeFileSync(other, '');
+        try {
+          await lab.teardown();
+          expect(existsSync(ours)).toBe(false);
+          expect(existsSync(other)).toBe(true);
+        } finally {
+          rmSync(other, { force: true });
+          rmSync(ours, { force: true });
+        }
       });
 
       it('exec returns non-zero exits, throws only with check, and kills on timeout', async () => {
