@@ -85,8 +85,8 @@ int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	seg_len = wire_len(skb, l3_len, &flags);
 	/*
 	 * Most drops are small packets that are no ICMP error: decided before the
-	 * route and the veth peer are looked at (devices below 1280 bytes, where a
-	 * smaller oversize drop could matter, are reported with watch_all_drops).
+	 * route and the veth peer are looked at. Oversize drops below --size-min
+	 * (1280) matter only on links that small; a lower --size-min reports them.
 	 */
 	if (!too_big && seg_len < pmtu_cfg.size_report_min && !pmtu_cfg.watch_all_drops && !maybe_icmp(skb, proto))
 		return 0;
