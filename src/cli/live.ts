@@ -13,8 +13,8 @@ import { SettledText } from '../sinks/text.js';
 import { KernelSource } from '../sources/kernel.js';
 import { sessionLines, stopAfter, type Io } from './io.js';
 
-export interface LiveOptions {
-  json: boolean;
+/** What to watch and for how long: the flags live, serve and record share. */
+export interface WatchFlags {
   netns: string[];
   allNetns: boolean;
   iface: string[];
@@ -22,6 +22,10 @@ export interface LiveOptions {
   sizeMin?: number;
   /** Every SYN, SYN-ACK and largest-size growth as an event (the kernel's flow table then wakes userspace per flow). */
   everyFlow?: boolean;
+}
+
+export interface LiveOptions extends WatchFlags {
+  json: boolean;
   /** Plain output: print every event too, not only verdict changes. */
   events?: boolean;
   /** Also serve the websocket feed and /metrics on this address (host:port). */
@@ -42,7 +46,7 @@ export interface LiveDeps {
 }
 
 /** What the watching commands' flags select, as observer options (the command handles signals itself). */
-export function selection(opts: Pick<LiveOptions, 'netns' | 'allNetns' | 'iface' | 'sizeMin' | 'everyFlow'>): ObserverOptions {
+export function selection(opts: WatchFlags): ObserverOptions {
   return {
     netns: opts.netns,
     allNetns: opts.allNetns,
@@ -54,7 +58,7 @@ export function selection(opts: Pick<LiveOptions, 'netns' | 'allNetns' | 'iface'
 }
 
 /** The observer the watching flags select, or undefined when it cannot run (said in one line). */
-export function openSelected(open: (opts: ObserverOptions) => Observer, opts: Parameters<typeof selection>[0], io: Io): Observer | undefined {
+export function openSelected(open: (opts: ObserverOptions) => Observer, opts: WatchFlags, io: Io): Observer | undefined {
   try {
     return open(selection(opts));
   } catch (e) {

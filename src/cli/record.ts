@@ -21,16 +21,10 @@ import { CaptureFileSink, toolVersion } from '../sinks/capture-file.js';
 import { Summary } from '../sinks/summary.js';
 import { KernelSource } from '../sources/kernel.js';
 import { stopAfter, type Io } from './io.js';
-import { openSelected } from './live.js';
+import { openSelected, type WatchFlags } from './live.js';
 
-export interface RecordOptions {
+export interface RecordOptions extends WatchFlags {
   output: string;
-  netns: string[];
-  allNetns: boolean;
-  iface: string[];
-  duration?: number;
-  sizeMin?: number;
-  everyFlow?: boolean;
 }
 
 export type SnapshotFn = (moment: Moment, spaces: Space[], lookups: ReadonlyMap<string, readonly string[]>, addon: NativeAddon) => Promise<Snapshot>;
