@@ -46,7 +46,7 @@ export interface LiveDeps {
 }
 
 /** What the watching commands' flags select, as observer options (the command handles signals itself). */
-export function selection(opts: WatchFlags): ObserverOptions {
+function selection(opts: WatchFlags): ObserverOptions {
   return {
     netns: opts.netns,
     allNetns: opts.allNetns,
