@@ -16,10 +16,9 @@ import type { PmtuError } from './errors.js';
 import { protoName } from './contract/event.js';
 import { RecordEvent } from './observer/decode.js';
 import { eventJson, epochMsOfUs, newNetnsMemo, type Namers } from './observer/json.js';
-import { Observer, type PmtuEvent } from './observer/index.js';
+import type { PmtuEvent } from './observer/index.js';
 import { RouteProbe } from './observer/route-probe.js';
 import type { Sink } from './sinks/sink.js';
-import { KernelSource } from './sources/kernel.js';
 import type { Source } from './sources/source.js';
 
 /** How often sinks hear the source's time (settled text waits 250 ms; the screen redraws every 500). */
@@ -45,9 +44,9 @@ export class Session {
   /** Whether a sink takes events: if none does, an event that can make no verdict needs no line. */
   private lines: boolean;
 
-  /** An Observer is the kernel source; sinks may be one (handlers for events and verdicts) or several. */
-  constructor(source: Source | Observer, sinks: Sink | readonly Sink[] = []) {
-    this.source = source instanceof Observer ? new KernelSource(source) : source;
+  /** Sinks may be one (handlers for events and verdicts) or several. */
+  constructor(source: Source, sinks: Sink | readonly Sink[] = []) {
+    this.source = source;
     this.sinks = Array.isArray(sinks) ? [...(sinks as readonly Sink[])] : [sinks as Sink];
     this.packets = this.sinks.some((s) => s.packets === true);
     this.lines = this.sinks.some((s) => typeof s.event === 'function');

@@ -20,6 +20,7 @@ import { loadAddon, type NativeAddon } from '../observer/addon.js';
 import { decodeBatch, RECORD_SIZE } from '../observer/decode.js';
 import { Observer } from '../observer/index.js';
 import { Session } from '../session.js';
+import { KernelSource } from '../sources/kernel.js';
 import type { LossCounters, Observer as NativeObserver, ObserverOptions as NativeOptions } from '../../native/index.js';
 import { runCPeer } from './c-peer.js';
 import { PTB_HOP_V4, ptbFrame } from './frames.js';
@@ -116,7 +117,7 @@ export async function runTypeScript(repeat: number): Promise<PipelineRun & { sta
   let other = 0;
   let decoded = 0;
   let lastAt = 0;
-  const session = new Session(observer, {
+  const session = new Session(new KernelSource(observer), {
     event: (ev) => {
       if (isBenchPtb(ev)) received++;
       else other++;

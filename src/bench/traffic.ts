@@ -8,6 +8,7 @@ import { tcpTransfer, waitFor } from '../lab/traffic.js';
 import { loadAddon } from '../observer/addon.js';
 import { openObserver } from '../observer/index.js';
 import { Session } from '../session.js';
+import { KernelSource } from '../sources/kernel.js';
 import { median, notAvailable, type Figure, type Section } from './report.js';
 import { retryBusy } from './util.js';
 
@@ -118,7 +119,7 @@ const WATCHERS: Watcher[] = [
     async start(_lab, a, b) {
       // What `live --netns A --netns B` runs: the observer and a session into the correlator.
       const observer = await retryBusy(() => openObserver({ netns: [a, b], noSignalHandlers: true, rescanMs: 0 }));
-      const session = new Session(observer, {});
+      const session = new Session(new KernelSource(observer), {});
       return async () => session.close();
     },
   },

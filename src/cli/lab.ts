@@ -12,6 +12,7 @@ import { SCENARIOS, describeStep, expectedText, meetsExpected, scenario, type Bu
 import { claimState, judge, listStates, readState, removeState, writeState, type LabState } from '../lab/state.js';
 import type { Observer, ObserverOptions } from '../observer/index.js';
 import { Session } from '../session.js';
+import { KernelSource } from '../sources/kernel.js';
 import type { Io } from './io.js';
 
 export interface LabDeps {
@@ -277,7 +278,7 @@ export function observerWatch(open: (opts: ObserverOptions) => Observer): Watch 
   return (built) => {
     const observer = open({ netns: Object.values(built.ns), noSignalHandlers: true });
     const last = new Map<string, VerdictJson>();
-    const session = new Session(observer, { verdict: (v) => last.set(flowKey(v.flow), v) });
+    const session = new Session(new KernelSource(observer), { verdict: (v) => last.set(flowKey(v.flow), v) });
     let flows = 0;
     return {
       async stop() {
