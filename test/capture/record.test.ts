@@ -14,10 +14,10 @@ import type { CaptureRecord } from '../../src/capture/types.js';
 import { Observer } from '../../src/observer/index.js';
 import { fakeAddon, fakeNameSources, link, type FakeAddon } from '../helpers/fake-addon.js';
 import { icmpFragNeeded, ipv4, PROTO } from '../helpers/packets.js';
-import { batch, DIR, F, KIND } from '../helpers/records.js';
+import { batch, DIR, F, KIND, OVERSIZE_DROP, OWN_NETNS } from '../helpers/records.js';
 import type { LossCounters } from '../../native/index.js';
 
-const OWN = 4026531840;
+const OWN = OWN_NETNS;
 const dir = mkdtempSync(join(tmpdir(), 'pmtu-record-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -60,17 +60,7 @@ const EVENTS = batch(
     snap: PTB_PACKET,
   },
   { kind: 99 },
-  {
-    kind: KIND.drop,
-    flags: F.oversize,
-    tsNs: 1_000_500_000n,
-    netns: OWN,
-    ifindex: 2,
-    mtu: 1500,
-    len: 9000,
-    reason: 2,
-    outer: { family: 4, src: '10.0.0.1', dst: '10.0.0.2', sport: 5201, dport: 40000, proto: 6, len: 9000 },
-  },
+  OVERSIZE_DROP,
 );
 
 describe('pmtu-watch record (fake addon)', () => {

@@ -16,10 +16,10 @@ import { Observer } from '../../src/observer/index.js';
 import { LineOutput } from '../../src/sinks/output.js';
 import { buildCapture } from '../helpers/capture.js';
 import { fakeAddon, fakeNameSources, link } from '../helpers/fake-addon.js';
-import { batch, DIR, F, KIND, type RecordSpec } from '../helpers/records.js';
+import { batch, DIR, F, KIND, OVERSIZE_DROP, OWN_NETNS, PTB_ON_ETH0, type RecordSpec } from '../helpers/records.js';
 import { StalledReader } from '../helpers/stdout.js';
 
-const OWN = 4026531840;
+const OWN = OWN_NETNS;
 const dir = mkdtempSync(join(tmpdir(), 'pmtu-live-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -46,30 +46,8 @@ function size(sport: number, tsNs: bigint): RecordSpec {
 /** A flow told of a smaller MTU that its host never applies, a bridge port dropping jumbo frames, and a healthy flow. */
 const TROUBLE = batch(
   size(40000, 999_000_000n),
-  {
-    kind: KIND.ptb,
-    dir: DIR.ingress,
-    flags: F.df | F.icmpErr,
-    tsNs: 1_000_000_000n,
-    netns: OWN,
-    ifindex: 2,
-    ifname: 'eth0',
-    mtu: 1400,
-    len: 576,
-    outer: { family: 4, src: '198.18.1.1', dst: '198.18.0.2', proto: 1, len: 576 },
-    inner: { family: 4, src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 6, len: 1500 },
-  },
-  {
-    kind: KIND.drop,
-    flags: F.oversize,
-    tsNs: 1_000_500_000n,
-    netns: OWN,
-    ifindex: 2,
-    mtu: 1500,
-    len: 9000,
-    reason: 2,
-    outer: { family: 4, src: '10.0.0.1', dst: '10.0.0.2', sport: 5201, dport: 40000, proto: 6, len: 9000 },
-  },
+  PTB_ON_ETH0,
+  OVERSIZE_DROP,
   size(41000, 1_001_000_000n), // healthy: its verdict stays `ok`
 );
 

@@ -9,9 +9,9 @@ import { eventText } from '../../src/contract/text.js';
 import { main, type ProgramDeps } from '../../src/cli/main.js';
 import { Observer, type ObserverOptions } from '../../src/observer/index.js';
 import { fakeAddon, fakeNameSources, link, type FakeAddon, type FakeAddonOptions } from '../helpers/fake-addon.js';
-import { batch, DIR, F, KIND } from '../helpers/records.js';
+import { batch, DIR, F, KIND, OVERSIZE_DROP, OWN_NETNS, PTB_ON_ETH0 } from '../helpers/records.js';
 
-const OWN = 4026531840;
+const OWN = OWN_NETNS;
 
 interface Captured {
   code: number;
@@ -163,31 +163,9 @@ describe('pmtu-watch live (running)', () => {
       len: 1500,
       outer: { family: 4, src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 6, len: 1500 },
     },
-    {
-      kind: KIND.ptb,
-      dir: DIR.ingress,
-      flags: F.df | F.icmpErr,
-      tsNs: 1_000_000_000n,
-      netns: OWN,
-      ifindex: 2,
-      ifname: 'eth0',
-      mtu: 1400,
-      len: 576,
-      outer: { family: 4, src: '198.18.1.1', dst: '198.18.0.2', proto: 1, len: 576 },
-      inner: { family: 4, src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 6, len: 1500 },
-    },
+    PTB_ON_ETH0,
     { kind: 99 },
-    {
-      kind: KIND.drop,
-      flags: F.oversize,
-      tsNs: 1_000_500_000n,
-      netns: OWN,
-      ifindex: 2,
-      mtu: 1500,
-      len: 9000,
-      reason: 2,
-      outer: { family: 4, src: '10.0.0.1', dst: '10.0.0.2', sport: 5201, dport: 40000, proto: 6, len: 9000 },
-    },
+    OVERSIZE_DROP,
   );
 
   /** live on the real Observer with a fake addon; the batch arrives shortly after start. */

@@ -146,3 +146,34 @@ export function record(r: RecordSpec): Buffer {
 export function batch(...records: RecordSpec[]): Buffer {
   return Buffer.concat(records.map(record));
 }
+
+/** The observer's own namespace in the fake addon's tests (the initial one's inode). */
+export const OWN_NETNS = 4026531840;
+
+/** A router's frag-needed (MTU 1400) arriving on eth0, quoting 198.18.0.2:40000 -> 198.18.3.2:443. */
+export const PTB_ON_ETH0: RecordSpec = {
+  kind: KIND.ptb,
+  dir: DIR.ingress,
+  flags: F.df | F.icmpErr,
+  tsNs: 1_000_000_000n,
+  netns: OWN_NETNS,
+  ifindex: 2,
+  ifname: 'eth0',
+  mtu: 1400,
+  len: 576,
+  outer: { family: 4, src: '198.18.1.1', dst: '198.18.0.2', proto: 1, len: 576 },
+  inner: { family: 4, src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 6, len: 1500 },
+};
+
+/** A 9000-byte frame dropped at layer 2 by a 1500-byte device (a bridge port). */
+export const OVERSIZE_DROP: RecordSpec = {
+  kind: KIND.drop,
+  flags: F.oversize,
+  tsNs: 1_000_500_000n,
+  netns: OWN_NETNS,
+  ifindex: 2,
+  mtu: 1500,
+  len: 9000,
+  reason: 2,
+  outer: { family: 4, src: '10.0.0.1', dst: '10.0.0.2', sport: 5201, dport: 40000, proto: 6, len: 9000 },
+};
