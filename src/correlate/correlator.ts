@@ -224,7 +224,20 @@ class Flow {
    * until then reads see NO_FACTS.
    */
   private readonly facts: Partial<Record<keyof FactKinds, unknown[]>> = {};
+  /**
+   * The verdict push() last returned for the flow, or undefined while it is
+   * judge(this, judgedTs): made from the facts as they still are. A flow most
+   * often has one event, and the verdict of it (~400 of the flow's ~1000
+   * bytes) need not be kept until a fact comes that may change it, or
+   * verdicts() is asked.
+   */
   verdict: VerdictJson | undefined;
+  judgedTs = 0;
+
+  /** The verdict push() last returned, kept from now on. */
+  currentVerdict(): VerdictJson {
+    return (this.verdict ??= judge(this, this.judgedTs));
+  }
 
   get ptbs(): readonly PtbFact[] {
     return (this.facts.ptbs as PtbFact[] | undefined) ?? NO_FACTS;
@@ -393,7 +406,9 @@ export class Correlator {
     }
     this.lastKey = key;
     let flow = this.flows.getAndTouch(key); // now the most recent
-    if (!flow) {
+    // The verdict to compare with is made from the facts before this event.
+    if (flow) flow.currentVerdict();
+    else {
       const aside = this.unconfirmed.size ? this.unconfirmed.peek(key) : undefined;
       if (!confirms(ev)) {
         // Kept aside so that the verdict does not depend on whether the error
@@ -432,7 +447,8 @@ export class Correlator {
     const next = judge(flow, ev.ts);
     const prev = flow.verdict;
     if (prev && sameVerdict(prev, next)) return NO_VERDICTS;
-    flow.verdict = next;
+    flow.verdict = undefined;
+    flow.judgedTs = ev.ts;
     return [next];
   }
 
@@ -483,7 +499,8 @@ export class Correlator {
 
   /** Every flow's current verdict, troubled ones first. */
   verdicts(): VerdictJson[] {
-    const all = [...this.flows.values()].flatMap((f) => (f.verdict ? [f.verdict] : []));
+    const all: VerdictJson[] = [];
+    for (const f of this.flows.values()) all.push(f.currentVerdict());
     return all.sort((a, b) => severity(b.verdict) - severity(a.verdict) || b.ts - a.ts);
   }
 
