@@ -162,14 +162,20 @@ static __always_inline void snapshot_kernel_skb(struct pmtu_event *ev, const str
 /* Bytes from the network header to the end of the packet. */
 static __always_inline __u32 skb_l3_len(const struct sk_buff *skb)
 {
-	__u32 len = BPF_CORE_READ(skb, len);
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	unsigned char *data = BPF_CORE_READ(skb, data);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
+	/* Callers hold a trusted skb (tp_btf): direct loads, no helper call per field. */
+	__u32 len = skb->len;
 	/* > 0: a link header is still in front; < 0: data was pulled past it. */
-	long before = (long)nh - (data - head);
+	long before = (long)skb->network_header - (long)(skb->data - skb->head);
 
 	return before < (long)len ? len - before : len;
 }
+
+/*
+ * Read-only view of kernel memory a trusted skb points into (its shared info,
+ * its headers): loads through it are direct, and a bad address reads as 0.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+#define pmtu_rdonly(ptr, type) ((type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
 
 #endif /* PMTU_COMMON_BPF_H */

@@ -31,17 +31,15 @@ static __always_inline struct net_device *veth_peer(struct net_device *dev)
 /* Length of one segment when the kernel segments the packet later (GSO). */
 static __always_inline __u32 wire_len(const struct sk_buff *skb, __u32 l3_len, __u8 *flags)
 {
-	struct skb_shared_info *shinfo;
-	__u16 gso_size;
+	struct skb_shared_info *shinfo = pmtu_rdonly(skb->head + skb->end, struct skb_shared_info);
+	__u16 gso_size = shinfo->gso_size;
 
-	shinfo = (struct skb_shared_info *)(BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, end));
-	gso_size = BPF_CORE_READ(shinfo, gso_size);
 	if (!gso_size)
 		return l3_len;
 	*flags |= PMTU_F_GSO;
 	/* Headers up to and including L4 travel with each segment. */
-	__u16 nh = BPF_CORE_READ(skb, network_header);
-	__u16 th = BPF_CORE_READ(skb, transport_header);
+	__u16 nh = skb->network_header;
+	__u16 th = skb->transport_header;
 	__u32 hdr = th > nh ? th - nh + 20 : 60;
 
 	return gso_size + hdr;
@@ -50,16 +48,14 @@ static __always_inline __u32 wire_len(const struct sk_buff *skb, __u32 l3_len, _
 /* Whether the packet may be ICMP/ICMPv6 (IPv6 extension headers: maybe). */
 static __always_inline int maybe_icmp(const struct sk_buff *skb, __u16 proto)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
-	__u8 next = 0;
+	__u16 nh = skb->network_header;
+	__u8 next;
 
 	if (nh == (__u16)~0U)
 		return 0;
-	if (bpf_probe_read_kernel(&next, 1, head + nh + (proto == ETH_P_IP ? 9 : 6)))
-		return 0;
 	if (proto == ETH_P_IP)
-		return next == IPPROTO_ICMP;
+		return pmtu_rdonly(skb->head + nh, struct iphdr)->protocol == IPPROTO_ICMP;
+	next = pmtu_rdonly(skb->head + nh, struct ipv6hdr)->nexthdr;
 	return next == IPPROTO_ICMPV6_ || next == 0 || next == 43 || next == 44 || next == 60;
 }
 

@@ -250,13 +250,14 @@ static __always_inline void output(struct pmtu_event *ev)
  * The flow's entry, or NULL with *created set when there was none and `init`
  * (the caller's state for a new flow, this packet applied) went in instead:
  * a new flow costs one insert, not an insert and the lookups around it.
- * NULL without *created: the table refused it (counted).
+ * NULL without *created: the table refused it (counted). `t`: the hook's
+ * traffic slot when the caller has looked it up already.
  */
 static __always_inline struct pmtu_flow_state *flow_entry(const struct pmtu_flow_key *key, __u32 ifindex,
-							   const struct pmtu_flow_state *init, int *created)
+							   const struct pmtu_flow_state *init,
+							   struct pmtu_traffic *t, int *created)
 {
 	struct pmtu_flow_state *s = bpf_map_lookup_elem(&flows, key);
-	struct pmtu_traffic *t;
 
 	*created = 0;
 	if (s)
@@ -268,7 +269,8 @@ static __always_inline struct pmtu_flow_state *flow_entry(const struct pmtu_flow
 		return s;
 	}
 	*created = 1;
-	t = traffic_slot(key->netns, ifindex);
+	if (!t)
+		t = traffic_slot(key->netns, ifindex);
 	if (t)
 		t->flows++;
 	return NULL;
@@ -381,7 +383,7 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 	/* Segments of MSS bytes (with IP and TCP headers) would not fit this hook: in trouble from the start. */
 	if (pmtu_cfg.every_flow || (mss && init.min_mtu && mss + (w->f.family == 6 ? 60 : 40) > init.min_mtu))
 		init.flags |= PMTU_FS_REPORTED;
-	s = flow_entry(&key, ifindex, &init, &created);
+	s = flow_entry(&key, ifindex, &init, t, &created);
 	if (created) {
 		report = init.flags & PMTU_FS_REPORTED;
 		st = &init;
@@ -474,7 +476,7 @@ static __always_inline void on_df_size(struct __sk_buff *ctx, struct sk_buff *sk
 		init.largest[1] = len;
 	else
 		init.largest[0] = len;
-	s = flow_entry(&key, ctx->ifindex, &init, &created);
+	s = flow_entry(&key, ctx->ifindex, &init, NULL, &created);
 	if (created) {
 		st = &init;
 		grew = 1;
