@@ -9,7 +9,7 @@ import type { EvidenceJson, FlowJson, VerdictJson } from '../contract/verdict.js
 import type { FlowStateJson, MssSeenJson } from '../contract/event.js';
 import { appliedPmtu, familyOf, MIN_PMTU } from '../net/pmtu.js';
 import { fixFor } from './fixes.js';
-import { RecencyMap } from './recency.js';
+import { endpointsHash, RecencyTable, TableEntry } from './recency.js';
 
 export interface CorrelatorOptions {
   /** Flows with no event for this long (event time) are forgotten. Default 5 minutes. */
@@ -212,7 +212,9 @@ interface FactKinds {
 const NO_FACTS: readonly never[] = Object.freeze([]);
 const NO_NOTES: readonly string[] = Object.freeze([]);
 
-class Flow {
+class Flow extends TableEntry {
+  /** Its place in the order flows were made in: verdicts() lists them so (a Map's order, once). */
+  readonly seq: number;
   firstTs: number;
   lastTs: number;
   /** Shown as seen from the connection's initiator when a SYN told us who that is. */
@@ -278,7 +280,9 @@ class Flow {
     this.facts[kind] = [fact];
   }
 
-  constructor(flow: FlowJson, ts: number) {
+  constructor(flow: FlowJson, ts: number, seq: number) {
+    super(flow);
+    this.seq = seq;
     this.shown = flow;
     this.firstTs = ts;
     this.lastTs = ts;
@@ -304,16 +308,6 @@ function subjectFields(ev: CorrelatorEvent): FlowFields | undefined {
 export function subject(ev: CorrelatorEvent): FlowJson | undefined {
   const x = subjectFields(ev);
   return x ? flowOf(x) : undefined;
-}
-
-/**
- * The correlator's own key of a flow, the same both ways: flowKey's parts,
- * ordered by comparing the addresses first (short flat strings, often the
- * same ones) instead of two endpoint strings made for the comparison.
- */
-function internalKey(src: string, sport: number, dst: string, dport: number, proto: string | number): string {
-  const forward = src < dst || (src === dst && sport <= dport);
-  return forward ? flat([String(proto), '|', src, '|', sport, '>', dst, '|', dport]) : flat([String(proto), '|', dst, '|', dport, '>', src, '|', sport]);
 }
 
 /**
@@ -355,28 +349,27 @@ function confirms(ev: CorrelatorEvent): boolean {
 }
 
 export class Correlator {
-  private readonly flows = new RecencyMap<Flow>();
+  private readonly flows = new RecencyTable<Flow>();
   /**
    * Flows only ICMP errors spoke of so far: no verdict until a packet of their
    * own is seen. Their events are kept as they came (a flood of spoofed PTBs
    * should cost little) and recorded when the flow is confirmed.
    */
-  private readonly unconfirmed = new RecencyMap<Unconfirmed>();
+  private readonly unconfirmed = new RecencyTable<Unconfirmed>();
   private readonly idleMs: number;
   private readonly maxFlows: number;
   private readonly maxUnconfirmed: number;
   private now = -Infinity;
   private lastSweep = -Infinity;
-  /** The event push() took last, and its flow key (undefined: none, or not worked out). */
-  private lastEvent: CorrelatorEvent | undefined;
-  private lastKey: string | undefined;
-  private readonly keyMemo: { src: string; dst: string; sport: number; dport: number; proto: string | number; key: string } = {
+  private flowsMade = 0;
+  /** The last endpoints hashed: a flood quotes the same flow again and again (with the same address strings, decode.ts reuses them). */
+  private readonly hashMemo: { src: string; dst: string; sport: number; dport: number; proto: string | number; hash: number } = {
     src: '',
     dst: '',
     sport: -1,
     dport: -1,
     proto: '',
-    key: '',
+    hash: 0,
   };
   private readonly counters: CorrelatorStats = { flows: 0, evicted: 0, expired: 0, unmatched: 0, events: 0 };
 
@@ -391,43 +384,44 @@ export class Correlator {
     // No verdict from a packet its destination cannot have sent, or an error quoting nothing usable.
     if (ev.kind !== 'route' && ev.flags.includes('quote-mismatch')) {
       this.pushQuoteMismatch(ev.ts, ev.flags.includes('icmp-error'));
-      this.lastEvent = ev;
       return NO_VERDICTS;
     }
     this.counters.events++;
     if (ev.ts > this.now) this.now = ev.ts;
     if (this.now - this.lastSweep >= 1000) this.sweep();
-    this.lastEvent = ev;
-    this.lastKey = undefined;
-    const key = this.subjectKey(ev);
-    if (key === undefined) {
+    const x = subjectFields(ev);
+    if (!x || x.src === undefined || x.dst === undefined || x.proto === undefined) {
       if (ev.kind !== 'route' && ev.flags.includes('icmp-error')) this.counters.unmatched++;
       return NO_VERDICTS;
     }
-    this.lastKey = key;
-    let flow = this.flows.getAndTouch(key); // now the most recent
-    // The verdict to compare with is made from the facts before this event.
-    if (flow) flow.currentVerdict();
-    else {
-      const aside = this.unconfirmed.size ? this.unconfirmed.peek(key) : undefined;
+    const sport = x.sport ?? 0;
+    const dport = x.dport ?? 0;
+    const hash = this.hashOf(x.src, sport, x.dst, dport, x.proto);
+    let flow = this.flows.find(hash, x.src, sport, x.dst, dport, x.proto);
+    if (flow) {
+      this.flows.touch(flow);
+      // The verdict to compare with is made from the facts before this event.
+      flow.currentVerdict();
+    } else {
+      const aside = this.unconfirmed.size ? this.unconfirmed.find(hash, x.src, sport, x.dst, dport, x.proto) : undefined;
       if (!confirms(ev)) {
         // Kept aside so that the verdict does not depend on whether the error
         // or the flow's first packet came first.
         if (aside) {
-          this.unconfirmed.getAndTouch(key);
+          this.unconfirmed.touch(aside);
           if (ev.ts > aside.lastTs) aside.lastTs = ev.ts;
           aside.errors++;
           keep(aside, ev);
         } else {
           this.unconfirmed.makeRoom(this.maxUnconfirmed);
-          this.unconfirmed.set(key, { lastTs: ev.ts, errors: 1, events: [ev], oldest: 0 });
+          this.unconfirmed.add(new Unconfirmed(flowOf(x)!, ev), hash);
         }
         this.counters.unmatched++;
         return NO_VERDICTS;
       }
-      flow = new Flow(subject(ev)!, ev.ts);
+      flow = new Flow(flowOf(x)!, ev.ts, this.flowsMade++);
       if (aside) {
-        this.unconfirmed.delete(key);
+        this.unconfirmed.delete(aside);
         this.counters.unmatched -= aside.errors;
         const kept = aside.events;
         for (let i = 0; i < kept.length; i++) {
@@ -438,7 +432,7 @@ export class Correlator {
         }
       }
       this.counters.evicted += this.flows.makeRoom(this.maxFlows);
-      this.flows.set(key, flow);
+      this.flows.add(flow, hash);
     }
     if (ev.ts > flow.lastTs) flow.lastTs = ev.ts;
     if (ev.ts < flow.firstTs) flow.firstTs = ev.ts;
@@ -462,45 +456,35 @@ export class Correlator {
     this.counters.events++;
     if (ts > this.now) this.now = ts;
     if (this.now - this.lastSweep >= 1000) this.sweep();
-    this.lastEvent = undefined;
-    this.lastKey = undefined;
     if (icmpError) this.counters.unmatched++;
   }
 
   /** Whether the flow of these fields (a quoted flow, either way round) is tracked: confirmed() without an event. */
   tracks(src: string, sport: number, dst: string, dport: number, proto: string | number): boolean {
-    return this.flows.size > 0 && this.flows.has(this.keyOf(src, sport, dst, dport, proto));
+    return this.flows.size > 0 && this.flows.find(this.hashOf(src, sport, dst, dport, proto), src, sport, dst, dport, proto) !== undefined;
   }
 
-  /**
-   * The key of the flow an event is about (subject()'s, without making it):
-   * the last one is remembered, since a flood quotes the same flow again and
-   * again (with the same address strings, decode.ts reuses them).
-   */
-  private subjectKey(ev: CorrelatorEvent): string | undefined {
-    const x = subjectFields(ev);
-    if (!x || x.src === undefined || x.dst === undefined || x.proto === undefined) return undefined;
-    return this.keyOf(x.src, x.sport ?? 0, x.dst, x.dport ?? 0, x.proto);
-  }
-
-  /** internalKey(), the last one remembered. */
-  private keyOf(src: string, sport: number, dst: string, dport: number, proto: string | number): string {
-    const m = this.keyMemo;
-    if (src === m.src && dst === m.dst && sport === m.sport && dport === m.dport && proto === m.proto) return m.key;
-    const key = internalKey(src, sport, dst, dport, proto);
+  /** endpointsHash(), the last one remembered. */
+  private hashOf(src: string, sport: number, dst: string, dport: number, proto: string | number): number {
+    const m = this.hashMemo;
+    if (src === m.src && dst === m.dst && sport === m.sport && dport === m.dport && proto === m.proto) return m.hash;
+    const hash = endpointsHash(src, sport, dst, dport, proto);
     m.src = src;
     m.dst = dst;
     m.sport = sport;
     m.dport = dport;
     m.proto = proto;
-    m.key = key;
-    return key;
+    m.hash = hash;
+    return hash;
   }
 
   /** Every flow's current verdict, troubled ones first. */
   verdicts(): VerdictJson[] {
-    const all: VerdictJson[] = [];
-    for (const f of this.flows.values()) all.push(f.currentVerdict());
+    const flows: Flow[] = [];
+    for (const f of this.flows.oldestFirst()) flows.push(f);
+    // Ties in the order the flows were made (as a Map of them kept them).
+    flows.sort((a, b) => a.seq - b.seq);
+    const all = flows.map((f) => f.currentVerdict());
     return all.sort((a, b) => severity(b.verdict) - severity(a.verdict) || b.ts - a.ts);
   }
 
@@ -510,34 +494,40 @@ export class Correlator {
 
   /** True when the flow an event is about has been seen itself (it has, or will get, a verdict). */
   confirmed(ev: CorrelatorEvent): boolean {
-    // Asked right after push(ev) (the session does), the key is known already.
-    const key = ev === this.lastEvent && this.lastKey !== undefined ? this.lastKey : this.subjectKey(ev);
-    return key !== undefined && this.flows.has(key);
+    const x = subjectFields(ev);
+    if (!x || x.src === undefined || x.dst === undefined || x.proto === undefined) return false;
+    return this.tracks(x.src, x.sport ?? 0, x.dst, x.dport ?? 0, x.proto);
   }
 
   /** Forgets idle flows; push() calls it at most once per second of event time. */
   private sweep(): void {
     this.lastSweep = this.now;
-    for (const [key, flow] of this.flows.oldestFirst()) {
+    for (const flow of this.flows.oldestFirst()) {
       if (this.now - flow.lastTs < this.idleMs) break; // the rest are newer
-      this.flows.delete(key);
+      this.flows.delete(flow);
       this.counters.expired++;
     }
-    for (const [key, flow] of this.unconfirmed.oldestFirst()) {
-      if (this.now - flow.lastTs < this.idleMs) break;
-      this.unconfirmed.delete(key); // its errors stay counted as unmatched
+    for (const aside of this.unconfirmed.oldestFirst()) {
+      if (this.now - aside.lastTs < this.idleMs) break;
+      this.unconfirmed.delete(aside); // its errors stay counted as unmatched
     }
   }
 }
 
 /** A flow known only from ICMP errors about it. */
-interface Unconfirmed {
+class Unconfirmed extends TableEntry {
   lastTs: number;
   /** How many (counted in unmatched until the flow is confirmed). */
-  errors: number;
+  errors = 1;
   /** The last MAX_FACTS of them: once full, a ring whose oldest is at `oldest`. */
   events: CorrelatorEvent[];
-  oldest: number;
+  oldest = 0;
+
+  constructor(flow: FlowJson, first: CorrelatorEvent) {
+    super(flow);
+    this.lastTs = first.ts;
+    this.events = [first];
+  }
 }
 
 /** Keeps an error aside in place of the oldest once MAX_FACTS are (a ring: shift() and push() moved the list every time). */

@@ -1,122 +1,161 @@
-// A map that also knows which entry was used least recently, in O(1).
+// The correlator's tables of flows: an entry is found by its endpoints, either
+// way round, and the least recently used one is known, both in O(1).
 //
-// A plain Map keeps insertion order, and delete + set moves an entry to the
-// end; but V8 leaves a hole for each delete until the table is rebuilt, and
-// `keys().next()` walks over every hole at the front: evicting the oldest of
-// a full table that is constantly reordered becomes a scan per event. A
-// doubly linked list beside the Map avoids that.
+// A Map wants a key, and a flow's is a string made of its endpoints: making
+// it, hashing it and the Map's slot for it cost more than the rest of a new
+// flow's push (and ~150 bytes a flow with the entry beside it). Here the hash
+// is a number worked out from the endpoints, the buckets are chained through
+// the entries, and the entries are the links of the recency list themselves.
+// A doubly linked list rather than the Map's order: V8 leaves a hole for each
+// delete until the table is rebuilt, and `keys().next()` walks the holes at
+// the front, so evicting the oldest of a full, reordered table became a scan.
 
-interface Entry<V> {
-  key: string;
-  value: V;
-  older: Entry<V> | undefined;
-  newer: Entry<V> | undefined;
+/** A flow's endpoints as its events carry them; the same flow either way round. */
+export interface Endpoints {
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  proto: string | number;
 }
 
-export class RecencyMap<V> {
-  private readonly entries = new Map<string, Entry<V>>();
-  private oldest: Entry<V> | undefined;
-  private newest: Entry<V> | undefined;
+/** What a RecencyTable holds: its endpoints, and the table's links. */
+export class TableEntry {
+  hash = 0;
+  nextInBucket: TableEntry | undefined = undefined;
+  older: TableEntry | undefined = undefined;
+  newer: TableEntry | undefined = undefined;
+
+  constructor(readonly endpoints: Endpoints) {}
+}
+
+function stringHash(s: string, h: number): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+/** murmur3's finalizer: the low bits, which pick the bucket, depend on every bit. */
+function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/**
+ * The same both ways round (the endpoints' hashes are added). A protocol is
+ * the same as a number or its text ('6' and 6), as it was in the string keys.
+ */
+export function endpointsHash(src: string, sport: number, dst: string, dport: number, proto: string | number): number {
+  const ends = (mix(stringHash(src, 0x811c9dc5 ^ sport)) + mix(stringHash(dst, 0x811c9dc5 ^ dport))) | 0;
+  return mix(stringHash(typeof proto === 'string' ? proto : String(proto), ends));
+}
+
+function sameEndpoints(e: Endpoints, src: string, sport: number, dst: string, dport: number, proto: string | number): boolean {
+  return (
+    ((e.src === src && e.sport === sport && e.dst === dst && e.dport === dport) || (e.src === dst && e.sport === dport && e.dst === src && e.dport === sport)) &&
+    (e.proto === proto || String(e.proto) === String(proto))
+  );
+}
+
+const FIRST_BUCKETS = 16;
+
+export class RecencyTable<E extends TableEntry> {
+  private buckets: (E | undefined)[] = new Array<E | undefined>(FIRST_BUCKETS).fill(undefined);
+  private count = 0;
+  private oldestEntry: E | undefined;
+  private newestEntry: E | undefined;
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
-  has(key: string): boolean {
-    return this.entries.has(key);
+  /** The least recently added or touched entry. */
+  get oldest(): E | undefined {
+    return this.oldestEntry;
   }
 
-  /** The value, without making it more recent. */
-  peek(key: string): V | undefined {
-    return this.entries.get(key)?.value;
-  }
-
-  /** Sets the value and makes it the most recent. */
-  set(key: string, value: V): void {
-    let e = this.entries.get(key);
-    if (e) {
-      e.value = value;
-      this.unlink(e);
-    } else {
-      e = { key, value, older: undefined, newer: undefined };
-      this.entries.set(key, e);
+  /** The entry of these endpoints (either way round), whose endpointsHash() is `hash`; without making it more recent. */
+  find(hash: number, src: string, sport: number, dst: string, dport: number, proto: string | number): E | undefined {
+    for (let e = this.buckets[hash & (this.buckets.length - 1)]; e; e = e.nextInBucket as E | undefined) {
+      if (e.hash === hash && sameEndpoints(e.endpoints, src, sport, dst, dport, proto)) return e;
     }
+    return undefined;
+  }
+
+  /** Adds an entry whose endpoints are in no other, as the most recent; `hash` is their endpointsHash(). */
+  add(e: E, hash: number): void {
+    if (this.count >= this.buckets.length) this.grow();
+    e.hash = hash;
+    const at = hash & (this.buckets.length - 1);
+    e.nextInBucket = this.buckets[at];
+    this.buckets[at] = e;
+    this.count++;
     this.linkNewest(e);
   }
 
-  /** Makes an entry the most recent; false when there is none. */
-  touch(key: string): boolean {
-    const e = this.entries.get(key);
-    if (!e) return false;
+  /** Makes an entry of the table the most recent. */
+  touch(e: E): void {
+    if (e === this.newestEntry) return;
     this.unlink(e);
     this.linkNewest(e);
-    return true;
   }
 
-  /** The value, made the most recent (one lookup instead of peek's and set's). */
-  getAndTouch(key: string): V | undefined {
-    const e = this.entries.get(key);
-    if (!e) return undefined;
-    if (e !== this.newest) {
-      this.unlink(e);
-      this.linkNewest(e);
-    }
-    return e.value;
-  }
-
-  delete(key: string): boolean {
-    const e = this.entries.get(key);
-    if (!e) return false;
+  /** Removes an entry of the table. */
+  delete(e: E): void {
+    const at = e.hash & (this.buckets.length - 1);
+    let prev: TableEntry | undefined;
+    for (let c = this.buckets[at]!; c !== e; c = c.nextInBucket as E) prev = c;
+    if (prev) prev.nextInBucket = e.nextInBucket;
+    else this.buckets[at] = e.nextInBucket as E | undefined;
+    e.nextInBucket = undefined;
+    this.count--;
     this.unlink(e);
-    this.entries.delete(key);
-    return true;
-  }
-
-  /** The least recently set or touched entry. */
-  oldestEntry(): [string, V] | undefined {
-    return this.oldest ? [this.oldest.key, this.oldest.value] : undefined;
   }
 
   /** Removes least recent entries until at most `max` - 1 remain (room for one more); returns how many went. */
   makeRoom(max: number): number {
     let removed = 0;
-    while (this.entries.size >= max && this.oldest) {
-      this.delete(this.oldest.key);
+    while (this.count >= max && this.oldestEntry) {
+      this.delete(this.oldestEntry);
       removed++;
     }
     return removed;
   }
 
   /** Entries from the least to the most recent. Deleting the current entry while iterating is allowed. */
-  *oldestFirst(): IterableIterator<[string, V]> {
-    for (let e = this.oldest; e; ) {
-      const next = e.newer;
-      yield [e.key, e.value];
+  *oldestFirst(): IterableIterator<E> {
+    for (let e = this.oldestEntry; e; ) {
+      const next = e.newer as E | undefined;
+      yield e;
       e = next;
     }
   }
 
-  values(): IterableIterator<V> {
-    const it = this.entries.values();
-    return (function* () {
-      for (const e of it) yield e.value;
-    })();
+  /** Twice the buckets: chains stay about one entry long. */
+  private grow(): void {
+    const buckets = new Array<E | undefined>(this.buckets.length * 2).fill(undefined);
+    const mask = buckets.length - 1;
+    for (let e = this.oldestEntry; e; e = e.newer as E | undefined) {
+      e.nextInBucket = buckets[e.hash & mask];
+      buckets[e.hash & mask] = e;
+    }
+    this.buckets = buckets;
   }
 
-  private unlink(e: Entry<V>): void {
+  private unlink(e: E): void {
     if (e.older) e.older.newer = e.newer;
-    else this.oldest = e.newer;
+    else this.oldestEntry = e.newer as E | undefined;
     if (e.newer) e.newer.older = e.older;
-    else this.newest = e.older;
+    else this.newestEntry = e.older as E | undefined;
     e.older = undefined;
     e.newer = undefined;
   }
 
-  private linkNewest(e: Entry<V>): void {
-    e.older = this.newest;
+  private linkNewest(e: E): void {
+    e.older = this.newestEntry;
     e.newer = undefined;
-    if (this.newest) this.newest.newer = e;
-    else this.oldest = e;
-    this.newest = e;
+    if (this.newestEntry) this.newestEntry.newer = e;
+    else this.oldestEntry = e;
+    this.newestEntry = e;
   }
 }

@@ -1,68 +1,118 @@
 import { describe, expect, it } from 'vitest';
 
-import { RecencyMap } from '../../src/correlate/recency.js';
+import { endpointsHash, RecencyTable, TableEntry, type Endpoints } from '../../src/correlate/recency.js';
 
-describe('RecencyMap', () => {
-  it('orders entries by last set or touch, evicts the least recent, and iterates oldest first', () => {
-    const m = new RecencyMap<number>();
-    m.set('a', 1);
-    m.set('b', 2);
-    m.set('c', 3);
-    expect(m.touch('a')).toBe(true);
-    expect(m.touch('zz')).toBe(false);
-    m.set('b', 20); // setting again makes it the newest
-    expect([...m.oldestFirst()]).toEqual([
-      ['c', 3],
-      ['a', 1],
-      ['b', 20],
-    ]);
-    expect(m.oldestEntry()).toEqual(['c', 3]);
-    expect(m.peek('c')).toBe(3);
-    expect(m.oldestEntry()).toEqual(['c', 3]); // peek does not touch
-    expect(m.makeRoom(3)).toBe(1);
-    expect([...m.oldestFirst()].map(([k]) => k)).toEqual(['a', 'b']);
-    expect(m.makeRoom(5)).toBe(0);
-    expect([...m.values()].sort()).toEqual([1, 20]);
+class Named extends TableEntry {
+  constructor(
+    readonly name: string,
+    endpoints: Endpoints,
+  ) {
+    super(endpoints);
+  }
+}
+
+function tcp(i: number): Endpoints {
+  return { src: `10.0.${i >> 8}.${i & 255}`, sport: 1024 + i, dst: '10.9.9.9', dport: 443, proto: 'tcp' };
+}
+
+function find<E extends TableEntry>(t: RecencyTable<E>, e: Endpoints): E | undefined {
+  return t.find(endpointsHash(e.src, e.sport, e.dst, e.dport, e.proto), e.src, e.sport, e.dst, e.dport, e.proto);
+}
+
+function add(t: RecencyTable<Named>, name: string, e: Endpoints): Named {
+  const entry = new Named(name, e);
+  t.add(entry, endpointsHash(e.src, e.sport, e.dst, e.dport, e.proto));
+  return entry;
+}
+
+const names = (t: RecencyTable<Named>) => [...t.oldestFirst()].map((e) => e.name);
+
+describe('RecencyTable', () => {
+  it('finds a flow either way round, and not another protocol or port; a protocol number is its text', () => {
+    const t = new RecencyTable<Named>();
+    const a = add(t, 'a', { src: '10.0.0.1', sport: 40000, dst: '10.0.0.2', dport: 443, proto: 'tcp' });
+    const b = add(t, 'b', { src: '10.0.0.1', sport: 40000, dst: '10.0.0.2', dport: 443, proto: 132 });
+    expect(find(t, { src: '10.0.0.2', sport: 443, dst: '10.0.0.1', dport: 40000, proto: 'tcp' })).toBe(a);
+    expect(find(t, { src: '10.0.0.1', sport: 40000, dst: '10.0.0.2', dport: 443, proto: 'udp' })).toBeUndefined();
+    expect(find(t, { src: '10.0.0.1', sport: 443, dst: '10.0.0.2', dport: 40000, proto: 'tcp' })).toBeUndefined();
+    expect(find(t, { src: '10.0.0.2', sport: 443, dst: '10.0.0.1', dport: 40000, proto: '132' })).toBe(b);
+    // The same address and port at both ends.
+    const self = add(t, 'self', { src: '::1', sport: 7, dst: '::1', dport: 7, proto: 'udp' });
+    expect(find(t, { src: '::1', sport: 7, dst: '::1', dport: 7, proto: 'udp' })).toBe(self);
   });
 
-  it('getAndTouch returns the value and makes it the most recent; undefined for none', () => {
-    const m = new RecencyMap<number>();
-    m.set('a', 1);
-    m.set('b', 2);
-    m.set('c', 3);
-    expect(m.getAndTouch('a')).toBe(1);
-    expect(m.getAndTouch('a')).toBe(1); // already the newest
-    expect(m.getAndTouch('zz')).toBeUndefined();
-    expect([...m.oldestFirst()].map(([k]) => k)).toEqual(['b', 'c', 'a']);
-    expect(m.makeRoom(3)).toBe(1);
-    expect([...m.oldestFirst()].map(([k]) => k)).toEqual(['c', 'a']);
+  it('orders entries by add or touch, evicts the least recent, and iterates oldest first', () => {
+    const t = new RecencyTable<Named>();
+    const a = add(t, 'a', tcp(1));
+    add(t, 'b', tcp(2));
+    const c = add(t, 'c', tcp(3));
+    t.touch(a);
+    t.touch(a); // already the newest
+    expect(names(t)).toEqual(['b', 'c', 'a']);
+    expect(t.oldest?.name).toBe('b');
+    expect(find(t, tcp(2))?.name).toBe('b');
+    expect(t.oldest?.name).toBe('b'); // find does not touch
+    expect(t.makeRoom(3)).toBe(1);
+    expect(names(t)).toEqual(['c', 'a']);
+    expect(find(t, tcp(2))).toBeUndefined();
+    expect(t.makeRoom(5)).toBe(0);
+    t.touch(c);
+    expect(names(t)).toEqual(['a', 'c']);
   });
 
   it('deleting while iterating oldest first, and down to empty', () => {
-    const m = new RecencyMap<number>();
-    for (let i = 0; i < 10; i++) m.set(`k${i}`, i);
-    for (const [k, v] of m.oldestFirst()) if (v % 2 === 0) m.delete(k);
-    expect([...m.oldestFirst()].map(([, v]) => v)).toEqual([1, 3, 5, 7, 9]);
-    for (const [k] of m.oldestFirst()) m.delete(k);
-    expect(m.size).toBe(0);
-    expect(m.oldestEntry()).toBeUndefined();
-    m.set('x', 1);
-    expect([...m.oldestFirst()]).toEqual([['x', 1]]);
-    expect(m.has('x')).toBe(true);
-    expect(m.delete('x')).toBe(true);
-    expect(m.delete('x')).toBe(false);
+    const t = new RecencyTable<Named>();
+    for (let i = 0; i < 10; i++) add(t, `k${i}`, tcp(i));
+    for (const e of t.oldestFirst()) if (Number(e.name.slice(1)) % 2 === 0) t.delete(e);
+    expect(names(t)).toEqual(['k1', 'k3', 'k5', 'k7', 'k9']);
+    for (let i = 0; i < 10; i++) expect(find(t, tcp(i))?.name).toBe(i % 2 ? `k${i}` : undefined);
+    for (const e of t.oldestFirst()) t.delete(e);
+    expect(t.size).toBe(0);
+    expect(t.oldest).toBeUndefined();
+    const x = add(t, 'x', tcp(1));
+    expect(names(t)).toEqual(['x']);
+    expect(find(t, tcp(1))).toBe(x);
   });
 
-  it('keeps the most recent entries when a full table is reordered all the time', () => {
-    // The access pattern that made Map.keys().next() scan its holes: touch, evict, insert.
-    const m = new RecencyMap<number>();
+  it('entries whose hashes share a bucket, or are equal, are found and deleted apart', () => {
+    const t = new RecencyTable<Named>();
+    // Equal hashes (as if colliding): the endpoints tell them apart.
+    const same = 12345;
+    const one = new Named('one', tcp(1));
+    const two = new Named('two', tcp(2));
+    const three = new Named('three', tcp(3));
+    t.add(one, same);
+    t.add(two, same);
+    t.add(three, same + 16); // the same bucket of the first 16
+    const at = (e: Endpoints, hash: number) => t.find(hash, e.src, e.sport, e.dst, e.dport, e.proto);
+    expect(at(tcp(1), same)).toBe(one);
+    expect(at(tcp(2), same)).toBe(two);
+    expect(at(tcp(3), same)).toBeUndefined();
+    expect(at(tcp(3), same + 16)).toBe(three);
+    t.delete(two);
+    expect(at(tcp(1), same)).toBe(one);
+    expect(at(tcp(2), same)).toBeUndefined();
+    expect(at(tcp(3), same + 16)).toBe(three);
+    t.delete(three);
+    t.delete(one);
+    expect(t.size).toBe(0);
+  });
+
+  it('keeps the most recent entries, each findable, when a full table is reordered all the time', () => {
+    const t = new RecencyTable<Named>();
     const max = 20_000;
+    const made: Named[] = [];
     for (let i = 0; i < 200_000; i++) {
-      m.touch(`k${i - 5}`);
-      m.makeRoom(max);
-      m.set(`k${i}`, i);
+      const back = made[i - 5];
+      if (back && find(t, tcp(i - 5)) === back) t.touch(back);
+      t.makeRoom(max);
+      made.push(add(t, `k${i}`, tcp(i)));
     }
-    expect(m.size).toBe(max);
-    expect(m.oldestEntry()![1]).toBeGreaterThan(200_000 - max - 10);
+    expect(t.size).toBe(max);
+    expect(Number(t.oldest!.name.slice(1))).toBeGreaterThan(200_000 - max - 10);
+    let found = 0;
+    for (let i = 200_000 - max + 10; i < 200_000; i++) if (find(t, tcp(i)) === made[i]) found++;
+    expect(found).toBe(max - 10);
+    expect(find(t, tcp(1000))).toBeUndefined();
   });
 });
