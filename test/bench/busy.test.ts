@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { busySection, nsPerPacket, shares, type BusyRound, type BusyRuns } from '../../src/bench/busy.js';
+import { bareNoise, busySection, nsPerPacket, shares, type BusyRound, type BusyRuns } from '../../src/bench/busy.js';
 import {
   eventsLost,
   lastStats,
@@ -168,8 +168,32 @@ describe('busy-host figures', () => {
     expect(by.get('busy.found')).toMatchObject({ value: 12.5, unit: 'ms', target: { text: '< 1 s', pass: true } });
     expect(s.how).toContain('ab -n 50000 -c 32');
     expect(s.how).toContain('bpf_stats_enabled=1');
-    // Bare runs 20k-22k: a 9.5% spread says what the 97% target is worth here.
-    expect(by.get('busy.pmtu')!.note).toContain('bare runs spread 10%');
+    // Runs without places in their round: no bare-to-bare noise to tell.
+    expect(by.get('busy.pmtu')!.note).not.toContain('in a row');
+  });
+
+  it('compares a watched run with the bare runs just before and after it, and tells the noise that leaves', () => {
+    // One round: bare 20k, pmtu, bare 22k, empty, bare 21k.
+    const r: BusyRuns = {
+      requests: 25000,
+      rounds: [
+        round('bare', 0, 20000, { seq: 0 }),
+        round('pmtu', 0, 20580, { seq: 1 }),
+        round('bare', 0, 22000, { seq: 2 }),
+        round('empty', 0, 21000, { seq: 3 }),
+        round('bare', 0, 21000, { seq: 4 }),
+        round('bare', 1, 30000, { seq: 0 }),
+        round('pmtu', 1, 29100, { seq: 1 }),
+        round('bare', 1, 30000, { seq: 2 }),
+      ],
+      why: {},
+      found: {},
+    };
+    expect(shares(r, 'pmtu').map((x) => x.toFixed(3))).toEqual(['0.980', '0.970']);
+    expect(shares(r, 'empty').map((x) => x.toFixed(3))).toEqual([(21000 / 21500).toFixed(3)]);
+    // Bare to next bare: 10%, 4.5%, 0%: median 4.5%, more than the 3% the target is about.
+    expect(bareNoise(r)).toBeCloseTo(1 / 22, 6);
+    expect(busySection(r).figures.find((f) => f.id === 'busy.pmtu')!.note).toContain('two bare runs in a row differ by 4.5% (median)');
   });
 
   it('misses the targets it misses', () => {
