@@ -215,17 +215,24 @@ const NO_NOTES: readonly string[] = Object.freeze([]);
 class Flow extends TableEntry {
   /** Its place in the order flows were made in: verdicts() lists them so (a Map's order, once). */
   readonly seq: number;
-  firstTs: number;
   lastTs: number;
   /** Shown as seen from the connection's initiator when a SYN told us who that is. */
   shown: FlowJson;
   initiatorKnown = false;
   /**
-   * Facts by kind. A flow usually has one or two kinds, so each list is made
-   * on its first fact (most flows would otherwise carry seven empty ones);
-   * until then reads see NO_FACTS.
+   * Facts by kind, written only through put(). A flow usually has one or two
+   * kinds, so each list is made on its first fact (most flows would otherwise
+   * carry seven empty ones); until then it is NO_FACTS.
    */
-  private readonly facts: Partial<Record<keyof FactKinds, unknown[]>> = {};
+  ptbs: readonly PtbFact[] = NO_FACTS;
+  ptbDrops: readonly DropFact[] = NO_FACTS;
+  tooBig: readonly DropFact[] = NO_FACTS;
+  l2: readonly DropFact[] = NO_FACTS;
+  sizes: readonly SizeFact[] = NO_FACTS;
+  syns: readonly SynFact[] = NO_FACTS;
+  retransmits: readonly RetransmitFact[] = NO_FACTS;
+  routes: readonly RouteFact[] = NO_FACTS;
+  kernel: readonly KernelFact[] = NO_FACTS;
   /**
    * The verdict push() last returned for the flow, or undefined while it is
    * judge(this, judgedTs): made from the facts as they still are. A flow most
@@ -234,58 +241,31 @@ class Flow extends TableEntry {
    * verdicts() is asked.
    */
   verdict: VerdictJson | undefined;
-  judgedTs = 0;
+  judgedTs: number;
 
   /** The verdict push() last returned, kept from now on. */
   currentVerdict(): VerdictJson {
     return (this.verdict ??= judge(this, this.judgedTs));
   }
 
-  get ptbs(): readonly PtbFact[] {
-    return (this.facts.ptbs as PtbFact[] | undefined) ?? NO_FACTS;
-  }
-  get ptbDrops(): readonly DropFact[] {
-    return (this.facts.ptbDrops as DropFact[] | undefined) ?? NO_FACTS;
-  }
-  get tooBig(): readonly DropFact[] {
-    return (this.facts.tooBig as DropFact[] | undefined) ?? NO_FACTS;
-  }
-  get l2(): readonly DropFact[] {
-    return (this.facts.l2 as DropFact[] | undefined) ?? NO_FACTS;
-  }
-  get sizes(): readonly SizeFact[] {
-    return (this.facts.sizes as SizeFact[] | undefined) ?? NO_FACTS;
-  }
-  get syns(): readonly SynFact[] {
-    return (this.facts.syns as SynFact[] | undefined) ?? NO_FACTS;
-  }
-  get retransmits(): readonly RetransmitFact[] {
-    return (this.facts.retransmits as RetransmitFact[] | undefined) ?? NO_FACTS;
-  }
-  get routes(): readonly RouteFact[] {
-    return (this.facts.routes as RouteFact[] | undefined) ?? NO_FACTS;
-  }
-  get kernel(): readonly KernelFact[] {
-    return (this.facts.kernel as KernelFact[] | undefined) ?? NO_FACTS;
-  }
-
   /** Stores a fact of a kind under its key (see put); the first one makes the list, of just that one (an empty list would take room for 17). */
   put<K extends keyof FactKinds>(kind: K, key: string, fact: FactKinds[K]): void {
-    const list = this.facts[kind] as FactKinds[K][] | undefined;
-    if (list) {
+    const lists = this as unknown as Record<K, FactKinds[K][]>;
+    const list = lists[kind];
+    if ((list as readonly unknown[]) !== NO_FACTS) {
       put(list, key, fact);
       return;
     }
     fact.id = key;
-    this.facts[kind] = [fact];
+    lists[kind] = [fact];
   }
 
   constructor(flow: FlowJson, ts: number, seq: number) {
     super(flow);
     this.seq = seq;
     this.shown = flow;
-    this.firstTs = ts;
     this.lastTs = ts;
+    this.judgedTs = ts;
   }
 }
 
@@ -426,7 +406,6 @@ export class Correlator {
         const kept = aside.events;
         for (let i = 0; i < kept.length; i++) {
           const e = kept[(aside.oldest + i) % kept.length]!;
-          if (e.ts < flow.firstTs) flow.firstTs = e.ts;
           if (e.ts > flow.lastTs) flow.lastTs = e.ts;
           record(flow, e);
         }
@@ -435,7 +414,6 @@ export class Correlator {
       this.flows.add(flow, hash);
     }
     if (ev.ts > flow.lastTs) flow.lastTs = ev.ts;
-    if (ev.ts < flow.firstTs) flow.firstTs = ev.ts;
     record(flow, ev);
 
     const next = judge(flow, ev.ts);
@@ -736,7 +714,8 @@ function judge(flow: Flow, ts: number): VerdictJson {
   const unlearned = routes.length ? routes.find((r) => !r.learned) : undefined;
   const learned = routes.length ? routes.find((r) => r.learned) : undefined;
 
-  for (const p of ptbs.slice(0, 3)) {
+  for (let i = 0; i < ptbs.length && i < 3; i++) {
+    const p = ptbs[i]!;
     ev.push(
       evidence(
         p.kind,

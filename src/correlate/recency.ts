@@ -58,12 +58,18 @@ function sameEndpoints(e: Endpoints, src: string, sport: number, dst: string, dp
 }
 
 const FIRST_BUCKETS = 16;
+const NO_ENDPOINTS: Endpoints = Object.freeze({ src: '', sport: -1, dst: '', dport: -1, proto: '' });
 
 export class RecencyTable<E extends TableEntry> {
   private buckets: (E | undefined)[] = new Array<E | undefined>(FIRST_BUCKETS).fill(undefined);
   private count = 0;
-  private oldestEntry: E | undefined;
-  private newestEntry: E | undefined;
+  /** The recency list is a ring through this: its newer is the oldest entry, its older the newest (no ends to test for). */
+  private readonly ring = new TableEntry(NO_ENDPOINTS);
+
+  constructor() {
+    this.ring.older = this.ring;
+    this.ring.newer = this.ring;
+  }
 
   get size(): number {
     return this.count;
@@ -71,7 +77,8 @@ export class RecencyTable<E extends TableEntry> {
 
   /** The least recently added or touched entry. */
   get oldest(): E | undefined {
-    return this.oldestEntry;
+    const oldest = this.ring.newer!;
+    return oldest === this.ring ? undefined : (oldest as E);
   }
 
   /** The entry of these endpoints (either way round), whose endpointsHash() is `hash`; without making it more recent. */
@@ -95,7 +102,6 @@ export class RecencyTable<E extends TableEntry> {
 
   /** Makes an entry of the table the most recent. */
   touch(e: E): void {
-    if (e === this.newestEntry) return;
     this.unlink(e);
     this.linkNewest(e);
   }
@@ -110,13 +116,15 @@ export class RecencyTable<E extends TableEntry> {
     e.nextInBucket = undefined;
     this.count--;
     this.unlink(e);
+    e.older = undefined;
+    e.newer = undefined;
   }
 
   /** Removes least recent entries until at most `max` - 1 remain (room for one more); returns how many went. */
   makeRoom(max: number): number {
     let removed = 0;
-    while (this.count >= max && this.oldestEntry) {
-      this.delete(this.oldestEntry);
+    while (this.count >= max && this.count > 0) {
+      this.delete(this.ring.newer as E);
       removed++;
     }
     return removed;
@@ -124,9 +132,9 @@ export class RecencyTable<E extends TableEntry> {
 
   /** Entries from the least to the most recent. Deleting the current entry while iterating is allowed. */
   *oldestFirst(): IterableIterator<E> {
-    for (let e = this.oldestEntry; e; ) {
-      const next = e.newer as E | undefined;
-      yield e;
+    for (let e = this.ring.newer!; e !== this.ring; ) {
+      const next = e.newer!;
+      yield e as E;
       e = next;
     }
   }
@@ -135,27 +143,23 @@ export class RecencyTable<E extends TableEntry> {
   private grow(): void {
     const buckets = new Array<E | undefined>(this.buckets.length * 2).fill(undefined);
     const mask = buckets.length - 1;
-    for (let e = this.oldestEntry; e; e = e.newer as E | undefined) {
+    for (let e = this.ring.newer!; e !== this.ring; e = e.newer!) {
       e.nextInBucket = buckets[e.hash & mask];
-      buckets[e.hash & mask] = e;
+      buckets[e.hash & mask] = e as E;
     }
     this.buckets = buckets;
   }
 
-  private unlink(e: E): void {
-    if (e.older) e.older.newer = e.newer;
-    else this.oldestEntry = e.newer as E | undefined;
-    if (e.newer) e.newer.older = e.older;
-    else this.newestEntry = e.older as E | undefined;
-    e.older = undefined;
-    e.newer = undefined;
+  private unlink(e: TableEntry): void {
+    e.older!.newer = e.newer;
+    e.newer!.older = e.older;
   }
 
-  private linkNewest(e: E): void {
-    e.older = this.newestEntry;
-    e.newer = undefined;
-    if (this.newestEntry) this.newestEntry.newer = e;
-    else this.oldestEntry = e;
-    this.newestEntry = e;
+  private linkNewest(e: TableEntry): void {
+    const newest = this.ring.older!;
+    e.older = newest;
+    e.newer = this.ring;
+    newest.newer = e;
+    this.ring.older = e;
   }
 }
