@@ -3,11 +3,19 @@
 #   ensure-deb.sh build   (npm preinstall: what builds the BPF programs and the addon)
 #   ensure-deb.sh test    (npm pretest: the real peers the end-to-end tests drive)
 #   ensure-deb.sh bench   (npm run bench: the peers it measures against, iperf3, nginx and ab)
+#   ensure-deb.sh docker  (the Docker engine the end-to-end tests start themselves: test/helpers/docker.ts)
 # As root it installs what is missing; as anyone else it stops with the list
 # and the command to run.
 set -euo pipefail
 
 # Each entry: a command (or an absolute file path) and the package providing it.
+# The docker client is asked for by path: a machine may have another client
+# on PATH (/usr/local/bin/docker) with no engine, or of another version than
+# Debian's dockerd. busybox-static is the whole root filesystem of the test
+# images (no registry is reachable), so it must be the static build.
+docker_needs=(
+	dockerd:docker.io /usr/bin/docker:docker.io /bin/busybox:busybox-static nsenter:util-linux
+)
 case "${1:-}" in
 build)
 	needs=(
@@ -21,6 +29,7 @@ test)
 		ip:iproute2 ping:iputils-ping nft:nftables iperf3:iperf3 tcpdump:tcpdump
 		tc:iproute2 ss:iproute2 sysctl:procps curl:curl openssl:openssl setpriv:util-linux tshark:tshark
 		nginx:nginx-light ab:apache2-utils
+		"${docker_needs[@]}"
 	)
 	;;
 bench)
@@ -30,11 +39,46 @@ bench)
 		nginx:nginx-light ab:apache2-utils
 	)
 	;;
+docker)
+	needs=("${docker_needs[@]}")
+	;;
 *)
-	echo "usage: ensure-deb.sh build|test|bench" >&2
+	echo "usage: ensure-deb.sh build|test|bench|docker" >&2
 	exit 2
 	;;
 esac
+
+# A system Docker engine, one word a part (empty when none runs): its units
+# as systemd sees them, and dockerd or containerd processes other than the
+# tests' own engines (test/helpers/docker.ts keeps all of theirs under a
+# directory named pmtu-dk-*, which their command lines name).
+system_engine() {
+	local what=() unit pid
+	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+		for unit in docker.socket docker.service containerd.service; do
+			systemctl is-active --quiet "$unit" 2>/dev/null && what+=("$unit")
+		done
+	fi
+	for pid in $(pgrep -x dockerd) $(pgrep -x containerd); do
+		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'pmtu-dk-' || what+=("$pid")
+	done
+	[ -e /sys/class/net/docker0 ] && what+=(docker0)
+	echo "${what[*]}"
+}
+
+# Stops what of a system engine runs now and did not before the install.
+stop_new_engine() {
+	local before=" $1 " part
+	for part in $(system_engine); do
+		[[ $before == *" $part "* ]] && continue
+		echo "pmtu-watch: the install started $part; stopping it" >&2
+		case $part in
+		*.*) systemctl stop "$part" >&2 || true ;;
+		docker0) ip link del docker0 2>/dev/null || true ;;
+		*) kill "$part" 2>/dev/null || true ;;
+		esac
+	done
+}
 
 missing=()
 for need in "${needs[@]}"; do
@@ -62,8 +106,21 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 		chmod 755 /usr/sbin/policy-rc.d
 		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 	fi
+	# The same goes for docker.io (and the containerd it depends on): the
+	# tests run engines of their own, each in a namespace of its own, and a
+	# system dockerd would add a docker0 bridge and iptables rules to the host.
+	# Should a service start all the same (a policy-rc.d of the machine's own
+	# that says yes), it is stopped, and the install fails if it won't.
+	engine_before=$(system_engine)
 	apt-get update -qq >&2
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+	stop_new_engine "$engine_before"
+	sleep 1
+	stop_new_engine "$engine_before" # the bridge a dockerd stopped just now left
+	if [ "$(system_engine)" != "$engine_before" ]; then
+		echo "pmtu-watch: a system Docker engine runs since installing ${missing[*]}: $(system_engine)" >&2
+		exit 1
+	fi
 	exit 0
 fi
 echo "pmtu-watch: missing $1 dependencies: ${missing[*]}" >&2
