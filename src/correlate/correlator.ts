@@ -616,7 +616,7 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
     }
     case 'syn': {
       const synAck = ev.flags.includes('synack');
-      const key = flat([ev.netns, '|', ev.iface, '|', String(ev.dir), '|', String(synAck)]);
+      const key = synKey(ev.netns, ev.iface, ev.dir, synAck);
       flow.put('syns', key, {
         id: key, // in the literal: set later, it would take the fact a property array of its own
         ts: ev.ts,
@@ -644,6 +644,20 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
       return;
     }
   }
+}
+
+/** The last SYN key made: a host's SYNs are seen at the same few hooks, so their facts can share one string. */
+const lastSynKey = { netns: '', iface: '', dir: '' as string | null, synAck: false, key: '' };
+
+function synKey(netns: string, iface: string, dir: string | null, synAck: boolean): string {
+  const m = lastSynKey;
+  if (netns === m.netns && iface === m.iface && dir === m.dir && synAck === m.synAck && m.key !== '') return m.key;
+  m.key = flat([netns, '|', iface, '|', String(dir), '|', String(synAck)]);
+  m.netns = netns;
+  m.iface = iface;
+  m.dir = dir;
+  m.synAck = synAck;
+  return m.key;
 }
 
 /** The latest state per namespace: the table's knowledge only grows, so the latest says the most. */
