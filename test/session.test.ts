@@ -37,7 +37,9 @@ function namers(): Namers {
 function source(routes?: string[]): Source {
   return {
     live: true,
-    ...(routes ? { routes: { routeGet: (_path: string | null, dst: string) => (routes.push(dst), { found: false, mtu: 0, expires: 0, ifindex: 0 }) } } : {}),
+    ...(routes
+      ? { routes: { routeGet: (_path: string | null, dst: string) => (routes.push(dst), { found: false, mtu: 0, expires: 0, ifindex: 0 }), pathOf: (netns: string) => (netns === 'c' ? '/run/netns/c' : undefined) } }
+      : {}),
     attach() {},
     run: (stop) => stop,
     now: () => 0,

@@ -3,92 +3,20 @@
 // through the addon's rtnetlink dumps, their links, addresses, routes and
 // rp_filter settings.
 
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-
 import { fromNative, PmtuError } from '../errors.js';
+import { NetnsDiscovery, selectNetns, type HostSources, type NetnsEntry } from '../netns/discovery.js';
 import type { NativeAddon } from '../observer/addon.js';
-import { HOST_NETNS, namedNetnsPaths } from '../observer/names.js';
-import type { AuditSnapshot, NetnsConfig, NetnsRef } from './types.js';
+import type { AuditSnapshot, NetnsConfig } from './types.js';
 
 export interface Scope {
-  /** `ip netns` names; empty with allNetns false: the current namespace. */
+  /** Namespaces as --netns names them (`ip netns` names, docker:NAME, pid:N, ...); empty with allNetns false: the current namespace. */
   netns: string[];
-  /** The current namespace, every named one and those held only by processes. */
+  /** Every namespace: the current one, named ones, containers', those held only by processes. */
   allNetns: boolean;
 }
 
-/** A namespace file and what it is called. */
-export interface NetnsEntry {
-  inode: number;
-  /** Path to open it by; null: ours. */
-  path: string | null;
-  ref: NetnsRef;
-  label: string;
-}
-
-export interface DiscoverSources {
-  /** Named namespaces: name → path. */
-  named(): Map<string, string>;
-  /** pid → its namespace file, for every process. */
-  processes(): Iterable<{ pid: number; path: string }>;
-  comm(pid: number): string;
-  inode(path: string): number | undefined;
-  selfPid: number;
-}
-
-export const procSources: DiscoverSources = {
-  named: namedNetnsPaths,
-  *processes() {
-    for (const entry of readdirSync('/proc')) {
-      if (/^\d+$/.test(entry)) yield { pid: Number(entry), path: `/proc/${entry}/ns/net` };
-    }
-  },
-  comm(pid) {
-    try {
-      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    } catch {
-      return '?';
-    }
-  },
-  inode(path) {
-    try {
-      return statSync(path).ino;
-    } catch {
-      return undefined; // gone, or a process we may not look into
-    }
-  },
-  selfPid: process.pid,
-};
-
-/**
- * Every namespace on the machine, once each (by inode), under its best
- * name: an `ip netns` name, else 'host' for the initial one or 'current'
- * for ours, else 'pid N (comm)' of the lowest pid holding it.
- */
-export function discover(sources: DiscoverSources = procSources): NetnsEntry[] {
-  const entries = new Map<number, NetnsEntry>();
-  const selfInode = sources.inode(`/proc/${sources.selfPid}/ns/net`) ?? sources.inode('/proc/self/ns/net');
-  const initInode = sources.inode('/proc/1/ns/net');
-  for (const [name, path] of [...sources.named()].sort(([a], [b]) => a.localeCompare(b))) {
-    const inode = sources.inode(path);
-    if (inode === undefined || entries.has(inode)) continue;
-    entries.set(inode, { inode, path: inode === selfInode ? null : path, ref: { kind: 'named', name }, label: name });
-  }
-  if (selfInode !== undefined && !entries.has(selfInode)) {
-    entries.set(selfInode, { inode: selfInode, path: null, ref: { kind: 'current' }, label: selfInode === initInode ? HOST_NETNS : 'current' });
-  }
-  const processes = [...sources.processes()].sort((a, b) => a.pid - b.pid);
-  for (const { pid, path } of processes) {
-    const inode = sources.inode(path);
-    if (inode === undefined || entries.has(inode)) continue;
-    const comm = sources.comm(pid);
-    entries.set(inode, { inode, path, ref: { kind: 'process', pid, comm }, label: `pid ${pid} (${comm})` });
-  }
-  return [...entries.values()];
-}
-
 /** Which of the discovered namespaces the scope asks for; an unknown name is an error naming those that exist. */
-export function selectScope(entries: NetnsEntry[], scope: Scope): Set<number> {
+export function selectScope(entries: NetnsEntry[], scope: Scope, src?: Pick<HostSources, 'inode'>): Set<number> {
   if (scope.allNetns) return new Set(entries.map((e) => e.inode));
   if (scope.netns.length === 0) {
     const current = entries.find((e) => e.path === null);
@@ -96,13 +24,13 @@ export function selectScope(entries: NetnsEntry[], scope: Scope): Set<number> {
   }
   const chosen = new Set<number>();
   for (const name of scope.netns) {
-    const entry = entries.find((e) => e.ref.kind === 'named' && e.ref.name === name);
+    const entry = selectNetns(entries, name, src);
     if (!entry) {
-      const known = entries.flatMap((e) => (e.ref.kind === 'named' ? [e.ref.name] : []));
+      const known = entries.filter((e) => e.info.kind !== 'host' && e.info.kind !== 'current').map((e) => e.ref);
       throw new PmtuError(
         'PMTU_ERR_NETNS',
         `no network namespace named "${name}"`,
-        known.length ? `\`ip netns list\` has: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''}` : '`ip netns list` shows none',
+        known.length ? `there are: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''}` : '`ip netns list` shows none, and no container or process holds one',
       );
     }
     chosen.add(entry.inode);
@@ -118,9 +46,9 @@ type ConfigAddon = Pick<NativeAddon, 'readNetConfig' | 'readSysctls'>;
  * that vanishes while being read is a problem line, not a failure; failing
  * to read one the user named is an error.
  */
-export function collect(loadConfigAddon: () => ConfigAddon, scope: Scope, sources: DiscoverSources = procSources): AuditSnapshot {
-  const entries = discover(sources);
-  const wanted = selectScope(entries, scope);
+export function collect(loadConfigAddon: () => ConfigAddon, scope: Scope, sources?: HostSources): AuditSnapshot {
+  const entries = new NetnsDiscovery(sources).scan();
+  const wanted = selectScope(entries, scope, sources);
   const addon = loadConfigAddon();
   const byInode = new Map(entries.map((e) => [e.inode, e]));
   const peerPaths = entries.map((e) => e.path ?? '/proc/self/ns/net');
@@ -145,11 +73,11 @@ export function collect(loadConfigAddon: () => ConfigAddon, scope: Scope, source
         const v = values[i];
         if (v !== null && v !== undefined && /^\d+$/.test(v)) rpFilter.set(k, Number(v));
       });
-      return { inode: entry.inode, label: entry.label, ref: entry.ref, inScope, ...config, peers, rpFilter };
+      return { inode: entry.inode, label: entry.ref, info: entry.info, inScope, ...config, peers, rpFilter };
     } catch (e) {
       const err = fromNative(e);
-      if (inScope && entry.ref.kind === 'named' && scope.netns.length > 0) throw err;
-      problems.push(`${entry.label}: not read: ${err.message}`);
+      if (inScope && scope.netns.length > 0) throw err;
+      problems.push(`${entry.ref}: not read: ${err.message}`);
       return undefined;
     }
   };

@@ -3,6 +3,7 @@
 // before any traffic shows it (SCENARIOS 3, 6, 7, 8), with the numbers and
 // the command that fixes it.
 
+import { inNetns } from '../contract/netns.js';
 import type {
   AuditResult,
   AuditSnapshot,
@@ -64,25 +65,11 @@ function isLoopback(link: LinkInfo): boolean {
 // Fix commands, spelled for how the namespace is reached.
 
 function ipCommand(ns: NetnsConfig, args: string): string {
-  switch (ns.ref.kind) {
-    case 'named':
-      return `ip -n ${ns.ref.name} ${args}`;
-    case 'process':
-      return `nsenter -t ${ns.ref.pid} -n ip ${args}`;
-    case 'current':
-      return `ip ${args}`;
-  }
+  return ns.info.kind === 'named' ? `ip -n ${ns.label} ${args}` : inNetns(ns.label, `ip ${args}`);
 }
 
 function sysctlCommand(ns: NetnsConfig, setting: string): string {
-  switch (ns.ref.kind) {
-    case 'named':
-      return `ip netns exec ${ns.ref.name} sysctl -w ${setting}`;
-    case 'process':
-      return `nsenter -t ${ns.ref.pid} -n sysctl -w ${setting}`;
-    case 'current':
-      return `sysctl -w ${setting}`;
-  }
+  return inNetns(ns.label, `sysctl -w ${setting}`);
 }
 
 function setMtu(e: Endpoint, mtu: number): string {

@@ -6,18 +6,15 @@ import type { AddressInfo, LinkInfo, RouteEntry } from '../../native/index.js';
 
 export type { AddressInfo, LinkInfo, RouteEntry };
 
-/** How a namespace is reached, which decides how its fix commands are spelled. */
-export type NetnsRef =
-  | { kind: 'current' } // the namespace pmtu-watch runs in, when it has no name
-  | { kind: 'named'; name: string } // `ip netns` name
-  | { kind: 'process'; pid: number; comm: string }; // held only by a process (a container)
+import type { NetnsInfoJson } from '../contract/netns.js';
 
 export interface NetnsConfig {
   /** The namespace's inode: its identity. */
   inode: number;
-  /** What users call it: the `ip netns` name, 'host', 'current', or 'pid 1234 (comm)'. */
+  /** Its stable name, as events have it: `host`, an `ip netns` name, `docker:web-1`, `pid:1234`; it decides how fix commands are spelled. */
   label: string;
-  ref: NetnsRef;
+  /** Who holds it. */
+  info: NetnsInfoJson;
   /** Audited (in the scope asked for) or only read to resolve a veth peer. */
   inScope: boolean;
   links: LinkInfo[];

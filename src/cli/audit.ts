@@ -1,7 +1,8 @@
 // `pmtu-watch audit`: read the network configuration, print what will drop
 // large packets before any traffic does. Exit 1 when a finding reaches --fail-on.
 
-import { collect, type DiscoverSources, type Scope } from '../audit/collect.js';
+import { collect, type Scope } from '../audit/collect.js';
+import type { HostSources } from '../netns/discovery.js';
 import { auditText } from '../audit/format.js';
 import { audit, severityAtLeast } from '../audit/rules.js';
 import { SEVERITIES, type Severity } from '../audit/types.js';
@@ -19,7 +20,7 @@ export interface AuditOptions extends Scope {
 export interface AuditDeps {
   /** Loaded on first use, so flag and namespace-name errors need no addon. */
   addon?: () => Pick<NativeAddon, 'readNetConfig' | 'readSysctls'>;
-  sources?: DiscoverSources;
+  sources?: HostSources;
 }
 
 export const FAIL_ON = [...SEVERITIES, 'none'] as const;

@@ -15,7 +15,6 @@ import { CaptureWriter } from '../capture/writer.js';
 import { oneLine } from '../errors.js';
 import type { NativeAddon } from '../observer/addon.js';
 import type { Observer, ObserverOptions } from '../observer/index.js';
-import { fsNameSources, namedNetnsPath } from '../observer/names.js';
 import { Session } from '../session.js';
 import { CaptureFileSink, toolVersion } from '../sinks/capture-file.js';
 import { Summary } from '../sinks/summary.js';
@@ -38,44 +37,30 @@ export interface RecordDeps {
   flushEveryMs?: number;
   /** Default: takeSnapshot with `ip` and the addon. */
   snapshot?: SnapshotFn;
-  /** Named namespaces (`ip netns`), for --all-netns. */
-  listNamed?: () => string[];
 }
 
-function spacesAtStart(opts: RecordOptions, observer: Observer, listNamed: () => string[]): Space[] {
+/** The namespaces of the interfaces being watched, ours first. */
+function spacesAtStart(observer: Observer): Space[] {
   const spaces: Space[] = [];
   const add = (name: string, path: string | null) => {
     if (!spaces.some((s) => s.name === name)) spaces.push({ name, path });
   };
-  if (opts.netns.length) {
-    for (const name of opts.netns) {
-      const path = namedNetnsPath(name);
-      if (path) add(name, path);
-    }
-    return spaces;
-  }
   let own = 'host';
   try {
     own = observer.namers.netns.name(observer.addon.netnsInode(null));
   } catch {
     // keep "host"
   }
-  add(own, null);
-  if (opts.allNetns) {
-    for (const name of listNamed()) {
-      const path = namedNetnsPath(name);
-      if (path) add(name, path);
-    }
-  }
+  if (!observer.targets.length || observer.targets.some((t) => t.path === null)) add(own, null);
+  for (const t of observer.targets) if (t.path !== null && t.netns) add(t.netns, t.path);
   return spaces;
 }
 
 export async function runRecord(opts: RecordOptions, io: Io, deps: RecordDeps): Promise<number> {
   const observer = openSelected(deps.open, opts, io);
   if (!observer) return 1;
-  const listNamed = deps.listNamed ?? (() => [...fsNameSources.listNamed().keys()].sort());
   const snapshot: SnapshotFn = deps.snapshot ?? ((moment, spaces, lookups, addon) => takeSnapshot(moment, spaces, lookups, { addon }));
-  const spaces = spacesAtStart(opts, observer, listNamed);
+  const spaces = spacesAtStart(observer);
   const header: Header = {
     schema: SCHEMA,
     tool: toolVersion(),
@@ -115,7 +100,7 @@ export async function runRecord(opts: RecordOptions, io: Io, deps: RecordDeps): 
 
   const endSpaces = [...spaces];
   for (const name of file.seen) {
-    const path = namedNetnsPath(name);
+    const path = observer.namers.netns.pathOf(name);
     if (path && !endSpaces.some((s) => s.name === name)) endSpaces.push({ name, path });
   }
   try {

@@ -3,6 +3,7 @@
 // parse: add fields, never rename or remove one.
 
 import type { EventFlags, PmtuEvent } from '../observer/events.js';
+import type { NetnsInfoJson } from './netns.js';
 
 const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6', 132: 'sctp' };
 
@@ -56,6 +57,8 @@ export interface EventJson {
   inner?: InnerJson;
   /** The kernel's flow table's state of the subject flow in this namespace (events from 0.2 on). */
   flow?: FlowStateJson;
+  /** Who holds the namespace, when it is a container's or a process's (0.3 on): kind, name, id, pod, pid. */
+  netnsInfo?: NetnsInfoJson;
   flags: string[];
 }
 

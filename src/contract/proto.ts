@@ -10,6 +10,7 @@ import protobuf from 'protobufjs';
 
 import type { CorrelatorStats } from '../correlate/correlator.js';
 import { protoName, type CorrelatorEvent, type EventJson, type FlowStateJson, type InnerJson, type MssSeenJson, type RouteEventJson } from './event.js';
+import type { NetnsInfoJson, NetnsKind } from './netns.js';
 import type { StatsJson, TrafficJson } from './stats.js';
 import type { EvidenceJson, FlowJson, VerdictCode, VerdictJson } from './verdict.js';
 import { PmtuError } from '../errors.js';
@@ -85,6 +86,33 @@ export interface EventMsg {
   snap?: Uint8Array;
   timeouts?: number | null;
   flow?: FlowStateMsg | null;
+  netnsInfo?: NetnsInfoMsg | null;
+}
+
+export interface NetnsInfoMsg {
+  kind: string;
+  inode: number;
+  name?: string | null;
+  id?: string | null;
+  pod?: string | null;
+  namespace?: string | null;
+  uid?: string | null;
+  pid?: number | null;
+  comm?: string | null;
+}
+
+const NETNS_INFO_KEYS = ['name', 'id', 'pod', 'namespace', 'uid', 'pid', 'comm'] as const;
+
+function netnsInfoMsg(i: NetnsInfoJson): NetnsInfoMsg {
+  const m: NetnsInfoMsg = { kind: i.kind, inode: i.inode };
+  for (const k of NETNS_INFO_KEYS) if (i[k] !== undefined) (m as unknown as Record<string, unknown>)[k] = i[k];
+  return m;
+}
+
+function netnsInfoFromMsg(m: NetnsInfoMsg): NetnsInfoJson {
+  const i: NetnsInfoJson = { kind: m.kind as NetnsKind, inode: m.inode };
+  for (const k of NETNS_INFO_KEYS) if (has(m[k])) (i as unknown as Record<string, unknown>)[k] = m[k];
+  return i;
 }
 
 export interface MssSeenMsg {
@@ -224,6 +252,7 @@ export function eventMsg(ev: CorrelatorEvent, snap?: Uint8Array): EventMsg {
   if (snap && snap.length) m.snap = snap;
   if (ev.timeouts !== undefined) m.timeouts = ev.timeouts;
   if (ev.flow) m.flow = flowStateMsg(ev.flow);
+  if (ev.netnsInfo) m.netnsInfo = netnsInfoMsg(ev.netnsInfo);
   return m;
 }
 
@@ -311,6 +340,7 @@ export function eventFromMsg(m: EventMsg): { event: CorrelatorEvent; snap: Buffe
     ev.inner = { src: i.src, dst: i.dst, sport: i.sport, dport: i.dport, proto: protoName(i.proto), len: i.len ?? 0 };
   }
   if (has(m.flow)) ev.flow = flowStateFromMsg(m.flow);
+  if (has(m.netnsInfo)) ev.netnsInfo = netnsInfoFromMsg(m.netnsInfo);
   const flags = (m.flags ?? []).map((f) => nameOf(FLAGS, f, 'flag'));
   return { event: { ...ev, flags }, snap };
 }

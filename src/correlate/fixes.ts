@@ -1,11 +1,9 @@
 // The fix a verdict suggests: a concrete setting or command, with a warning
 // where the fix weakens something.
 
+import { inNetns } from '../contract/netns.js';
 import type { VerdictJson } from '../contract/verdict.js';
 
-function inNs(netns: string | null, cmd: string): string {
-  return netns && netns !== 'host' && !netns.startsWith('netns:') ? `ip netns exec ${netns} ${cmd}` : cmd;
-}
 
 function isV6(v: VerdictJson): boolean {
   return v.flow.src.includes(':');
@@ -30,7 +28,7 @@ export function fixFor(v: VerdictJson): string | null {
         return (
           `Make the path MTU consistent (the link behind ${hop ?? 'the router'} carries ${mtu ?? '?'}), or clamp TCP MSS on that router ` +
           `(${CLAMP}), or let ${netns ?? 'this host'} route ${hop ?? 'the PTB source'} back through ${iface ?? 'the interface it arrives on'}. ` +
-          `Last resort: ${inNs(netns, `sysctl -w net.ipv4.conf.${iface ?? 'IFACE'}.rp_filter=2`)} (loose) — ` +
+          `Last resort: ${inNetns(netns, `sysctl -w net.ipv4.conf.${iface ?? 'IFACE'}.rp_filter=2`)} (loose) — ` +
           'WARNING: loose rp_filter weakens protection against spoofed source addresses.'
         );
       }
@@ -38,7 +36,7 @@ export function fixFor(v: VerdictJson): string | null {
         const rule = isV6(v)
           ? 'nft insert rule inet filter input icmpv6 type packet-too-big accept'
           : 'nft insert rule inet filter input icmp type destination-unreachable icmp code frag-needed accept';
-        return `Let PTBs in: ${inNs(netns, rule)} (or the iptables equivalent) — dropping them breaks Path MTU Discovery.`;
+        return `Let PTBs in: ${inNetns(netns, rule)} (or the iptables equivalent) — dropping them breaks Path MTU Discovery.`;
       }
       if (v.cause === 'not-applied') {
         return `Check why ${netns ?? 'the sender'} ignores the PTB (a TCP sequence outside the window, net.ipv4.ip_no_pmtu_disc); meanwhile clamp MSS to ${mtu ? mssFor(v, mtu) : 'the path MTU'} (${CLAMP}).`;
@@ -46,9 +44,9 @@ export function fixFor(v: VerdictJson): string | null {
       return `The kernel on ${netns ?? '?'} dropped the PTB (${v.cause}) on ${iface ?? '?'}: fix what drops it, or clamp MSS to ${mtu ? mssFor(v, mtu) : 'the path MTU'} (${CLAMP}).`;
     case 'local-bottleneck':
       if (v.cause === 'tunnel-overhead' && mtu) {
-        return `${inNs(netns, `ip link set dev VXLAN_DEVICE mtu ${mtu - 50}`)} (the tunnel's MTU plus its 50 bytes must fit the underlay's ${mtu}), and give the pods the same MTU; or raise the underlay's MTU.`;
+        return `${inNetns(netns, `ip link set dev VXLAN_DEVICE mtu ${mtu - 50}`)} (the tunnel's MTU plus its 50 bytes must fit the underlay's ${mtu}), and give the pods the same MTU; or raise the underlay's MTU.`;
       }
-      return `${inNs(netns, `ip link set dev ${iface ?? 'IFACE'} mtu ${v.bounds?.smallestLost ?? 'LARGER'}`)} (match the MTU of the bridge / the other end), or lower the senders' MTU to ${mtu ?? '?'}.`;
+      return `${inNetns(netns, `ip link set dev ${iface ?? 'IFACE'} mtu ${v.bounds?.smallestLost ?? 'LARGER'}`)} (match the MTU of the bridge / the other end), or lower the senders' MTU to ${mtu ?? '?'}.`;
     case 'silent-blackhole':
       if (netns && iface && mtu) {
         return `${netns} drops packets larger than ${mtu} on ${iface} without sending a PTB: let it send ICMP "fragmentation needed" (check its firewall output and net.ipv4.icmp_ratelimit), or clamp MSS to ${mssFor(v, mtu)} there (${CLAMP}).`;

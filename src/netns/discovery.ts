@@ -139,16 +139,20 @@ export class NetnsDiscovery {
       const old = this.known.get(inode);
       found.set(inode, old ?? make());
     };
-    if (this.selfInode !== undefined) {
-      const kind = this.selfInode === this.hostInode ? 'host' : 'current';
-      keep(this.selfInode, () => ({ inode: this.selfInode!, path: null, ref: kind, info: { kind, inode: this.selfInode! } }));
+    const named = [...namedNetnsPaths(src)].sort(([a], [b]) => a.localeCompare(b)).flatMap(([name, path]) => {
+      const inode = src.inode(path);
+      return inode === undefined ? [] : [{ name, path, inode }];
+    });
+    // Ours is read without entering it: under its `ip netns` name when it has one (fixes can use it), else host or current.
+    const self = this.selfInode;
+    if (self !== undefined) {
+      const mine = named.find((n) => n.inode === self);
+      if (self === this.hostInode) keep(self, () => ({ inode: self, path: null, ref: 'host', info: { kind: 'host', inode: self } }));
+      else if (mine) keep(self, () => ({ inode: self, path: null, ref: mine.name, info: { kind: 'named', inode: self, name: mine.name } }));
+      else keep(self, () => ({ inode: self, path: null, ref: 'current', info: { kind: 'current', inode: self } }));
     }
     if (this.hostInode !== undefined) keep(this.hostInode, () => ({ inode: this.hostInode!, path: '/proc/1/ns/net', ref: 'host', info: { kind: 'host', inode: this.hostInode! } }));
-    for (const [name, path] of [...namedNetnsPaths(src)].sort(([a], [b]) => a.localeCompare(b))) {
-      const inode = src.inode(path);
-      if (inode === undefined) continue;
-      keep(inode, () => ({ inode, path, ref: name, info: { kind: 'named', inode, name } }));
-    }
+    for (const { name, path, inode } of named) keep(inode, () => ({ inode, path, ref: name, info: { kind: 'named', inode, name } }));
     // Held by processes: identified by the lowest pid whose cgroup names a runtime (else the lowest pid).
     const holders = new Map<number, number[]>();
     for (const pid of pids) {

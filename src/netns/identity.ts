@@ -132,30 +132,26 @@ function lxcHostname(src: IdentitySources, id: string, pid: number): string | un
  */
 export function identify(src: IdentitySources, pid: number, inode: number): NetnsInfoJson {
   const comm = src.comm(pid);
-  const base = { inode, pid, ...(comm ? { comm } : {}) };
+  // Keys in the contract's order (NetnsInfoJson's): a capture's copy reads back key for key.
+  const holder = { pid, ...(comm ? { comm } : {}) };
+  const named = (name: string | undefined) => (name ? { name } : {});
   const cg = src.cgroup(pid);
   const hint = cg ? runtimeFromCgroup(cg) : undefined;
   switch (hint?.kind) {
-    case 'docker': {
-      const name = dockerName(src, hint.id);
-      return { kind: 'docker', ...base, id: hint.id.slice(0, 12), ...(name ? { name } : {}) };
-    }
-    case 'podman': {
-      const name = podmanName(src, hint.id);
-      return { kind: 'podman', ...base, id: hint.id.slice(0, 12), ...(name ? { name } : {}) };
-    }
+    case 'docker':
+      return { kind: 'docker', inode, ...named(dockerName(src, hint.id)), id: hint.id.slice(0, 12), ...holder };
+    case 'podman':
+      return { kind: 'podman', inode, ...named(podmanName(src, hint.id)), id: hint.id.slice(0, 12), ...holder };
     case 'pod': {
       const p = podByUid(src, hint.uid);
-      return { kind: 'pod', ...base, uid: hint.uid, ...(p ? { pod: p.pod, namespace: p.namespace } : {}) };
+      return { kind: 'pod', inode, ...(p ? { pod: p.pod, namespace: p.namespace } : {}), uid: hint.uid, ...holder };
     }
-    case 'lxc': {
-      const name = lxcHostname(src, hint.id, pid);
-      return { kind: 'lxc', ...base, id: hint.id, ...(name ? { name } : {}) };
-    }
+    case 'lxc':
+      return { kind: 'lxc', inode, ...named(lxcHostname(src, hint.id, pid)), id: hint.id, ...holder };
     case 'nspawn':
-      return { kind: 'nspawn', ...base, name: hint.name };
+      return { kind: 'nspawn', inode, name: hint.name, ...holder };
     default:
-      return { kind: 'process', ...base };
+      return { kind: 'process', inode, ...holder };
   }
 }
 

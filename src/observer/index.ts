@@ -26,7 +26,8 @@ import type { PmtuEvent } from './events.js';
 import type { EventJson } from '../contract/event.js';
 import type { ObserverLosses, TrafficJson } from '../contract/stats.js';
 import { eventJson, type Namers } from './json.js';
-import { DropReasons, IfaceNames, NetnsNames, fsNameSources, namedNetnsPath, type NameSources } from './names.js';
+import { selectNetns, type NetnsEntry } from '../netns/discovery.js';
+import { DropReasons, IfaceNames, NetnsNames, hostNameSources, type NameSources } from './names.js';
 import type { Attachment, Observer as NativeObserver } from '../../native/index.js';
 
 export type { PmtuEvent } from './events.js';
@@ -67,7 +68,7 @@ function targetKey(t: Target): string {
 }
 
 export interface Target {
-  /** `ip netns` name, or null for the observer's own namespace. */
+  /** The namespace's stable name (an `ip netns` name, docker:web-1, pid:812), or null for the observer's own. */
   netns: string | null;
   /** Path of the namespace file, null for our own. */
   path: string | null;
@@ -80,40 +81,39 @@ export interface Target {
 
 
 
-function namedNamespaces(sources: NameSources): string[] {
-  return [...sources.listNamed().keys()].sort();
+/** The error for a --netns selector that names nothing, with what there is. */
+function noSuchNetns(selector: string, entries: readonly NetnsEntry[]): PmtuError {
+  const named = entries.filter((e) => e.info.kind === 'named').map((e) => e.ref).sort();
+  const others = entries.filter((e) => !['named', 'host', 'current'].includes(e.info.kind)).map((e) => e.ref);
+  const also = others.length ? `; containers and processes: ${others.slice(0, 10).join(', ')}${others.length > 10 ? ', ...' : ''}` : '';
+  return new PmtuError(
+    'PMTU_ERR_NETNS',
+    `no network namespace named "${selector}"`,
+    (named.length ? `\`ip netns list\` has: ${named.join(', ')}` : '`ip netns list` shows none') + also,
+  );
 }
 
-/** Works out which interfaces of which namespaces to attach to. */
+/**
+ * Works out which interfaces of which namespaces to attach to. `entries`:
+ * a scan of the host's namespaces, made by the caller when it has one.
+ */
 export function resolveTargets(
   opts: Pick<ObserverOptions, 'netns' | 'allNetns' | 'ifaces'>,
   addon: Pick<NativeAddon, 'listLinks' | 'netnsInode'>,
-  sources: NameSources = fsNameSources,
-  { rescan = false } = {},
+  sources: NameSources,
+  { rescan = false, entries = sources.scan() }: { rescan?: boolean; entries?: NetnsEntry[] } = {},
 ): Target[] {
   const spaces: { name: string | null; path: string | null }[] = [];
   if (opts.netns?.length) {
-    for (const name of opts.netns) {
-      const path = namedNetnsPath(name);
-      if (!path && rescan) continue; // it went away: its hooks went with it
-      if (!path) {
-        const known = namedNamespaces(sources);
-        throw new PmtuError(
-          'PMTU_ERR_NETNS',
-          `no network namespace named "${name}"`,
-          known.length ? `\`ip netns list\` has: ${known.join(', ')}` : '`ip netns list` shows none',
-        );
-      }
-      if (!spaces.some((s) => s.path === path)) spaces.push({ name, path });
+    for (const selector of opts.netns) {
+      const e = selectNetns(entries, selector);
+      if (!e && rescan) continue; // it went away: its hooks went with it
+      if (!e) throw noSuchNetns(selector, entries);
+      if (!spaces.some((s) => s.path === e.path)) spaces.push({ name: e.path === null ? null : e.ref, path: e.path });
     }
   } else {
     spaces.push({ name: null, path: null });
-    if (opts.allNetns) {
-      for (const name of namedNamespaces(sources)) {
-        const path = namedNetnsPath(name);
-        if (path) spaces.push({ name, path });
-      }
-    }
+    if (opts.allNetns) for (const e of entries) if (e.path !== null) spaces.push({ name: e.ref, path: e.path });
   }
 
   const wanted = opts.ifaces?.length ? new Set(opts.ifaces) : undefined;
@@ -255,7 +255,7 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
   constructor(opts: ObserverOptions = {}) {
     super();
     const addon = (this.addon = opts.addon ?? loadAddon());
-    const sources = (this.sources = opts.nameSources ?? fsNameSources);
+    const sources = (this.sources = opts.nameSources ?? hostNameSources());
     this.selection = { netns: opts.netns, allNetns: opts.allNetns, ifaces: opts.ifaces };
     const maxQueued = opts.maxQueuedEvents ?? DEFAULT_MAX_QUEUED_EVENTS;
     if (!Number.isInteger(maxQueued) || maxQueued < 1) {
@@ -267,17 +267,18 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
       const missing = missingCapabilities(readFileSync('/proc/self/status', 'utf8'), Boolean(opts.allNetns || opts.netns?.length));
       if (missing) throw missing;
     }
+    const netnsNames = new NetnsNames(sources);
     const targets = resolveTargets(this.selection, addon, sources);
     const ifaces = new IfaceNames();
     this.namers = {
-      netns: new NetnsNames(sources),
+      netns: netnsNames,
       ifaces,
       reasons: new DropReasons(addon.dropReasonNames()),
       // bpf_ktime_get_ns() and process.hrtime() are both CLOCK_MONOTONIC.
       epochOffsetMs: Date.now() - Number(process.hrtime.bigint()) / 1e6,
     };
-    // Tracepoints see every namespace; an explicit selection narrows what we report.
-    this.netnsFilter = opts.netns?.length ? new Set(opts.netns) : undefined;
+    // Tracepoints see every namespace; an explicit selection narrows what we report (by the names it resolved to).
+    this.netnsFilter = opts.netns?.length ? new Set([...opts.netns, ...targets.map((t) => t.netns ?? netnsNames.name(t.netnsInode))]) : undefined;
     this.ifaceFilter = opts.ifaces?.length ? new Set(opts.ifaces) : undefined;
 
     const native = new addon.Observer({
@@ -337,7 +338,9 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
     if (!native) return;
     let now: Target[];
     try {
-      now = resolveTargets(this.selection, this.addon, this.sources, { rescan: true });
+      const entries = this.sources.scan();
+      this.namers.netns.update(entries);
+      now = resolveTargets(this.selection, this.addon, this.sources, { rescan: true, entries });
     } catch (e) {
       this.fail(e);
       return;

@@ -4,6 +4,7 @@
 import { FLAG_NAMES, protoName, type EventJson, type FlowStateJson, type InnerJson, type MssSeenJson } from '../contract/event.js';
 import { EVENT_FLAGS, RecordEvent } from './decode.js';
 import type { EventFlags, Flow, FlowState, MssSeen, PmtuEvent } from './events.js';
+import type { NetnsInfoJson } from '../contract/netns.js';
 import type { DropReasons, IfaceNames, NetnsNames } from './names.js';
 
 export interface Namers {
@@ -71,6 +72,7 @@ function ptbLine(ev: RecordEvent, n: Namers, memo: NetnsMemo | undefined): Event
   const mtu = ev.mtu;
   const len = ev.len;
   if (!outer || !quoted || !mtu || !len || ev.vlan || (ev.mtuIfindex && (ev.mtuIfindex !== ev.ifindex || ev.mtuNetnsInode !== ev.netnsInode))) return undefined;
+  if (netnsInfo(n, ev.netnsInode, memo)) return undefined; // a container's: the line has its netnsInfo
   return {
     type: 'event',
     kind: 'ptb',
@@ -101,19 +103,32 @@ function ptbLine(ev: RecordEvent, n: Namers, memo: NetnsMemo | undefined): Event
 export interface NetnsMemo {
   inode: number;
   name: string;
+  info: NetnsInfoJson | undefined;
 }
 
 export function newNetnsMemo(): NetnsMemo {
-  return { inode: -1, name: '' };
+  return { inode: -1, name: '', info: undefined };
+}
+
+function remember(n: Namers, inode: number, memo: NetnsMemo): void {
+  if (memo.inode !== inode) {
+    memo.name = n.netns.name(inode);
+    memo.info = n.netns.info(inode);
+    memo.inode = inode;
+  }
 }
 
 function netnsName(n: Namers, inode: number, memo: NetnsMemo | undefined): string {
   if (!memo) return n.netns.name(inode);
-  if (memo.inode !== inode) {
-    memo.name = n.netns.name(inode);
-    memo.inode = inode;
-  }
+  remember(n, inode, memo);
   return memo.name;
+}
+
+/** Who holds a container's or a process's namespace (undefined for the host's and named ones). */
+function netnsInfo(n: Namers, inode: number, memo: NetnsMemo | undefined): NetnsInfoJson | undefined {
+  if (!memo) return n.netns.info(inode);
+  remember(n, inode, memo);
+  return memo.info;
 }
 
 export function eventJson(ev: PmtuEvent, n: Namers, memo?: NetnsMemo): EventJson {
@@ -151,6 +166,8 @@ export function eventJson(ev: PmtuEvent, n: Namers, memo?: NetnsMemo): EventJson
   if (ev.vlan) out.vlan = ev.vlan;
   if (ev.inner) out.inner = inner(ev.inner);
   out.flow = flowStateJson(ev, ev.netnsInode, n);
+  const info = netnsInfo(n, ev.netnsInode, memo);
+  if (info) out.netnsInfo = info;
   // Last, as in the contract (assigned, not spread: a spread copy is a slow path in V8).
   out.flags = record ? FLAG_LISTS[record.flagBits]! : flagList(ev.flags);
   return out as EventJson;

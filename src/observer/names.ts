@@ -1,93 +1,70 @@
 // Names for what the kernel reports as numbers: namespace inodes (the names
 // `ip netns` gives them), interface indexes, and drop reasons.
 
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import type { NetnsInfoJson } from '../contract/netns.js';
+import { NetnsDiscovery, type NetnsEntry } from '../netns/discovery.js';
 
-/** Where `ip netns` keeps its namespace files. */
-export const NETNS_DIRS = ['/run/netns', '/var/run/netns'];
 export const HOST_NETNS = 'host';
 
 export interface NameSources {
-  /** Named namespaces: name → inode. */
-  listNamed(): Map<string, number>;
-  /** Inode of the initial namespace (that of pid 1). */
-  initInode(): number | undefined;
+  /** Every network namespace on the host now (the discovery's scan). */
+  scan(): NetnsEntry[];
   now(): number;
 }
 
-/** Named namespaces (`ip netns`): name → the file to open it by; the first directory wins. */
-export function namedNetnsPaths(): Map<string, string> {
-  const named = new Map<string, string>();
-  for (const dir of NETNS_DIRS) {
-    let entries: string[];
-    try {
-      entries = readdirSync(dir);
-    } catch {
-      continue;
-    }
-    for (const name of entries) if (!named.has(name)) named.set(name, join(dir, name));
-  }
-  return named;
+/** The host's namespaces, by one discovery that remembers what it worked out. */
+export function hostNameSources(): NameSources {
+  const discovery = new NetnsDiscovery();
+  return { scan: () => discovery.scan(), now: () => Date.now() };
 }
 
-/** The file of a named namespace, if it exists. */
-export function namedNetnsPath(name: string): string | undefined {
-  for (const dir of NETNS_DIRS) {
-    const p = join(dir, name);
-    if (existsSync(p)) return p;
-  }
-  return undefined;
-}
-
-export const fsNameSources: NameSources = {
-  listNamed() {
-    const named = new Map<string, number>();
-    for (const [name, path] of namedNetnsPaths()) {
-      try {
-        named.set(name, statSync(path).ino);
-      } catch {
-        // removed while we looked
-      }
-    }
-    return named;
-  },
-  initInode() {
-    try {
-      return statSync('/proc/1/ns/net').ino;
-    } catch {
-      return undefined;
-    }
-  },
-  now: () => Date.now(),
-};
-
-/** Turns namespace inodes into names; a miss refreshes the table at most once a second. */
+/** Turns namespace inodes into names; a miss looks again at most once a second. */
 export class NetnsNames {
-  private byInode = new Map<number, string>();
+  private byInode = new Map<number, NetnsEntry>();
   private refreshedAt = -Infinity;
 
-  constructor(private readonly sources: NameSources = fsNameSources) {
+  constructor(private readonly sources: NameSources) {
     this.refresh();
   }
 
   private refresh(): void {
+    this.update(this.sources.scan());
+  }
+
+  /** What a scan found (the observer's rescan hands its own over). */
+  update(entries: readonly NetnsEntry[]): void {
     this.refreshedAt = this.sources.now();
-    const table = new Map<number, string>();
-    const init = this.sources.initInode();
-    if (init !== undefined) table.set(init, HOST_NETNS);
-    for (const [name, ino] of this.sources.listNamed()) if (!table.has(ino)) table.set(ino, name);
+    const table = new Map<number, NetnsEntry>();
+    for (const e of entries) if (!table.has(e.inode)) table.set(e.inode, e);
     this.byInode = table;
   }
 
+  private lookup(inode: number): NetnsEntry | undefined {
+    let e = this.byInode.get(inode);
+    if (e === undefined && this.sources.now() - this.refreshedAt >= 1000) {
+      this.refresh();
+      e = this.byInode.get(inode);
+    }
+    return e;
+  }
+
+  /** The stable name: host, an `ip netns` name, docker:web-1, pod:ns/name, pid:N; else netns:INODE. */
   name(inode: number): string {
     if (inode === 0) return '';
-    let name = this.byInode.get(inode);
-    if (name === undefined && this.sources.now() - this.refreshedAt >= 1000) {
-      this.refresh();
-      name = this.byInode.get(inode);
-    }
-    return name ?? `netns:${inode}`;
+    return this.lookup(inode)?.ref ?? `netns:${inode}`;
+  }
+
+  /** A file to open a namespace by, from its stable name (as the last scan knew it); null: ours. */
+  pathOf(ref: string): string | null | undefined {
+    for (const e of this.byInode.values()) if (e.ref === ref) return e.path;
+    return undefined;
+  }
+
+  /** Who holds it, for a container's or a process's namespace (host and named ones need no more than their name). */
+  info(inode: number): NetnsInfoJson | undefined {
+    if (inode === 0) return undefined;
+    const info = this.lookup(inode)?.info;
+    return info && info.kind !== 'host' && info.kind !== 'named' && info.kind !== 'current' ? info : undefined;
   }
 }
 

@@ -3,13 +3,15 @@
 // cached the MTU. The answer becomes an event in the stream, so the
 // correlator stays pure and captures replay it.
 
-import { join } from 'node:path';
-
 import type { EventJson, RouteEventJson } from '../contract/event.js';
 import { appliedPmtu, familyOf } from '../net/pmtu.js';
 import type { NativeAddon } from './addon.js';
-import { HOST_NETNS, NETNS_DIRS } from './names.js';
-import { existsSync } from 'node:fs';
+
+/** Route lookups in a namespace known by its stable name. */
+export interface RouteLookups extends Pick<NativeAddon, 'routeGet'> {
+  /** The file to enter it by (null: ours); undefined: nothing to enter by. */
+  pathOf(netns: string): string | null | undefined;
+}
 
 export interface RouteProbeOptions {
   /** How long after the PTB to look (the kernel applies it on receipt; a little slack). */
@@ -18,15 +20,6 @@ export interface RouteProbeOptions {
   minGapMs?: number;
   /** Wall-clock time, to space the looks. */
   nowMs?: () => number;
-}
-
-function netnsFile(name: string): string | null | undefined {
-  if (name === HOST_NETNS) return '/proc/1/ns/net';
-  for (const dir of NETNS_DIRS) {
-    const p = join(dir, name);
-    if (existsSync(p)) return p;
-  }
-  return undefined; // unnamed: nothing to enter by
 }
 
 /** Lookups waiting for their moment at once, at most. */
@@ -40,7 +33,7 @@ export class RouteProbe {
   private readonly nowMs: () => number;
 
   constructor(
-    private readonly addon: Pick<NativeAddon, 'routeGet'>,
+    private readonly routes: RouteLookups,
     private readonly emit: (ev: RouteEventJson) => void,
     opts: RouteProbeOptions = {},
   ) {
@@ -52,7 +45,7 @@ export class RouteProbe {
   /** Looks at every event; acts on PTBs arriving at a host. */
   observe(ev: EventJson): void {
     if (ev.kind !== 'ptb' || ev.dir !== 'ingress' || !ev.inner || !ev.mtu) return;
-    const path = netnsFile(ev.netns);
+    const path = this.routes.pathOf(ev.netns);
     if (path === undefined) return;
     if (this.timers.size >= MAX_PENDING_LOOKS) return; // a burst of PTBs: the looks already due answer for it
     const key = `${ev.netns}|${ev.inner.dst}|${ev.mtu}`;
@@ -67,7 +60,7 @@ export class RouteProbe {
       this.timers.delete(timer);
       let route;
       try {
-        route = this.addon.routeGet(path, inner.dst);
+        route = this.routes.routeGet(path, inner.dst);
       } catch {
         return; // the namespace went away meanwhile
       }

@@ -2,7 +2,7 @@
 // the session), its warnings and errors, its losses; route lookups through its addon.
 
 import type { TrafficJson } from '../contract/stats.js';
-import type { NativeAddon } from '../observer/addon.js';
+import type { RouteLookups } from '../observer/route-probe.js';
 import type { ObserverLosses } from '../contract/stats.js';
 import type { Observer } from '../observer/index.js';
 import type { Session } from '../session.js';
@@ -13,8 +13,9 @@ export class KernelSource implements Source {
 
   constructor(readonly observer: Observer) {}
 
-  get routes(): Pick<NativeAddon, 'routeGet'> {
-    return this.observer.addon;
+  get routes(): RouteLookups {
+    const { addon, namers } = this.observer;
+    return { routeGet: (path, dst) => addon.routeGet(path, dst), pathOf: (netns) => namers.netns.pathOf(netns) };
   }
 
   attach(session: Session): void {

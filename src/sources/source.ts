@@ -3,14 +3,14 @@
 
 import type { TrafficJson } from '../contract/stats.js';
 import type { ObserverLosses } from '../contract/stats.js';
-import type { NativeAddon } from '../observer/addon.js';
+import type { RouteLookups } from '../observer/route-probe.js';
 import type { Session } from '../session.js';
 
 export interface Source {
   /** True for a source that runs until stopped and whose stats the session takes itself (the kernel). */
   readonly live: boolean;
   /** Route lookups after a PTB reaches a host: only when watching the kernel (a capture has its lookups recorded). */
-  readonly routes?: Pick<NativeAddon, 'routeGet'>;
+  readonly routes?: RouteLookups;
   /** Hands the session its events from now on (the kernel's as they come, a capture's as run() reads them). */
   attach(session: Session): void;
   /** Resolves when the source has nothing more or `stop` resolved, whichever is first. */

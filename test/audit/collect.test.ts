@@ -3,25 +3,29 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { collect, discover, selectScope, type DiscoverSources } from '../../src/audit/collect.js';
+import { collect, selectScope } from '../../src/audit/collect.js';
 import { main } from '../../src/cli/main.js';
+import { NetnsDiscovery, type HostSources } from '../../src/netns/discovery.js';
 import type { LinkInfo, NetConfig } from '../../native/index.js';
 
 /** Inodes: ours 10 (not the initial namespace, 1), blue 20, red = ours, a container 30 held by pids 700 and 701. */
-function sources(overrides: Partial<DiscoverSources> = {}): DiscoverSources {
+function sources(overrides: Partial<HostSources> = {}): HostSources {
   const inodes: Record<string, number> = {
     '/proc/1/ns/net': 1,
     '/proc/55/ns/net': 10,
-    '/proc/self/ns/net': 10,
     '/run/netns/blue': 20,
     '/run/netns/red': 10,
     '/proc/700/ns/net': 30,
     '/proc/701/ns/net': 30,
   };
   return {
-    named: () => new Map([['red', '/run/netns/red'], ['blue', '/run/netns/blue'], ['gone', '/run/netns/gone']]),
-    processes: () => [1, 55, 701, 700, 999].map((pid) => ({ pid, path: `/proc/${pid}/ns/net` })),
+    listDir: (path) => (path === '/run/netns' ? ['red', 'blue', 'gone'] : []),
+    pids: () => [1, 55, 701, 700, 999],
     comm: (pid) => (pid === 700 ? 'containerd-shim' : 'other'),
+    cgroup: () => '0::/\n',
+    cmdline: () => undefined,
+    pidsNamed: () => [],
+    readText: () => undefined,
     inode: (path) => inodes[path],
     selfPid: 55,
     ...overrides,
@@ -32,31 +36,21 @@ function link(ifindex: number, name: string, mtu: number, more: Partial<LinkInfo
   return { ifindex, name, mtu, up: true, kind: 'veth', master: 0, link: 0, linkNetnsid: -1, ...more };
 }
 
-describe('discover', () => {
-  it('each namespace once, under its best name: ip netns name, then host/current, then the lowest pid holding it', () => {
-    const found = discover(sources());
-    expect(found.map((e) => [e.inode, e.label, e.path])).toEqual([
+describe('selectScope', () => {
+  const found = new NetnsDiscovery(sources()).scan();
+  it('names ours by its `ip netns` name, read without entering it; a container by the lowest pid holding it', () => {
+    expect(found.map((e) => [e.inode, e.ref, e.path])).toEqual([
+      [10, 'red', null],
+      [1, 'host', '/proc/1/ns/net'],
       [20, 'blue', '/run/netns/blue'],
-      [10, 'red', null], // ours has a name: fixes can use it; read without entering
-      [1, 'pid 1 (other)', '/proc/1/ns/net'],
-      [30, 'pid 700 (containerd-shim)', '/proc/700/ns/net'],
+      [30, 'pid:700', '/proc/700/ns/net'],
     ]);
   });
-
-  it('ours without a name is "current", or "host" when it is the initial namespace', () => {
-    const noRed = sources({ named: () => new Map([['blue', '/run/netns/blue']]) });
-    expect(discover(noRed).find((e) => e.path === null)).toMatchObject({ label: 'current', ref: { kind: 'current' } });
-    const initial = sources({ named: () => new Map(), inode: (p) => ({ '/proc/1/ns/net': 1, '/proc/55/ns/net': 1 })[p] });
-    expect(discover(initial)).toEqual([{ inode: 1, path: null, ref: { kind: 'current' }, label: 'host' }]);
-  });
-});
-
-describe('selectScope', () => {
-  const found = discover(sources());
-  it('default: ours; --netns: those; --all-netns: all', () => {
+  it('default: ours; --netns: those (by any name the discovery knows); --all-netns: all', () => {
     expect(selectScope(found, { netns: [], allNetns: false })).toEqual(new Set([10]));
     expect(selectScope(found, { netns: ['blue'], allNetns: false })).toEqual(new Set([20]));
-    expect(selectScope(found, { netns: [], allNetns: true })).toEqual(new Set([20, 10, 1, 30]));
+    expect(selectScope(found, { netns: ['pid:700'], allNetns: false })).toEqual(new Set([30]));
+    expect(selectScope(found, { netns: [], allNetns: true })).toEqual(new Set([10, 1, 20, 30]));
   });
   it('an unknown name says which exist', () => {
     expect(() => selectScope(found, { netns: ['green'], allNetns: false })).toThrow(/no network namespace named "green"/);
@@ -67,13 +61,13 @@ describe('collect', () => {
   it('follows a veth into a namespace outside the scope, marked as not audited; a vanished one is a problem line', () => {
     const configs: Record<string, NetConfig> = {
       '/run/netns/blue': { links: [link(2, 'eth0', 1500, { link: 9, linkNetnsid: 4 })], addresses: [], routes: [], peerNsids: [-1, -1, -1, 4] },
-      '/proc/700/ns/net': { links: [link(9, 'vethb', 1450, { link: 2, linkNetnsid: 0 })], addresses: [], routes: [], peerNsids: [0, -1, -1, -1] },
+      '/proc/700/ns/net': { links: [link(9, 'vethb', 1450, { link: 2, linkNetnsid: 0 })], addresses: [], routes: [], peerNsids: [-1, -1, 0, -1] },
     };
     const asked: (string | null)[] = [];
     const addon = {
       readNetConfig: (netns: string | null, peers?: string[]) => {
         asked.push(netns);
-        expect(peers).toEqual(['/run/netns/blue', '/proc/self/ns/net', '/proc/1/ns/net', '/proc/700/ns/net']);
+        expect(peers).toEqual(['/proc/self/ns/net', '/proc/1/ns/net', '/run/netns/blue', '/proc/700/ns/net']);
         const c = configs[netns ?? ''];
         if (!c) throw Object.assign(new Error(`cannot open namespace ${netns}`), { code: 'PMTU_ERR_NETNS' });
         return c;
@@ -83,11 +77,11 @@ describe('collect', () => {
     const snap = collect(() => addon, { netns: ['blue'], allNetns: false }, sources());
     expect(snap.namespaces.map((n) => [n.label, n.inScope])).toEqual([
       ['blue', true],
-      ['pid 700 (containerd-shim)', false],
+      ['pid:700', false],
     ]);
     expect(snap.namespaces[0]!.peers).toEqual(new Map([[4, 30]]));
     const all = collect(() => addon, { netns: [], allNetns: true }, sources());
-    expect(all.problems).toEqual(['red: not read: cannot open namespace null', 'pid 1 (other): not read: cannot open namespace /proc/1/ns/net']);
+    expect(all.problems).toEqual(['red: not read: cannot open namespace null', 'host: not read: cannot open namespace /proc/1/ns/net']);
     expect(asked).toContain('/proc/700/ns/net');
   });
 });
@@ -117,7 +111,7 @@ describe('audit command line', () => {
       readNetConfig: () => ({ links: [link(2, 'v1', 9000, { link: 3 }), link(3, 'v2', 1500, { link: 2 })], addresses: [], routes: [], peerNsids: [] }),
       readSysctls: (_n: string | null, p: string[]) => p.map(() => null),
     });
-    const deps = { audit: { addon, sources: sources({ named: () => new Map() }) } };
+    const deps = { audit: { addon, sources: sources({ listDir: () => [] }) } };
     const t = io();
     expect(await main(['node', 'pmtu-watch', 'audit'], t.io, deps)).toBe(1);
     expect(t.out[0]).toBe('ERROR   veth-mtu-mismatch  current/v1');

@@ -4,15 +4,17 @@
 import { describe, expect, it } from 'vitest';
 
 import { audit, tunnelCost } from '../../src/audit/rules.js';
-import type { AddressInfo, AuditSnapshot, LinkInfo, NetnsConfig, NetnsRef, RouteEntry } from '../../src/audit/types.js';
+import type { AddressInfo, AuditSnapshot, LinkInfo, NetnsConfig, RouteEntry } from '../../src/audit/types.js';
+import type { NetnsInfoJson } from '../../src/contract/netns.js';
 
 let nextInode = 1000;
 
-function ns(label: string, parts: Partial<NetnsConfig> = {}, ref?: NetnsRef): NetnsConfig {
+function ns(label: string, parts: Partial<NetnsConfig> = {}, info?: Omit<NetnsInfoJson, 'inode'>): NetnsConfig {
+  const inode = nextInode++;
   return {
-    inode: nextInode++,
+    inode,
     label,
-    ref: ref ?? { kind: 'named', name: label },
+    info: { inode, ...(info ?? { kind: 'named', name: label }) },
     inScope: true,
     links: [dev(1, 'lo', 65536, { kind: '' })],
     addresses: [],
@@ -248,7 +250,7 @@ describe('audit rules', () => {
   });
 
   it('route mtu and advmss above the device', () => {
-    const h = ns('h', {}, { kind: 'current' });
+    const h = ns('current', {}, { kind: 'current' });
     h.links.push(dev(2, 'eth0', 1500));
     h.routes.push(route(2, '198.18.10.0', 24, { gateway: '198.18.0.1', mtu: 9000 }), route(2, '2001:db8:10::', 64, { advmss: 1460 }));
     const r = audit(snapshot(h));
@@ -261,10 +263,15 @@ describe('audit rules', () => {
     expect(r.findings[1]!.fix).toEqual(['ip -6 route change 2001:db8:10::/64 dev eth0 advmss 1440']);
   });
 
-  it('a namespace held by a process gets nsenter fixes', () => {
-    const c = ns('pid 42 (sleep)', {}, { kind: 'process', pid: 42, comm: 'sleep' });
+  it('a namespace held by a process gets nsenter fixes; a container is entered by its name', () => {
+    const c = ns('pid:42', {}, { kind: 'process', pid: 42, comm: 'sleep' });
     c.links.push(dev(2, 'eth0', 1500), dev(3, 'eth0.5', 1600, { kind: 'vlan', link: 2 }));
     expect(audit(snapshot(c)).findings[0]!.fix).toEqual(['nsenter -t 42 -n ip link set dev eth0.5 mtu 1500']);
+    const w = ns('docker:web-1', {}, { kind: 'docker', name: 'web-1', id: 'f3a9c1d2e4b5', pid: 812 });
+    w.links.push(dev(2, 'eth0', 1500), dev(3, 'eth0.5', 1600, { kind: 'vlan', link: 2 }));
+    const f = audit(snapshot(w)).findings[0]!;
+    expect(f.netns).toBe('docker:web-1');
+    expect(f.fix).toEqual([`nsenter -t "$(docker inspect -f '{{.State.Pid}}' web-1)" -n ip link set dev eth0.5 mtu 1500`]);
   });
 
   it('routes on lo, local-table, link-local and multicast routes are not listed', () => {

@@ -140,6 +140,12 @@ describe('capture round trip', () => {
     expect(JSON.stringify(decodeEvent(encodeEvent(noSyn)).event)).toBe(JSON.stringify(noSyn));
     const forged = { ...head('ptb', 'ingress'), flow: { known: false }, flags: ['icmp-error', 'quote-mismatch'] };
     expect(JSON.stringify(decodeEvent(encodeEvent(forged)).event)).toBe(JSON.stringify(forged));
+    // 0.3: who holds a container's namespace.
+    const { flags, ...noFlags } = forged;
+    const inPod = { ...noFlags, netns: 'pod:kube-system/coredns-5d78c', netnsInfo: { kind: 'pod' as const, inode: 4026532254, pod: 'coredns-5d78c', namespace: 'kube-system', uid: '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0', pid: 900, comm: 'pause' }, flags };
+    expect(JSON.stringify(decodeEvent(encodeEvent(inPod)).event)).toBe(JSON.stringify(inPod));
+    const inDocker = { ...noFlags, netns: 'docker:web-1', netnsInfo: { kind: 'docker' as const, inode: 4026532255, name: 'web-1', id: 'f3a9c1d2e4b5', pid: 812 }, flags };
+    expect(JSON.stringify(decodeEvent(encodeEvent(inDocker)).event)).toBe(JSON.stringify(inDocker));
     const traffic = { flows: 3, syns: 2, synAcks: 2, ptbs: 1, byHook: [{ netns: 'c', iface: 'to-r1', flows: 3, syns: 2, synAcks: 2, ptbs: 1 }] };
     expect(decodeStats(encodeStats({ ...statsAt(7), traffic }, 1)).stats).toEqual({ ...statsAt(7), traffic });
   });

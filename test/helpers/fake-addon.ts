@@ -2,6 +2,7 @@
 // namespace names, so the observer wrapper and the CLI run without root.
 
 import type { NativeAddon } from '../../src/observer/addon.js';
+import type { NetnsEntry } from '../../src/netns/discovery.js';
 import type { NameSources } from '../../src/observer/names.js';
 import type {
   Attachment,
@@ -171,21 +172,34 @@ export interface FakeNameSources extends NameSources {
   /** Milliseconds returned by now(); move it to let a refresh happen. */
   clock: number;
   /** Named namespaces; change it to simulate `ip netns add`. */
-  named: Map<string, number>;
+  named: Map<string, number | { inode: number; path: string }>;
+  /** Namespaces of containers and processes, as the discovery would find them. */
+  others: NetnsEntry[];
   listCalls: number;
 }
 
-/** host: inode of the initial namespace, null when it cannot be read. */
-export function fakeNameSources(named: Record<string, number> = {}, host: number | null = 4026531840): FakeNameSources {
+/**
+ * A host as the namespace discovery sees it: the observer's own namespace
+ * (the initial one, `host`; null: cannot be read), `ip netns` names (their
+ * files under /run/netns unless given), and `others` set by the test.
+ */
+export function fakeNameSources(named: Record<string, number | { inode: number; path: string }> = {}, host: number | null = 4026531840): FakeNameSources {
   const s: FakeNameSources = {
     clock: 1_000_000,
     named: new Map(Object.entries(named)),
+    others: [],
     listCalls: 0,
-    listNamed() {
+    scan() {
       s.listCalls++;
-      return new Map(s.named);
+      const out: NetnsEntry[] = [];
+      if (host !== null) out.push({ inode: host, path: null, ref: 'host', info: { kind: 'host', inode: host } });
+      for (const [name, v] of [...s.named].sort(([a], [b]) => a.localeCompare(b))) {
+        const { inode, path } = typeof v === 'number' ? { inode: v, path: `/run/netns/${name}` } : v;
+        if (!out.some((e) => e.inode === inode)) out.push({ inode, path, ref: name, info: { kind: 'named', inode, name } });
+      }
+      for (const e of s.others) if (!out.some((x) => x.inode === e.inode)) out.push(e);
+      return out;
     },
-    initInode: () => host ?? undefined,
     now: () => s.clock,
   };
   return s;

@@ -93,10 +93,10 @@ describe('resolveTargets', () => {
     expect(targets[0]).toMatchObject({ ifindex: 2, mtu: 1400 });
   });
 
-  it('finds a namespace file under /var/run/netns too', () => {
+  it('opens a namespace by the file the discovery found it by (/var/run/netns too)', () => {
     netnsFiles.add('/var/run/netns/blue');
     const { addon } = setup({ links: { '/var/run/netns/blue': [link(4, 'veth-v')] }, inodes: { '/var/run/netns/blue': BLUE } });
-    const targets = resolveTargets({ netns: ['blue'] }, addon, fakeNameSources({ blue: BLUE }, OWN));
+    const targets = resolveTargets({ netns: ['blue'] }, addon, fakeNameSources({ blue: { inode: BLUE, path: '/var/run/netns/blue' } }, OWN));
     expect(targets).toHaveLength(1);
     expect(targets[0]).toMatchObject({ netns: 'blue', path: '/var/run/netns/blue', ifname: 'veth-v' });
   });
@@ -122,6 +122,18 @@ describe('resolveTargets', () => {
     const { addon } = setup({ links: { '': LINKS['']!, '/run/netns/blue': LINKS['/run/netns/blue']! } });
     const targets = resolveTargets({ allNetns: true }, addon, fakeNameSources({ red: RED, gone: 4026532099, blue: BLUE }, OWN));
     expect(targets.map((t) => `${t.netns ?? '.'}/${t.ifname}`)).toEqual(['./eth0', './eth1', 'blue/veth-b']);
+  });
+
+  it("--all-netns: containers' and processes' namespaces too, by their names; --netns takes those names", () => {
+    const WEB = 4026532254;
+    const path = '/proc/812/ns/net';
+    const { addon } = setup({ links: { ...LINKS, [path]: [link(1, 'lo', 65536), link(9, 'eth0', 1450)] }, inodes: { ...INODES, [path]: WEB } });
+    const src = fakeNameSources({ blue: BLUE }, OWN);
+    src.others.push({ inode: WEB, path, ref: 'docker:web-1', info: { kind: 'docker', inode: WEB, name: 'web-1', id: 'f3a9c1d2e4b5', pid: 812 } });
+    expect(resolveTargets({ allNetns: true }, addon, src).map((t) => `${t.netns ?? '.'}/${t.ifname}`)).toEqual(['./eth0', './eth1', 'blue/veth-b', 'docker:web-1/eth0']);
+    for (const sel of ['docker:web-1', 'web-1', 'f3a9c1d2']) expect(resolveTargets({ netns: [sel] }, addon, src).map((t) => [t.netns, t.path, t.ifname])).toEqual([['docker:web-1', path, 'eth0']]);
+    const err = thrown(() => resolveTargets({ netns: ['web-2'] }, addon, src));
+    expect(err.hint).toBe('`ip netns list` has: blue; containers and processes: docker:web-1');
   });
 
   it('--all-netns with --iface: found in any namespace is enough', () => {
