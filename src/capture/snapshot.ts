@@ -129,14 +129,17 @@ export function parseRoutes(json: string, family: 4 | 6, cached: boolean): Route
 
 async function readRoutes(space: Space, deps: SnapshotDeps, problems: string[]): Promise<Route[]> {
   const run = deps.run ?? runCommand;
-  const ns = space.path === null ? [] : ['-n', space.path.split('/').at(-1)!];
+  // `ip -n` knows only `ip netns` names; a container's namespace is entered by its file.
+  const named = space.path !== null && /^\/(var\/)?run\/netns\/[^/]+$/.test(space.path);
+  const enter = space.path === null ? [] : named ? [] : ['nsenter', `--net=${space.path}`];
+  const ns = space.path !== null && named ? ['-n', space.path.split('/').at(-1)!] : [];
   const shows: [4 | 6, boolean, string[]][] = [
     [4, false, ['route', 'show', 'table', 'main']],
     [6, false, ['route', 'show', 'table', 'main']],
     [4, true, ['route', 'show', 'cache']],
     [6, true, ['route', 'show', 'cache']],
   ];
-  const results = await Promise.all(shows.map(([fam, , args]) => run(['ip', ...ns, '-j', `-${fam}`, ...args])));
+  const results = await Promise.all(shows.map(([fam, , args]) => run([...enter, 'ip', ...ns, '-j', `-${fam}`, ...args])));
   const routes: Route[] = [];
   results.forEach((r, i) => {
     const [fam, cached] = shows[i]!;

@@ -98,6 +98,15 @@ describe('takeSnapshot', () => {
     expect(sysctlReads[1]).toMatchObject({ netns: '/run/netns/blue', paths: expect.arrayContaining(['net/ipv4/conf/v.100/rp_filter']) });
   });
 
+  it("enters a container's namespace by its file for the routes (`ip -n` knows only ip netns names)", async () => {
+    const calls: string[][] = [];
+    const snap = await takeSnapshot('start', [{ name: 'docker:web-1', path: '/proc/812/ns/net' }], new Map(), { addon, run: fakeRun(calls) });
+    expect(snap.namespaces[0]!.problems.filter((p) => p.includes('routes'))).toEqual([]); // links: the fake addon has none for it
+    expect(snap.namespaces[0]!.routes.filter((r) => r.cached)).toHaveLength(2);
+    expect(calls).toContainEqual(['nsenter', '--net=/proc/812/ns/net', 'ip', '-j', '-4', 'route', 'show', 'cache']);
+    expect(calls.some((c) => c.includes('-n'))).toBe(false);
+  });
+
   it('what cannot be read is a problem line: no ip, a failing command, a namespace gone', async () => {
     const calls: string[][] = [];
     const { addon: failing } = fakeAddon({ links: { '/run/netns/blue': [link(5, 'v.100', 1500)] }, inodes: { '/run/netns/blue': 4026532001 } });
