@@ -66,6 +66,27 @@ export function netnsShort(info: NetnsInfoJson): string {
   }
 }
 
+/** The short form of a stable name, for a screen: `web-1`, `pod default/web-0`, `CT 101`, `pid 812`. */
+export function shortRef(ref: string): string {
+  const at = ref.indexOf(':');
+  if (at < 0) return ref;
+  const [kind, name] = [ref.slice(0, at), ref.slice(at + 1)];
+  switch (kind) {
+    case 'docker':
+    case 'podman':
+    case 'nspawn':
+      return name;
+    case 'pod':
+      return `pod ${name}`;
+    case 'lxc':
+      return `CT ${name}`;
+    case 'pid':
+      return `pid ${name}`;
+    default:
+      return ref;
+  }
+}
+
 /**
  * `cmd` (a command line such as `ip link set dev eth0 mtu 1450`) spelled to
  * run in the namespace `ref` names, the way its user reaches it. Changing a

@@ -12,6 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { hostSources, namedNetnsPath } from '../netns/discovery.js';
+
 /** Where each live lab records its owner (pid, start time, pid namespace). */
 export const MARKER_DIR = '/run/pmtu-watch/lab';
 /** Every namespace a NetLab creates starts with this. */
@@ -252,12 +254,8 @@ function markerPath(prefix: string): string {
 const CLSACT_MARKER_DIR = '/run/pmtu-watch/clsact';
 
 function forgetClsactMarkers(ns: string): void {
-  let inode: number;
-  try {
-    inode = statSync(join('/run/netns', ns)).ino;
-  } catch {
-    return; // gone already
-  }
+  const inode = hostSources.inode(namedNetnsPath(ns) ?? '');
+  if (inode === undefined) return; // gone already
   let names: string[];
   try {
     names = readdirSync(CLSACT_MARKER_DIR);

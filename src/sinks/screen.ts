@@ -4,6 +4,7 @@
 
 import { severity, TROUBLE } from '../correlate/correlator.js';
 import { flowText, mtuText, verdictText } from '../contract/text.js';
+import { shortRef } from '../contract/netns.js';
 import type { VerdictJson } from '../contract/verdict.js';
 import type { Session } from '../session.js';
 import type { Lines } from './output.js';
@@ -49,7 +50,7 @@ export function screen(verdicts: VerdictJson[], st: ScreenStatus, rows: number, 
   for (const v of verdicts) {
     if (lines.length >= rows - 1) break;
     const age = `${Math.max(0, Math.round((st.nowMs - v.ts) / 1000))}s`;
-    const place = v.where.netns || v.where.iface ? `${v.where.netns ?? '?'}/${v.where.iface ?? '?'}` : '';
+    const place = v.where.netns || v.where.iface ? `${v.where.netns ? shortRef(v.where.netns) : '?'}/${v.where.iface ?? '?'}` : '';
     lines.push(`${pad(v.verdict, 18)}${pad(v.cause ?? '', 12)}${pad(flowText(v), 46)}${pad(place, 40)}${pad(v.where.hop ?? '', 18)}${pad(mtuText(v), 16)}${age}`);
     if (v.fix && lines.length < rows - 1) lines.push(`  fix: ${v.fix}`);
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { inNetns, netnsRef, netnsShort } from '../../src/contract/netns.js';
+import { inNetns, netnsRef, netnsShort, shortRef } from '../../src/contract/netns.js';
 import { identify, optionValue, runtimeFromCgroup, type IdentitySources } from '../../src/netns/identity.js';
 
 const ID = 'f3a9c1d2e4b5a6978877665544332211ffeeddccbbaa00998877665544332211';
@@ -85,6 +85,12 @@ describe('who holds a namespace', () => {
     expect(netnsRef(identify(host, 6, 2))).toBe('podman:cache');
     expect(netnsRef(identify(host, 7, 3))).toBe('pid:7');
     expect(netnsShort(identify(host, 7, 3))).toBe('pid 7 (sleep)');
+  });
+});
+
+describe('short names for a screen', () => {
+  it('drops the kind where the name says it', () => {
+    expect(['host', 'blue', 'docker:web-1', 'pod:default/web-0', 'lxc:101', 'pid:812', 'netns:4026532254'].map(shortRef)).toEqual(['host', 'blue', 'web-1', 'pod default/web-0', 'CT 101', 'pid 812', 'netns:4026532254']);
   });
 });
 
