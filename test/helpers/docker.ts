@@ -25,7 +25,7 @@
 // does not start (dockerAvailable says so).
 
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
   copyFileSync,
@@ -39,6 +39,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
@@ -281,6 +282,18 @@ export function engineMounts(id: string): string[] {
 }
 
 /**
+ * The socket a containerd 1.6 shim listens on, from its command line: a
+ * killed shim leaves it in /run/containerd/s, whatever containerd's own
+ * roots are, named by a hash of containerd's address, namespace and the id.
+ */
+function shimSocket(cmd: string): string | undefined {
+  const arg = (name: string) => new RegExp(`(?:^| )-${name} (\\S+)`).exec(cmd)?.[1];
+  const [ns, id, address] = [arg('namespace'), arg('id'), arg('address')];
+  if (!cmd.includes('containerd-shim') || !ns || !id || !address) return undefined;
+  return join('/run/containerd/s', createHash('sha256').update(join(address, ns, id)).digest('hex'));
+}
+
+/**
  * Removes whatever of engine `id` is left, synchronously (exit and signal
  * handlers cannot wait): kills its processes, unmounts what is mounted under
  * its dir, deletes its namespace and cgroups, its dirs under /run and its dir.
@@ -291,6 +304,7 @@ function reapEngine(id: string): { killed: string[]; unmounted: string[]; left: 
   const owner = safe(() => JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8')) as OwnerFile, undefined);
   const killed: string[] = [];
   const left: string[] = [];
+  const shimSockets = new Set<string>();
   const deadline = Date.now() + REAP_BOUND_MS;
   for (;;) {
     const procs = engineProcesses(id);
@@ -301,6 +315,8 @@ function reapEngine(id: string): { killed: string[]; unmounted: string[]; left: 
     }
     for (const p of procs) {
       if (!killed.some((k) => k.startsWith(`${p.pid} `))) killed.push(`${p.pid} ${p.cmd}`);
+      const socket = shimSocket(p.cmd);
+      if (socket) shimSockets.add(socket);
       safe(() => process.kill(p.pid, 'SIGKILL'), undefined);
     }
     sleepSync(50);
@@ -334,6 +350,7 @@ function reapEngine(id: string): { killed: string[]; unmounted: string[]; left: 
       }
     }
   }
+  for (const socket of shimSockets) safe(() => unlinkSync(socket), undefined);
   if (owner) for (const d of SHARED_RUN_DIRS) if (!owner.runDirsBefore.includes(d)) safe(() => rmdirSync(d), undefined);
   // With anything still mounted under it, deleting the dir would reach into the mount.
   if (stillMounted.length === 0) {
@@ -411,6 +428,15 @@ export class DockerEngine {
     return join('/run/netns', this.netns);
   }
 
+  /**
+   * dockerd's --exec-root: a container's network namespace is bind-mounted
+   * at netns/<sandbox id> under it (where /var/run/docker/netns is for a
+   * system engine), which namespace discovery may look for.
+   */
+  get execRoot(): string {
+    return join(this.dir, 'exec');
+  }
+
   /** dockerd's pid (in the host's pid namespace). */
   get pid(): number {
     return this.dockerd?.pid ?? -1;
@@ -465,7 +491,7 @@ export class DockerEngine {
       '--',
       'dockerd',
       `--data-root=${d('data')}`,
-      `--exec-root=${d('exec')}`,
+      `--exec-root=${this.execRoot}`,
       `--pidfile=${d('dockerd.pid')}`,
       `--host=${this.host}`,
       `--config-file=${d('daemon.json')}`,
@@ -504,7 +530,7 @@ export class DockerEngine {
         throw new LabError(`dockerd did not answer within ${timeoutMs / 1000} s: ${lastLine(this.log()) || lastLine(r.stderr) || 'no log'}`);
       await sleep(100);
     }
-    const containerd = engineProcesses(this.id).find((p) => p.cmd.includes(join(this.dir, 'exec', 'containerd')));
+    const containerd = engineProcesses(this.id).find((p) => p.cmd.includes(join(this.execRoot, 'containerd')));
     if (!containerd) throw new LabError('dockerd answers but runs no containerd of its own under its exec root');
   }
 
