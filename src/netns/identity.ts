@@ -91,6 +91,15 @@ function dockerName(src: IdentitySources, id: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A container of an engine started with its own --cgroup-parent: a 64-hex
+ * cgroup name that one of the running engines has a container config for.
+ */
+function dockerUnderOwnParent(src: IdentitySources, cgroup: string): RuntimeHint | undefined {
+  for (const m of cgroup.matchAll(/\/([0-9a-f]{64})(?=[/\n]|$)/g)) if (dockerName(src, m[1]!) !== undefined) return { kind: 'docker', id: m[1]! };
+  return undefined;
+}
+
 const PODMAN_LISTS = ['/var/lib/containers/storage/overlay-containers/containers.json'];
 
 function podmanName(src: IdentitySources, id: string): string | undefined {
@@ -136,7 +145,7 @@ export function identify(src: IdentitySources, pid: number, inode: number): Netn
   const holder = { pid, ...(comm ? { comm } : {}) };
   const named = (name: string | undefined) => (name ? { name } : {});
   const cg = src.cgroup(pid);
-  const hint = cg ? runtimeFromCgroup(cg) : undefined;
+  const hint = cg ? (runtimeFromCgroup(cg) ?? dockerUnderOwnParent(src, cg)) : undefined;
   switch (hint?.kind) {
     case 'docker':
       return { kind: 'docker', inode, ...named(dockerName(src, hint.id)), id: hint.id.slice(0, 12), ...holder };

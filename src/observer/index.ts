@@ -301,7 +301,7 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
       this.close();
       throw fromNative(e);
     }
-    const every = opts.rescanMs ?? 1000;
+    const every = opts.rescanMs ?? 500; // a container that starts is watched within a second
     if (every > 0) this.rescanTimer = setInterval(() => this.rescan(), every).unref();
     process.once('exit', this.onExit);
     if (!opts.noSignalHandlers) {

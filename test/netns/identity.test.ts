@@ -63,6 +63,15 @@ describe('who holds a namespace', () => {
     expect(netnsShort(info)).toBe('web-1');
   });
 
+  it('knows a container of an engine with a --cgroup-parent of its own by the config that engine has for it', () => {
+    const host = fakeHost(
+      { [`/tmp/dk/data/containers/${ID}/config.v2.json`]: JSON.stringify({ Name: '/web-1' }) },
+      { 40: { comm: 'dockerd', cmdline: ['dockerd', '--data-root=/tmp/dk/data', '--cgroup-parent=/ci-engine'] }, 812: { comm: 'httpd', cgroup: `0::/ci-engine/${ID}\n` }, 813: { comm: 'sh', cgroup: `0::/build/${'ab'.repeat(32)}\n` } },
+    );
+    expect(netnsRef(identify(host, 812, 1))).toBe('docker:web-1');
+    expect(netnsRef(identify(host, 813, 2))).toBe('pid:813'); // a 64-hex name no engine knows
+  });
+
   it('falls back to the container id when no config says its name', () => {
     const info = identify(fakeHost({}, { 812: { comm: 'httpd', cgroup: `0::/docker/${ID}\n` } }), 812, 7);
     expect(netnsRef(info)).toBe(`docker:${ID.slice(0, 12)}`);
