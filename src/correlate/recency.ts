@@ -19,14 +19,13 @@ export interface Endpoints {
   proto: string | number;
 }
 
-/** What a RecencyTable holds: its endpoints, and the table's links. */
-export class TableEntry {
-  hash = 0;
-  nextInBucket: TableEntry | undefined = undefined;
-  older: TableEntry | undefined = undefined;
-  newer: TableEntry | undefined = undefined;
-
-  constructor(readonly endpoints: Endpoints) {}
+/** What a RecencyTable holds: its endpoints, and the table's links (made undefined and 0, set by the table). */
+export interface TableEntry {
+  readonly endpoints: Endpoints;
+  hash: number;
+  nextInBucket: TableEntry | undefined;
+  older: TableEntry | undefined;
+  newer: TableEntry | undefined;
 }
 
 function stringHash(s: string, h: number): number {
@@ -64,7 +63,7 @@ export class RecencyTable<E extends TableEntry> {
   private buckets: (E | undefined)[] = new Array<E | undefined>(FIRST_BUCKETS).fill(undefined);
   private count = 0;
   /** The recency list is a ring through this: its newer is the oldest entry, its older the newest (no ends to test for). */
-  private readonly ring = new TableEntry(NO_ENDPOINTS);
+  private readonly ring: TableEntry = { endpoints: NO_ENDPOINTS, hash: 0, nextInBucket: undefined, older: undefined, newer: undefined };
 
   constructor() {
     this.ring.older = this.ring;

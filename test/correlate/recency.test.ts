@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
-import { endpointsHash, RecencyTable, TableEntry, type Endpoints } from '../../src/correlate/recency.js';
+import { endpointsHash, RecencyTable, type Endpoints, type TableEntry } from '../../src/correlate/recency.js';
 
-class Named extends TableEntry {
-  constructor(
-    readonly name: string,
-    endpoints: Endpoints,
-  ) {
-    super(endpoints);
-  }
+interface Named extends TableEntry {
+  readonly name: string;
+}
+
+function named(name: string, endpoints: Endpoints): Named {
+  return { name, endpoints, hash: 0, nextInBucket: undefined, older: undefined, newer: undefined };
 }
 
 function tcp(i: number): Endpoints {
@@ -20,7 +19,7 @@ function find<E extends TableEntry>(t: RecencyTable<E>, e: Endpoints): E | undef
 }
 
 function add(t: RecencyTable<Named>, name: string, e: Endpoints): Named {
-  const entry = new Named(name, e);
+  const entry = named(name, e);
   t.add(entry, endpointsHash(e.src, e.sport, e.dst, e.dport, e.proto));
   return entry;
 }
@@ -78,9 +77,9 @@ describe('RecencyTable', () => {
     const t = new RecencyTable<Named>();
     // Equal hashes (as if colliding): the endpoints tell them apart.
     const same = 12345;
-    const one = new Named('one', tcp(1));
-    const two = new Named('two', tcp(2));
-    const three = new Named('three', tcp(3));
+    const one = named('one', tcp(1));
+    const two = named('two', tcp(2));
+    const three = named('three', tcp(3));
     t.add(one, same);
     t.add(two, same);
     t.add(three, same + 16); // the same bucket of the first 16
