@@ -175,6 +175,9 @@ export class NetnsDiscovery {
         if (info.kind !== 'process' && (info.name || info.pod)) break;
         info = better(info, identify(src, pid, inode));
       }
+      // A second namespace inside one container (a process that unshared its own) is that process's, not the container's.
+      const ref = netnsRef(info);
+      if ([...found.values()].some((e) => e.ref === ref)) info = { kind: 'process', inode, pid: info.pid!, ...(info.comm ? { comm: info.comm } : {}) };
       found.set(inode, { inode, path: `/proc/${info.pid}/ns/net`, ref: netnsRef(info), info });
     }
     // Engine files with no process in them (a sandbox between its containers).

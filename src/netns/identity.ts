@@ -43,11 +43,17 @@ function unescapeUnit(s: string): string {
   return s.replace(/\\x([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
 
-/** The runtime a cgroup file (v1 or v2) says the process runs under, if any. */
+/**
+ * The runtime a cgroup file (v1 or v2) says the process runs under, if any.
+ * Only the first line is read (v2's, or v1's first controller: they agree),
+ * and of a nested path (an engine inside a container) the innermost match.
+ */
 export function runtimeFromCgroup(text: string): RuntimeHint | undefined {
+  const line = text.split('\n', 1)[0]!;
   for (const [re, make] of CGROUP_RULES) {
-    const m = re.exec(text);
-    if (m) return make(m);
+    let last: RegExpExecArray | undefined;
+    for (const m of line.matchAll(new RegExp(re.source, 'g'))) last = m;
+    if (last) return make(last);
   }
   return undefined;
 }
@@ -66,12 +72,17 @@ export function optionValue(argv: readonly string[], ...names: string[]): string
 const DOCKER_DEFAULT_ROOT = '/var/lib/docker';
 const DOCKER_DEFAULT_EXEC_ROOT = '/var/run/docker';
 
-/** Every running dockerd's data root and exec root (its container configs and netns files). */
+/**
+ * Every running dockerd's data root and exec root (its container configs and
+ * netns files), as this host sees them: through the engine's own root, so an
+ * engine inside a container (Docker-in-Docker) is read too.
+ */
 export function dockerRoots(src: IdentitySources): { dataRoot: string; execRoot: string }[] {
   const roots = src.pidsNamed('dockerd').flatMap((pid) => {
     const argv = src.cmdline(pid);
     if (!argv) return [];
-    return [{ dataRoot: optionValue(argv, '--data-root', '-g', '--graph') ?? DOCKER_DEFAULT_ROOT, execRoot: optionValue(argv, '--exec-root') ?? DOCKER_DEFAULT_EXEC_ROOT }];
+    const root = `/proc/${pid}/root`;
+    return [{ dataRoot: root + (optionValue(argv, '--data-root', '-g', '--graph') ?? DOCKER_DEFAULT_ROOT), execRoot: root + (optionValue(argv, '--exec-root') ?? DOCKER_DEFAULT_EXEC_ROOT) }];
   });
   if (!roots.some((r) => r.dataRoot === DOCKER_DEFAULT_ROOT)) roots.push({ dataRoot: DOCKER_DEFAULT_ROOT, execRoot: DOCKER_DEFAULT_EXEC_ROOT });
   return roots;

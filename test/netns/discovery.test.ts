@@ -4,6 +4,9 @@ import { NetnsDiscovery, selectNetns, type HostSources } from '../../src/netns/d
 
 const ID = 'aa'.repeat(32);
 
+/** Every process here sees one file system: /proc/PID/root/x is /x. */
+const inRoot = (path: string) => path.replace(/^\/proc\/\d+\/root(?=\/)/, '');
+
 /** A host of processes and namespace files whose inodes the test sets. */
 function host() {
   const procs = new Map<number, { comm: string; netns: number; cgroup?: string; cmdline?: string[] }>();
@@ -15,9 +18,10 @@ function host() {
     pids: () => [...procs.keys()],
     inode(path) {
       const m = /^\/proc\/(\d+)\/ns\/net$/.exec(path);
-      return m ? procs.get(Number(m[1]))?.netns : files.get(path);
+      return m ? procs.get(Number(m[1]))?.netns : files.get(inRoot(path));
     },
-    listDir(path) {
+    listDir(at) {
+      const path = inRoot(at);
       const out = new Set<string>();
       for (const f of files.keys()) if (f.startsWith(`${path}/`)) out.add(f.slice(path.length + 1).split('/')[0]!);
       return [...out];
@@ -31,7 +35,7 @@ function host() {
     pidsNamed: () => {
       throw new Error('the discovery finds daemons among the processes it listed');
     },
-    readText: (path) => texts.get(path),
+    readText: (path) => texts.get(path.replace(/^\/proc\/\d+\/root(?=\/)/, '')),
   };
   procs.set(1, { comm: 'init', netns: 1000 });
   procs.set(100, { comm: 'node', netns: 1000 });
@@ -57,7 +61,7 @@ describe('one namespace discovery', () => {
       ['blue', 2000, '/run/netns/blue'],
       ['docker:web-1', 3000, '/proc/812/ns/net'],
       ['pid:900', 5000, '/proc/900/ns/net'],
-      [`docker:${'bb'.repeat(6)}`, 4000, `/x/netns/${'bb'.repeat(6)}`],
+      [`docker:${'bb'.repeat(6)}`, 4000, `/proc/40/root/x/netns/${'bb'.repeat(6)}`], // as the engine sees its files
     ]);
     expect(found[2]!.info).toMatchObject({ kind: 'docker', name: 'web-1', pid: 812, comm: 'httpd' });
   });
@@ -75,6 +79,15 @@ describe('one namespace discovery', () => {
     expect(h.commReads()).toBe(settled);
     h.procs.delete(700);
     expect(d.scan().map((e) => e.ref)).toEqual(['host']);
+  });
+
+  it("a second namespace inside a container (a process that unshared its own) is that process's", () => {
+    const h = host();
+    h.procs.set(40, { comm: 'dockerd', netns: 1000 });
+    h.texts.set(`/var/lib/docker/containers/${ID}/config.v2.json`, JSON.stringify({ Name: '/ci-build' }));
+    h.procs.set(812, { comm: 'dockerd', netns: 3000, cgroup: `0::/docker/${ID}\n` });
+    h.procs.set(900, { comm: 'sleep', netns: 3100, cgroup: `0::/docker/${ID}\n` });
+    expect(new NetnsDiscovery(h.src).scan().map((e) => e.ref)).toEqual(['host', 'docker:ci-build', 'pid:900']);
   });
 
   it("names a container whose first process was not in its cgroup yet once it is", () => {

@@ -28,6 +28,11 @@ describe('the runtime a cgroup names', () => {
     expect(runtimeFromCgroup('0::/machine.slice/machine-build\\x2dbox.scope/payload\n')).toEqual({ kind: 'nspawn', name: 'build-box' });
   });
 
+  it('of an engine inside a container, the innermost container', () => {
+    const inner = 'cd'.repeat(32);
+    expect(runtimeFromCgroup(`0::/docker/${ID}/docker/${inner}\n`)).toEqual({ kind: 'docker', id: inner });
+  });
+
   it('names nothing for a host service or a login session', () => {
     expect(runtimeFromCgroup('0::/system.slice/nginx.service\n')).toBeUndefined();
     expect(runtimeFromCgroup('0::/user.slice/user-1000.slice/session-3.scope\n')).toBeUndefined();
@@ -46,7 +51,7 @@ function fakeHost(files: Record<string, string>, procs: Record<number, { comm: s
     comm: (pid) => procs[pid]?.comm,
     cmdline: (pid) => procs[pid]?.cmdline ?? (procs[pid] ? [procs[pid]!.comm] : undefined),
     pidsNamed: (comm) => Object.entries(procs).flatMap(([p, x]) => (x.comm === comm ? [Number(p)] : [])),
-    readText: (path) => files[path],
+    readText: (path) => files[path.replace(/^\/proc\/\d+\/root(?=\/)/, '')],
     listDir: (path) => dirs[path] ?? [],
   };
 }
