@@ -81,6 +81,23 @@ describe('one namespace discovery', () => {
     expect(d.scan().map((e) => e.ref)).toEqual(['host']);
   });
 
+  it('an old process is looked at again in turns: one that moves to another namespace late is seen within 8 scans', () => {
+    const h = host();
+    let stats = 0;
+    const inode = h.src.inode;
+    h.src.inode = (path) => (path.startsWith('/proc/') && (stats++, true) ? inode(path) : inode(path));
+    for (let pid = 200; pid < 300; pid++) h.procs.set(pid, { comm: 'worker', netns: 1000 });
+    const d = new NetnsDiscovery(h.src);
+    for (let i = 0; i < 12; i++) d.scan();
+    stats = 0;
+    d.scan();
+    expect(stats).toBeLessThan(30); // of ~100 processes, a share
+    h.procs.set(250, { comm: 'worker', netns: 6000 }); // setns(2) after a long life
+    let scans = 0;
+    while (!d.scan().some((e) => e.inode === 6000) && scans < 20) scans++;
+    expect(scans).toBeLessThan(8);
+  });
+
   it("a second namespace inside a container (a process that unshared its own) is that process's", () => {
     const h = host();
     h.procs.set(40, { comm: 'dockerd', netns: 1000 });
