@@ -236,8 +236,8 @@ interface Flow extends TableEntry {
   /**
    * The verdict push() last returned for the flow, or undefined while it is
    * judge(flow, judgedTs): made from the facts as they still are. A flow most
-   * often has one event, and the verdict of it (~400 of the flow's ~1000
-   * bytes) need not be kept until a fact comes that may change it, or
+   * often has one event, and the verdict of it (~400 bytes; a flow of one SYN
+   * is ~500 without it) need not be kept until a fact comes that may change it, or
    * verdicts() is asked.
    */
   verdict: VerdictJson | undefined;
