@@ -66,8 +66,8 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
   /** What to watch: the options live and serve share. */
   const watchOptions = (cmd: Command): Command =>
     cmd
-      .option('--netns <name>', 'watch this `ip netns` namespace instead of the current one (repeatable)', collect, [])
-      .addOption(new Option('--all-netns', 'watch the current namespace and every named one').default(false).conflicts('netns'))
+      .option('--netns <name>', 'watch this namespace instead of the current one: an `ip netns` name, docker:NAME (or a container\'s name or id), pod:NS/NAME, lxc:ID, pid:N, or a namespace file (repeatable)', collect, [])
+      .addOption(new Option('--all-netns', 'watch every namespace: the current one, named ones, containers\' and those held only by a process, as they come and go').default(false).conflicts('netns'))
       .option('--iface <name>', 'only this interface (repeatable)', collect, [])
       .option('--duration <seconds>', 'stop after this long', positiveNumber('--duration'))
       .option('--size-min <bytes>', "track a flow's largest DF packet from this size on (default 1280)", positiveInteger('--size-min'))
@@ -122,7 +122,7 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
         'bridge ports below their bridge, tunnels without room for their overhead, strict rp_filter on multi-homed hosts, ' +
         'route mtu/advmss above the device, SYN MSS above the smallest MTU on the way out; each with the fix (needs root)',
     )
-    .option('--netns <name>', 'audit this `ip netns` namespace instead of the current one (repeatable)', collect, [])
+    .option('--netns <name>', 'audit this namespace instead of the current one: an `ip netns` name, docker:NAME, pod:NS/NAME, lxc:ID, pid:N or a namespace file (repeatable)', collect, [])
     .addOption(new Option('--all-netns', 'the current namespace, every named one and those held only by processes (containers)').default(false).conflicts('netns'))
     .option('--json', 'one JSON object: scope, findings, routes (the MSS per route), problems', false)
     .option('--routes', 'also print, per route, the SYN MSS against the smallest MTU on the way out', false)
