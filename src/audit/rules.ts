@@ -488,6 +488,63 @@ function mssOverChain(topo: Topology, ns: NetnsConfig, routes: RouteMss[], emit:
   }
 }
 
+// ---------------------------------------------------------------------------
+// Docker-in-Docker (seed 003): a finding on an inner engine's bridge is fixed
+// for good by that engine's MTU, not by `ip link set` (its next container gets
+// a fresh veth at the engine's MTU again).
+
+/** The bridges a Docker engine makes: docker0, and br-<12 hex> for a user network. */
+const DOCKER_BRIDGE = /^(docker0|br-[0-9a-f]{12})$/;
+
+interface InnerEngine {
+  ns: NetnsConfig;
+  bridge: LinkInfo;
+  /** The MTU the container's own way out carries (its default route's device chain). */
+  uplinkMtu: number;
+  uplink: string;
+}
+
+/**
+ * The Docker engine running inside a container that a finding is about: one
+ * of its places is an engine's bridge, or a port of one, in a namespace that
+ * is a Docker container's, and the engine's network carries frames larger
+ * than the container's way out.
+ */
+function innerEngine(topo: Topology, byLabel: Map<string, NetnsConfig>, f: Finding): InnerEngine | undefined {
+  for (const p of [{ netns: f.netns, device: f.device }, ...f.related]) {
+    const ns = byLabel.get(p.netns);
+    if (!ns || ns.info.kind !== 'docker') continue;
+    const link = ns.links.find((l) => l.name === p.device);
+    if (!link) continue;
+    const master = link.master ? ns.links.find((l) => l.ifindex === link.master) : undefined;
+    const bridge = [link, master].find((l) => l?.kind === 'bridge' && DOCKER_BRIDGE.test(l.name));
+    if (!bridge) continue;
+    const out = lookUp(ns, 4) ?? lookUp(ns, 6);
+    const dev = out && ns.links.find((l) => l.ifindex === out.oif);
+    if (!dev || dev.ifindex === bridge.ifindex) continue;
+    const uplinkMtu = chainMin(topo, ns, dev).mtu;
+    const carried = topo.ports(ns, bridge).reduce((m, port) => Math.max(m, port.mtu), bridge.mtu);
+    if (uplinkMtu < carried) return { ns, bridge, uplinkMtu, uplink: dev.name };
+  }
+  return undefined;
+}
+
+/** The lasting fixes, in the terms of whoever runs the inner engine: its daemon's flag or config, the CI runner's setting; or an MSS clamp where the container forwards. */
+function innerEngineFixes(e: InnerEngine): string[] {
+  const mtu = e.uplinkMtu;
+  const engine =
+    e.bridge.name === 'docker0'
+      ? `dockerd --mtu ${mtu}, or "mtu": ${mtu} in its /etc/docker/daemon.json, or the CI runner's setting (GitLab's docker:dind service: command: ["--mtu=${mtu}"]; Drone's docker plugin: mtu: ${mtu})`
+      : `its network made again with docker network create -o com.docker.network.driver.mtu=${mtu} (dockerd --mtu covers only docker0)`;
+  return [
+    `give the Docker engine inside ${e.ns.label} the MTU of its ${e.uplink} for ${e.bridge.name}: ${engine}; the containers it starts after that get ${mtu}`,
+    inNetns(
+      e.ns.label,
+      `nft 'add table inet pmtu-clamp; add chain inet pmtu-clamp forward { type filter hook forward priority mangle; }; add rule inet pmtu-clamp forward tcp flags syn tcp option maxseg size set rt mtu'`,
+    ),
+  ];
+}
+
 const RANK: Record<Severity, number> = { info: 0, warning: 1, error: 2 };
 
 export function severityAtLeast(s: Severity, min: Severity): boolean {
@@ -512,6 +569,14 @@ export function audit(snapshot: AuditSnapshot): AuditResult {
     const mss = routeMss(topo, ns);
     mssOverChain(topo, ns, mss, emit);
     routes.push(...mss);
+  }
+  const byLabel = new Map(snapshot.namespaces.map((ns) => [ns.label, ns]));
+  for (const f of findings) {
+    const engine = innerEngine(topo, byLabel, f);
+    if (!engine) continue;
+    f.fix.push(...innerEngineFixes(engine));
+    const lasting = `${engine.bridge.name} in ${engine.ns.label} is a Docker engine's bridge: \`ip link set\` lasts until that engine makes its next veth; its MTU (${engine.uplinkMtu}) or the MSS clamp lasts`;
+    f.note = f.note ? `${f.note}; ${lasting}` : lasting;
   }
   // An MSS warning whose bottleneck is itself an error is cleared by that error's fix.
   for (const f of findings) {

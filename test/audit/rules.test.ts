@@ -281,3 +281,73 @@ describe('audit rules', () => {
     expect(audit(snapshot(h)).routes).toEqual([]);
   });
 });
+
+/**
+ * Seed 003: a Docker container (the dind service, eth0 1450 to its engine's
+ * bridge) runs an engine of its own whose bridge stays at 1500, and the inner
+ * container's veth pair differs (inner eth0 at `innerMtu`).
+ */
+function dind(opts: { bridge?: string; innerMtu?: number; label?: string; uplinkMtu?: number } = {}) {
+  const label = opts.label ?? 'docker:ci-dind';
+  const node = ns('pmtu-node', {}, { kind: 'named', name: 'pmtu-node' });
+  const d = ns(label, {}, label.startsWith('docker:') ? { kind: 'docker', name: label.slice(7), id: 'a1b2c3d4e5f6', pid: 4242 } : { kind: 'named', name: label });
+  const inner = ns('pid:4300', {}, { kind: 'process', pid: 4300, comm: 'sh' });
+  const bridge = opts.bridge ?? 'docker0';
+  node.links.push(dev(9, 'veth5e1d2c0', opts.uplinkMtu ?? 1450, { kind: 'veth', link: 2, linkNetnsid: 0 }));
+  d.links.push(
+    dev(2, 'eth0', opts.uplinkMtu ?? 1450, { kind: 'veth', link: 9, linkNetnsid: 0 }),
+    dev(3, bridge, 1500, { kind: 'bridge' }),
+    dev(5, 'veth19bed8a', 1500, { kind: 'veth', master: 3, link: 2, linkNetnsid: 1 }),
+  );
+  inner.links.push(dev(2, 'eth0', opts.innerMtu ?? 1500, { kind: 'veth', link: 5, linkNetnsid: 0 }));
+  node.peers.set(0, d.inode);
+  d.peers.set(0, node.inode).set(1, inner.inode);
+  inner.peers.set(0, d.inode);
+  d.addresses.push(addr(2, '198.18.210.20'), addr(3, '198.18.211.1'));
+  d.routes.push(route(2, '198.18.210.0', 24), route(2, '', 0, { gateway: '198.18.210.1' }), route(3, '198.18.211.0', 24));
+  return { node, d, inner };
+}
+
+describe('audit rules: an inner Docker engine (seed 003)', () => {
+  const pid = `"$(docker inspect -f '{{.State.Pid}}' ci-dind)"`;
+
+  it("a finding on the inner engine's docker0 keeps its ip link fix and gains the engine's MTU, the CI runner's setting and an MSS clamp", () => {
+    const { node, d, inner } = dind({ innerMtu: 1450 }); // an inner container left at 1450 under the engine's 1500
+    const r = audit(snapshot(node, d, inner));
+    const veth = r.findings.find((f) => f.rule === 'veth-mtu-mismatch')!;
+    expect(veth).toMatchObject({ netns: 'docker:ci-dind', device: 'veth19bed8a', related: [{ netns: 'pid:4300', device: 'eth0' }] });
+    expect(veth.fix[0]).toBe(`nsenter -t ${pid} -n ip link set dev veth19bed8a mtu 1450`);
+    expect(veth.fix.slice(2)).toEqual([
+      'give the Docker engine inside docker:ci-dind the MTU of its eth0 for docker0: dockerd --mtu 1450, or "mtu": 1450 in its /etc/docker/daemon.json, ' +
+        'or the CI runner\'s setting (GitLab\'s docker:dind service: command: ["--mtu=1450"]; Drone\'s docker plugin: mtu: 1450); the containers it starts after that get 1450',
+      `nsenter -t ${pid} -n nft 'add table inet pmtu-clamp; add chain inet pmtu-clamp forward { type filter hook forward priority mangle; }; add rule inet pmtu-clamp forward tcp flags syn tcp option maxseg size set rt mtu'`,
+    ]);
+    expect(veth.note).toMatch(/docker0 in docker:ci-dind is a Docker engine's bridge: `ip link set` lasts until that engine makes its next veth/);
+    expect(veth.note).toMatch(/^the second only if/); // the rule's own caveat stays first
+  });
+
+  it('a port below the inner docker0 (bridge-port-mtu) gains them too; a user network (br-<12 hex>) is spelled as its network option', () => {
+    const { node, d, inner } = dind({ bridge: 'br-0123456789ab' });
+    d.links.push(dev(6, 'veth7a7a7a7', 1400, { kind: 'tap', master: 3 }));
+    const f = audit(snapshot(node, d, inner)).findings.find((x) => x.rule === 'bridge-port-mtu')!;
+    expect(f).toMatchObject({ netns: 'docker:ci-dind', device: 'veth7a7a7a7', related: [{ netns: 'docker:ci-dind', device: 'br-0123456789ab' }] });
+    expect(f.fix[0]).toBe(`nsenter -t ${pid} -n ip link set dev veth7a7a7a7 mtu 1500`);
+    expect(f.fix[1]).toContain('docker network create -o com.docker.network.driver.mtu=1450 (dockerd --mtu covers only docker0)');
+    expect(f.fix[2]).toMatch(/^nsenter .* nft .*maxseg size set rt mtu'$/);
+  });
+
+  it('not for a bridge of another name, a namespace that is not a container, or a container whose way out carries the bridge', () => {
+    const engineFixes = (x: ReturnType<typeof dind>) =>
+      audit(snapshot(x.node, x.d, x.inner)).findings.flatMap((f) => f.fix.filter((c) => /dockerd|pmtu-clamp/.test(c)));
+    expect(engineFixes(dind({ innerMtu: 1450 }))).toHaveLength(4); // the case above, for contrast: the veth error and docker0's MSS warning, two each
+    expect(engineFixes(dind({ innerMtu: 1450, bridge: 'br0' }))).toEqual([]);
+    expect(engineFixes(dind({ innerMtu: 1450, bridge: 'br-build' }))).toEqual([]);
+    expect(engineFixes(dind({ innerMtu: 1450, label: 'ci-netns' }))).toEqual([]);
+    expect(engineFixes(dind({ innerMtu: 1450, uplinkMtu: 1500 }))).toEqual([]);
+    // The node's side (a named namespace, the engine's veth to the container) is left as it was.
+    const { node, d, inner } = dind({ innerMtu: 1450 });
+    node.links[1]!.mtu = 1500;
+    const outer = audit(snapshot(node, d, inner)).findings.find((f) => f.rule === 'veth-mtu-mismatch' && f.netns === 'pmtu-node')!;
+    expect(outer.fix).toEqual(['ip -n pmtu-node link set dev veth5e1d2c0 mtu 1450', `nsenter -t ${pid} -n ip link set dev eth0 mtu 1500`]);
+  });
+});
