@@ -108,23 +108,29 @@ Napi::Value ReadNetConfigJs(const Napi::CallbackInfo &info) {
       addresses.Set(i, a);
     }
     o.Set("addresses", addresses);
-    Napi::Array routes = Napi::Array::New(env, c.routes.size());
-    for (size_t i = 0; i < c.routes.size(); i++) {
-      const NetRoute &r = c.routes[i];
-      Napi::Object a = Napi::Object::New(env);
-      a.Set("family", r.family);
-      a.Set("table", r.table);
-      a.Set("type", r.type);
-      a.Set("dst", r.dst);
-      a.Set("dstLen", r.dst_len);
-      a.Set("gateway", r.gateway);
-      a.Set("oif", r.oif);
-      a.Set("priority", r.priority);
-      a.Set("mtu", r.mtu);
-      a.Set("advmss", r.advmss);
-      routes.Set(i, a);
-    }
-    o.Set("routes", routes);
+    auto routeArray = [&](const std::vector<NetRoute> &list) {
+      Napi::Array out = Napi::Array::New(env, list.size());
+      for (size_t i = 0; i < list.size(); i++) {
+        const NetRoute &r = list[i];
+        Napi::Object a = Napi::Object::New(env);
+        a.Set("family", r.family);
+        a.Set("table", r.table);
+        a.Set("type", r.type);
+        a.Set("dst", r.dst);
+        a.Set("dstLen", r.dst_len);
+        a.Set("gateway", r.gateway);
+        a.Set("oif", r.oif);
+        a.Set("priority", r.priority);
+        a.Set("mtu", r.mtu);
+        a.Set("advmss", r.advmss);
+        a.Set("prefsrc", r.prefsrc);
+        a.Set("expires", r.expires);
+        out.Set(i, a);
+      }
+      return out;
+    };
+    o.Set("routes", routeArray(c.routes));
+    o.Set("cached", routeArray(c.cached));
     Napi::Array nsids = Napi::Array::New(env, c.peer_nsids.size());
     for (size_t i = 0; i < c.peer_nsids.size(); i++) nsids.Set(i, c.peer_nsids[i]);
     o.Set("peerNsids", nsids);

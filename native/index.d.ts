@@ -131,6 +131,10 @@ export interface RouteEntry {
   mtu: number;
   /** The route's `advmss` metric, 0 when not set. */
   advmss: number;
+  /** RTA_PREFSRC, '' when none. */
+  prefsrc: string;
+  /** A cached entry's seconds left (0 for routes). */
+  expires: number;
 }
 
 export interface NetConfig {
@@ -138,6 +142,8 @@ export interface NetConfig {
   addresses: AddressInfo[];
   /** Every table; a multipath route appears once per nexthop. */
   routes: RouteEntry[];
+  /** The path MTUs the kernel cached (`ip route show cache`): one entry per destination, `mtu` the learned PMTU. */
+  cached: RouteEntry[];
   /** Per namespace file in `peers`: the nsid this namespace gives it, -1 when none. */
   peerNsids: number[];
 }

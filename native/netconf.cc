@@ -172,7 +172,8 @@ void ParseMetrics(const rtattr *metrics, NetRoute &route) {
   });
 }
 
-void DumpRoutes(RtnlSocket &rtnl, int family, std::vector<NetRoute> &routes) {
+// cached: the path MTU exceptions instead of the routes (the socket must check strictly).
+void DumpRoutes(RtnlSocket &rtnl, int family, std::vector<NetRoute> &routes, bool cached = false) {
   struct {
     nlmsghdr nh;
     rtmsg rt;
@@ -180,10 +181,12 @@ void DumpRoutes(RtnlSocket &rtnl, int family, std::vector<NetRoute> &routes) {
   req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
   req.nh.nlmsg_type = RTM_GETROUTE;
   req.rt.rtm_family = family;
+  if (cached) req.rt.rtm_flags = RTM_F_CLONED;
   int err = rtnl.Exchange(&req.nh, true, [&](const nlmsghdr *nh) {
     if (nh->nlmsg_type != RTM_NEWROUTE) return;
     auto *rt = static_cast<const rtmsg *>(NLMSG_DATA(nh));
     if (rt->rtm_family != family) return;
+    if (cached && !(rt->rtm_flags & RTM_F_CLONED)) return;  // a kernel that ignored the filter
     NetRoute route;
     route.family = family == AF_INET6 ? 6 : 4;
     route.table = rt->rtm_table;
@@ -200,6 +203,14 @@ void DumpRoutes(RtnlSocket &rtnl, int family, std::vector<NetRoute> &routes) {
         case RTA_PRIORITY: route.priority = AttrValue<uint32_t>(a); break;
         case RTA_METRICS: ParseMetrics(a, route); break;
         case RTA_MULTIPATH: multipath = a; break;
+        case RTA_PREFSRC: route.prefsrc = AttrAddress(a); break;
+        case RTA_CACHEINFO:
+          if (RTA_PAYLOAD(a) >= sizeof(rta_cacheinfo)) {
+            rta_cacheinfo ci;
+            memcpy(&ci, RTA_DATA(a), sizeof(ci));
+            route.expires = ci.rta_expires / 100;  // clock ticks (USER_HZ) to seconds
+          }
+          break;
       }
     }
     if (!multipath) {
@@ -276,6 +287,10 @@ NetConfig ReadNetConfig(const std::string &netns_path, const std::vector<std::st
     config.addresses = DumpAddresses(rtnl);
     DumpRoutes(rtnl, AF_INET, config.routes);
     DumpRoutes(rtnl, AF_INET6, config.routes);
+    RtnlSocket strict;
+    strict.StrictCheck();
+    DumpRoutes(strict, AF_INET, config.cached, true);
+    DumpRoutes(strict, AF_INET6, config.cached, true);
     bool links_elsewhere = false;
     for (const NetLink &l : config.links) links_elsewhere |= l.link_netnsid >= 0;
     // nsids are only worth asking for when a link points into another namespace.

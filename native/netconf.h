@@ -46,12 +46,15 @@ struct NetRoute {
   unsigned priority = 0;
   unsigned mtu = 0;     // RTAX_MTU metric, 0 when not set
   unsigned advmss = 0;  // RTAX_ADVMSS metric, 0 when not set
+  std::string prefsrc;
+  unsigned expires = 0;  // cached entries: seconds left
 };
 
 struct NetConfig {
   std::vector<NetLink> links;
   std::vector<NetAddress> addresses;
   std::vector<NetRoute> routes;   // one per nexthop of a multipath route
+  std::vector<NetRoute> cached;   // path MTU exceptions (`ip route show cache`)
   std::vector<int> peer_nsids;    // per peer path asked about: its nsid here, -1 when none
 };
 

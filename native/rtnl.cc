@@ -1,5 +1,6 @@
 #include "rtnl.h"
 
+#include <linux/netlink.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -20,6 +21,11 @@ RtnlSocket::RtnlSocket() {
 }
 
 RtnlSocket::~RtnlSocket() { close(fd_); }
+
+void RtnlSocket::StrictCheck() {
+  int on = 1;
+  setsockopt(fd_, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof(on));
+}
 
 int RtnlSocket::Exchange(nlmsghdr *req, bool dump, const std::function<void(const nlmsghdr *)> &fn) {
   req->nlmsg_seq = ++seq_;

@@ -22,6 +22,10 @@ class RtnlSocket {
   // NLMSG_ERROR carried (0: none).
   int Exchange(nlmsghdr *req, bool dump, const std::function<void(const nlmsghdr *)> &fn);
 
+  // The kernel honours a dump request's filters (RTM_F_CLONED: the route
+  // cache) only when asked to check requests strictly.
+  void StrictCheck();
+
  private:
   int fd_;
   unsigned seq_ = 0;

@@ -60,8 +60,8 @@ describe('selectScope', () => {
 describe('collect', () => {
   it('follows a veth into a namespace outside the scope, marked as not audited; a vanished one is a problem line', () => {
     const configs: Record<string, NetConfig> = {
-      '/run/netns/blue': { links: [link(2, 'eth0', 1500, { link: 9, linkNetnsid: 4 })], addresses: [], routes: [], peerNsids: [-1, -1, -1, 4] },
-      '/proc/700/ns/net': { links: [link(9, 'vethb', 1450, { link: 2, linkNetnsid: 0 })], addresses: [], routes: [], peerNsids: [-1, -1, 0, -1] },
+      '/run/netns/blue': { links: [link(2, 'eth0', 1500, { link: 9, linkNetnsid: 4 })], addresses: [], routes: [], cached: [], peerNsids: [-1, -1, -1, 4] },
+      '/proc/700/ns/net': { links: [link(9, 'vethb', 1450, { link: 2, linkNetnsid: 0 })], addresses: [], routes: [], cached: [], peerNsids: [-1, -1, 0, -1] },
     };
     const asked: (string | null)[] = [];
     const addon = {
@@ -108,7 +108,7 @@ describe('audit command line', () => {
 
   it('findings at --fail-on or above exit 1; below, 0; --fail-on none never fails', async () => {
     const addon = () => ({
-      readNetConfig: () => ({ links: [link(2, 'v1', 9000, { link: 3 }), link(3, 'v2', 1500, { link: 2 })], addresses: [], routes: [], peerNsids: [] }),
+      readNetConfig: () => ({ links: [link(2, 'v1', 9000, { link: 3 }), link(3, 'v2', 1500, { link: 2 })], addresses: [], routes: [], cached: [], peerNsids: [] }),
       readSysctls: (_n: string | null, p: string[]) => p.map(() => null),
     });
     const deps = { audit: { addon, sources: sources({ listDir: () => [] }) } };

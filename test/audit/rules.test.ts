@@ -34,7 +34,7 @@ function addr(ifindex: number, address: string, prefixLen = 24): AddressInfo {
 }
 
 function route(oif: number, dst: string, dstLen: number, more: Partial<RouteEntry> = {}): RouteEntry {
-  return { family: dst.includes(':') ? 6 : 4, table: 254, type: 1, dst, dstLen, gateway: '', oif, priority: 0, mtu: 0, advmss: 0, ...more };
+  return { family: dst.includes(':') ? 6 : 4, table: 254, type: 1, dst, dstLen, gateway: '', oif, priority: 0, mtu: 0, advmss: 0, prefsrc: '', expires: 0, ...more };
 }
 
 /** Two namespaces joined by a veth pair, with the given MTUs. */

@@ -152,7 +152,7 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
     netnsInode,
     dropReasonNames: () => [...(o.dropReasons ?? [])],
     routeGet: () => ({ found: false, mtu: 0, expires: 0, ifindex: 0 }),
-    readNetConfig: (netns) => ({ links: listLinks(netns), addresses: [], routes: [], peerNsids: [] }),
+    readNetConfig: (netns) => ({ links: listLinks(netns), addresses: [], routes: [], cached: [], peerNsids: [] }),
     // Every sysctl exists and reads 0, in every namespace.
     readSysctls: (_netns, paths) => paths.map(() => '0'),
     removeLeftovers: (netns) => o.leftovers?.[netns ?? ''] ?? [],
