@@ -177,12 +177,12 @@ kernelDescribe(
       const enter = (args: string[]) => run('nsenter', ['-t', String(pid), '-n', 'ip', ...args]);
       await enter(['link', 'add', 'pa', 'mtu', '9000', 'type', 'veth', 'peer', 'name', 'pb', 'mtu', '1500']);
       const { result } = await auditJson(['--all-netns']);
-      const mine = result.findings.filter((f) => f.netns === `pid ${pid} (sleep)`);
-      expect(brief(mine)).toEqual([`error veth-mtu-mismatch pid ${pid} (sleep)/pa`]);
+      const mine = result.findings.filter((f) => f.netns === `pid:${pid}`);
+      expect(brief(mine)).toEqual([`error veth-mtu-mismatch pid:${pid}/pa`]);
       expect(mine[0]!.fix[0]).toBe(`nsenter -t ${pid} -n ip link set dev pa mtu 1500`);
-      expect(result.scope).toContain(`pid ${pid} (sleep)`);
+      expect(result.scope).toContain(`pid:${pid}`);
       await applyFixes(mine, 'error');
-      expect((await auditJson(['--all-netns'])).result.findings.filter((f) => f.netns === `pid ${pid} (sleep)`)).toEqual([]);
+      expect((await auditJson(['--all-netns'])).result.findings.filter((f) => f.netns === `pid:${pid}`)).toEqual([]);
     });
 
     it('an unknown --netns is one line and exit 2; text output ends with the counts', async () => {
