@@ -214,6 +214,10 @@ export function missingCapabilities(procStatus: string, otherNamespaces: boolean
 /** True when attaching failed because the interface or its namespace went away meanwhile. */
 function vanished(err: PmtuError, t: Target): boolean {
   if (err.code === 'PMTU_ERR_NO_DEVICE') return true;
+  return namespaceGone(err, t);
+}
+
+function namespaceGone(err: PmtuError, t: Target): boolean {
   return err.code === 'PMTU_ERR_NETNS' && t.path !== null && !existsSync(t.path);
 }
 
@@ -293,9 +297,10 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
       this.warnings.push(...removeLeftovers(addon, targets, !opts.netns?.length));
       for (const t of targets) {
         const err = this.attachOne(native, t);
-        // An interface that vanished meanwhile is a warning; anything else is fatal.
-        if (err && err.code !== 'PMTU_ERR_NO_DEVICE') throw err;
-        if (err) this.warnings.push(err.message);
+        // A container that stopped since the look: nothing to say. An interface that vanished: a warning. Anything else is fatal.
+        if (!err || namespaceGone(err, t)) continue;
+        if (err.code !== 'PMTU_ERR_NO_DEVICE') throw err;
+        this.warnings.push(err.message);
       }
     } catch (e) {
       this.close();
