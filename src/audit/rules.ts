@@ -280,6 +280,40 @@ function bridgePorts(topo: Topology, ns: NetnsConfig, emit: Emit): void {
   }
 }
 
+/**
+ * A bridge whose guests send larger frames than the namespace's own way out
+ * carries (seed 003: an inner Docker engine's docker0 at 1500 in a container
+ * whose eth0 is 1450): the guests advertise an MSS that only Path MTU
+ * Discovery saves, and a lost PTB stalls their downloads.
+ */
+function bridgeAboveUplink(topo: Topology, ns: NetnsConfig, emit: Emit): void {
+  const out = lookUp(ns, 4) ?? lookUp(ns, 6);
+  const dev = out && ns.links.find((l) => l.ifindex === out.oif);
+  if (!out || !dev) return;
+  for (const bridge of ns.links) {
+    if (bridge.kind !== 'bridge' || !bridge.up || bridge.ifindex === dev.ifindex || dev.master === bridge.ifindex) continue;
+    const ports = topo.ports(ns, bridge);
+    if (ports.length === 0) continue;
+    const carried = ports.reduce((m, p) => Math.max(m, p.mtu), bridge.mtu);
+    const uplink = chainMin(topo, ns, dev).mtu;
+    if (uplink >= carried) continue;
+    const mss = carried - TCP_IP_HEADERS[out.family];
+    emit({
+      rule: 'bridge-above-uplink',
+      severity: 'warning',
+      netns: ns.label,
+      device: bridge.name,
+      related: [{ netns: ns.label, device: dev.name }],
+      summary:
+        `${bridge.name} carries frames up to ${carried} but this namespace's way out, ${dev.name}, carries ${uplink}: ` +
+        `what sits behind ${bridge.name} advertises MSS ${mss}, so replies over ${uplink} bytes reach it only while Path MTU Discovery works; a lost PTB stalls them`,
+      numbers: { bridgeMtu: carried, uplinkMtu: uplink },
+      fix: [setMtu({ ns, link: bridge }, uplink), ...ports.filter((p) => p.mtu > uplink).map((p) => setMtu({ ns, link: p }, uplink))],
+      note: `and the interfaces behind ${bridge.name} at ${uplink} too`,
+    });
+  }
+}
+
 function stackedDevices(topo: Topology, ns: NetnsConfig, emit: Emit): void {
   for (const link of ns.links) {
     if (!STACKED_KINDS.has(link.kind)) continue;
@@ -562,6 +596,7 @@ export function audit(snapshot: AuditSnapshot): AuditResult {
   for (const ns of scope) {
     vethPairs(topo, ns, emit, seenPairs);
     bridgePorts(topo, ns, emit);
+    bridgeAboveUplink(topo, ns, emit);
     stackedDevices(topo, ns, emit);
     tunnels(ns, emit);
     rpFilter(ns, emit);

@@ -43,7 +43,8 @@ export type Rule =
   | 'rp-filter-multihomed'
   | 'route-mtu-above-device'
   | 'route-advmss-above-device'
-  | 'mss-exceeds-chain';
+  | 'mss-exceeds-chain'
+  | 'bridge-above-uplink';
 
 export interface Place {
   netns: string;

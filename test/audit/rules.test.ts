@@ -336,10 +336,26 @@ describe('audit rules: an inner Docker engine (seed 003)', () => {
     expect(f.fix[2]).toMatch(/^nsenter .* nft .*maxseg size set rt mtu'$/);
   });
 
+  it("the seed's own layout, every interface at its default (docker0 1500 in a container at 1450): bridge-above-uplink, with the engine's fixes", () => {
+    const { node, d, inner } = dind();
+    const r = audit(snapshot(node, d, inner));
+    const f = r.findings.find((x) => x.rule === 'bridge-above-uplink')!;
+    expect(f).toMatchObject({ severity: 'warning', netns: 'docker:ci-dind', device: 'docker0', related: [{ netns: 'docker:ci-dind', device: 'eth0' }], numbers: { bridgeMtu: 1500, uplinkMtu: 1450 } });
+    expect(f.summary).toContain('advertises MSS 1460, so replies over 1450 bytes reach it only while Path MTU Discovery works');
+    expect(f.fix[0]).toBe(`nsenter -t ${pid} -n ip link set dev docker0 mtu 1450`);
+    expect(f.fix.some((c) => c.includes('dockerd --mtu 1450'))).toBe(true);
+    // Not where the way out carries the bridge, nor for the bridge that is itself the way out.
+    expect(audit(snapshot(...Object.values(dind({ uplinkMtu: 1500 })))).findings.filter((x) => x.rule === 'bridge-above-uplink')).toEqual([]);
+    const host = ns('h');
+    host.links.push(dev(2, 'eth0', 1500), dev(3, 'vmbr0', 9000, { kind: 'bridge' }), dev(4, 'tap100i0', 9000, { master: 3 }));
+    host.routes.push(route(3, '', 0, { gateway: '198.18.0.1' }));
+    expect(audit(snapshot(host)).findings.filter((x) => x.rule === 'bridge-above-uplink')).toEqual([]);
+  });
+
   it('not for a bridge of another name, a namespace that is not a container, or a container whose way out carries the bridge', () => {
     const engineFixes = (x: ReturnType<typeof dind>) =>
       audit(snapshot(x.node, x.d, x.inner)).findings.flatMap((f) => f.fix.filter((c) => /dockerd|pmtu-clamp/.test(c)));
-    expect(engineFixes(dind({ innerMtu: 1450 }))).toHaveLength(4); // the case above, for contrast: the veth error and docker0's MSS warning, two each
+    expect(engineFixes(dind({ innerMtu: 1450 }))).toHaveLength(6); // the case above, for contrast: the veth error, docker0's MSS warning and bridge-above-uplink, two each
     expect(engineFixes(dind({ innerMtu: 1450, bridge: 'br0' }))).toEqual([]);
     expect(engineFixes(dind({ innerMtu: 1450, bridge: 'br-build' }))).toEqual([]);
     expect(engineFixes(dind({ innerMtu: 1450, label: 'ci-netns' }))).toEqual([]);

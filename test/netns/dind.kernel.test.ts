@@ -245,6 +245,11 @@ kernelDescribe(
       // What audit knows of the build container: its SYNs advertise 1460, and the chain it can see (its veth pair) carries 1500.
       expect(result.routes).toContainEqual(expect.objectContaining({ netns: build, dst: 'default', device: 'eth0', mss: 1460, chainMtu: 1500 }));
       expect(result.routes).toContainEqual(expect.objectContaining({ netns: 'docker:dind', dst: 'default', device: 'eth0', mss: 1410, chainMtu: 1450 }));
+      // The seed's misconfiguration itself: the inner docker0 carries 1500 where dind's way out carries 1450; fixed in the user's terms.
+      const inner = mine.find((f) => f.rule === 'bridge-above-uplink' && f.netns === 'docker:dind' && f.device === 'docker0');
+      expect(inner, JSON.stringify(mine)).toBeDefined();
+      expect(inner!.fix.join('\n')).toContain('dockerd --mtu 1450');
+      expect(inner!.fix.join('\n')).toContain("docker inspect -f '{{.State.Pid}}' dind");
     }, 120_000);
   },
   { requires: [needAddon, needBtf, dockerAvailable, needCommands('nsenter', 'nft', 'tc')] },
