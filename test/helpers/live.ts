@@ -1,15 +1,18 @@
 // Runs `pmtu-watch live --json` as a user would (the built bin, a child
 // process) while a test drives traffic, and hands back the JSON lines.
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 
 import type { NetLab } from '../../src/lab/netlab.js';
 import { waitFor } from '../../src/lab/traffic.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/pmtu-watch.js', import.meta.url));
+
+const run = promisify(execFile);
 
 export type JsonLine = Record<string, unknown> & { type: string };
 export type EventLine = JsonLine & {
@@ -35,6 +38,38 @@ export interface LiveRun {
   arrivals: number[];
   stderr: string;
   code: number | null;
+}
+
+/** True once our filter sits on the interface's ingress inside the namespace at `path` (a container's /proc/PID/ns/net). */
+export async function hookedAt(path: string, ifname: string): Promise<boolean> {
+  const r = await run('nsenter', [`--net=${path}`, 'tc', 'filter', 'show', 'dev', ifname, 'ingress']).catch(() => ({ stdout: '' }));
+  return r.stdout.includes('pmtu_tc_ingress');
+}
+
+/** `live --json --all-netns` running in the background, its lines gathered as they come; stop() ends it with SIGINT. */
+export interface BackgroundLive {
+  child: ChildProcess;
+  lines: JsonLine[];
+  stderr: () => string;
+  stop(): Promise<void>;
+}
+
+export function startLive(args: string[] = [], maxSeconds = 150): BackgroundLive {
+  const child = spawn(process.execPath, [BIN, 'live', '--json', '--all-netns', '--duration', String(maxSeconds), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: JsonLine[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  createInterface({ input: child.stdout! }).on('line', (l) => l.trim() && lines.push(JSON.parse(l) as JsonLine));
+  const exited = once(child, 'exit');
+  return {
+    child,
+    lines,
+    stderr: () => stderr,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      await exited;
+    },
+  };
 }
 
 /** True once our filter sits on the interface's clsact ingress inside ns. */

@@ -4,9 +4,7 @@
 // findings named the way their user knows them, new ones watched within a
 // second, containers coming and going without a word of error.
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 
 import { expect, it } from 'vitest';
@@ -15,7 +13,7 @@ import { waitFor } from '../../src/lab/traffic.js';
 import { dockerAvailable, useDockerEngines, type DockerEngine } from '../helpers/docker.js';
 import { kernelDescribe, needAddon, needBtf } from '../helpers/kernel.js';
 import { useLabs } from '../helpers/labs.js';
-import { BIN, type JsonLine } from '../helpers/live.js';
+import { BIN, hookedAt, startLive, type JsonLine } from '../helpers/live.js';
 
 const run = promisify(execFile);
 const NET = 'pmtu-jumbo';
@@ -25,37 +23,6 @@ const CLIENT_IP = '198.18.200.20';
 
 /** What another run may say that is not about this test: leftovers of a killed pmtu-watch. */
 const notOurs = (line: string) => line === '' || /leftover tc filter/.test(line);
-
-/** Our tc filter sits on the interface's ingress inside the namespace at `path`. */
-async function hooked(path: string, ifname: string): Promise<boolean> {
-  const r = await run('nsenter', [`--net=${path}`, 'tc', 'filter', 'show', 'dev', ifname, 'ingress']).catch(() => ({ stdout: '' }));
-  return r.stdout.includes('pmtu_tc_ingress');
-}
-
-interface Live {
-  child: ChildProcess;
-  lines: JsonLine[];
-  stderr: () => string;
-  stop(): Promise<void>;
-}
-
-function startLive(args: string[]): Live {
-  const child = spawn(process.execPath, [BIN, 'live', '--json', '--all-netns', '--duration', '150', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: JsonLine[] = [];
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  createInterface({ input: child.stdout! }).on('line', (l) => l.trim() && lines.push(JSON.parse(l) as JsonLine));
-  const exited = once(child, 'exit');
-  return {
-    child,
-    lines,
-    stderr: () => stderr,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-      await exited;
-    },
-  };
-}
 
 /** The host-side veth of a container's eth0: the interface in the engine's namespace whose ifindex eth0 names as its peer. */
 async function bridgePort(engine: DockerEngine, pid: number): Promise<string> {
@@ -83,14 +50,14 @@ kernelDescribe(
 
       const live = startLive([]);
       try {
-        await waitFor(async () => (await hooked(web.netns, 'eth0')) && (await hooked(client.netns, 'eth0')), 20_000);
+        await waitFor(async () => (await hookedAt(web.netns, 'eth0')) && (await hookedAt(client.netns, 'eth0')), 20_000);
         // The download stalls: bounded by timeout, whatever happens.
         await engine.docker(['exec', 'client-1', 'timeout', '4', 'wget', '-q', '-O', '/dev/null', `http://${WEB_IP}/big`], { check: false, timeoutMs: 15_000 });
 
         // A container started now is watched within a second of running.
         const late = await engine.run('late-1', { network: NET, ip: '198.18.200.30', cmd: ['sleep', '300'] });
         const started = Date.now();
-        await waitFor(() => hooked(late.netns, 'eth0'), 5_000, 20);
+        await waitFor(() => hookedAt(late.netns, 'eth0'), 5_000, 20);
         const attachMs = Date.now() - started;
         console.log(`late-1 watched ${attachMs} ms after docker run returned`);
         expect(attachMs).toBeLessThan(1000);
@@ -127,7 +94,7 @@ kernelDescribe(
         await waitFor(() => live.lines.some((l) => l.type === 'stats'), 20_000);
         for (let round = 0; round < 20; round++) {
           const c = await engine.run(`churn-${round}`, { network: NET, ip: `198.18.200.${100 + round}`, cmd: ['sleep', '60'] });
-          if (round % 4 === 0) await waitFor(() => hooked(c.netns, 'eth0'), 5_000, 20);
+          if (round % 4 === 0) await waitFor(() => hookedAt(c.netns, 'eth0'), 5_000, 20);
           await engine.rm(c.name);
         }
         await new Promise((r) => setTimeout(r, 1200)); // a rescan after the last went
@@ -160,7 +127,7 @@ kernelDescribe(
         await lab.exec(outerNs, ['ip', 'link', 'set', 'o0', 'up'], { check: true });
         await run('nsenter', ['-t', String(pid), '-n', 'ip', 'addr', 'add', '198.19.0.2/24', 'dev', 'held0']);
         await run('nsenter', ['-t', String(pid), '-n', 'ip', 'link', 'set', 'held0', 'up']);
-        await waitFor(() => hooked(path, 'held0'), 5_000, 20);
+        await waitFor(() => hookedAt(path, 'held0'), 5_000, 20);
         // A SYN into it (nothing listens: a reset comes back), counted at its hook.
         await lab.exec(outerNs, ['bash', '-c', 'timeout 2 bash -c "</dev/tcp/198.19.0.2/80"']);
         await new Promise((r) => setTimeout(r, 1200)); // a stats line after it

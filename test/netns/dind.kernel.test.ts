@@ -23,10 +23,8 @@
 // from the host with the host's iproute2 (nsenter) inside the engine's and
 // the containers' namespaces; the harness removes all of it.
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 
 import { expect, it } from 'vitest';
@@ -34,7 +32,7 @@ import { expect, it } from 'vitest';
 import { waitFor } from '../../src/lab/traffic.js';
 import { dockerAvailable, useDockerEngines, type Container, type DockerEngine } from '../helpers/docker.js';
 import { kernelDescribe, needAddon, needBtf, needCommands } from '../helpers/kernel.js';
-import { BIN, type EventLine, type JsonLine, type VerdictLine } from '../helpers/live.js';
+import { BIN, hookedAt, startLive, type EventLine, type JsonLine, type VerdictLine } from '../helpers/live.js';
 
 const run = promisify(execFile);
 const OVERLAY = 'pmtu-overlay';
@@ -62,37 +60,6 @@ function netnsInode(pid: number): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Our tc filter sits on the interface's ingress inside the namespace at `path`. */
-async function hooked(path: string, ifname: string): Promise<boolean> {
-  const r = await run('nsenter', [`--net=${path}`, 'tc', 'filter', 'show', 'dev', ifname, 'ingress']).catch(() => ({ stdout: '' }));
-  return r.stdout.includes('pmtu_tc_ingress');
-}
-
-interface Live {
-  child: ChildProcess;
-  lines: JsonLine[];
-  stderr: () => string;
-  stop(): Promise<void>;
-}
-
-function startLive(): Live {
-  const child = spawn(process.execPath, [BIN, 'live', '--json', '--all-netns', '--duration', '150'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: JsonLine[] = [];
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  createInterface({ input: child.stdout! }).on('line', (l) => l.trim() && lines.push(JSON.parse(l) as JsonLine));
-  const exited = once(child, 'exit');
-  return {
-    child,
-    lines,
-    stderr: () => stderr,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-      await exited;
-    },
-  };
 }
 
 /** The process `docker exec -d dind unshare -n ...` started: in dind's cgroup, in a namespace of its own. */
@@ -177,7 +144,7 @@ kernelDescribe(
       let fromMirror, fromGems, stalled;
       try {
         await waitFor(
-          async () => (await hooked(l.dind.netns, 'eth0')) && (await hooked(l.dind.netns, 'docker0')) && (await hooked(l.build.netns, 'eth0')) && (await hooked(l.gems.netns, 'eth0')),
+          async () => (await hookedAt(l.dind.netns, 'eth0')) && (await hookedAt(l.dind.netns, 'docker0')) && (await hookedAt(l.build.netns, 'eth0')) && (await hookedAt(l.gems.netns, 'eth0')),
           20_000,
         );
         fromMirror = await download(l, MIRROR_IP);
