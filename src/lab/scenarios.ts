@@ -325,8 +325,9 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
   {
     number: 3,
     name: 'rp-filter',
-    title: 'PTB eaten by strict rp_filter (seed 002)',
+    title: 'PTB eaten by strict rp_filter (seed 001, its SVI half)',
     description:
+      'Seed 001\'s second half (an Arista SVI at 1500 between 9000 hosts, its PTB sent from the switch\'s management address): ' +
       's is a TLS server at MTU 9000 behind c — r1 — r2 — s (9000/1500/9000). r2, the router next to s, sources its "fragmentation needed" ' +
       'from a management address (198.19.0.1) that s routes out of another interface (mgmt0); s has rp_filter=1 and drops it. Small pings ' +
       "work; s's large packets (its certificate chain) never get through and the client's TLS download hangs.",
@@ -422,7 +423,7 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
   {
     number: 7,
     name: 'nested-containers',
-    title: 'Nested containers: inner 1500, outer 1450 (seed 003)',
+    title: 'Nested containers: inner 1500, outer 1450 (after seed 003)',
     description:
       "Docker-in-Docker: s — h (outer host) — d (the dind container) — docker0 — i (inner container). d's eth0 has the outer (overlay) MTU 1450, " +
       "but h's end of that veth pair is at 1500, and d's inner bridge and i stay at 1500, so i advertises MSS 1460. Downloads from s to i stall: " +
@@ -452,11 +453,15 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
       });
     },
     expected: { verdict: 'local-bottleneck', cause: 'layer2', where: { role: 'd', iface: 'eth0' }, mtu: 1450, proto: 'tcp' },
+    limits:
+      'Departs from seed 003, whose veth pairs are equal at both levels (the pod\'s 1450/1450, the inner one 1500/1500), the mismatch being the routed step inside ' +
+      "the pod: there a download stalls only when the PTB from beyond the node is lost. Here the outer pair is left unequal (1450/1500) so that the failure shows on one " +
+      'machine with no PTB to lose. The seed as it was is rebuilt with a real Docker engine in test/netns/dind.kernel.test.ts, where audit names it (bridge-above-uplink).',
   },
   {
     number: 8,
     name: 'overlay',
-    title: 'VXLAN overlay without its 50 bytes (seed 001)',
+    title: 'VXLAN overlay without its 50 bytes',
     description:
       'Two nodes n1, n2 joined by an underlay at 1500, a VXLAN device on each (DF set on the outer header) left at MTU 1500 instead of 1450, pods ' +
       'p1, p2 behind them at 1500. A full-size pod packet becomes a 1550-byte UDP packet the node cannot send: dropped on the node, whose ' +
@@ -482,7 +487,8 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
     },
     expected: { verdict: 'local-bottleneck', cause: 'tunnel-overhead', where: { role: 'n1', iface: 'eth0' }, mtu: 1500, proto: 'udp' },
     limits:
-      'The VLAN-SVI half of seed 001 (an SVI at 1500 between 9000 hosts) is the router bottleneck of scenario 2 in another guise and is not built separately. ' +
+      "No seed's: flannel and Calico overlays left at 1500, a common case. Seed 001's own Calico problem is the opposite, a pod MTU too low (1450 under a 9000 underlay), " +
+      'which fails at once with EMSGSIZE and is no black hole; its SVI half is scenario 3. ' +
       "With the kernel's default (df unset) the outer packet would be fragmented and everything would work, so the lab sets DF on the outer header.",
   },
   {

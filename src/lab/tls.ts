@@ -1,4 +1,4 @@
-// The TLS stall of seeds 001 and 002: a server whose certificate chain is
+// The TLS stall of seed 001 (the API server behind the SVI at 1500): a server whose certificate chain is
 // several kilobytes (the first flight that needs full-size segments), and a
 // client that gives up after a few seconds. The chain is generated for each
 // run in a private temporary directory, which is removed afterwards.

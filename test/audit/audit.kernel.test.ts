@@ -120,7 +120,7 @@ kernelDescribe(
       expect((await auditJson(netnsArgs(lab))).result.findings).toEqual([]);
     });
 
-    it('strict rp_filter on a multi-homed server (seed 002): a warning, exit 0 by default and 1 with --fail-on warning; loose clears it', async () => {
+    it('strict rp_filter on a multi-homed server (seed 001, its SVI half): a warning, exit 0 by default and 1 with --fail-on warning; loose clears it', async () => {
       const lab = await labs.create('audrp');
       const t = await routedPath(lab, { ptbSource: 'mgmt', mgmtSide: 'server', rpFilterOnServer: true });
       const s = t.ns.s;

@@ -212,7 +212,7 @@ describe('audit rules', () => {
     expect(t('veth')).toBeUndefined();
   });
 
-  /** s of seed 002: default route through to-r2, a management subnet on mgmt0. */
+  /** s of seed 001's SVI half: default route through to-r2, a management subnet on mgmt0. */
   function multiHomed(all: number, toR2: number): NetnsConfig {
     const s = ns('s');
     s.links.push(dev(2, 'to-r2', 9000, { kind: 'veth' }), dev(3, 'mgmt0', 1500, { kind: 'veth' }));
@@ -222,7 +222,7 @@ describe('audit rules', () => {
     return s;
   }
 
-  it('strict rp_filter on a multi-homed host (seed 002): a warning on the interface with the gateway', () => {
+  it('strict rp_filter on a multi-homed host (seed 001, its SVI half): a warning on the interface with the gateway', () => {
     const r = audit(snapshot(multiHomed(1, 1)));
     expect(r.findings).toHaveLength(1);
     expect(r.findings[0]).toMatchObject({

@@ -67,9 +67,9 @@ kernelDescribe(
       const heads = r.stdout.split('\n').filter((l) => /^\s?\d+ {2}/.test(l));
       expect(heads).toHaveLength(10);
       expect(heads[0]).toMatch(/^ 1 {2}healthy {12}Healthy paths/);
-      expect(heads[2]).toMatch(/^ 3 {2}rp-filter {10}PTB eaten by strict rp_filter \(seed 002\)/);
+      expect(heads[2]).toMatch(/^ 3 {2}rp-filter {10}PTB eaten by strict rp_filter \(seed 001, its SVI half\)/);
       expect(heads[9]).toMatch(/^10 {2}mss-clamp/);
-      expect(r.stdout).toContain('    s is a TLS server at MTU 9000');
+      expect(r.stdout).toContain("    Seed 001's second half (an Arista SVI at 1500 between 9000 hosts");
     });
 
     it('up leaves a scenario running after it exits; a second up refuses; down from another process removes it', () => {
