@@ -356,6 +356,77 @@ function tunnels(ns: NetnsConfig, emit: Emit): void {
   }
 }
 
+/** An overlay this much below what its underlay could carry is worth saying (seed 001: Calico's 1450 under 9000). */
+const ROOM_WORTH_SAYING = 500;
+
+/**
+ * An overlay set far below what its underlay allows (seed 001's first half:
+ * Calico's default 1450 over a 9000 network): no black hole, but large pings
+ * fail at once with EMSGSIZE and every flow runs at a fraction of the frame.
+ */
+function tunnelsBelowUnderlay(ns: NetnsConfig, emit: Emit): void {
+  for (const link of ns.links) {
+    const cost = tunnelCost(link);
+    if (!cost) continue;
+    const under = underlayOf(ns, link, cost.outerFamily);
+    if (!under) continue;
+    const fits = under.link.mtu - cost.overhead;
+    if (fits - link.mtu < ROOM_WORTH_SAYING) continue;
+    // New MTUs reach only new pods: the pods' veths of this node, if they differ, are the ones made before and after a change.
+    const pods = ns.links.filter((l) => l.kind === 'veth' && !l.master && l.up);
+    const mtus = [...new Set(pods.map((l) => l.mtu))].sort((a, b) => a - b);
+    const mixed = mtus.length > 1 ? `; this node's pod veths are at ${mtus.map((m) => `${m} (${pods.filter((l) => l.mtu === m).length})`).join(', ')}: pods made before and after a change` : '';
+    emit({
+      rule: 'tunnel-below-underlay',
+      severity: 'info',
+      netns: ns.label,
+      device: link.name,
+      related: [place(under)],
+      summary:
+        `${link.kind} ${link.name} MTU ${link.mtu} could be ${fits}: ${under.link.name} (its underlay, by ${under.via}) carries ${under.link.mtu}, less ${cost.overhead} bytes of ${cost.what}; ` +
+        `what crosses it runs at ${link.mtu} and larger DF packets fail at once${mixed}`,
+      numbers: { mtu: link.mtu, underlayMtu: under.link.mtu, maxMtu: fits },
+      fix: [
+        `set the CNI's MTU to ${fits}: Calico: kubectl patch installation default --type=merge -p '{"spec":{"calicoNetwork":{"mtu":${fits}}}}' (or FelixConfiguration vxlanMTU); flannel: its net-conf.json "MTU" (or leave it unset: flannel derives it from the underlay)`,
+        setMtu({ ns, link }, fits),
+      ],
+      note: 'a CNI MTU reaches only pods made after the change: restart the pods for theirs',
+    });
+  }
+}
+
+/** Proxmox's and libvirt's guest ports: tapNiM (VM N, net M), vethNiM (CT N), fwprNpM/fwlnNiM (its firewall bridge), vnetN. */
+const GUEST_PORT = /^(tap\d+i\d+|veth\d+i\d+|fwpr\d+p\d+|fwln\d+i\d+|vnet\d+)$/;
+
+/**
+ * A guest's port that lost its bridge (seed 002: vmbr0 restarted with legacy
+ * ifupdown): up, a tap or veth, no master, while a bridge exists beside it.
+ * The guest's frames now go nowhere.
+ */
+function portsWithoutBridge(ns: NetnsConfig, emit: Emit): void {
+  const bridges = ns.links.filter((l) => l.kind === 'bridge');
+  if (!bridges.length) return;
+  for (const port of ns.links) {
+    if (!port.up || port.master || !GUEST_PORT.test(port.name) || (port.kind !== 'tun' && port.kind !== 'veth')) continue;
+    const only = bridges.length === 1 ? bridges[0]!.name : undefined;
+    const guest = /^(?:tap|veth)(\d+)i(\d+)$/.exec(port.name);
+    const conf = guest ? (port.name.startsWith('tap') ? `/etc/pve/qemu-server/${guest[1]}.conf` : `/etc/pve/lxc/${guest[1]}.conf`) : undefined;
+    emit({
+      rule: 'port-without-bridge',
+      severity: 'error',
+      netns: ns.label,
+      device: port.name,
+      related: bridges.map((b) => ({ netns: ns.label, device: b.name })),
+      summary: `guest port ${port.name} is up but in no bridge (${bridges.map((b) => b.name).join(', ')} ${bridges.length === 1 ? 'is' : 'are'} here): its guest's frames go nowhere, as after a bridge restarted under running guests`,
+      numbers: { bridges: bridges.length },
+      fix: [ipCommand(ns, `link set ${port.name} master ${only ?? 'BRIDGE'}`), 'ifreload -a (ifupdown2 keeps guest ports in their bridge when it reloads; legacy ifupdown ifdown/ifup drops them)'],
+      note: only
+        ? `the bridge it belongs to is in ${conf ?? "the guest's config"}${guest ? ` (net${guest[2]}: bridge=)` : ''}`
+        : `which bridge: ${conf ? `${conf}, net${guest![2]}: bridge=` : "the guest's config"}`,
+    });
+  }
+}
+
 function rpFilter(ns: NetnsConfig, emit: Emit): void {
   const v4Links = ns.links.filter((l) => l.up && !isLoopback(l) && ns.addresses.some((a) => a.family === 4 && a.ifindex === l.ifindex));
   if (v4Links.length < 2) return; // not multi-homed: every source routes back through the one interface
@@ -599,6 +670,8 @@ export function audit(snapshot: AuditSnapshot): AuditResult {
     bridgeAboveUplink(topo, ns, emit);
     stackedDevices(topo, ns, emit);
     tunnels(ns, emit);
+    tunnelsBelowUnderlay(ns, emit);
+    portsWithoutBridge(ns, emit);
     rpFilter(ns, emit);
     routeMetrics(ns, emit);
     const mss = routeMss(topo, ns);

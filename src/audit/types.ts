@@ -44,7 +44,9 @@ export type Rule =
   | 'route-mtu-above-device'
   | 'route-advmss-above-device'
   | 'mss-exceeds-chain'
-  | 'bridge-above-uplink';
+  | 'bridge-above-uplink'
+  | 'tunnel-below-underlay'
+  | 'port-without-bridge';
 
 export interface Place {
   netns: string;

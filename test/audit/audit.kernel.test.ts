@@ -120,6 +120,40 @@ kernelDescribe(
       expect((await auditJson(netnsArgs(lab))).result.findings).toEqual([]);
     });
 
+    it("VXLAN at 1450 over a 9000 underlay (seed 001's first half, Calico's default): tunnel-below-underlay, info, room for 8950; the printed ip fix clears it", async () => {
+      const lab = await labs.create('audlow');
+      const t = await vxlanOverlay(lab, { underlayMtu: 9000, vxlanMtu: 1450, podMtu: 1450 });
+      const { code, result } = await auditJson(netnsArgs(lab));
+      expect(code).toBe(0); // info only
+      const low = result.findings.filter((f) => f.rule === 'tunnel-below-underlay');
+      expect(low.map((f) => `${f.severity} ${f.netns}/${f.device}`).sort()).toEqual([`info ${t.ns.n1}/vxlan0`, `info ${t.ns.n2}/vxlan0`]);
+      expect(low[0]!.numbers).toEqual({ mtu: 1450, underlayMtu: 9000, maxMtu: 8950 });
+      for (const f of low) await run('sh', ['-c', f.fix[1]!], { timeout: 10_000 });
+      expect((await auditJson(netnsArgs(lab))).result.findings.filter((f) => f.rule === 'tunnel-below-underlay')).toEqual([]);
+    });
+
+    it("a guest's port left with no master after its bridge restarted (seed 002): port-without-bridge; the printed fix puts it back", async () => {
+      const lab = await labs.create('audbr');
+      const hv = await lab.addNs('hv');
+      const guest = await lab.addNs('ct101');
+      await lab.exec(hv, ['ip', 'link', 'add', 'vmbr0', 'mtu', '1500', 'type', 'bridge'], { check: true });
+      await lab.veth(hv, 'veth101i0', guest, 'eth0');
+      await lab.exec(hv, ['ip', 'link', 'set', 'veth101i0', 'master', 'vmbr0'], { check: true });
+      for (const d of ['vmbr0', 'veth101i0']) await lab.exec(hv, ['ip', 'link', 'set', d, 'up'], { check: true });
+      expect((await auditJson(['--netns', hv])).result.findings.filter((f) => f.rule === 'port-without-bridge')).toEqual([]);
+      // What ifdown/ifup of a bridge leaves behind: the bridge back, its guest ports not in it.
+      await lab.exec(hv, ['ip', 'link', 'del', 'vmbr0'], { check: true });
+      await lab.exec(hv, ['ip', 'link', 'add', 'vmbr0', 'mtu', '1500', 'type', 'bridge'], { check: true });
+      await lab.exec(hv, ['ip', 'link', 'set', 'vmbr0', 'up'], { check: true });
+      const { code, result } = await auditJson(['--netns', hv]);
+      expect(code).toBe(1);
+      const lost = result.findings.filter((f) => f.rule === 'port-without-bridge');
+      expect(brief(lost)).toEqual([`error port-without-bridge ${hv}/veth101i0`]);
+      expect(lost[0]!.fix[0]).toBe(`ip -n ${hv} link set veth101i0 master vmbr0`);
+      await applyFixes(lost, 'error');
+      expect((await auditJson(['--netns', hv])).result.findings.filter((f) => f.rule === 'port-without-bridge')).toEqual([]);
+    });
+
     it('strict rp_filter on a multi-homed server (seed 001, its SVI half): a warning, exit 0 by default and 1 with --fail-on warning; loose clears it', async () => {
       const lab = await labs.create('audrp');
       const t = await routedPath(lab, { ptbSource: 'mgmt', mgmtSide: 'server', rpFilterOnServer: true });

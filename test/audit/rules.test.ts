@@ -163,6 +163,26 @@ describe('audit rules', () => {
     ...more,
   });
 
+  it("an overlay far below what its underlay carries (seed 001's first half: Calico's 1450 under 9000): info, the MTU it could use, the CNI's setting, pods of two MTUs listed", () => {
+    const n1 = ns('n1');
+    n1.links.push(
+      dev(2, 'eth1', 9000),
+      dev(3, 'vxlan.calico', 1450, { kind: 'vxlan', tunnel: tunnel(0, '198.18.50.2', '198.18.50.1') }),
+      dev(4, 'cali1a2b3c4d5e6', 1450, { kind: 'veth', link: 2, linkNetnsid: 1 }),
+      dev(5, 'cali9f8e7d6c5b4', 8950, { kind: 'veth', link: 2, linkNetnsid: 2 }),
+    );
+    n1.addresses.push(addr(2, '198.18.50.1'), addr(3, '198.18.51.1'));
+    n1.routes.push(route(2, '198.18.50.0', 24), route(3, '198.18.51.0', 24));
+    const f = audit(snapshot(n1)).findings.find((x) => x.rule === 'tunnel-below-underlay')!;
+    expect(f).toMatchObject({ severity: 'info', device: 'vxlan.calico', related: [{ netns: 'n1', device: 'eth1' }], numbers: { mtu: 1450, underlayMtu: 9000, maxMtu: 8950 } });
+    expect(f.summary).toContain("this node's pod veths are at 1450 (1), 8950 (1)");
+    expect(f.fix[0]).toContain('"mtu":8950');
+    expect(f.note).toMatch(/only pods made after the change/);
+    // A few bytes of room are not worth a line: 1450 over 1500 is what it should be.
+    n1.links.find((l) => l.name === 'eth1')!.mtu = 1500;
+    expect(audit(snapshot(n1)).findings.filter((x) => x.rule === 'tunnel-below-underlay')).toEqual([]);
+  });
+
   it('VXLAN over IPv4 needs 50 bytes (seed 001: 1450 = 1500 - 50): found through the route to its remote', () => {
     const n1 = ns('n1');
     n1.links.push(dev(2, 'eth0', 1500), dev(3, 'vxlan0', 1500, { kind: 'vxlan', tunnel: tunnel(0, '198.18.50.2', '198.18.50.1') }));
@@ -307,6 +327,48 @@ function dind(opts: { bridge?: string; innerMtu?: number; label?: string; uplink
   d.routes.push(route(2, '198.18.210.0', 24), route(2, '', 0, { gateway: '198.18.210.1' }), route(3, '198.18.211.0', 24));
   return { node, d, inner };
 }
+
+describe('audit rules: a bridge restarted under running guests (seed 002)', () => {
+  function hypervisor() {
+    const hv = ns('pve');
+    hv.links.push(
+      dev(2, 'eno1', 1500, { master: 3 }),
+      dev(3, 'vmbr0', 1500, { kind: 'bridge' }),
+      dev(10, 'tap102i0', 1500, { kind: 'tun' }),
+      dev(11, 'veth101i0', 1500, { kind: 'veth' }),
+      dev(12, 'tap103i0', 1500, { kind: 'tun', master: 3 }),
+      dev(13, 'cali1a2b3c4d5e6', 1500, { kind: 'veth' }), // routed, never in a bridge
+    );
+    return hv;
+  }
+
+  it("a guest's tap or veth port up with no master beside a bridge: an error, re-enslaved into that bridge, ifreload as the lasting fix", () => {
+    const found = audit(snapshot(hypervisor())).findings.filter((f) => f.rule === 'port-without-bridge');
+    expect(found.map((f) => [f.device, f.fix[0]])).toEqual([
+      ['tap102i0', 'ip -n pve link set tap102i0 master vmbr0'],
+      ['veth101i0', 'ip -n pve link set veth101i0 master vmbr0'],
+    ]);
+    expect(found[0]).toMatchObject({ severity: 'error', related: [{ netns: 'pve', device: 'vmbr0' }] });
+    expect(found[0]!.fix[1]).toMatch(/^ifreload -a/);
+    expect(found[0]!.note).toBe('the bridge it belongs to is in /etc/pve/qemu-server/102.conf (net0: bridge=)');
+    expect(found[1]!.note).toBe('the bridge it belongs to is in /etc/pve/lxc/101.conf (net0: bridge=)');
+  });
+
+  it('with two bridges it says where to look; a down port, a port in a bridge, or no bridge at all: nothing', () => {
+    const hv = hypervisor();
+    hv.links.push(dev(4, 'vmbr1', 9000, { kind: 'bridge' }));
+    const f = audit(snapshot(hv)).findings.find((x) => x.device === 'tap102i0')!;
+    expect(f.fix[0]).toBe('ip -n pve link set tap102i0 master BRIDGE');
+    expect(f.note).toBe('which bridge: /etc/pve/qemu-server/102.conf, net0: bridge=');
+    const quiet = hypervisor();
+    quiet.links.find((l) => l.name === 'tap102i0')!.up = false;
+    quiet.links.find((l) => l.name === 'veth101i0')!.master = 3;
+    expect(audit(snapshot(quiet)).findings.filter((x) => x.rule === 'port-without-bridge')).toEqual([]);
+    const none = ns('plain');
+    none.links.push(dev(10, 'tap102i0', 1500, { kind: 'tun' }));
+    expect(audit(snapshot(none)).findings).toEqual([]);
+  });
+});
 
 describe('audit rules: an inner Docker engine (seed 003)', () => {
   const pid = `"$(docker inspect -f '{{.State.Pid}}' ci-dind)"`;
