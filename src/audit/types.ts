@@ -46,7 +46,8 @@ export type Rule =
   | 'mss-exceeds-chain'
   | 'bridge-above-uplink'
   | 'tunnel-below-underlay'
-  | 'port-without-bridge';
+  | 'port-without-bridge'
+  | 'differs-from-baseline';
 
 export interface Place {
   netns: string;

@@ -126,6 +126,8 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
     .addOption(new Option('--all-netns', 'the current namespace, every named one and those held only by processes (containers)').default(false).conflicts('netns'))
     .option('--json', 'one JSON object: scope, findings, routes (the MSS per route), problems', false)
     .option('--routes', 'also print, per route, the SYN MSS against the smallest MTU on the way out', false)
+    .option('--save <file>', 'keep this configuration (MTUs, masters, rp_filter, route mtu/advmss) in FILE, to compare with later')
+    .option('--against <file>', 'also report what differs from a configuration kept with --save (an earlier day, a host that works), with the old value as the fix')
     .addOption(
       new Option('--fail-on <severity>', 'exit 1 when a finding is at least this severe (none: never)').choices([...FAIL_ON]).default('error'),
     )

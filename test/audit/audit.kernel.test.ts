@@ -4,6 +4,9 @@
 // run and the audit comes back clean. A consistent topology yields nothing.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, expect, it } from 'vitest';
 
@@ -130,6 +133,26 @@ kernelDescribe(
       expect(low[0]!.numbers).toEqual({ mtu: 1450, underlayMtu: 9000, maxMtu: 8950 });
       for (const f of low) await run('sh', ['-c', f.fix[1]!], { timeout: 10_000 });
       expect((await auditJson(netnsArgs(lab))).result.findings.filter((f) => f.rule === 'tunnel-below-underlay')).toEqual([]);
+    });
+
+    it('--save on a good day, an MTU reset under the running hypervisor (seed 000), --against names the port and the old MTU; its fix restores it', async () => {
+      const lab = await labs.create('audbase');
+      const t = await bridgePort(lab, { portMtu: 9000 });
+      const file = join(mkdtempSync(join(tmpdir(), 'pmtu-baseline-')), 'good.json');
+      try {
+        const saved = await auditJson([...netnsArgs(lab), '--save', file]);
+        expect(saved.err.join('\n')).toContain(`kept the configuration of ${lab.netns.length} namespace(s) in ${file}`);
+        expect((await auditJson([...netnsArgs(lab), '--against', file])).result.findings.filter((f) => f.rule === 'differs-from-baseline')).toEqual([]);
+        await lab.exec(t.ns.hv, ['ip', 'link', 'set', 'dev', 'p-g2', 'mtu', '1500'], { check: true }); // the upgrade
+        const { result } = await auditJson([...netnsArgs(lab), '--against', file]);
+        const changed = result.findings.filter((f) => f.rule === 'differs-from-baseline');
+        expect(changed.map((f) => `${f.severity} ${f.netns}/${f.device} ${f.summary.split(' (the baseline')[0]}`)).toEqual([`warning ${t.ns.hv}/p-g2 p-g2 MTU 9000 -> 1500`]);
+        expect(changed[0]!.fix).toEqual([`ip -n ${t.ns.hv} link set dev p-g2 mtu 9000`]);
+        await applyFixes(changed, 'warning');
+        expect((await auditJson([...netnsArgs(lab), '--against', file])).result.findings).toEqual([]);
+      } finally {
+        rmSync(dirname(file), { recursive: true, force: true });
+      }
     });
 
     it("a guest's port left with no master after its bridge restarted (seed 002): port-without-bridge; the printed fix puts it back", async () => {

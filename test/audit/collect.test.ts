@@ -100,6 +100,13 @@ describe('audit command line', () => {
     expect(t.err[0]).toMatch(/^pmtu-watch: option '--fail-on <severity>' argument 'loud' is invalid/);
   });
 
+  it('an --against file that is not a baseline is one line and exit 2, before any namespace is read', async () => {
+    const t = io();
+    const deps = { audit: { addon: () => { throw new Error('the addon must not be needed'); }, sources: sources() } };
+    expect(await main(['node', 'pmtu-watch', 'audit', '--against', '/nonexistent/good.json'], t.io, deps)).toBe(2);
+    expect(t.err).toEqual(['pmtu-watch: cannot read /nonexistent/good.json: ENOENT']);
+  });
+
   it('--netns and --all-netns conflict', async () => {
     const t = io();
     expect(await main(['node', 'pmtu-watch', 'audit', '--netns', 'x', '--all-netns'], t.io)).toBe(2);
