@@ -6,7 +6,7 @@
 import { fromNative, PmtuError } from '../errors.js';
 import { NetnsDiscovery, selectNetns, type HostSources, type NetnsEntry } from '../netns/discovery.js';
 import type { NativeAddon } from '../observer/addon.js';
-import type { AuditSnapshot, NetnsConfig } from './types.js';
+import { DECAP_KINDS, type AuditSnapshot, type NetnsConfig } from './types.js';
 
 export interface Scope {
   /** Namespaces as --netns names them (`ip netns` names, docker:NAME, pid:N, ...); empty with allNetns false: the current namespace. */
@@ -62,8 +62,12 @@ export function collect(loadConfigAddon: () => ConfigAddon, scope: Scope, source
       config.peerNsids.forEach((nsid, i) => {
         if (nsid >= 0) peers.set(nsid, entries[i]!.inode);
       });
-      const ifnames = config.links.filter((l) => config.addresses.some((a) => a.family === 4 && a.ifindex === l.ifindex)).map((l) => l.name);
-      const keys = ['all', ...ifnames];
+      // Interfaces with IPv4 addresses, and IPv4-decapsulating tunnels, which have none (ipip0, tunl0, gre0):
+      // rp_filter checks what comes out of them. `default` is what interfaces made later inherit (Calico's cali*).
+      const ifnames = config.links
+        .filter((l) => DECAP_KINDS.has(l.kind) || config.addresses.some((a) => a.family === 4 && a.ifindex === l.ifindex))
+        .map((l) => l.name);
+      const keys = ['all', 'default', ...ifnames];
       const values = addon.readSysctls(
         entry.path,
         keys.map((k) => `net/ipv4/conf/${k}/rp_filter`),

@@ -4,16 +4,17 @@
 // the command that fixes it.
 
 import { inNetns } from '../contract/netns.js';
-import type {
-  AuditResult,
-  AuditSnapshot,
-  Finding,
-  LinkInfo,
-  NetnsConfig,
-  Place,
-  RouteEntry,
-  RouteMss,
-  Severity,
+import {
+  DECAP_KINDS,
+  type AuditResult,
+  type AuditSnapshot,
+  type Finding,
+  type LinkInfo,
+  type NetnsConfig,
+  type Place,
+  type RouteEntry,
+  type RouteMss,
+  type Severity,
 } from './types.js';
 
 const RTN_UNICAST = 1;
@@ -427,6 +428,41 @@ function portsWithoutBridge(ns: NetnsConfig, emit: Emit): void {
   }
 }
 
+/**
+ * Strict rp_filter where decapsulated packets come out (seed 004: IPIP from
+ * an IPVS load balancer to its realservers): a client's packet, unwrapped on
+ * ipip0, has a source routed out of the uplink, not ipip0, and is dropped.
+ * The effective mode is the larger of `all` and the interface's, so `all=1`
+ * makes a 0 on ipip0 useless; 2 (loose) there is enough. IPv6 (ipip60)
+ * has no rp_filter.
+ */
+function rpFilterDecap(ns: NetnsConfig, emit: Emit): void {
+  const all = ns.rpFilter.get('all') ?? 0;
+  for (const link of ns.links) {
+    if (!DECAP_KINDS.has(link.kind) || !link.up) continue;
+    const own = ns.rpFilter.get(link.name);
+    if (own === undefined) continue; // not read: say nothing rather than guess
+    if (Math.max(all, own) !== 1) continue;
+    const dflt = ns.rpFilter.get('default');
+    emit({
+      rule: 'rp-filter-decap',
+      severity: 'warning',
+      netns: ns.label,
+      device: link.name,
+      related: [],
+      summary:
+        `strict rp_filter on ${link.kind} ${link.name} (all=${all}, ${link.name}=${own}; the larger counts): a packet decapsulated there comes from a client routed out of another ` +
+        `interface and is dropped (IP_RPFILTER), so what a load balancer encapsulates to this host never arrives`,
+      numbers: { rpFilterAll: all, rpFilter: own },
+      fix: [sysctlCommand(ns, `${confKey(link.name, 'rp_filter')}=2`), ...(all === 1 ? [sysctlCommand(ns, `net.ipv4.conf.all.rp_filter=0`)] : [])],
+      note:
+        (all === 1 ? `with all=1 a 0 on ${link.name} is not enough: 2 (loose) on ${link.name} is, or all=0 (then each interface's own value counts). ` : '') +
+        (dflt !== undefined ? `default=${dflt} is what interfaces made later inherit (Calico's cali*): keep it 1 there against spoofing from pods. ` : '') +
+        'IPv6 (ipip60, ip6tnl) has no rp_filter',
+    });
+  }
+}
+
 function rpFilter(ns: NetnsConfig, emit: Emit): void {
   const v4Links = ns.links.filter((l) => l.up && !isLoopback(l) && ns.addresses.some((a) => a.family === 4 && a.ifindex === l.ifindex));
   if (v4Links.length < 2) return; // not multi-homed: every source routes back through the one interface
@@ -673,6 +709,7 @@ export function audit(snapshot: AuditSnapshot): AuditResult {
     tunnelsBelowUnderlay(ns, emit);
     portsWithoutBridge(ns, emit);
     rpFilter(ns, emit);
+    rpFilterDecap(ns, emit);
     routeMetrics(ns, emit);
     const mss = routeMss(topo, ns);
     mssOverChain(topo, ns, mss, emit);

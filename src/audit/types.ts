@@ -32,6 +32,12 @@ export interface AuditSnapshot {
   problems: string[];
 }
 
+/**
+ * Tunnels out of which decapsulated IPv4 packets come: rp_filter applies there.
+ * Not sit and ip6tnl (ipip60): what they carry is IPv6, which has no rp_filter.
+ */
+export const DECAP_KINDS: ReadonlySet<string> = new Set(['ipip', 'gre', 'gretap', 'erspan']);
+
 export const SEVERITIES = ['info', 'warning', 'error'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
@@ -47,7 +53,8 @@ export type Rule =
   | 'bridge-above-uplink'
   | 'tunnel-below-underlay'
   | 'port-without-bridge'
-  | 'differs-from-baseline';
+  | 'differs-from-baseline'
+  | 'rp-filter-decap';
 
 export interface Place {
   netns: string;

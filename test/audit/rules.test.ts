@@ -328,6 +328,37 @@ function dind(opts: { bridge?: string; innerMtu?: number; label?: string; uplink
   return { node, d, inner };
 }
 
+describe('audit rules: rp_filter where IPIP is decapsulated (seed 004)', () => {
+  /** A realserver as seed 004's lvs1014 shows it: enp4s0f0 with the default route, ipip0 and tunl0 with no address. */
+  function realserver(rp: Record<string, number>) {
+    const h = ns('rs', { rpFilter: new Map(Object.entries(rp)) });
+    h.links.push(dev(2, 'enp4s0f0', 1500), dev(3, 'ipip0', 1480, { kind: 'ipip' }), dev(4, 'tunl0', 1480, { kind: 'ipip', up: false }), dev(5, 'ipip60', 1460, { kind: 'ip6tnl' }));
+    h.addresses.push(addr(2, '198.18.60.10'));
+    h.routes.push(route(2, '', 0, { gateway: '198.18.60.1' }));
+    return h;
+  }
+  const decap = (rp: Record<string, number>) => audit(snapshot(realserver(rp))).findings.filter((f) => f.rule === 'rp-filter-decap');
+
+  it("the seed's working settings (all=0, ipip0=0; default=1 for pods) say nothing", () => {
+    expect(decap({ all: 0, default: 1, enp4s0f0: 1, ipip0: 0, tunl0: 1, ipip60: 1 })).toEqual([]);
+    expect(decap({ all: 1, ipip0: 2, ipip60: 2 })).toEqual([]); // loose wins over all=1
+  });
+
+  it('strict on ipip0, or all=1 over ipip0=0 (the larger counts): a warning on the up decap device only, with loose as the fix', () => {
+    const strict = decap({ all: 0, default: 1, ipip0: 1, tunl0: 1, ipip60: 0 });
+    expect(strict.map((f) => f.device)).toEqual(['ipip0']); // tunl0 is down
+    expect(strict[0]!.fix).toEqual(['ip netns exec rs sysctl -w net.ipv4.conf.ipip0.rp_filter=2']);
+    expect(strict[0]!.note).toMatch(/^default=1 is what interfaces made later inherit/);
+    const viaAll = decap({ all: 1, default: 1, ipip0: 0, ipip60: 0 });
+    expect(viaAll.map((f) => [f.device, f.numbers])).toEqual([['ipip0', { rpFilterAll: 1, rpFilter: 0 }]]);
+    expect(viaAll[0]!.fix[1]).toBe('ip netns exec rs sysctl -w net.ipv4.conf.all.rp_filter=0');
+    expect(viaAll[0]!.note).toMatch(/^with all=1 a 0 on ipip0 is not enough/);
+    // IPv6 (ipip60) has no rp_filter, whatever its sysctl says; unread values say nothing.
+    expect(decap({ all: 0, ipip0: 0, ipip60: 1 })).toEqual([]);
+    expect(decap({ all: 1 })).toEqual([]);
+  });
+});
+
 describe('audit rules: a bridge restarted under running guests (seed 002)', () => {
   function hypervisor() {
     const hv = ns('pve');
