@@ -10,7 +10,7 @@
 
 import { Correlator } from './correlate/correlator.js';
 import type { CaptureRecord } from './capture/types.js';
-import type { CorrelatorEvent } from './contract/event.js';
+import type { StreamEvent } from './contract/event.js';
 import type { StatsJson } from './contract/stats.js';
 import type { PmtuError } from './errors.js';
 import { protoName } from './contract/event.js';
@@ -63,9 +63,14 @@ export class Session {
   }
 
   /** One event, named already (a capture's, a route lookup). */
-  take(ev: CorrelatorEvent, snap?: Buffer): void {
+  take(ev: StreamEvent, snap?: Buffer): void {
     this.counts[ev.kind] = (this.counts[ev.kind] ?? 0) + 1;
     this.total++;
+    if (ev.kind === 'link') {
+      // For the sinks only: the correlator judges flows.
+      for (const s of this.sinks) (s.link ? s.link(ev) : s.event?.(ev));
+      return;
+    }
     for (const s of this.sinks) s.event?.(ev, snap);
     for (const v of this.correlator.push(ev)) for (const s of this.sinks) s.verdict?.(v);
     // Only for flows seen themselves: a flood of spoofed PTBs must not turn

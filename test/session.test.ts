@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import type { CorrelatorEvent } from '../src/contract/event.js';
+import type { CorrelatorEvent, LinkEventJson } from '../src/contract/event.js';
 import type { VerdictJson } from '../src/contract/verdict.js';
 import { Feed } from '../src/feed/server.js';
 import { decodeBatch, decodeRecord, RECORD_SIZE } from '../src/observer/decode.js';
@@ -194,5 +194,22 @@ describe('Session on the kernel batches', () => {
     // PTBs arriving in the host namespace about the flows seen: looked up, quote-mismatch or not.
     expect(lazy.routes).toEqual(whole.routes);
     expect(lazy.routes.length).toBeGreaterThan(0);
+  });
+});
+
+describe('link changes in a session', () => {
+  const link: LinkEventJson = { type: 'event', kind: 'link', ts: Date.UTC(2026, 0, 1, 12, 0, 1, 250), netns: 'pve', iface: 'tap100i1', changes: ['mtu'], mtu: 1500, master: 'vmbr0', up: true, was: { mtu: 9000 } };
+
+  it('reach the sinks (plain text with or without --events, JSON lines) and never the correlator', () => {
+    const text: string[] = [];
+    const quiet: string[] = [];
+    const json: string[] = [];
+    const session = new Session(source(), [new SettledText(linesTo((l) => text.push(l)), () => 0, { events: true }), new SettledText(linesTo((l) => quiet.push(l)), () => 0), new JsonLines(linesTo((l) => json.push(l)))]);
+    session.take(link);
+    session.take({ ...link, iface: 'tap100i2', changes: ['master', 'down'], mtu: 9000, master: '', up: false, was: { master: 'vmbr0' } });
+    expect(text).toEqual(['12:00:01.250 LINK pve/tap100i1 mtu 9000 -> 1500', '12:00:01.250 LINK pve/tap100i2 left vmbr0, down']);
+    expect(quiet).toEqual(text);
+    expect(JSON.parse(json[0]!)).toEqual(link);
+    expect(session.correlator.stats().events).toBe(0);
   });
 });

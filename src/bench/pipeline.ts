@@ -15,7 +15,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { Correlator } from '../correlate/correlator.js';
-import type { CorrelatorEvent } from '../contract/event.js';
+import type { StreamEvent } from '../contract/event.js';
 import { loadAddon, type NativeAddon } from '../observer/addon.js';
 import { decodeBatch, RECORD_SIZE } from '../observer/decode.js';
 import { Observer } from '../observer/index.js';
@@ -44,7 +44,7 @@ export interface PipelineRun {
   elapsedNs: number;
 }
 
-function isBenchPtb(ev: CorrelatorEvent): boolean {
+function isBenchPtb(ev: StreamEvent): boolean {
   return ev.kind === 'ptb' && ev.dir === 'ingress' && ev.src === PTB_HOP_V4;
 }
 

@@ -190,7 +190,7 @@ export function exportPcapng(file: string, out: string): ExportResult {
   try {
     for (const rec of first.records()) {
       if (rec.type === 'snapshot' && rec.snapshot.moment === 'start') start ??= rec.snapshot;
-      if (rec.type !== 'event') continue;
+      if (rec.type !== 'event' || rec.event.kind === 'link') continue;
       correlator.push(rec.event);
       if (rec.snap.length && rec.event.kind !== 'route') {
         const key = `${rec.event.netns}\0${rec.event.iface}`;
@@ -213,7 +213,7 @@ export function exportPcapng(file: string, out: string): ExportResult {
     output.write(sectionHeader(reader.header, file));
     for (const { netns, iface } of ifaces.values()) output.write(interfaceDescription(netns, iface, mtuFrom(reader.header, start, netns, iface)));
     for (const rec of reader.records()) {
-      if (rec.type !== 'event' || !rec.snap.length || rec.event.kind === 'route') continue;
+      if (rec.type !== 'event' || !rec.snap.length || rec.event.kind === 'route' || rec.event.kind === 'link') continue;
       const ev = rec.event;
       const id = ids.get(`${ev.netns}\0${ev.iface}`);
       if (id === undefined) continue;

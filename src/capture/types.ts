@@ -1,7 +1,7 @@
 // The capture's own messages (proto/pmtu.proto: Header, Snapshot, Note, End)
 // as plain objects, and the records a reader hands back.
 
-import type { CorrelatorEvent } from '../contract/event.js';
+import type { StreamEvent } from '../contract/event.js';
 import type { StatsJson } from '../contract/stats.js';
 import type { VerdictJson } from '../contract/verdict.js';
 
@@ -103,7 +103,7 @@ export interface End {
 
 /** A record as a reader hands it back, with the byte offset it starts at. */
 export type CaptureRecord =
-  | { type: 'event'; offset: number; event: CorrelatorEvent; snap: Buffer }
+  | { type: 'event'; offset: number; event: StreamEvent; snap: Buffer }
   | { type: 'verdict'; offset: number; verdict: VerdictJson }
   | { type: 'stats'; offset: number; stats: StatsJson; time: number }
   | { type: 'snapshot'; offset: number; snapshot: Snapshot }

@@ -7,7 +7,7 @@
 
 import { closeSync, openSync, writeSync } from 'node:fs';
 
-import type { CorrelatorEvent } from '../contract/event.js';
+import type { StreamEvent } from '../contract/event.js';
 import type { StatsJson } from '../contract/stats.js';
 import type { VerdictJson } from '../contract/verdict.js';
 import { PmtuError } from '../errors.js';
@@ -81,7 +81,7 @@ export class CaptureWriter {
     }
   }
 
-  event(ev: CorrelatorEvent, snap?: Uint8Array): void {
+  event(ev: StreamEvent, snap?: Uint8Array): void {
     if (this.record({ event: eventMsg(ev, snap) })) this.events++;
   }
 

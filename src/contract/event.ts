@@ -107,5 +107,30 @@ export interface RouteEventJson {
   learned: boolean;
 }
 
+/**
+ * An interface being watched changed (0.3 on): its MTU (old -> new), its
+ * master (left or joined a bridge), down or up, or it was added or removed in
+ * a namespace being watched. From the observer's look at the links.
+ */
+export interface LinkEventJson {
+  type: 'event';
+  kind: 'link';
+  ts: number;
+  netns: string;
+  iface: string;
+  /** What changed: `mtu`, `master`, `up`, `down`, `name`, `added`, `removed`. */
+  changes: string[];
+  /** The MTU now (for `removed`: the last one). */
+  mtu: number;
+  /** The bridge (or bond) it is in now, '' when none. */
+  master: string;
+  up: boolean;
+  /** The values before, for what changed. */
+  was?: { mtu?: number; master?: string };
+}
+
 /** What the correlator consumes: the kernel's event lines plus the route lookups a session adds. */
 export type CorrelatorEvent = EventJson | RouteEventJson;
+
+/** What a session carries to its sinks and captures: those, and link changes. */
+export type StreamEvent = CorrelatorEvent | LinkEventJson;

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 
 import type { CorrelatorStats } from '../correlate/correlator.js';
-import { protoName, type CorrelatorEvent, type EventJson, type FlowStateJson, type InnerJson, type MssSeenJson, type RouteEventJson } from './event.js';
+import { protoName, type EventJson, type StreamEvent, type FlowStateJson, type InnerJson, type LinkEventJson, type MssSeenJson, type RouteEventJson } from './event.js';
 import type { NetnsInfoJson, NetnsKind } from './netns.js';
 import type { StatsJson, TrafficJson } from './stats.js';
 import type { EvidenceJson, FlowJson, VerdictCode, VerdictJson } from './verdict.js';
@@ -87,6 +87,11 @@ export interface EventMsg {
   timeouts?: number | null;
   flow?: FlowStateMsg | null;
   netnsInfo?: NetnsInfoMsg | null;
+  changes?: string[];
+  master?: string | null;
+  up?: boolean | null;
+  wasMtu?: number | null;
+  wasMaster?: string | null;
 }
 
 export interface NetnsInfoMsg {
@@ -177,7 +182,7 @@ export interface StatsMsg {
 // ---------------------------------------------------------------------------
 // Names ↔ enum values
 
-const KINDS = ['', 'ptb', 'ptb-sent', 'drop', 'syn', 'retransmit', 'size', 'route'] as const;
+const KINDS = ['', 'ptb', 'ptb-sent', 'drop', 'syn', 'retransmit', 'size', 'route', 'link'] as const;
 const DIRS = [null, 'ingress', 'egress'] as const;
 const FLAGS = ['', 'df', 'gso', 'icmp-error', 'oversize', 'synack', 'inner-truncated', 'local', 'quote-mismatch'] as const;
 const INITIATORS = [null, 'src', 'dst'] as const;
@@ -223,7 +228,7 @@ function flowMsg(f: Pick<InnerJson, 'src' | 'dst' | 'sport' | 'dport' | 'proto'>
 }
 
 /** An event line (and the packet snapshot JSON leaves out) as an Event message. */
-export function eventMsg(ev: CorrelatorEvent, snap?: Uint8Array): EventMsg {
+export function eventMsg(ev: StreamEvent, snap?: Uint8Array): EventMsg {
   const m: EventMsg = { kind: indexOf(KINDS, ev.kind, 'event kind'), ts: ev.ts, netns: ev.netns };
   if (ev.kind === 'route') {
     m.dst = ev.dst;
@@ -231,6 +236,16 @@ export function eventMsg(ev: CorrelatorEvent, snap?: Uint8Array): EventMsg {
     m.mtu = ev.mtu;
     m.expected = ev.expected;
     m.learned = ev.learned;
+    return m;
+  }
+  if (ev.kind === 'link') {
+    m.iface = ev.iface;
+    m.changes = [...ev.changes];
+    m.mtu = ev.mtu;
+    m.master = ev.master;
+    m.up = ev.up;
+    if (ev.was?.mtu !== undefined) m.wasMtu = ev.was.mtu;
+    if (ev.was?.master !== undefined) m.wasMaster = ev.was.master;
     return m;
   }
   m.iface = ev.iface;
@@ -296,7 +311,7 @@ function flowStateFromMsg(m: FlowStateMsg): FlowStateJson {
  * The event line again, key for key, and its packet snapshot (empty when
  * none). Throws UnknownValue for a kind or flag this version does not know.
  */
-export function eventFromMsg(m: EventMsg): { event: CorrelatorEvent; snap: Buffer } {
+export function eventFromMsg(m: EventMsg): { event: StreamEvent; snap: Buffer } {
   const kind = nameOf(KINDS, m.kind, 'event kind');
   const snap = m.snap && m.snap.length ? Buffer.from(m.snap.buffer, m.snap.byteOffset, m.snap.byteLength) : Buffer.alloc(0);
   if (kind === 'route') {
@@ -313,6 +328,14 @@ export function eventFromMsg(m: EventMsg): { event: CorrelatorEvent; snap: Buffe
       learned: m.learned ?? false,
     };
     return { event: route, snap };
+  }
+  if (kind === 'link') {
+    const link: LinkEventJson = { type: 'event', kind: 'link', ts: m.ts, netns: m.netns, iface: m.iface ?? '', changes: [...(m.changes ?? [])], mtu: m.mtu ?? 0, master: m.master ?? '', up: m.up ?? false };
+    const was: NonNullable<LinkEventJson['was']> = {};
+    if (has(m.wasMtu)) was.mtu = m.wasMtu;
+    if (has(m.wasMaster)) was.master = m.wasMaster;
+    if (Object.keys(was).length) link.was = was;
+    return { event: link, snap };
   }
   const ev: Omit<EventJson, 'flags'> = {
     type: 'event',
@@ -429,11 +452,11 @@ export function statsFromMsg(m: StatsMsg): { stats: StatsJson; time: number } {
 // ---------------------------------------------------------------------------
 // Standalone messages, for the feed or anyone else.
 
-export function encodeEvent(ev: CorrelatorEvent, snap?: Uint8Array): Uint8Array {
+export function encodeEvent(ev: StreamEvent, snap?: Uint8Array): Uint8Array {
   return types().Event.encode(eventMsg(ev, snap)).finish();
 }
 
-export function decodeEvent(bytes: Uint8Array): { event: CorrelatorEvent; snap: Buffer } {
+export function decodeEvent(bytes: Uint8Array): { event: StreamEvent; snap: Buffer } {
   return eventFromMsg(types().Event.decode(bytes) as unknown as EventMsg);
 }
 

@@ -1,7 +1,7 @@
 // How events and verdicts read to a person: one line each, the same in live's
 // plain output, replay, report and the pcapng comments of export.
 
-import type { EventJson } from './event.js';
+import type { EventJson, LinkEventJson } from './event.js';
 import type { VerdictJson } from './verdict.js';
 
 export function clock(ms: number): string {
@@ -11,6 +11,23 @@ export function clock(ms: number): string {
 export function endpoint(addr: string, port: number): string {
   if (!port) return addr;
   return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+/** A link change, for a person: `12:00:01.250 LINK pve/tap100i1 mtu 9000 -> 1500`. */
+export function linkText(e: LinkEventJson): string {
+  const parts = e.changes.map((c) => {
+    switch (c) {
+      case 'mtu':
+        return `mtu ${e.was?.mtu ?? '?'} -> ${e.mtu}`;
+      case 'master':
+        return e.master ? (e.was?.master ? `moved from ${e.was.master} to ${e.master}` : `joined ${e.master}`) : `left ${e.was?.master ?? 'its master'}`;
+      case 'added':
+        return `added (mtu ${e.mtu}${e.master ? `, in ${e.master}` : ''})`;
+      default:
+        return c;
+    }
+  });
+  return `${clock(e.ts)} LINK ${e.netns || '?'}/${e.iface} ${parts.join(', ')}`;
 }
 
 /** One readable line per event, for a person at a terminal. */

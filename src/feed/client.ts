@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 
 import WebSocket from 'ws';
 
-import type { CorrelatorEvent } from '../contract/event.js';
+import type { StreamEvent } from '../contract/event.js';
 import type { VerdictJson } from '../contract/verdict.js';
 import { eventFromMsg, types, verdictFromMsg, type EventMsg, type VerdictMsg } from '../contract/proto.js';
 import type { Filter, Format, ServerMessage } from './protocol.js';
@@ -22,7 +22,7 @@ function fromRecord(bytes: Buffer): ServerMessage {
 }
 
 export type { Filter, Format } from './protocol.js';
-export type { CorrelatorEvent } from '../contract/event.js';
+export type { StreamEvent } from '../contract/event.js';
 export type { VerdictJson } from '../contract/verdict.js';
 
 export interface FeedClientOptions {
@@ -36,7 +36,7 @@ export interface FeedClientOptions {
 
 export interface FeedClient {
   on(event: 'snapshot', listener: (verdicts: VerdictJson[]) => void): this;
-  on(event: 'event', listener: (ev: CorrelatorEvent) => void): this;
+  on(event: 'event', listener: (ev: StreamEvent) => void): this;
   on(event: 'verdict', listener: (v: VerdictJson) => void): this;
   on(event: 'lost', listener: (lost: { count: number; total: number }) => void): this;
   on(event: 'open', listener: () => void): this;

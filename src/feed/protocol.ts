@@ -4,7 +4,7 @@
 // clients send lives here, at the edge.
 
 import { flowKey, subject } from '../correlate/correlator.js';
-import type { CorrelatorEvent } from '../contract/event.js';
+import type { StreamEvent } from '../contract/event.js';
 import type { FlowJson, VerdictJson } from '../contract/verdict.js';
 
 export const FEED_PATH = '/feed';
@@ -47,7 +47,7 @@ export type ServerMessage =
   | { type: 'snapshot'; verdicts: VerdictJson[] }
   /** proto format: the snapshot's verdicts follow as binary frames. */
   | { type: 'snapshot'; count: number }
-  | CorrelatorEvent
+  | StreamEvent
   | VerdictJson
   /** Messages this client missed because it read too slowly. */
   | { type: 'lost'; count: number; total: number };
@@ -112,9 +112,10 @@ export function parseClientMessage(data: string): ClientMessage {
   return { type: 'filter', filter: parseFilter(filter as Record<string, unknown>) };
 }
 
-function touches(addr: string, m: CorrelatorEvent | VerdictJson): boolean {
+function touches(addr: string, m: StreamEvent | VerdictJson): boolean {
   if (m.type === 'verdict') return m.flow.src === addr || m.flow.dst === addr || m.where.hop === addr;
   if (m.kind === 'route') return m.inner.src === addr || m.inner.dst === addr;
+  if (m.kind === 'link') return false; // an interface, no address
   return m.src === addr || m.dst === addr || m.inner?.src === addr || m.inner?.dst === addr;
 }
 
@@ -131,9 +132,9 @@ function wantedKey(flow: string): string {
   return key;
 }
 
-export function passes(f: Filter, m: CorrelatorEvent | VerdictJson): boolean {
+export function passes(f: Filter, m: StreamEvent | VerdictJson): boolean {
   if (f.flow) {
-    const got = m.type === 'verdict' ? m.flow : subject(m);
+    const got = m.type === 'verdict' ? m.flow : m.kind === 'link' ? undefined : subject(m);
     if (!got || flowKey(got) !== wantedKey(f.flow)) return false;
   }
   if (f.verdictsOnly && m.type !== 'verdict') return false;

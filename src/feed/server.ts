@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 
-import type { CorrelatorEvent } from '../contract/event.js';
+import type { StreamEvent } from '../contract/event.js';
 import type { StatsJson } from '../contract/stats.js';
 import type { VerdictJson } from '../contract/verdict.js';
 import { PmtuError } from '../errors.js';
@@ -19,7 +19,7 @@ import { eventMsg, types, verdictMsg } from '../contract/proto.js';
 import { CLOSE, FEED_PATH, MAX_CLIENT_FRAME, METRICS_PATH, parseClientMessage, parseFilter, parseFormat, passes, type Filter, type Format, type ServerMessage } from './protocol.js';
 
 /** A pmtu.v1.Record frame: the schema captures use too. */
-function eventRecord(ev: CorrelatorEvent): Uint8Array {
+function eventRecord(ev: StreamEvent): Uint8Array {
   return types().Record.encode({ event: eventMsg(ev) }).finish();
 }
 
@@ -281,7 +281,7 @@ export class Feed {
     }
   }
 
-  publishEvent(ev: CorrelatorEvent): void {
+  publishEvent(ev: StreamEvent): void {
     this.m.events.inc({ kind: ev.kind });
     if (ev.kind === 'ptb' || ev.kind === 'ptb-sent') this.m.ptbs.inc({ mtu: String(ev.mtu ?? 0) });
     if (ev.kind === 'drop') this.m.drops.inc({ reason: ev.reason ?? 'unknown' });

@@ -26,7 +26,9 @@ import type { PmtuEvent } from './events.js';
 import type { EventJson } from '../contract/event.js';
 import type { ObserverLosses, TrafficJson } from '../contract/stats.js';
 import { eventJson, type Namers } from './json.js';
+import type { LinkEventJson } from '../contract/event.js';
 import { selectNetns, type NetnsEntry } from '../netns/discovery.js';
+import { linkChanges, type LinkState } from './links.js';
 import { DropReasons, IfaceNames, NetnsNames, hostNameSources, type NameSources } from './names.js';
 import type { Attachment, Observer as NativeObserver } from '../../native/index.js';
 
@@ -77,6 +79,9 @@ export interface Target {
   ifindex: number;
   ifname: string;
   mtu: number;
+  up: boolean;
+  /** The ifindex of the bridge (or bond) it is in, 0 when none. */
+  master: number;
 }
 
 
@@ -133,7 +138,7 @@ export function resolveTargets(
     for (const link of links) {
       if (wanted ? !wanted.has(link.name) : link.name === 'lo') continue;
       found.add(link.name);
-      targets.push({ netns: space.name, path: space.path, netnsInode, ifindex: link.ifindex, ifname: link.name, mtu: link.mtu });
+      targets.push({ netns: space.name, path: space.path, netnsInode, ifindex: link.ifindex, ifname: link.name, mtu: link.mtu, up: link.up, master: link.master });
     }
   }
   if (rescan) return targets;
@@ -228,6 +233,8 @@ export interface Observer {
   on(event: 'warning', listener: (message: string) => void): this;
   /** Once, when close() stops a running observer. */
   on(event: 'close', listener: () => void): this;
+  /** A watched interface changed (MTU, master, down/up, added, removed), seen at a look. */
+  on(event: 'link', listener: (ev: LinkEventJson) => void): this;
 }
 
 export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
@@ -306,6 +313,7 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
       this.close();
       throw fromNative(e);
     }
+    this.links = this.linkStates(targets); // link events say what changed after this
     const every = opts.rescanMs ?? 500; // a container that starts is watched within a second
     if (every > 0) this.rescanTimer = setInterval(() => this.rescan(), every).unref();
     process.once('exit', this.onExit);
@@ -350,6 +358,7 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
       this.fail(e);
       return;
     }
+    this.reportLinkChanges(now);
     const present = new Set(now.map(targetKey));
     for (const [key, t] of this.watched) {
       if (present.has(key)) continue;
@@ -372,6 +381,29 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
       else this.failing.delete(key);
     }
     for (const key of this.failing) if (!present.has(key)) this.failing.delete(key);
+  }
+
+  /** The watched interfaces' state at the last look, for link events. */
+  private links: LinkState[] = [];
+
+  private linkStates(targets: readonly Target[]): LinkState[] {
+    const names = this.namers.netns;
+    return targets.map((t) => ({
+      netns: t.netns ?? names.name(t.netnsInode),
+      netnsInode: t.netnsInode,
+      ifindex: t.ifindex,
+      name: t.ifname,
+      mtu: t.mtu,
+      up: t.up,
+      master: t.master ? (targets.find((m) => m.netnsInode === t.netnsInode && m.ifindex === t.master)?.ifname ?? `if${t.master}`) : '',
+    }));
+  }
+
+  private reportLinkChanges(now: readonly Target[]): void {
+    const states = this.linkStates(now);
+    const changes = linkChanges(this.links, states, Date.now());
+    this.links = states;
+    if (this.listenerCount('link') > 0) for (const ev of changes) this.emit('link', ev);
   }
 
   private warn(message: string): void {

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 
 import type { CaptureWriter } from '../capture/writer.js';
-import type { CorrelatorEvent } from '../contract/event.js';
+import type { StreamEvent } from '../contract/event.js';
 import type { StatsJson } from '../contract/stats.js';
 import type { VerdictJson } from '../contract/verdict.js';
 import { oneLine, type PmtuError } from '../errors.js';
@@ -53,7 +53,7 @@ export class CaptureFileSink implements Sink {
     }, flushEveryMs);
   }
 
-  event(ev: CorrelatorEvent, snap?: Buffer): void {
+  event(ev: StreamEvent, snap?: Buffer): void {
     this.writer.event(ev, snap);
     if (this.seen.size < MAX_SEEN) this.seen.add(ev.netns);
     if (ev.kind === 'route') this.remember(ev.netns, ev.dst);

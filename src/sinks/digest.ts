@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 
 import type { CaptureRecord, End, Header, NamespaceState, Route, Snapshot } from '../capture/types.js';
 import { type Correlator, severity, TROUBLE } from '../correlate/correlator.js';
-import type { CorrelatorEvent } from '../contract/event.js';
+import type { StreamEvent } from '../contract/event.js';
 import type { StatsJson } from '../contract/stats.js';
 import { verdictText } from '../contract/text.js';
 import type { VerdictJson } from '../contract/verdict.js';
@@ -54,7 +54,7 @@ class DigestSink implements Sink {
     private readonly onVerdict?: (v: VerdictJson) => void,
   ) {}
 
-  event(ev: CorrelatorEvent, snap?: Buffer): void {
+  event(ev: StreamEvent, snap?: Buffer): void {
     const d = this.d;
     d.events++;
     d.byKind[ev.kind] = (d.byKind[ev.kind] ?? 0) + 1;

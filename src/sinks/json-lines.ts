@@ -3,7 +3,7 @@
 // costs dropped lines (counted: the stats' losses.sinkBehind), never a
 // stalled session.
 
-import type { CorrelatorEvent } from '../contract/event.js';
+import type { StreamEvent } from '../contract/event.js';
 import type { StatsJson } from '../contract/stats.js';
 import type { VerdictJson } from '../contract/verdict.js';
 import type { Lines } from './output.js';
@@ -12,7 +12,7 @@ import type { Sink } from './sink.js';
 export class JsonLines implements Sink {
   constructor(private readonly out: Lines) {}
 
-  event(ev: CorrelatorEvent): void {
+  event(ev: StreamEvent): void {
     this.out.line(JSON.stringify(ev));
   }
 

@@ -4,7 +4,7 @@
 // cannot hold, counts it, and says so (behind()).
 
 import type { CaptureRecord } from '../capture/types.js';
-import type { CorrelatorEvent } from '../contract/event.js';
+import type { LinkEventJson, StreamEvent } from '../contract/event.js';
 import type { StatsJson } from '../contract/stats.js';
 import type { VerdictJson } from '../contract/verdict.js';
 import type { PmtuError } from '../errors.js';
@@ -15,7 +15,9 @@ export interface Sink {
    * from its network header on, when one was kept and a sink of the session
    * reads packets (`packets`: a kernel event's packet is not cut out for nobody).
    */
-  event?(ev: CorrelatorEvent, snap?: Buffer): void;
+  event?(ev: StreamEvent, snap?: Buffer): void;
+  /** A watched interface changed: to a sink that says so whether or not it takes every event (else to event()). */
+  link?(ev: LinkEventJson): void;
   /** Set by a sink that reads the events' packets (`snap`). */
   readonly packets?: boolean;
   /** A flow's verdict changed. */

@@ -5,8 +5,8 @@
 // The same for the kernel (wall clock) and a capture (its own time).
 
 import { flowKey } from '../correlate/correlator.js';
-import type { CorrelatorEvent } from '../contract/event.js';
-import { eventText, verdictText } from '../contract/text.js';
+import type { LinkEventJson, StreamEvent } from '../contract/event.js';
+import { eventText, linkText, verdictText } from '../contract/text.js';
 import type { VerdictCode, VerdictJson } from '../contract/verdict.js';
 import type { Lines } from './output.js';
 import type { Sink } from './sink.js';
@@ -26,7 +26,12 @@ export class SettledText implements Sink {
   private readonly printed = new Map<string, VerdictCode>();
 
   /** Every event as a line (--events); absent otherwise, so that a session knows no sink takes events. */
-  readonly event?: (ev: CorrelatorEvent) => void;
+  readonly event?: (ev: StreamEvent) => void;
+
+  /** Link changes are rare and always news (a port's MTU reset, a guest port out of its bridge): printed with or without --events. */
+  link(ev: LinkEventJson): void {
+    this.out.line(linkText(ev));
+  }
 
   /** `now`: the source's time (epoch ms). */
   constructor(
@@ -36,7 +41,7 @@ export class SettledText implements Sink {
   ) {
     if (opts.events) {
       this.event = (ev) => {
-        if (ev.kind !== 'route') this.out.line(eventText(ev));
+        if (ev.kind !== 'route' && ev.kind !== 'link') this.out.line(eventText(ev));
       };
     }
   }

@@ -21,6 +21,7 @@ export class KernelSource implements Source {
   attach(session: Session): void {
     const observer = this.observer;
     observer.on('events', (events) => session.takeDecoded(events, observer.namers));
+    observer.on('link', (ev) => session.take(ev));
     for (const w of observer.warnings) session.warning(w);
     observer.on('warning', (message) => session.warning(message));
     observer.on('error', (err) => session.error(err));

@@ -19,7 +19,7 @@ describe('a capture from pmtu-watch 0.1', () => {
     const events = [...r.records()].flatMap((x) => (x.type === 'event' ? [x.event] : []));
     r.close();
     expect(events.length).toBe(14);
-    expect(events.every((e) => e.kind === 'route' || e.flow === undefined)).toBe(true);
+    expect(events.every((e) => e.kind === 'route' || e.kind === 'link' || e.flow === undefined)).toBe(true);
     expect(r.state.ending).toBe('end');
   });
 
