@@ -107,8 +107,8 @@ const RECHECK_EVERY = 8;
 
 /**
  * Scans the host, remembering what it learned: a namespace's identity is
- * worked out once (its holders' cgroups read), and a process's comm once;
- * later scans stat each process's namespace link and little else.
+ * worked out once (its holders' cgroups read), a process's comm once, and an
+ * old process's namespace is read again only in turns (netnsOf).
  */
 export class NetnsDiscovery {
   private known = new Map<number, NetnsEntry>();
