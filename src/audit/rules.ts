@@ -4,6 +4,7 @@
 // the command that fixes it.
 
 import { inNetns } from '../contract/netns.js';
+import { guestConfig, isGuestPort } from '../net/guest-ports.js';
 import {
   DECAP_KINDS,
   type AuditResult,
@@ -396,9 +397,6 @@ function tunnelsBelowUnderlay(ns: NetnsConfig, emit: Emit): void {
   }
 }
 
-/** Proxmox's and libvirt's guest ports: tapNiM (VM N, net M), vethNiM (CT N), fwprNpM/fwlnNiM (its firewall bridge), vnetN. */
-const GUEST_PORT = /^(tap\d+i\d+|veth\d+i\d+|fwpr\d+p\d+|fwln\d+i\d+|vnet\d+)$/;
-
 /**
  * A guest's port that lost its bridge (seed 002: vmbr0 restarted with legacy
  * ifupdown): up, a tap or veth, no master, while a bridge exists beside it.
@@ -408,10 +406,9 @@ function portsWithoutBridge(ns: NetnsConfig, emit: Emit): void {
   const bridges = ns.links.filter((l) => l.kind === 'bridge');
   if (!bridges.length) return;
   for (const port of ns.links) {
-    if (!port.up || port.master || !GUEST_PORT.test(port.name) || (port.kind !== 'tun' && port.kind !== 'veth')) continue;
+    if (!port.up || port.master || !isGuestPort(port.name, port.kind)) continue;
     const only = bridges.length === 1 ? bridges[0]!.name : undefined;
-    const guest = /^(?:tap|veth)(\d+)i(\d+)$/.exec(port.name);
-    const conf = guest ? (port.name.startsWith('tap') ? `/etc/pve/qemu-server/${guest[1]}.conf` : `/etc/pve/lxc/${guest[1]}.conf`) : undefined;
+    const conf = guestConfig(port.name);
     emit({
       rule: 'port-without-bridge',
       severity: 'error',
@@ -422,8 +419,8 @@ function portsWithoutBridge(ns: NetnsConfig, emit: Emit): void {
       numbers: { bridges: bridges.length },
       fix: [ipCommand(ns, `link set ${port.name} master ${only ?? 'BRIDGE'}`), 'ifreload -a (ifupdown2 keeps guest ports in their bridge when it reloads; legacy ifupdown ifdown/ifup drops them)'],
       note: only
-        ? `the bridge it belongs to is in ${conf ?? "the guest's config"}${guest ? ` (net${guest[2]}: bridge=)` : ''}`
-        : `which bridge: ${conf ? `${conf}, net${guest![2]}: bridge=` : "the guest's config"}`,
+        ? `the bridge it belongs to is in ${conf ? `${conf.file} (${conf.net}: bridge=)` : "the guest's config"}`
+        : `which bridge: ${conf ? `${conf.file}, ${conf.net}: bridge=` : "the guest's config"}`,
     });
   }
 }

@@ -28,7 +28,7 @@ import type { ObserverLosses, TrafficJson } from '../contract/stats.js';
 import { eventJson, type Namers } from './json.js';
 import type { LinkEventJson } from '../contract/event.js';
 import { selectNetns, type NetnsEntry } from '../netns/discovery.js';
-import { linkChanges, type LinkState } from './links.js';
+import { guestCutOff, linkChanges, type LinkState } from './links.js';
 import { DropReasons, IfaceNames, NetnsNames, hostNameSources, type NameSources } from './names.js';
 import type { Attachment, Observer as NativeObserver } from '../../native/index.js';
 
@@ -78,6 +78,8 @@ export interface Target {
   netnsInode: number;
   ifindex: number;
   ifname: string;
+  /** rtnetlink's kind: bridge, veth, tun (a tap), '' for a plain device. */
+  kind: string;
   mtu: number;
   up: boolean;
   /** The ifindex of the bridge (or bond) it is in, 0 when none. */
@@ -138,7 +140,7 @@ export function resolveTargets(
     for (const link of links) {
       if (wanted ? !wanted.has(link.name) : link.name === 'lo') continue;
       found.add(link.name);
-      targets.push({ netns: space.name, path: space.path, netnsInode, ifindex: link.ifindex, ifname: link.name, mtu: link.mtu, up: link.up, master: link.master });
+      targets.push({ netns: space.name, path: space.path, netnsInode, ifindex: link.ifindex, ifname: link.name, kind: link.kind, mtu: link.mtu, up: link.up, master: link.master });
     }
   }
   if (rescan) return targets;
@@ -393,6 +395,7 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
       netnsInode: t.netnsInode,
       ifindex: t.ifindex,
       name: t.ifname,
+      kind: t.kind,
       mtu: t.mtu,
       up: t.up,
       master: t.master ? (targets.find((m) => m.netnsInode === t.netnsInode && m.ifindex === t.master)?.ifname ?? `if${t.master}`) : '',
@@ -403,7 +406,11 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
     const states = this.linkStates(now);
     const changes = linkChanges(this.links, states, Date.now());
     this.links = states;
-    if (this.listenerCount('link') > 0) for (const ev of changes) this.emit('link', ev);
+    for (const ev of changes) {
+      if (this.listenerCount('link') > 0) this.emit('link', ev);
+      const cutOff = guestCutOff(ev, states);
+      if (cutOff) this.warn(cutOff);
+    }
   }
 
   private warn(message: string): void {

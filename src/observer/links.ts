@@ -4,12 +4,16 @@
 // 500 ms, so a change is reported within half a second of it.
 
 import type { LinkEventJson } from '../contract/event.js';
+import { inNetns } from '../contract/netns.js';
+import { guestConfig, isGuestPort } from '../net/guest-ports.js';
 
 export interface LinkState {
   netns: string;
   netnsInode: number;
   ifindex: number;
   name: string;
+  /** rtnetlink's kind: bridge, veth, tun (a tap), '' for a plain device. */
+  kind: string;
   mtu: number;
   up: boolean;
   /** The bridge (or bond) it is in, by name; '' when none. */
@@ -55,4 +59,22 @@ export function linkChanges(before: readonly LinkState[], now: readonly LinkStat
     out.push({ type: 'event', kind: 'link', ts, netns: l.netns, iface: l.name, changes: ['removed'], mtu: l.mtu, master: l.master, up: l.up });
   }
   return out;
+}
+
+/**
+ * A guest's port that left its bridge while a bridge is still there (seed
+ * 002: vmbr0 restarted under running guests with legacy ifupdown): the guest
+ * is cut off. One line saying so and how to put it back, else undefined.
+ */
+export function guestCutOff(change: LinkEventJson, now: readonly LinkState[]): string | undefined {
+  const port = now.find((l) => l.netns === change.netns && l.name === change.iface);
+  if (!port || !change.changes.includes('master') || change.master || !change.was?.master || !isGuestPort(port.name, port.kind)) return undefined;
+  if (!now.some((l) => l.netnsInode === port.netnsInode && l.kind === 'bridge')) return undefined;
+  const where = change.netns === 'host' ? '' : ` in ${change.netns}`;
+  const conf = guestConfig(port.name);
+  return (
+    `guest port ${port.name}${where} left ${change.was.master}: its guest is cut off (its frames go nowhere). ` +
+    `Put it back: ${inNetns(change.netns, `ip link set ${port.name} master ${change.was.master}`)}; lasting: ifreload -a (ifupdown2)` +
+    (conf ? `; its bridge is in ${conf.file} (${conf.net}: bridge=)` : '')
+  );
 }

@@ -61,6 +61,10 @@ kernelDescribe(
       console.log(`link events after the change, ms: ${JSON.stringify(took)}`);
       for (const ms of Object.values(took)) expect(ms).toBeLessThan(1000);
       expect(live.stderr().split('\n').filter((l) => /error/i.test(l) && !/leftover/.test(l))).toEqual([]);
+      // The guest cut off by the restart is said once, with the way back.
+      expect(live.stderr().split('\n').filter((l) => l.includes('guest port veth101i0'))).toEqual([
+        expect.stringContaining(`guest port veth101i0 in ${hv} left vmbr0: its guest is cut off (its frames go nowhere). Put it back: ip netns exec ${hv} ip link set veth101i0 master vmbr0`),
+      ]);
     });
   },
   { requires: [needAddon, needBtf] },
