@@ -119,8 +119,10 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
     .command('audit')
     .description(
       'read the network configuration (rtnetlink) and report what drops large packets before any traffic does: unequal veth pairs, ' +
-        'bridge ports below their bridge, tunnels without room for their overhead, strict rp_filter on multi-homed hosts, ' +
-        'route mtu/advmss above the device, SYN MSS above the smallest MTU on the way out; each with the fix (needs root)',
+        'bridge ports below their bridge, bridges above the way out, guest ports left without their bridge, tunnels without room for ' +
+        'their overhead (or far below their underlay), strict rp_filter on multi-homed hosts and on decapsulating tunnels, ' +
+        'route mtu/advmss above the device, SYN MSS above the smallest MTU on the way out; each with the fix. ' +
+        'With --against, what differs from a configuration kept with --save (needs root)',
     )
     .option('--netns <name>', 'audit this namespace instead of the current one: an `ip netns` name, docker:NAME, pod:NS/NAME, lxc:ID, pid:N or a namespace file (repeatable)', collect, [])
     .addOption(new Option('--all-netns', 'the current namespace, every named one and those held only by processes (containers)').default(false).conflicts('netns'))
