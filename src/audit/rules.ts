@@ -334,13 +334,18 @@ function stackedDevices(topo: Topology, ns: NetnsConfig, emit: Emit): void {
   }
 }
 
-function tunnels(ns: NetnsConfig, emit: Emit): void {
+/** Each tunnel of a namespace whose underlay is known, with the largest MTU that underlay leaves it. */
+function* tunnelsOver(ns: NetnsConfig) {
   for (const link of ns.links) {
     const cost = tunnelCost(link);
     if (!cost) continue;
     const under = underlayOf(ns, link, cost.outerFamily);
-    if (!under) continue;
-    const fits = under.link.mtu - cost.overhead;
+    if (under) yield { link, cost, under, fits: under.link.mtu - cost.overhead };
+  }
+}
+
+function tunnels(ns: NetnsConfig, emit: Emit): void {
+  for (const { link, cost, under, fits } of tunnelsOver(ns)) {
     if (link.mtu <= fits) continue;
     emit({
       rule: 'tunnel-overhead',
@@ -367,12 +372,7 @@ const ROOM_WORTH_SAYING = 500;
  * fail at once with EMSGSIZE and every flow runs at a fraction of the frame.
  */
 function tunnelsBelowUnderlay(ns: NetnsConfig, emit: Emit): void {
-  for (const link of ns.links) {
-    const cost = tunnelCost(link);
-    if (!cost) continue;
-    const under = underlayOf(ns, link, cost.outerFamily);
-    if (!under) continue;
-    const fits = under.link.mtu - cost.overhead;
+  for (const { link, cost, under, fits } of tunnelsOver(ns)) {
     if (fits - link.mtu < ROOM_WORTH_SAYING) continue;
     // New MTUs reach only new pods: the pods' veths of this node, if they differ, are the ones made before and after a change.
     const pods = ns.links.filter((l) => l.kind === 'veth' && !l.master && l.up);
