@@ -6,7 +6,7 @@
 // snapshots in, findings out.
 
 import { PmtuError } from '../errors.js';
-import { inNetns } from '../contract/netns.js';
+import { ipCommand, sysctlCommand } from './rules.js';
 import type { AuditSnapshot, Finding, NetnsConfig } from './types.js';
 
 export const BASELINE_FORMAT = 'pmtu-watch-audit-baseline';
@@ -98,7 +98,7 @@ export function compareBaseline(baseline: Baseline, now: AuditSnapshot): Finding
     const was = baseline.namespaces.find((b) => b.netns === ns.label);
     if (!was) continue;
     const cur = netnsBaseline(ns);
-    const ip = (args: string) => (ns.info.kind === 'named' ? `ip -n ${ns.label} ${args}` : inNetns(ns.label, `ip ${args}`));
+    const ip = (args: string) => ipCommand(ns, args);
     const add = (device: string, severity: Finding['severity'], summary: string, numbers: Record<string, number>, fix: string[]) =>
       findings.push({ rule: 'differs-from-baseline', severity, netns: ns.label, device, related: [], summary: `${summary} (the baseline: ${since})`, numbers, fix });
     for (const l of cur.links) {
@@ -119,7 +119,7 @@ export function compareBaseline(baseline: Baseline, now: AuditSnapshot): Finding
       const old = was.rpFilter[key];
       if (old === undefined || old === value) continue;
       const setting = `net.ipv4.conf.${key.replace(/\./g, '/')}.rp_filter`;
-      add(key, 'warning', `${setting} ${old} -> ${value}`, { was: old, now: value }, [inNetns(ns.label === 'host' ? null : ns.label, `sysctl -w ${setting}=${old}`)]);
+      add(key, 'warning', `${setting} ${old} -> ${value}`, { was: old, now: value }, [sysctlCommand(ns, `${setting}=${old}`)]);
     }
     for (const r of cur.routes) {
       const old = was.routes.find((x) => x.family === r.family && x.dst === r.dst && x.device === r.device);

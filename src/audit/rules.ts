@@ -66,11 +66,12 @@ function isLoopback(link: LinkInfo): boolean {
 // ---------------------------------------------------------------------------
 // Fix commands, spelled for how the namespace is reached.
 
-function ipCommand(ns: NetnsConfig, args: string): string {
+/** `ip ARGS` spelled for the namespace (`ip -n` for a named one, else entered the way its user enters it). */
+export function ipCommand(ns: NetnsConfig, args: string): string {
   return ns.info.kind === 'named' ? `ip -n ${ns.label} ${args}` : inNetns(ns.label, `ip ${args}`);
 }
 
-function sysctlCommand(ns: NetnsConfig, setting: string): string {
+export function sysctlCommand(ns: NetnsConfig, setting: string): string {
   return inNetns(ns.label, `sysctl -w ${setting}`);
 }
 

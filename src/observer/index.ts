@@ -280,8 +280,10 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
       const missing = missingCapabilities(readFileSync('/proc/self/status', 'utf8'), Boolean(opts.allNetns || opts.netns?.length));
       if (missing) throw missing;
     }
-    const netnsNames = new NetnsNames(sources);
-    const targets = resolveTargets(this.selection, addon, sources);
+    // One look at the host names its namespaces and picks the targets.
+    const entries = sources.scan();
+    const netnsNames = new NetnsNames(sources, entries);
+    const targets = resolveTargets(this.selection, addon, sources, { entries });
     const ifaces = new IfaceNames();
     this.namers = {
       netns: netnsNames,
@@ -390,6 +392,7 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
 
   private linkStates(targets: readonly Target[]): LinkState[] {
     const names = this.namers.netns;
+    const byIndex = new Map(targets.map((t) => [`${t.netnsInode}/${t.ifindex}`, t.ifname]));
     return targets.map((t) => ({
       netns: t.netns ?? names.name(t.netnsInode),
       netnsInode: t.netnsInode,
@@ -398,7 +401,7 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
       kind: t.kind,
       mtu: t.mtu,
       up: t.up,
-      master: t.master ? (targets.find((m) => m.netnsInode === t.netnsInode && m.ifindex === t.master)?.ifname ?? `if${t.master}`) : '',
+      master: t.master ? (byIndex.get(`${t.netnsInode}/${t.master}`) ?? `if${t.master}`) : '',
     }));
   }
 

@@ -23,8 +23,12 @@ export class NetnsNames {
   private byInode = new Map<number, NetnsEntry>();
   private refreshedAt = -Infinity;
 
-  constructor(private readonly sources: NameSources) {
-    this.refresh();
+  /** `entries`: a scan the caller made already (else one is made). */
+  constructor(
+    private readonly sources: NameSources,
+    entries: readonly NetnsEntry[] = sources.scan(),
+  ) {
+    this.update(entries);
   }
 
   private refresh(): void {
