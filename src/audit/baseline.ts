@@ -6,7 +6,7 @@
 // snapshots in, findings out.
 
 import { PmtuError } from '../errors.js';
-import { ipCommand, sysctlCommand } from './rules.js';
+import { ipCommand, routeDst, sysctlCommand } from './rules.js';
 import type { AuditSnapshot, Finding, NetnsConfig } from './types.js';
 
 export const BASELINE_FORMAT = 'pmtu-watch-audit-baseline';
@@ -58,7 +58,7 @@ function netnsBaseline(ns: NetnsConfig): BaselineNetns {
     rpFilter: Object.fromEntries(ns.rpFilter),
     routes: ns.routes
       .filter((r) => r.table === RT_TABLE_MAIN && r.oif)
-      .map((r) => ({ family: r.family, dst: r.dstLen === 0 ? 'default' : `${r.dst}/${r.dstLen}`, gateway: r.gateway, device: name(r.oif), mtu: r.mtu, advmss: r.advmss })),
+      .map((r) => ({ family: r.family, dst: routeDst(r), gateway: r.gateway, device: name(r.oif), mtu: r.mtu, advmss: r.advmss })),
   };
 }
 

@@ -127,7 +127,7 @@ function lookUp(ns: NetnsConfig, family: 4 | 6, addrText?: string): RouteEntry |
   return candidates[0];
 }
 
-function routeDst(r: RouteEntry): string {
+export function routeDst(r: RouteEntry): string {
   return r.dstLen === 0 ? 'default' : `${r.dst}/${r.dstLen}`;
 }
 
