@@ -81,10 +81,11 @@ export async function labList(io: Io): Promise<number> {
   return 0;
 }
 
-function printBuilt(sc: Scenario, built: Pick<Built, 'ns' | 'addrs' | 'tryThis'>, io: Io): void {
+function printBuilt(sc: Scenario, built: Pick<Built, 'ns' | 'addrs' | 'tryThis' | 'elsewhere'>, io: Io): void {
   io.out(`${sc.number} ${sc.name}: ${sc.title}`);
   io.out('namespaces:');
   for (const [role, ns] of Object.entries(built.ns)) io.out(`  ${role.padEnd(5)} ${ns}`);
+  for (const [role, ns] of Object.entries(built.elsewhere ?? {})) io.out(`  ${role.padEnd(5)} ${ns}   (beyond this host: not watched)`);
   io.out('addresses:');
   for (const [name, addr] of Object.entries(built.addrs)) io.out(`  ${name.padEnd(5)} ${addr}`);
   io.out('try:');

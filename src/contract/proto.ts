@@ -186,7 +186,7 @@ const KINDS = ['', 'ptb', 'ptb-sent', 'drop', 'syn', 'retransmit', 'size', 'rout
 const DIRS = [null, 'ingress', 'egress'] as const;
 const FLAGS = ['', 'df', 'gso', 'icmp-error', 'oversize', 'synack', 'inner-truncated', 'local', 'quote-mismatch'] as const;
 const INITIATORS = [null, 'src', 'dst'] as const;
-const VERDICTS = ['', 'ok', 'ptb-honored', 'ptb-dropped', 'local-bottleneck', 'silent-blackhole', 'mss-exceeds-path'] as const;
+const VERDICTS = ['', 'ok', 'ptb-honored', 'ptb-dropped', 'local-bottleneck', 'silent-blackhole', 'mss-exceeds-path', 'ptb-not-honored'] as const;
 const PROTO_NUMBERS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, sctp: 132 };
 
 /** A message this version cannot turn back into its JSON line (an enum value from a newer pmtu.v1). */

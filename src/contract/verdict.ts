@@ -1,7 +1,7 @@
 // The verdict lines that leave the process (docs/json-contract.md): what the
 // correlator concludes about a flow, printed whenever it changes.
 
-export type VerdictCode = 'ok' | 'ptb-honored' | 'ptb-dropped' | 'local-bottleneck' | 'silent-blackhole' | 'mss-exceeds-path';
+export type VerdictCode = 'ok' | 'ptb-honored' | 'ptb-dropped' | 'local-bottleneck' | 'silent-blackhole' | 'mss-exceeds-path' | 'ptb-not-honored';
 
 export interface FlowJson {
   src: string;

@@ -45,6 +45,19 @@ const NO_VERDICTS: VerdictJson[] = Object.freeze([]) as unknown as VerdictJson[]
 /** Facts are kept per kind in small lists keyed (fact.id) so that a repeat replaces, never adds. */
 const MAX_FACTS = 32;
 
+/**
+ * A sender that heeds a PTB sends nothing too big again within a round trip:
+ * what was in flight when the PTB left may still arrive. A too-big packet
+ * this long after the PTBs began is the sender retransmitting the same
+ * segment (TCP's RTO is at least 200 ms, and backs off): it never learned.
+ */
+const HEEDLESS_MS = 500;
+/**
+ * PTBs further apart than this start a new run: a cached PMTU expires (10
+ * minutes by default) and the sender rightly tries the larger size again.
+ */
+const EPISODE_GAP_MS = 30_000;
+
 interface Fact {
   /** The key it is stored under: ties are broken on it. */
   id?: string;
@@ -60,6 +73,9 @@ interface PtbFact extends Fact {
   /** The host the PTB goes to: the sender of the too-big packet. */
   to: string;
   mtuIface: string | null;
+  /** How many came under this key, and when the latest run of them began (see EPISODE_GAP_MS). */
+  count: number;
+  episodeStart: number;
 }
 interface DropFact extends Fact {
   reason: string;
@@ -69,6 +85,10 @@ interface DropFact extends Fact {
   mtuIface: string | null;
   mtuNetns: string | null;
   src: string;
+  /** How many came under this key. */
+  count: number;
+  /** Of those, how many came HEEDLESS_MS or more after a PTB this namespace generated for them (see unheededDrop). */
+  unheeded: number;
 }
 interface SizeFact extends Fact {
   dir: string | null;
@@ -440,7 +460,11 @@ export class Correlator {
 
     const next = judge(flow, ev.ts);
     const prev = flow.verdict;
-    if (prev && sameVerdict(prev, next)) return NO_VERDICTS;
+    if (prev && sameVerdict(prev, next)) {
+      // No new line, but verdicts() (the screen, the feed's snapshot) shows the evidence as it is now: counts go on.
+      flow.verdict = next;
+      return NO_VERDICTS;
+    }
     flow.verdict = undefined;
     flow.judgedTs = ev.ts;
     return [next];
@@ -541,6 +565,7 @@ function keep(u: Unconfirmed, ev: CorrelatorEvent): void {
 
 const SEVERITY: Record<VerdictJson['verdict'], number> = {
   'ptb-dropped': 5,
+  'ptb-not-honored': 5,
   'silent-blackhole': 5,
   'local-bottleneck': 4,
   'mss-exceeds-path': 2,
@@ -590,7 +615,9 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
     case 'ptb-sent': {
       const to = ev.kind === 'ptb' ? (ev.dst ?? ev.inner!.src) : ev.inner!.src;
       const hop = ev.kind === 'ptb' ? (ev.src ?? null) : null;
-      putFact(flow, 'ptbs', `${ev.kind}|${ev.netns}|${ev.iface}|${ev.dir}|${ev.mtu}|${hop}`, {
+      const key = `${ev.kind}|${ev.netns}|${ev.iface}|${ev.dir}|${ev.mtu}|${hop}`;
+      const prior = factAt(flow.ptbs, key);
+      putFact(flow, 'ptbs', key, {
         ts: ev.ts,
         netns: ev.netns,
         iface: ev.iface,
@@ -600,6 +627,8 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
         mtu: ev.mtu ?? 0,
         to,
         mtuIface: ev.mtuIface ?? null,
+        count: (prior?.count ?? 0) + 1,
+        episodeStart: prior && ev.ts - prior.ts < EPISODE_GAP_MS ? prior.episodeStart : ev.ts,
       });
       return;
     }
@@ -615,11 +644,17 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
         mtuIface: ev.mtuIface ?? null,
         mtuNetns: ev.mtuNetns ?? null,
         src: ev.src ?? '',
+        count: 1,
+        unheeded: 0,
       };
       const key = `${ev.netns}|${ev.iface}|${fact.reason}|${fact.hop}|${fact.mtu}|${fact.len}`;
       if (ev.flags.includes('icmp-error')) putFact(flow, 'ptbDrops', key, fact);
-      else if (fact.reason === 'PKT_TOO_BIG') putFact(flow, 'tooBig', key, fact);
-      else if (ev.flags.includes('oversize')) putFact(flow, 'l2', key, fact);
+      else if (fact.reason === 'PKT_TOO_BIG') {
+        const prior = factAt(flow.tooBig, key);
+        fact.count += prior?.count ?? 0;
+        fact.unheeded = (prior?.unheeded ?? 0) + (unheededDrop(flow, fact) ? 1 : 0);
+        putFact(flow, 'tooBig', key, fact);
+      } else if (ev.flags.includes('oversize')) putFact(flow, 'l2', key, fact);
       return;
     }
     case 'size': {
@@ -740,6 +775,7 @@ function judge(flow: Flow, ts: number): VerdictJson {
     break;
   }
   const mssNotes = flow.kernel.length ? kernelMssNotes(flow) : mssRewrites(flow);
+  let ignored: ReturnType<typeof notHonored>;
 
   const ptbDrop = maxBy(flow.ptbDrops, LATEST);
   const l2 = maxBy(flow.l2, LONGEST);
@@ -755,7 +791,7 @@ function judge(flow: Flow, ts: number): VerdictJson {
         p.kind,
         p,
         p.kind === 'ptb-sent'
-          ? `generated a PTB to ${p.to} advertising MTU ${p.mtu}${p.mtuIface ? ` (route via ${p.mtuIface})` : ''}`
+          ? `generated ${p.count > 1 ? `${p.count} PTBs` : 'a PTB'} to ${p.to} advertising MTU ${p.mtu}${p.mtuIface ? ` (route via ${p.mtuIface})` : ''}`
           : `PTB ${p.dir ?? ''} from ${p.hop ?? '?'} to ${p.to} advertising MTU ${p.mtu}`,
       ),
     );
@@ -808,6 +844,24 @@ function judge(flow: Flow, ts: number): VerdictJson {
     v.where = { netns: unlearned.netns, iface: ptbs.find((p) => p.netns === unlearned.netns)?.iface ?? null, hop };
     v.mtu = advertised;
     v.notes.push(`the PTB reached ${unlearned.netns} but its kernel has no cached MTU for ${unlearned.dst}; no drop of it was seen`);
+  } else if (ptbs.length && !learned && (ignored = notHonored(flow))) {
+    const { sent, drop } = ignored;
+    v.verdict = 'ptb-not-honored';
+    v.where = { netns: sent.netns, iface: sent.mtuIface ?? sent.iface, hop: null };
+    v.mtu = advertised;
+    v.bounds = { largestOk: null, smallestLost: smallestLen(flow.tooBig) };
+    ev.push(
+      evidence(
+        'drop',
+        drop,
+        `${drop.src} kept sending: ${ignored.drops} packets of up to ${Math.max(...flow.tooBig.map((d) => d.len))} bytes dropped here over ${(ignored.spanMs / 1000).toFixed(1)} s, ` +
+          `${ignored.unheeded} of them ${HEEDLESS_MS} ms or more after the first PTB`,
+      ),
+    );
+    v.notes.push(
+      `${drop.src} never sent smaller after ${sent.netns}'s PTBs advertising MTU ${sent.mtu}: they are lost on the way ` +
+        `(an ECMP or anycast load balancer in front of ${drop.src} handing ICMP to another server is the classic cause, RFC 7690; a firewall that drops ICMP is another) or ${drop.src} ignores them`,
+    );
   } else if (ptbs.length) {
     v.verdict = 'ptb-honored';
     const gen = ptbs.find((p) => p.kind === 'ptb-sent') ?? ptbs.find((p) => p.dir === 'egress') ?? ptbs[0]!;
@@ -1004,6 +1058,49 @@ function kernelMssTooBig(flow: Flow): SynFact | undefined {
     }
   }
   return worst?.at;
+}
+
+/**
+ * Whether a too-big drop came HEEDLESS_MS or more into a run of PTBs that the
+ * namespace dropping it generated for packets this size (and the run is still
+ * going: its latest PTB is recent).
+ */
+function unheededDrop(flow: Flow, drop: DropFact): boolean {
+  for (const p of flow.ptbs) {
+    if (p.kind !== 'ptb-sent' || p.netns !== drop.netns || drop.len <= p.mtu) continue;
+    if (drop.ts - p.ts < EPISODE_GAP_MS && drop.ts - p.episodeStart >= HEEDLESS_MS) return true;
+  }
+  return false;
+}
+
+/**
+ * PTBs this host generated that the sender never acted on: it kept sending
+ * the same too-big packets (seed 003's node, behind an anycast front end).
+ */
+function notHonored(flow: Flow): { sent: PtbFact; ptbs: number; drop: DropFact; drops: number; unheeded: number; spanMs: number } | undefined {
+  let drop: DropFact | undefined;
+  for (const d of flow.tooBig) if (d.unheeded > 0 && (!drop || d.unheeded > drop.unheeded || (d.unheeded === drop.unheeded && d.ts > drop.ts))) drop = d;
+  if (!drop) return undefined;
+  let sent: PtbFact | undefined;
+  let ptbs = 0;
+  let first = Infinity;
+  for (const p of flow.ptbs) {
+    if (p.kind !== 'ptb-sent' || p.netns !== drop.netns) continue;
+    ptbs += p.count;
+    first = Math.min(first, p.episodeStart);
+    if (!sent || p.ts > sent.ts) sent = p;
+  }
+  if (!sent) return undefined;
+  let drops = 0;
+  let unheeded = 0;
+  let last = drop.ts;
+  for (const d of flow.tooBig) {
+    if (d.netns !== drop.netns) continue;
+    drops += d.count;
+    unheeded += d.unheeded;
+    last = Math.max(last, d.ts);
+  }
+  return { sent, ptbs, drop, drops, unheeded, spanMs: last - first };
 }
 
 /** Large segments retransmitted again and again, none of that size seen getting through. */

@@ -55,6 +55,16 @@ export function fixFor(v: VerdictJson): string | null {
         `A hop between ${v.flow.src} and ${v.flow.dst} drops packets of ${v.bounds?.smallestLost ?? '?'} bytes without a PTB. ` +
         `On the sender: sysctl -w net.ipv4.tcp_mtu_probing=1, or clamp MSS to ${v.bounds?.largestOk ? mssFor(v, v.bounds.largestOk) : 'what got through'}.`
       );
+    case 'ptb-not-honored': {
+      // The sender is beyond reach: make it never need the PTB. Its segment size is
+      // the MSS the receivers' SYNs advertise, so clamp those where they enter here.
+      const mss = mtu ? mssFor(v, mtu) : 'MSS';
+      const clamp = `nft add rule inet mangle forward iifname "${iface ?? 'IFACE'}" tcp flags syn tcp option maxseg size > ${mss} tcp option maxseg size set ${mss}`;
+      return (
+        `Clamp the MSS of SYNs coming in on ${iface ?? 'the small link'} to ${mss}: ${inNetns(netns, clamp)}; or give the hosts and containers behind ${iface ?? 'it'} ` +
+        `an MTU of ${mtu ?? 'the path MTU'} (Docker: dockerd --mtu ${mtu ?? 'MTU'}) so their MSS fits. Upstream, the sender's operator must deliver ICMP to the server that holds the flow.`
+      );
+    }
     case 'mss-exceeds-path':
       return `Clamp MSS to ${mtu ? mssFor(v, mtu) : 'the path MTU'} where the traffic enters ${iface ?? 'the small link'} (${CLAMP}), or give the inner interfaces an MTU of ${mtu ?? 'the outer path'}.`;
   }

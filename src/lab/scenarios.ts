@@ -50,6 +50,11 @@ export interface Built<T extends Topology = Topology> {
   tryThis: string[];
   /** Name → address, for people and drive(). */
   addrs: Record<string, string>;
+  /**
+   * Namespaces standing for hosts beyond the one pmtu-watch runs on (the
+   * internet, a remote data centre), by role: built and driven, never watched.
+   */
+  elsewhere?: Record<string, string>;
 }
 
 export interface Expected {
@@ -160,7 +165,7 @@ class Steps {
   }
 
   private ns(role: string): string {
-    const ns = this.b.ns[role];
+    const ns = this.b.ns[role] ?? this.b.elsewhere?.[role];
     if (!ns) throw new PmtuError('PMTU_ERR_LAB', `no namespace with role ${role}`);
     return ns;
   }
@@ -423,22 +428,24 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
   {
     number: 7,
     name: 'nested-containers',
-    title: 'Nested containers: inner 1500, outer 1450 (after seed 003)',
+    title: "Nested containers: inner 1500, the pod's 1450, a PTB the sender never heeds (seed 003)",
     description:
-      "Docker-in-Docker: s — h (outer host) — d (the dind container) — docker0 — i (inner container). d's eth0 has the outer (overlay) MTU 1450, " +
-      "but h's end of that veth pair is at 1500, and d's inner bridge and i stay at 1500, so i advertises MSS 1460. Downloads from s to i stall: " +
-      'the unequal veth pair drops full-size frames silently at layer 2 (bursts sent as one GSO packet still pass, hence "intermittently").',
+      "Docker-in-Docker on a flannel node, with the seed's numbers: the node h's uplink at 1500, the pod d's veth pair at 1450/1450, and inside the pod " +
+      'docker0, the inner veth pair and the build container i at 1500, so i advertises MSS 1460. h routes the server\'s 1500-byte segments onto the ' +
+      "pod's 1450 link: it drops them and sends \"fragmentation needed, mtu 1450\" to the server, an anycast address whose front end hands ICMP to another " +
+      'server. The sender never sends smaller: downloads into i stall.',
     async build(lab) {
       const n = await nestedContainers(lab);
       return {
         topology: n,
-        ns: { ...n.ns },
+        ns: { h: n.ns.h, d: n.ns.d, i: n.ns.i },
+        elsewhere: { s: n.ns.s, s2: n.ns.s2, edge: n.ns.edge },
         readyOn: { role: 'h', ifname: n.outer.host.ifname },
         addrs: { s: n.server.v4, i: n.inner.v4 },
         tryThis: [
           `ip netns exec ${n.ns.i} iperf3 -c ${n.server.v4} -R -t 3   # after: ip netns exec ${n.ns.s} iperf3 -s -1`,
           ping(n.ns.s, n.inner.v4, 1472),
-          `ip -n ${n.ns.h} link show veth-d; ip -n ${n.ns.d} -s link show eth0`,
+          `ip netns exec ${n.ns.h} nstat -az IcmpOutDestUnreachs; ip -n ${n.ns.s} route get ${n.inner.v4}`,
         ],
       };
     },
@@ -452,11 +459,11 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
         await s.ping('s', n.inner.v4, 1422);
       });
     },
-    expected: { verdict: 'local-bottleneck', cause: 'layer2', where: { role: 'd', iface: 'eth0' }, mtu: 1450, proto: 'tcp' },
+    expected: { verdict: 'ptb-not-honored', where: { role: 'h', iface: 'veth-d' }, mtu: 1450, proto: 'tcp' },
     limits:
-      'Departs from seed 003, whose veth pairs are equal at both levels (the pod\'s 1450/1450, the inner one 1500/1500), the mismatch being the routed step inside ' +
-      "the pod: there a download stalls only when the PTB from beyond the node is lost. Here the outer pair is left unequal (1450/1500) so that the failure shows on one " +
-      'machine with no PTB to lose. The seed as it was is rebuilt with a real Docker engine in test/netns/dind.kernel.test.ts, where audit names it (bridge-above-uplink).',
+      'The seed does not say why the PTB was lost upstream; this lab loses it the way anycast and ECMP front ends do, and the node sees what the seed\'s ' +
+      'node would: its own PTBs, and the same segments again. The seed ran a real Docker engine inside the pod: test/netns/dind.kernel.test.ts does, ' +
+      'where audit names the routed step (bridge-above-uplink).',
   },
   {
     number: 8,

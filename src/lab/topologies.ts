@@ -429,42 +429,40 @@ async function disableBrNetfilter(lab: NetLab, ns: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------
-// Scenario 7: nested containers (seed 003, Docker-in-Docker)
+// Scenario 7: nested containers (seed 003, Docker-in-Docker on a flannel node)
 //
-//   s ───────── h ══════════════════ d ── docker0 ── i
-//   eth0 1500   to-s 1500            eth0 1450        eth0 1500
-//   .40.2       .40.1  veth-d 1500   .41.2   (bridge 1500, .42.1; port veth-i 1500)
-//                      .41.1                          .42.2
+//                 ┌── s   (the server: TCP to the anycast address lands here)
+//   edge ─────────┤        lo 198.18.44.1/32
+//   .40.2         └── s2  (another server with the same address: ICMP lands here)
+//     │
+//   to-edge 1500 (.40.1)
+//   h ══════ veth-d 1450 ═ eth0 1450 ══ d ── docker0 1500 ── veth-i 1500 ═ eth0 1500 i
+//            .41.1          .41.2           .42.1                          .42.2
 //
-// h is the outer host, d the dind container (a router: its inner bridge
-// docker0 and inner container i stay at 1500), i the inner container that
-// downloads from s. d's eth0 carries the outer (overlay) MTU 1450, but h's
-// end of that veth pair was left at 1500 (hostSideMtu). i advertises MSS
-// 1460, s sends 1500-byte packets, h forwards them onto veth-d (1500: fits)
-// and the veth delivers them to a 1450 device, which drops them silently at
-// layer 2 (no ICMP anywhere; counted as rx dropped on d's eth0).
+// The seed's own numbers: the node h's uplink at 1500, the pod's veth pair
+// equal at 1450/1450 (flannel's MTU), and inside the pod d, the dind engine's
+// docker0, its veth pair and the build container i all at 1500: equal pairs
+// at both levels. The mismatch is a routed step: i advertises MSS 1460, the
+// server sends 1500-byte segments, and h, routing them onto veth-d (1450),
+// drops each one and sends the server "fragmentation needed, mtu 1450".
 //
-// Verified by hand on this kernel (6.18), 2-second iperf3 downloads s → i:
-//   hostSideMtu 1500 (this shape): 1.8–2.2 MB received, 4–40 retransmits,
-//     against 2.8–3.5 GB with consistent MTUs. It is a stall, not a full black
-//     hole: a veth passes GSO packets whatever their size (is_skb_forwardable)
-//     and lets frames up to MTU + 18 bytes through, so TSO bursts still arrive
-//     and only single full-size segments (retransmissions) die — "downloads
-//     stall intermittently". A TLS handshake with a 5 KB certificate chain went
-//     through (the chain leaves s as one GSO packet).
-//   hostSideMtu 1450 (the seed's exact MTUs, both veth ends at 1450): no stall.
-//     h is then a router with a 1450 egress: it sends "fragmentation needed,
-//     mtu 1450" to s, s caches it and the download runs at full speed (299–725
-//     retransmissions in 2 s, then nothing). The field stall needs that PTB to
-//     be lost on the way to s; that is scenarios 3–5, not a nesting problem.
-// A DF ping from i first (ping -M do -s 1472 from i) makes d send i a PTB; i
-// then caches mtu 1450 towards s and advertises MSS 1410, which hides the
-// stall for the next connection: drive the download before any such ping.
+// That alone works (verified: the server caches 1450 and the download runs).
+// The field stall needs the PTB to be lost on its way upstream, and what h
+// sees is a sender that never sends smaller. Here the server is an anycast
+// address behind an edge router that hands ICMP errors to another server
+// (nftables marks them, a rule routes the mark to s2) — what an ECMP or
+// anycast front end that hashes ICMP apart from its flow does (RFC 7690).
+// s2 has no socket for the quoted flow and discards the PTB. edge, s and s2
+// stand for the internet: the lab does not watch them (Built.elsewhere), as
+// pmtu-watch on the node would not.
+//
+// hostSideMtu 1500 keeps the earlier variant (h's end of the pod's pair left
+// at 1500: a layer-2 drop, no PTB anywhere), which audit's veth rule tests.
 
 export interface NestedContainersOptions {
   /** MTU of d's eth0: the outer (overlay) MTU the dind container got. Default 1450. */
   outerMtu?: number;
-  /** MTU of h's end of the h–d veth pair. Default 1500 (unequal: the failure). */
+  /** MTU of h's end of the h–d veth pair. Default: outerMtu (equal, as in the seed). */
   hostSideMtu?: number;
   /** MTU of d's inner bridge, its port and the inner container. Default 1500. */
   innerMtu?: number;
@@ -473,44 +471,69 @@ export interface NestedContainersOptions {
 
 export interface NestedContainers {
   kind: 'nested-containers';
-  ns: { s: string; h: string; d: string; i: string };
-  /** The outside peer the inner container downloads from. */
+  ns: { s: string; s2: string; edge: string; h: string; d: string; i: string };
+  /** The outside peer the inner container downloads from: the anycast address, on s's lo. */
   server: Host;
   /** The inner container. */
   inner: Host & { mtu: number };
   /** The h–d veth pair: h's end (veth-d) and d's end (eth0). */
   outer: { host: End; dind: End };
+  /** h's uplink towards edge (the node's ens18). */
+  uplink: End;
   /** The dind container's inner bridge and the inner container's port on it. */
   innerBridge: { ns: string; ifname: string; mtu: number; port: End };
   /** The MSS the inner container advertises, and what d's eth0 can carry. */
   mss: { advertised: number; fits: number };
 }
 
+const ANYCAST = '198.18.44.1';
+
 export async function nestedContainers(lab: NetLab, opts: NestedContainersOptions = {}): Promise<NestedContainers> {
   const outerMtu = opts.outerMtu ?? 1450;
-  const hostSideMtu = opts.hostSideMtu ?? 1500;
+  const hostSideMtu = opts.hostSideMtu ?? outerMtu;
   const innerMtu = opts.innerMtu ?? 1500;
   const s = await lab.addNs(nsShort(opts.id, 's'));
+  const s2 = await lab.addNs(nsShort(opts.id, 's2'));
+  const edge = await lab.addNs(nsShort(opts.id, 'edge'), { forward: true });
   const h = await lab.addNs(nsShort(opts.id, 'h'), { forward: true });
   const d = await lab.addNs(nsShort(opts.id, 'd'), { forward: true });
   const i = await lab.addNs(nsShort(opts.id, 'i'));
-  const sH = await wire(lab, { ns: s, ifname: 'eth0', mtu: 1500, v4: '198.18.40.2/24' }, { ns: h, ifname: 'to-s', mtu: 1500, v4: '198.18.40.1/24' });
+  const hEdge = await wire(lab, { ns: h, ifname: 'to-edge', mtu: 1500, v4: '198.18.40.1/24' }, { ns: edge, ifname: 'to-h', mtu: 1500, v4: '198.18.40.2/24' });
+  await wire(lab, { ns: edge, ifname: 'to-s', mtu: 1500, v4: '198.18.43.1/24' }, { ns: s, ifname: 'eth0', mtu: 1500, v4: '198.18.43.2/24' });
+  await wire(lab, { ns: edge, ifname: 'to-s2', mtu: 1500, v4: '198.18.45.1/24' }, { ns: s2, ifname: 'eth0', mtu: 1500, v4: '198.18.45.2/24' });
   const hD = await wire(lab, { ns: h, ifname: 'veth-d', mtu: hostSideMtu, v4: '198.18.41.1/24' }, { ns: d, ifname: 'eth0', mtu: outerMtu, v4: '198.18.41.2/24' });
   await lab.bridge(d, 'docker0', innerMtu);
   await lab.addr(d, 'docker0', '198.18.42.1/24');
   const dI = await wire(lab, { ns: d, ifname: 'veth-i', mtu: innerMtu }, { ns: i, ifname: 'eth0', mtu: innerMtu, v4: '198.18.42.2/24' });
   await lab.enslave(d, 'veth-i', 'docker0');
   await lab.linkSet(d, 'docker0', { mtu: innerMtu, up: true });
-  await lab.route(s, ['add', '198.18.0.0/15', 'via', '198.18.40.1']);
+  for (const server of [s, s2]) {
+    await lab.addr(server, 'lo', `${ANYCAST}/32`);
+    await lab.route(server, ['add', '198.18.0.0/15', 'via', server === s ? '198.18.43.1' : '198.18.45.1', 'src', ANYCAST]);
+  }
+  await lab.route(edge, ['add', `${ANYCAST}/32`, 'via', '198.18.43.2']);
+  await lab.route(edge, ['add', `${ANYCAST}/32`, 'via', '198.18.45.2', 'table', '100']);
+  await lab.route(edge, ['add', '198.18.41.0/24', 'via', '198.18.40.1']);
+  await lab.route(edge, ['add', '198.18.42.0/24', 'via', '198.18.40.1']);
+  await lab.ip(edge, ['rule', 'add', 'fwmark', '1', 'lookup', '100']);
+  await lab.nft(
+    edge,
+    'table ip pmtu_lab_anycast {\n' +
+      '  chain pre { type filter hook prerouting priority mangle; icmp type destination-unreachable meta mark set 1; }\n' +
+      '}\n',
+  );
+  await lab.route(h, ['add', `${ANYCAST}/32`, 'via', '198.18.40.2']);
   await lab.route(h, ['add', '198.18.42.0/24', 'via', '198.18.41.2']);
-  await lab.route(d, ['add', '198.18.0.0/15', 'via', '198.18.41.1']);
-  await lab.route(i, ['add', '198.18.0.0/15', 'via', '198.18.42.1']);
+  // Containers route by default through their eth0 (no further than h: h has no default route).
+  await lab.route(d, ['add', 'default', 'via', '198.18.41.1']);
+  await lab.route(i, ['add', 'default', 'via', '198.18.42.1']);
   return {
     kind: 'nested-containers',
-    ns: { s, h, d, i },
-    server: host(sH.a),
+    ns: { s, s2, edge, h, d, i },
+    server: { ns: s, ifname: 'lo', v4: ANYCAST },
     inner: { ...host(dI.b), mtu: innerMtu },
     outer: { host: hD.a, dind: hD.b },
+    uplink: hEdge.a,
     innerBridge: { ns: d, ifname: 'docker0', mtu: innerMtu, port: dI.a },
     mss: { advertised: innerMtu - 40, fits: outerMtu - 40 },
   };

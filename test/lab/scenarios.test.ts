@@ -37,7 +37,7 @@ describe('scenario registry', () => {
   it('expects something of every scenario: a verdict with its place, or nothing but ok', () => {
     for (const s of SCENARIOS) {
       if (s.expected === 'all-ok') continue;
-      expect(s.expected.verdict).toMatch(/^(ok|ptb-honored|ptb-dropped|local-bottleneck|silent-blackhole|mss-exceeds-path)$/);
+      expect(s.expected.verdict).toMatch(/^(ok|ptb-honored|ptb-dropped|local-bottleneck|silent-blackhole|mss-exceeds-path|ptb-not-honored)$/);
       if (s.expected.verdict === 'ok') continue;
       expect(s.expected.where, s.name).toBeDefined();
       expect(s.expected.where!.role).toMatch(/^[a-z0-9]+$/);
