@@ -89,21 +89,30 @@ kernelDescribe(
       expect(after.code).toBe(0);
     });
 
-    it('nested containers (seed 003): the unequal veth is found from the inner side alone, with the MSS it breaks', async () => {
-      const lab = await labs.create('audnest');
+    it("nested containers with the seed's numbers (003): the pod's inner bridge above its way out, and nothing else", async () => {
+      const lab = await labs.create('audseed');
       const t = await nestedContainers(lab);
+      const { code, result } = await auditJson(['--netns', t.ns.h, '--netns', t.ns.d, '--netns', t.ns.i]);
+      expect(code).toBe(0); // a warning
+      expect(brief(result.findings)).toEqual([`warning bridge-above-uplink ${t.ns.d}/docker0`]);
+      expect(result.findings[0]).toMatchObject({ numbers: { bridgeMtu: 1500, uplinkMtu: 1450 }, related: [{ netns: t.ns.d, device: 'eth0' }] });
+    });
+
+    it('nested containers, the pod pair left unequal: the unequal veth is found from the inner side alone, with the MSS it breaks', async () => {
+      const lab = await labs.create('audnest');
+      const t = await nestedContainers(lab, { hostSideMtu: 1500 });
       // Only the dind container: its eth0's peer lives in h, outside the scope.
       const inner = await auditJson(['--netns', t.ns.d]);
-      expect(brief(inner.result.findings)).toEqual([`error veth-mtu-mismatch ${t.ns.h}/veth-d`]);
+      expect(brief(inner.result.findings)).toEqual([`error veth-mtu-mismatch ${t.ns.h}/veth-d`, `warning bridge-above-uplink ${t.ns.d}/docker0`]);
       expect(inner.result.findings[0]).toMatchObject({ numbers: { mtu: 1500, peerMtu: 1450 }, related: [{ netns: t.ns.d, device: 'eth0' }] });
       const all = await auditJson(netnsArgs(lab));
-      expect(brief(all.result.findings)).toEqual([`error veth-mtu-mismatch ${t.ns.h}/veth-d`, `warning mss-exceeds-chain ${t.ns.h}/veth-d`]);
+      expect(brief(all.result.findings)).toEqual([`error veth-mtu-mismatch ${t.ns.h}/veth-d`, `warning bridge-above-uplink ${t.ns.d}/docker0`, `warning mss-exceeds-chain ${t.ns.h}/veth-d`]);
       expect(all.result.findings.find((f) => f.rule === 'mss-exceeds-chain')).toMatchObject({
         numbers: { mss: 1460, chainMtu: 1450, maxMss: 1410 },
         related: [{ netns: t.ns.d, device: 'eth0' }],
       });
       await applyFixes(all.result.findings, 'error');
-      expect((await auditJson(netnsArgs(lab))).result.findings).toEqual([]);
+      expect(brief((await auditJson(netnsArgs(lab))).result.findings)).toEqual([`warning bridge-above-uplink ${t.ns.d}/docker0`]); // the routed step stays
     });
 
     it('VXLAN at 1500 over a 1500 underlay (seed 001): tunnel-overhead on both nodes, 50 bytes, room for 1450', async () => {
