@@ -4,11 +4,12 @@
 // pmtu-watch watches, then tears it all down — also on Ctrl-C.
 
 import { flowKey, severity } from '../correlate/correlator.js';
-import { verdictText } from '../contract/text.js';
+import type { LinkEventJson } from '../contract/event.js';
+import { linkText, verdictText } from '../contract/text.js';
 import type { VerdictJson } from '../contract/verdict.js';
 import { oneLine, PmtuError } from '../errors.js';
 import { NetLab, listNetns, ownerState, reapStale, selfIdentity } from '../lab/netlab.js';
-import { SCENARIOS, describeStep, expectedText, meetsExpected, scenario, type Built, type DriveStep, type Scenario } from '../lab/scenarios.js';
+import { SCENARIOS, describeStep, expectedText, isCutOff, meetsCutOff, meetsExpected, scenario, type Built, type DriveStep, type Scenario } from '../lab/scenarios.js';
 import { claimState, judge, listStates, readState, removeState, writeState, type LabState } from '../lab/state.js';
 import type { Observer, ObserverOptions } from '../observer/index.js';
 import { Session } from '../session.js';
@@ -191,7 +192,15 @@ export async function labDown(name: string, io: Io): Promise<number> {
 
 /** A running observer of a demo's namespaces; stop() ends it and returns each flow's last verdict, and how many flows the kernel saw. */
 export interface Watcher {
-  stop(): Promise<{ verdicts: VerdictJson[]; flows: number }>;
+  stop(): Promise<Seen>;
+}
+
+/** What a watcher saw: the last verdict of each flow, the kernel's flow count, link changes and warnings. */
+export interface Seen {
+  verdicts: VerdictJson[];
+  flows: number;
+  links?: LinkEventJson[];
+  warnings?: string[];
 }
 
 /** Starts watching what a scenario built (its namespaces: built.ns). */
@@ -255,8 +264,17 @@ export async function demo(name: string, opts: DemoOptions): Promise<number> {
     const seen = await w.stop();
     const verdicts = seen.verdicts.sort((a, b) => severity(b.verdict) - severity(a.verdict) || a.ts - b.ts);
     for (const v of verdicts) io.out(opts.json ? JSON.stringify(v) : byRole(verdictText(v), built.ns));
-    const met = meetsExpected(verdicts, sc.expected, built.ns, seen.flows);
     const say = opts.json ? io.err : io.out;
+    if (isCutOff(sc.expected)) {
+      const links = seen.links ?? [];
+      const warnings = seen.warnings ?? [];
+      for (const l of links) io.out(opts.json ? JSON.stringify(l) : byRole(linkText(l), built.ns));
+      for (const w of warnings) say(byRole(`warning: ${w}`, built.ns));
+      const met = meetsCutOff(links, warnings, sc.expected, built.ns);
+      say(`${met.ok ? 'as expected' : `NOT as expected (missing ${met.missing.join(', ')})`}: ${expectedText(sc.expected)} (${links.length} link changes seen)`);
+      return 0;
+    }
+    const met = meetsExpected(verdicts, sc.expected, built.ns, seen.flows);
     say(`${met.ok ? 'as expected' : 'NOT as expected'}: ${expectedText(sc.expected)} (${seen.flows} flows seen, ${verdicts.length} with a verdict)`);
     return 0;
   } catch (e) {
@@ -279,7 +297,13 @@ export function observerWatch(open: (opts: ObserverOptions) => Observer): Watch 
   return (built) => {
     const observer = open({ netns: Object.values(built.ns), noSignalHandlers: true });
     const last = new Map<string, VerdictJson>();
-    const session = new Session(new KernelSource(observer), { verdict: (v) => last.set(flowKey(v.flow), v) });
+    const links: LinkEventJson[] = [];
+    const warnings: string[] = [];
+    const session = new Session(new KernelSource(observer), {
+      verdict: (v) => last.set(flowKey(v.flow), v),
+      link: (l) => links.push(l),
+      warning: (w) => warnings.push(w),
+    });
     let flows = 0;
     return {
       async stop() {
@@ -287,7 +311,7 @@ export function observerWatch(open: (opts: ObserverOptions) => Observer): Watch 
           flows = observer.traffic().flows; // before close: it reads the kernel's counters
           session.close();
         }
-        return { verdicts: [...last.values()], flows };
+        return { verdicts: [...last.values()], flows, links, warnings };
       },
     };
   };

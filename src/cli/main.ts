@@ -136,10 +136,10 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
     .addHelpText('after', '\nExit status: 0 no finding at --fail-on or above, 1 at least one, 2 bad flags or nothing could be read.')
     .action((opts: AuditOptions) => settle(runAudit(opts, io, deps.audit)));
 
-  const lab = program.command('lab').description('rebuild known PMTUD failures (rp_filter, firewall, bridge port, overlay, ...) in network namespaces here (needs root)');
+  const lab = program.command('lab').description('rebuild known PMTUD failures (rp_filter, firewall, bridge port, overlay, a bridge restart, ...) in network namespaces here (needs root)');
   lab
     .command('list')
-    .description('the ten scenarios (number, name, title, what each builds), and which are up')
+    .description('the eleven scenarios (number, name, title, what each builds), and which are up')
     .action(async () => settle(await labList(io)));
   lab
     .command('up')

@@ -417,6 +417,58 @@ export async function bridgePort(lab: NetLab, opts: BridgePortOptions = {}): Pro
   };
 }
 
+// ---------------------------------------------------------------------------
+// Scenario 11: a bridge restarted under running guests (seed 002, Proxmox)
+//
+//   ct101 eth0 ═ veth101i0 ┐
+//   .60.101                ├─ vmbr0 (hv, 198.18.60.1)    tap100i0 (a VM's port: no VM behind it here)
+//   ct102 eth0 ═ veth102i0 ┘
+//   .60.102
+//
+// Legacy ifupdown's `ifdown vmbr0 && ifup vmbr0` deletes the bridge and makes
+// it anew with only its configured bridge-ports (the uplink, none here): the
+// guests' ports are left up with no master, and the guests lose the network
+// entirely. restartBridge() does just that, as `ifdown`/`ifup` would.
+
+export interface GuestBridge {
+  kind: 'guest-bridge';
+  ns: { hv: string; ct101: string; ct102: string };
+  bridge: { ns: string; ifname: 'vmbr0'; mtu: number; v4: string };
+  /** The guests' ports on vmbr0 in hv: two containers' veths and a VM's tap. */
+  ports: { ct101: End; ct102: End; vm100: { ns: string; ifname: 'tap100i0' } };
+  guests: { ct101: Host; ct102: Host };
+}
+
+export async function guestBridge(lab: NetLab, opts: { id?: string; mtu?: number } = {}): Promise<GuestBridge> {
+  const mtu = opts.mtu ?? 1500;
+  const hv = await lab.addNs(nsShort(opts.id, 'hv'));
+  const ct101 = await lab.addNs(nsShort(opts.id, 'ct101'));
+  const ct102 = await lab.addNs(nsShort(opts.id, 'ct102'));
+  await disableBrNetfilter(lab, hv);
+  await lab.bridge(hv, 'vmbr0', mtu);
+  await lab.addr(hv, 'vmbr0', '198.18.60.1/24');
+  const w1 = await wire(lab, { ns: ct101, ifname: 'eth0', mtu, v4: '198.18.60.101/24' }, { ns: hv, ifname: 'veth101i0', mtu });
+  const w2 = await wire(lab, { ns: ct102, ifname: 'eth0', mtu, v4: '198.18.60.102/24' }, { ns: hv, ifname: 'veth102i0', mtu });
+  await lab.ip(hv, ['tuntap', 'add', 'dev', 'tap100i0', 'mode', 'tap']);
+  for (const port of ['veth101i0', 'veth102i0', 'tap100i0']) await lab.enslave(hv, port, 'vmbr0');
+  await lab.linkSet(hv, 'vmbr0', { mtu });
+  return {
+    kind: 'guest-bridge',
+    ns: { hv, ct101, ct102 },
+    bridge: { ns: hv, ifname: 'vmbr0', mtu, v4: '198.18.60.1' },
+    ports: { ct101: w1.b, ct102: w2.b, vm100: { ns: hv, ifname: 'tap100i0' } },
+    guests: { ct101: host(w1.a), ct102: host(w2.a) },
+  };
+}
+
+/** `ifdown vmbr0 && ifup vmbr0` with legacy ifupdown: the bridge deleted and made anew, its guests' ports not put back. */
+export async function restartBridge(lab: NetLab, g: GuestBridge): Promise<void> {
+  const { ns, ifname, mtu, v4 } = g.bridge;
+  await lab.ip(ns, ['link', 'del', ifname]);
+  await lab.bridge(ns, ifname, mtu);
+  await lab.addr(ns, ifname, `${v4}/24`);
+}
+
 async function disableBrNetfilter(lab: NetLab, ns: string): Promise<void> {
   // The sysctls exist only where br_netfilter is loaded; then they are per namespace.
   const probe = await lab.exec(ns, ['sysctl', '-n', 'net.bridge.bridge-nf-call-iptables']);

@@ -154,6 +154,24 @@ const CHECKS: Record<string, (lab: NetLab, b: Built, sum: DriveSummary) => Promi
     expect(await routeGet(lab, b.ns.c!, b.addrs.s!)).not.toMatch(/\bmtu\b/);
     expect(await nstat(lab, b.ns.r1!, 'IcmpOutDestUnreachs')).toBe(0);
   },
+
+  async 'bridge-restart'(lab, b, sum) {
+    const [before, after, toHost] = pings(sum);
+    passed(before!);
+    blackHoled(after!); // the other guest: gone
+    blackHoled(toHost!); // the hypervisor's own address on the new vmbr0: gone too
+    expect(steps(sum, 'change')).toHaveLength(1);
+    // The guests' ports are up with no master; the new vmbr0 has no ports.
+    const r = await lab.exec(b.ns.hv!, ['ip', '-j', 'link', 'show'], { check: true });
+    const links = JSON.parse(r.stdout) as { ifname: string; master?: string; flags: string[] }[];
+    for (const port of ['veth101i0', 'veth102i0', 'tap100i0']) {
+      const l = links.find((x) => x.ifname === port);
+      expect(l, port).toBeDefined();
+      expect(l!.master, port).toBeUndefined();
+      expect(l!.flags, port).toContain('UP');
+    }
+    expect(links.filter((x) => x.master === 'vmbr0')).toEqual([]);
+  },
 };
 
 kernelDescribe(

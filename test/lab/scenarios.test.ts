@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 
-import { SCENARIOS, describeStep, expectedText, meetsExpected, scenario, type DriveStep, type VerdictLike } from '../../src/lab/scenarios.js';
+import { SCENARIOS, describeStep, expectedText, isCutOff, meetsCutOff, meetsExpected, scenario, type DriveStep, type ExpectedCutOff, type LinkLike, type VerdictLike } from '../../src/lab/scenarios.js';
 
 describe('scenario registry', () => {
-  it('has the ten scenarios of SCENARIOS.md, numbered 1 to 10, with unique kebab-case names', () => {
-    expect(SCENARIOS.map((s) => s.number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  it('has the scenarios of SCENARIOS.md, numbered 1 to 11, with unique kebab-case names', () => {
+    expect(SCENARIOS.map((s) => s.number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     expect(SCENARIOS.map((s) => s.name)).toEqual([
       'healthy',
       'router-bottleneck',
@@ -16,6 +16,7 @@ describe('scenario registry', () => {
       'overlay',
       'ipv6',
       'mss-clamp',
+      'bridge-restart',
     ]);
     for (const s of SCENARIOS) {
       expect(s.name).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
@@ -34,9 +35,13 @@ describe('scenario registry', () => {
     expect(scenario('0')).toBeUndefined();
   });
 
-  it('expects something of every scenario: a verdict with its place, or nothing but ok', () => {
+  it('expects something of every scenario: a verdict with its place, guest ports cut off, or nothing but ok', () => {
     for (const s of SCENARIOS) {
       if (s.expected === 'all-ok') continue;
+      if (isCutOff(s.expected)) {
+        expect(s.expected.cutOff.ifaces.length, s.name).toBeGreaterThan(0);
+        continue;
+      }
       expect(s.expected.verdict).toMatch(/^(ok|ptb-honored|ptb-dropped|local-bottleneck|silent-blackhole|mss-exceeds-path|ptb-not-honored)$/);
       if (s.expected.verdict === 'ok') continue;
       expect(s.expected.where, s.name).toBeDefined();
@@ -112,6 +117,20 @@ describe('expectations', () => {
     expect(meetsExpected([{ ...dropped, cause: 'firewall' }], e, ns).ok).toBe(false);
     expect(meetsExpected([{ ...dropped, where: { ...dropped.where, hop: '198.18.3.1' } }], e, ns).ok).toBe(false);
     expect(meetsExpected([ok], scenario('mss-clamp')!.expected, ns)).toEqual({ ok: true, match: ok });
+  });
+
+  it("bridge restart: every port's link event and its cut-off warning, or it says which are missing", () => {
+    const e = scenario('bridge-restart')!.expected as ExpectedCutOff;
+    const hv = 'lab-hv';
+    const left = (iface: string): LinkLike => ({ netns: hv, iface, changes: ['master'], master: '', was: { master: 'vmbr0' } });
+    const warned = (iface: string) => `guest port ${iface} in ${hv} left vmbr0: its guest is cut off (its frames go nowhere). Put it back: ...`;
+    const ports = e.cutOff.ifaces;
+    expect(meetsCutOff(ports.map(left), ports.map(warned), e, { hv })).toEqual({ ok: true, missing: [] });
+    expect(meetsCutOff(ports.map(left), ports.slice(1).map(warned), e, { hv })).toEqual({ ok: false, missing: [ports[0]] });
+    expect(meetsCutOff([...ports.slice(1).map(left), { ...left(ports[0]!), master: 'vmbr0' }], ports.map(warned), e, { hv }).missing).toEqual([ports[0]]);
+    expect(meetsCutOff(ports.map(left), ports.map(warned), e, { hv: 'elsewhere' }).ok).toBe(false);
+    expect(expectedText(e)).toBe('tap100i0, veth101i0, veth102i0 at hv left vmbr0, each guest cut off');
+    expect(meetsExpected([ok], e, {}).ok).toBe(false);
   });
 
   it('healthy: at least one flow, and every flow ok', () => {
