@@ -16,6 +16,17 @@ function mssFor(v: VerdictJson, mtu: number): number {
 
 const CLAMP = 'nft add rule inet mangle forward tcp flags syn tcp option maxseg size set rt mtu';
 
+/** A pod's namespace, or Calico's host side of a pod (cali*): where a policy, not an nft rule, is what a user changes. */
+function inKubernetes(v: VerdictJson): boolean {
+  return (v.where.netns ?? '').startsWith('pod:') || /^cali[0-9a-f]/.test(v.where.iface ?? '');
+}
+
+/** Seed 004: what lets PTBs through in a cluster, in the terms its user has. */
+const KUBERNETES_PTB_POLICY =
+  'In Kubernetes a NetworkPolicy cannot express ICMP (only TCP, UDP and SCTP ports); with Calico, allow PTBs to every endpoint with a GlobalNetworkPolicy: ' +
+  `calicoctl apply -f - <<< '{"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkPolicy","metadata":{"name":"allow-pmtud"},"spec":{"order":0,"selector":"all()","types":["Ingress"],` +
+  `"ingress":[{"action":"Allow","protocol":"ICMP","icmp":{"type":3,"code":4}},{"action":"Allow","protocol":"ICMPv6","icmp":{"type":2}}]}}'`;
+
 export function fixFor(v: VerdictJson): string | null {
   const { netns, iface, hop } = v.where;
   const mtu = v.mtu;
@@ -36,7 +47,8 @@ export function fixFor(v: VerdictJson): string | null {
         const rule = isV6(v)
           ? 'nft insert rule inet filter input icmpv6 type packet-too-big accept'
           : 'nft insert rule inet filter input icmp type destination-unreachable icmp code frag-needed accept';
-        return `Let PTBs in: ${inNetns(netns, rule)} (or the iptables equivalent) — dropping them breaks Path MTU Discovery.`;
+        const k8s = inKubernetes(v) ? ` ${KUBERNETES_PTB_POLICY}` : '';
+        return `Let PTBs in: ${inNetns(netns, rule)} (or the iptables equivalent) — dropping them breaks Path MTU Discovery.${k8s}`;
       }
       if (v.cause === 'not-applied') {
         return `Check why ${netns ?? 'the sender'} ignores the PTB (a TCP sequence outside the window, net.ipv4.ip_no_pmtu_disc); meanwhile clamp MSS to ${mtu ? mssFor(v, mtu) : 'the path MTU'} (${CLAMP}).`;
@@ -65,7 +77,12 @@ export function fixFor(v: VerdictJson): string | null {
         `an MTU of ${mtu ?? 'the path MTU'} (Docker: dockerd --mtu ${mtu ?? 'MTU'}) so their MSS fits. Upstream, the sender's operator must deliver ICMP to the server that holds the flow.`
       );
     }
-    case 'mss-exceeds-path':
-      return `Clamp MSS to ${mtu ? mssFor(v, mtu) : 'the path MTU'} where the traffic enters ${iface ?? 'the small link'} (${CLAMP}), or give the inner interfaces an MTU of ${mtu ?? 'the outer path'}.`;
+    case 'mss-exceeds-path': {
+      const cni = inKubernetes(v)
+        ? ` A pod's MTU is its CNI's: Calico: kubectl patch installation default --type=merge -p '{"spec":{"calicoNetwork":{"mtu":${mtu ?? 'MTU'}}}}' (pods made after it get it); ` +
+          'the clamp is for when the pod MTU cannot change.'
+        : '';
+      return `Clamp MSS to ${mtu ? mssFor(v, mtu) : 'the path MTU'} where the traffic enters ${iface ?? 'the small link'} (${CLAMP}), or give the inner interfaces an MTU of ${mtu ?? 'the outer path'}.${cni}`;
+    }
   }
 }
