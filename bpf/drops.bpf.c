@@ -4,7 +4,8 @@
  * PMTUD: drops for being too big (PKT_TOO_BIG, this host routing), any drop of
  * a packet larger than the device it was going to (bridge ports and veth
  * pairs drop those at layer 2 with no ICMP and no specific reason), and any
- * drop of an ICMP error, which is how rp_filter and firewalls eat PTBs.
+ * drop of an ICMP error, which is how rp_filter and firewalls eat PTBs, and
+ * rp_filter's drops of what a tunnel decapsulated (IPIP realservers).
  * Drop reasons are resolved by name (CO-RE): their numbers change between
  * kernel versions.
  */
@@ -28,6 +29,26 @@ static __always_inline struct net_device *veth_peer(struct net_device *dev)
 	return peer;
 }
 
+/*
+ * Whether a device hands out packets it decapsulated (IP-in-IP, GRE, VXLAN,
+ * Geneve, ip6tnl): strict rp_filter there drops what a load balancer
+ * encapsulated to this host (seed 004), whatever the packet.
+ */
+static __always_inline int decapsulates(struct net_device *dev)
+{
+	const struct rtnl_link_ops *ops = dev ? BPF_CORE_READ(dev, rtnl_link_ops) : NULL;
+	char k[8] = {};
+
+	if (!ops)
+		return 0;
+	bpf_probe_read_kernel_str(k, sizeof(k), BPF_CORE_READ(ops, kind));
+	return (k[0] == 'i' && k[1] == 'p' && (k[2] == 'i' || k[2] == '6')) || /* ipip, ip6tnl, ip6gre */
+	       (k[0] == 'g' && k[1] == 'r' && k[2] == 'e') ||			  /* gre, gretap */
+	       (k[0] == 'e' && k[1] == 'r' && k[2] == 's') ||			  /* erspan */
+	       (k[0] == 'v' && k[1] == 'x' && k[2] == 'l') ||			  /* vxlan */
+	       (k[0] == 'g' && k[1] == 'e' && k[2] == 'n');			  /* geneve */
+}
+
 /* Length of one segment when the kernel segments the packet later (GSO). */
 static __always_inline __u32 wire_len(const struct sk_buff *skb, __u32 l3_len, __u8 *flags)
 {
@@ -37,12 +58,18 @@ static __always_inline __u32 wire_len(const struct sk_buff *skb, __u32 l3_len, _
 	if (!gso_size)
 		return l3_len;
 	*flags |= PMTU_F_GSO;
-	/* Headers up to and including L4 travel with each segment. */
+	/* Headers up to and including L4 travel with each segment: TCP's with its options (timestamps: 32 bytes). */
 	__u16 nh = skb->network_header;
 	__u16 th = skb->transport_header;
-	__u32 hdr = th > nh ? th - nh + 20 : 60;
+	__u8 doff = 0x50; /* no options, when it cannot be read */
 
-	return gso_size + hdr;
+	if (th <= nh)
+		return gso_size + 60;
+	if (shinfo->gso_type & (SKB_GSO_TCPV4 | SKB_GSO_TCPV6))
+		bpf_probe_read_kernel(&doff, 1, skb->head + th + 12);
+	else
+		doff = 0x20; /* UDP: 8 bytes */
+	return gso_size + (th - nh) + (doff >> 4) * 4;
 }
 
 /* Whether the packet may be ICMP/ICMPv6 (IPv6 extension headers: maybe). */
@@ -69,7 +96,7 @@ int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	struct pmtu_event *ev;
 	struct dst_entry *dst;
 	__u8 flags = 0;
-	int too_big;
+	int too_big, decap_rpf;
 
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
 		return 0;
@@ -77,6 +104,9 @@ int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	too_big = bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_PKT_TOO_BIG) &&
 		  reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_PKT_TOO_BIG);
 
+	/* rp_filter drops are rare unless someone spoofs: the device is looked at only then. */
+	decap_rpf = proto == ETH_P_IP && bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_IP_RPFILTER) &&
+		    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_IP_RPFILTER) && decapsulates(dev);
 	l3_len = skb_l3_len(skb);
 	seg_len = wire_len(skb, l3_len, &flags);
 	/*
@@ -84,7 +114,7 @@ int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	 * route and the veth peer are looked at. Oversize drops below --size-min
 	 * (1280) matter only on links that small; a lower --size-min reports them.
 	 */
-	if (!too_big && seg_len < pmtu_cfg.size_report_min && !pmtu_cfg.watch_all_drops && !maybe_icmp(skb, proto))
+	if (!too_big && !decap_rpf && seg_len < pmtu_cfg.size_report_min && !pmtu_cfg.watch_all_drops && !maybe_icmp(skb, proto))
 		return 0;
 
 	/* The MTU that mattered: a routed packet's route, a veth's peer, else the device. */
@@ -106,7 +136,7 @@ int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 
 	/* Decide before reserving: a storm of drops that are not ours must not
 	 * fill the ring buffer, nor count as events lost. */
-	if (!too_big && !(flags & PMTU_F_OVERSIZE) && !maybe_icmp(skb, proto))
+	if (!too_big && !decap_rpf && !(flags & PMTU_F_OVERSIZE) && !maybe_icmp(skb, proto))
 		return 0;
 
 	ev = reserve_event(PMTU_KIND_DROP);
@@ -114,7 +144,7 @@ int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 		return 0;
 	snapshot_kernel_skb(ev, skb);
 	if (pmtu_parse_snapshot(ev) < 0 ||
-	    !(too_big || (flags & PMTU_F_OVERSIZE) || (ev->flags & PMTU_F_ICMP_ERR))) {
+	    !(too_big || decap_rpf || (flags & PMTU_F_OVERSIZE) || (ev->flags & PMTU_F_ICMP_ERR))) {
 		/* Most drops are not ours to report; discarding costs no loss. */
 		bpf_ringbuf_discard(ev, 0);
 		return 0;

@@ -3,6 +3,7 @@
 // before any traffic shows it (SCENARIOS 3, 6, 7, 8), with the numbers and
 // the command that fixes it.
 
+import { ipv4ConfKey } from '../net/sysctl.js';
 import { inNetns } from '../contract/netns.js';
 import { guestConfig, isGuestPort } from '../net/guest-ports.js';
 import {
@@ -80,10 +81,6 @@ function setMtu(e: Endpoint, mtu: number): string {
 }
 
 /** sysctl(8) writes a '.' inside an interface name as '/'. */
-function confKey(ifname: string, key: string): string {
-  return `net.ipv4.conf.${ifname.replace(/\./g, '/')}.${key}`;
-}
-
 // ---------------------------------------------------------------------------
 // Addresses and routes
 
@@ -452,7 +449,7 @@ function rpFilterDecap(ns: NetnsConfig, emit: Emit): void {
         `strict rp_filter on ${link.kind} ${link.name} (all=${all}, ${link.name}=${own}; the larger counts): a packet decapsulated there comes from a client routed out of another ` +
         `interface and is dropped (IP_RPFILTER), so what a load balancer encapsulates to this host never arrives`,
       numbers: { rpFilterAll: all, rpFilter: own },
-      fix: [sysctlCommand(ns, `${confKey(link.name, 'rp_filter')}=2`), ...(all === 1 ? [sysctlCommand(ns, `net.ipv4.conf.all.rp_filter=0`)] : [])],
+      fix: [sysctlCommand(ns, `${ipv4ConfKey(link.name, 'rp_filter')}=2`), ...(all === 1 ? [sysctlCommand(ns, `net.ipv4.conf.all.rp_filter=0`)] : [])],
       note:
         (all === 1 ? `with all=1 a 0 on ${link.name} is not enough: 2 (loose) on ${link.name} is, or all=0 (then each interface's own value counts). ` : '') +
         (dflt !== undefined ? `default=${dflt} is what interfaces made later inherit (Calico's cali*): keep it 1 there against spoofing from pods. ` : '') +
@@ -488,7 +485,7 @@ function rpFilter(ns: NetnsConfig, emit: Emit): void {
       numbers: { rpFilterAll: all, rpFilter: own },
       fix: [
         `make the routers behind ${link.name} source their ICMP errors from addresses routed back through ${link.name}, or clamp TCP MSS so that no PTB is needed`,
-        sysctlCommand(ns, `${confKey(link.name, 'rp_filter')}=2`),
+        sysctlCommand(ns, `${ipv4ConfKey(link.name, 'rp_filter')}=2`),
       ],
       note: 'loose rp_filter (2) weakens protection against spoofed source addresses: last resort',
     });

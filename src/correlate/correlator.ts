@@ -221,6 +221,7 @@ interface FactKinds {
   ptbDrops: DropFact;
   tooBig: DropFact;
   l2: DropFact;
+  decapDrops: DropFact;
   sizes: SizeFact;
   syns: SynFact;
   retransmits: RetransmitFact;
@@ -248,6 +249,8 @@ interface Flow extends TableEntry {
   ptbDrops: readonly DropFact[];
   tooBig: readonly DropFact[];
   l2: readonly DropFact[];
+  /** Packets a tunnel decapsulated, dropped by strict rp_filter (seed 004's realservers). */
+  decapDrops: readonly DropFact[];
   sizes: readonly SizeFact[];
   syns: readonly SynFact[];
   retransmits: readonly RetransmitFact[];
@@ -284,6 +287,7 @@ function newFlow(shown: FlowJson, ts: number, seq: number): Flow {
     ptbDrops: NO_FACTS,
     tooBig: NO_FACTS,
     l2: NO_FACTS,
+    decapDrops: NO_FACTS,
     sizes: NO_FACTS,
     syns: NO_FACTS,
     retransmits: NO_FACTS,
@@ -655,6 +659,11 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
         fact.unheeded = (prior?.unheeded ?? 0) + (unheededDrop(flow, fact) ? 1 : 0);
         putFact(flow, 'tooBig', key, fact);
       } else if (ev.flags.includes('oversize')) putFact(flow, 'l2', key, fact);
+      else if (fact.reason === 'IP_RPFILTER') {
+        // The kernel reports rp_filter's drops of other packets only where a tunnel decapsulated them.
+        fact.count += factAt(flow.decapDrops, key)?.count ?? 0;
+        putFact(flow, 'decapDrops', key, fact);
+      }
       return;
     }
     case 'size': {
@@ -779,6 +788,7 @@ function judge(flow: Flow, ts: number): VerdictJson {
 
   const ptbDrop = maxBy(flow.ptbDrops, LATEST);
   const l2 = maxBy(flow.l2, LONGEST);
+  const decap = maxBy(flow.decapDrops, LATEST);
   const tooBig = maxBy(flow.tooBig, LATEST);
   const routes = ordered(flow.routes);
   const unlearned = routes.length ? routes.find((r) => !r.learned) : undefined;
@@ -814,6 +824,20 @@ function judge(flow: Flow, ts: number): VerdictJson {
     v.mtu = ptbDrop.mtu ? appliedPmtu(family, ptbDrop.mtu) : advertised;
     ev.push(evidence('drop', ptbDrop, `dropped the PTB from ${ptbDrop.hop ?? '?'} (advertising MTU ${ptbDrop.mtu}): ${ptbDrop.reason}`));
     if (tooBig) ev.push(evidence('drop', tooBig, `dropped a ${tooBig.len}-byte packet from ${tooBig.src}: larger than MTU ${tooBig.mtu}${tooBig.mtuIface ? ` of ${tooBig.mtuIface}` : ''}`));
+  } else if (decap) {
+    v.verdict = 'silent-blackhole';
+    v.cause = 'rp_filter';
+    v.where = { netns: decap.netns, iface: decap.iface, hop: null };
+    let n = 0;
+    for (const d of flow.decapDrops) if (d.netns === decap.netns && d.iface === decap.iface) n += d.count;
+    ev.push(
+      evidence(
+        'drop',
+        decap,
+        `dropped ${n === 1 ? 'a packet' : `${n} packets`} from ${decap.src} that ${decap.iface} decapsulated: strict rp_filter (the route back to ${decap.src} is not through ${decap.iface})`,
+      ),
+    );
+    v.notes.push(`every packet of the flow that comes through ${decap.iface} is dropped, whatever its size: what a load balancer encapsulates to this host never arrives`);
   } else if (l2) {
     v.verdict = 'local-bottleneck';
     const tunnel = tunnelOverhead(flow.shown);

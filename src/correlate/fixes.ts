@@ -2,6 +2,7 @@
 // where the fix weakens something.
 
 import { inNetns } from '../contract/netns.js';
+import { ipv4ConfKey } from '../net/sysctl.js';
 import type { VerdictJson } from '../contract/verdict.js';
 
 
@@ -39,7 +40,7 @@ export function fixFor(v: VerdictJson): string | null {
         return (
           `Make the path MTU consistent (the link behind ${hop ?? 'the router'} carries ${mtu ?? '?'}), or clamp TCP MSS on that router ` +
           `(${CLAMP}), or let ${netns ?? 'this host'} route ${hop ?? 'the PTB source'} back through ${iface ?? 'the interface it arrives on'}. ` +
-          `Last resort: ${inNetns(netns, `sysctl -w net.ipv4.conf.${iface ?? 'IFACE'}.rp_filter=2`)} (loose) — ` +
+          `Last resort: ${inNetns(netns, `sysctl -w ${ipv4ConfKey(iface ?? 'IFACE', 'rp_filter')}=2`)} (loose) — ` +
           'WARNING: loose rp_filter weakens protection against spoofed source addresses.'
         );
       }
@@ -60,6 +61,12 @@ export function fixFor(v: VerdictJson): string | null {
       }
       return `${inNetns(netns, `ip link set dev ${iface ?? 'IFACE'} mtu ${v.bounds?.smallestLost ?? 'LARGER'}`)} (match the MTU of the bridge / the other end), or lower the senders' MTU to ${mtu ?? '?'}.`;
     case 'silent-blackhole':
+      if (v.cause === 'rp_filter') {
+        return (
+          `${inNetns(netns, `sysctl -w ${ipv4ConfKey(iface ?? 'TUNNEL', 'rp_filter')}=2`)} (loose): the effective mode is the larger of all and ${iface ?? 'the tunnel'}, ` +
+          `so 2 there works whatever all is (0 there works only with all=0; pmtu-watch audit reads both). Make it lasting in /etc/sysctl.d/.`
+        );
+      }
       if (netns && iface && mtu) {
         return `${netns} drops packets larger than ${mtu} on ${iface} without sending a PTB: let it send ICMP "fragmentation needed" (check its firewall output and net.ipv4.icmp_ratelimit), or clamp MSS to ${mssFor(v, mtu)} there (${CLAMP}).`;
       }
