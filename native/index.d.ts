@@ -192,8 +192,13 @@ export class Observer {
 export interface LinkMonitorOptions {
   /** Receive buffer of each namespace's socket (SO_RCVBUFFORCE), bytes (default 1 MiB). */
   receiveBufferBytes?: number;
-  /** Batches queued for JavaScript before new ones are dropped and their namespaces marked overrun (default 64). */
+  /** Batches queued for JavaScript (default 64); beyond them, new notices wait in one growing batch. */
   maxQueuedBatches?: number;
+  /**
+   * Notices that batch holds at most (default 65536): beyond it they are
+   * dropped, counted (queueFull) and their namespaces marked overrun.
+   */
+  maxPendingNotices?: number;
 }
 
 /** One rtnetlink notification about a link. */
@@ -210,7 +215,7 @@ export interface LinkNotice {
 /** Notifications of a namespace lost since its last batch: read the namespace again (listLinks). */
 export interface LinkOverrun {
   id: number;
-  /** ENOBUFS from the kernel, truncated messages, and notices JavaScript's queue could not take. */
+  /** ENOBUFS from the kernel, truncated messages, and notices dropped while JavaScript was behind. */
   count: number;
 }
 
@@ -225,7 +230,7 @@ export interface LinkMonitorCounters {
   notices: number;
   /** Times a socket's receive buffer overflowed (ENOBUFS) or a message was truncated. */
   overruns: number;
-  /** Notices dropped because JavaScript's queue of batches was full. */
+  /** Notices dropped because JavaScript was maxPendingNotices behind. */
   queueFull: number;
   /** Namespaces watched now. */
   namespaces: number;

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -100,6 +101,7 @@ LinkMonitor::LinkMonitor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Link
       Napi::Object o = info[0].As<Napi::Object>();
       receive_buffer_bytes_ = static_cast<int>(OptionalUint(o, "receiveBufferBytes", receive_buffer_bytes_));
       max_queued_batches_ = OptionalUint(o, "maxQueuedBatches", max_queued_batches_);
+      max_pending_notices_ = OptionalUint(o, "maxPendingNotices", max_pending_notices_);
     }
   } catch (const Failure &f) {
     ToJsError(info.Env(), f).ThrowAsJavaScriptException();
@@ -258,43 +260,37 @@ void LinkMonitor::ReadSocket(uint32_t id, Socket &s, LinkBatch &batch) {
       // AF_BRIDGE messages are a bridge's view of its port (an RTM_DELLINK of
       // that family means "no longer a port"), not the link itself.
       if (static_cast<const ifinfomsg *>(NLMSG_DATA(nh))->ifi_family != AF_UNSPEC) continue;
+      if (batch.notices.size() >= max_pending_notices_) {  // JavaScript that far behind: it reads the namespace again instead
+        s.overruns++;
+        queue_full_++;
+        continue;
+      }
       batch.notices.push_back({id, nh->nlmsg_type == RTM_DELLINK, ts, ParseLink(nh)});
     }
   }
 }
 
-bool LinkMonitor::Deliver(std::unique_ptr<LinkBatch> batch) {
+std::unique_ptr<LinkBatch> LinkMonitor::Deliver(std::unique_ptr<LinkBatch> batch) {
   size_t count = batch->notices.size();
-  LinkBatch *raw = batch.release();
-  if (deliver_.NonBlockingCall(raw, DeliverLinkBatch) == napi_ok) {
+  napi_status status = deliver_.NonBlockingCall(batch.get(), DeliverLinkBatch);
+  if (status == napi_ok) {
+    batch.release();  // DeliverLinkBatch owns it now
     notices_ += count;
-    return true;
+    return nullptr;
   }
-  // JavaScript that far behind (or closing): what the batch said is lost,
-  // and its namespaces say so in the next one, to be read again.
-  std::unique_ptr<LinkBatch> lost(raw);
-  queue_full_ += count;
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto &n : lost->notices) {
-    auto it = sockets_.find(n.id);
-    if (it != sockets_.end()) it->second.overruns++;
-  }
-  for (const auto &[id, count_lost] : lost->overruns) {
-    auto it = sockets_.find(id);
-    if (it != sockets_.end()) it->second.overruns += count_lost;
-  }
-  return false;
+  if (status == napi_queue_full) return batch;  // grows until JavaScript takes it
+  return nullptr;  // closing: nobody left to tell
 }
 
 void LinkMonitor::Loop() {
   pthread_setname_np(pthread_self(), "pmtu-links");
   epoll_event events[64];
-  bool retry = false;  // an overrun not yet said: try again soon even if nothing else happens
   while (!stopping_) {
-    int n = epoll_wait(epoll_fd_, events, 64, retry ? 50 : -1);
+    // A batch waiting for room in JavaScript's queue is tried again soon even if nothing else happens.
+    int n = epoll_wait(epoll_fd_, events, 64, pending_ ? 10 : -1);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 || stopping_) break;
-    auto batch = std::make_unique<LinkBatch>();
+    std::unique_ptr<LinkBatch> batch = pending_ ? std::move(pending_) : std::make_unique<LinkBatch>();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       for (int i = 0; i < n; i++) {
@@ -305,16 +301,18 @@ void LinkMonitor::Loop() {
       }
       for (auto &[id, s] : sockets_) {
         if (s.overruns == 0) continue;
-        batch->overruns.emplace_back(id, s.overruns);
+        auto said = std::find_if(batch->overruns.begin(), batch->overruns.end(), [id = id](const auto &o) { return o.first == id; });
+        if (said != batch->overruns.end())
+          said->second += s.overruns;  // a batch that waited: once per namespace
+        else
+          batch->overruns.emplace_back(id, s.overruns);
         s.overruns = 0;
       }
     }
-    if (batch->notices.empty() && batch->overruns.empty()) {
-      retry = false;
-      continue;
-    }
-    retry = !Deliver(std::move(batch));
+    if (batch->notices.empty() && batch->overruns.empty()) continue;
+    pending_ = Deliver(std::move(batch));
   }
+  pending_.reset();
 }
 
 void LinkMonitor::CloseAll() {

@@ -37,8 +37,9 @@ class LinkMonitor : public Napi::ObjectWrap<LinkMonitor> {
   struct Socket {
     int fd = -1;
     // Notifications lost since the last batch (ENOBUFS, a truncated message,
-    // a batch JavaScript's queue could not take): said in the next batch so
-    // that JavaScript reads the namespace again. Loop thread, under mutex_.
+    // notices beyond maxPendingNotices while JavaScript was behind): said in
+    // the next batch so that JavaScript reads the namespace again. Loop
+    // thread, under mutex_.
     uint64_t overruns = 0;
   };
 
@@ -50,13 +51,15 @@ class LinkMonitor : public Napi::ObjectWrap<LinkMonitor> {
 
   void Loop();
   void ReadSocket(uint32_t id, Socket &s, LinkBatch &batch);
-  // False when the batch could not be queued (its namespaces are then marked overrun).
-  bool Deliver(std::unique_ptr<LinkBatch> batch);
+  // Hands the batch to JavaScript; when its queue is full the batch is kept
+  // (returned) to grow and be tried again, never blocking the kernel side.
+  std::unique_ptr<LinkBatch> Deliver(std::unique_ptr<LinkBatch> batch);
   void CloseAll();
 
   // Settings (constructor).
   int receive_buffer_bytes_ = 1 << 20;
   uint32_t max_queued_batches_ = 64;
+  uint32_t max_pending_notices_ = 65536;
 
   int epoll_fd_ = -1;
   int wake_fd_ = -1;  // an eventfd: stop() wakes the thread out of epoll_wait
@@ -70,6 +73,8 @@ class LinkMonitor : public Napi::ObjectWrap<LinkMonitor> {
   std::atomic<uint64_t> notices_{0};
   std::atomic<uint64_t> overruns_{0};
   std::atomic<uint64_t> queue_full_{0};
+  // Notices waiting for room in JavaScript's queue (loop thread only).
+  std::unique_ptr<LinkBatch> pending_;
   bool started_ = false;
   bool cleanup_hook_ = false;
 };
