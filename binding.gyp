@@ -25,6 +25,7 @@
       "sources": [
         "native/addon.cc",
         "native/errors.cc",
+        "native/link_monitor.cc",
         "native/netconf.cc",
         "native/netns.cc",
         "native/observer.cc",

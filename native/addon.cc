@@ -17,28 +17,15 @@
 #include "errors.h"
 #include "events.h"
 #include "netconf.h"
+#include "link_monitor.h"
 #include "netns.h"
 #include "observer.h"
 #include "route.h"
 #include "tc.h"
 
 namespace pmtu {
-namespace {
 
-// libbpf talks only when asked to (PMTU_WATCH_DEBUG=1): errors reach the
-// user as one line each through the error class instead.
-int LibbpfPrint(enum libbpf_print_level level, const char *format, va_list args) {
-  static const bool debug = getenv("PMTU_WATCH_DEBUG") != nullptr;
-  (void)level;
-  return debug ? vfprintf(stderr, format, args) : 0;
-}
-
-std::string NetnsArg(const Napi::CallbackInfo &info) {
-  if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) return "";
-  if (!info[0].IsString()) Fail("PMTU_ERR_INVALID", "netns must be a path or null", "e.g. /run/netns/NAME");
-  return info[0].As<Napi::String>().Utf8Value();
-}
-
+// The LinkInfo of native/index.d.ts, for dumps and the link monitor alike.
 Napi::Object LinkObject(Napi::Env env, const NetLink &l) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("ifindex", l.ifindex);
@@ -60,6 +47,22 @@ Napi::Object LinkObject(Napi::Env env, const NetLink &l) {
     o.Set("tunnel", t);
   }
   return o;
+}
+
+namespace {
+
+// libbpf talks only when asked to (PMTU_WATCH_DEBUG=1): errors reach the
+// user as one line each through the error class instead.
+int LibbpfPrint(enum libbpf_print_level level, const char *format, va_list args) {
+  static const bool debug = getenv("PMTU_WATCH_DEBUG") != nullptr;
+  (void)level;
+  return debug ? vfprintf(stderr, format, args) : 0;
+}
+
+std::string NetnsArg(const Napi::CallbackInfo &info) {
+  if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) return "";
+  if (!info[0].IsString()) Fail("PMTU_ERR_INVALID", "netns must be a path or null", "e.g. /run/netns/NAME");
+  return info[0].As<Napi::String>().Utf8Value();
 }
 
 Napi::Value ListLinks(const Napi::CallbackInfo &info) {
@@ -241,6 +244,7 @@ Napi::Value RouteGet(const Napi::CallbackInfo &info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   libbpf_set_print(LibbpfPrint);
   exports.Set("Observer", Observer::Define(env));
+  exports.Set("LinkMonitor", LinkMonitor::Define(env));
   exports.Set("listLinks", Napi::Function::New(env, ListLinks, "listLinks"));
   exports.Set("netnsInode", Napi::Function::New(env, NetnsInode, "netnsInode"));
   exports.Set("readNetConfig", Napi::Function::New(env, ReadNetConfigJs, "readNetConfig"));

@@ -189,6 +189,77 @@ export class Observer {
   stop(): void;
 }
 
+export interface LinkMonitorOptions {
+  /** Receive buffer of each namespace's socket (SO_RCVBUFFORCE), bytes (default 1 MiB). */
+  receiveBufferBytes?: number;
+  /** Batches queued for JavaScript (default 64); beyond them, new notices wait in one growing batch. */
+  maxQueuedBatches?: number;
+  /**
+   * Notices that batch holds at most (default 65536): beyond it they are
+   * dropped, counted (queueFull) and their namespaces marked overrun.
+   */
+  maxPendingNotices?: number;
+}
+
+/** One rtnetlink notification about a link. */
+export interface LinkNotice {
+  /** The namespace, as add() numbered it. */
+  id: number;
+  /** RTM_NEWLINK (a link created or changed: its whole state) or RTM_DELLINK. */
+  type: 'new' | 'del';
+  /** CLOCK_MONOTONIC at receipt, in ns (the clock of the observer's records). */
+  tsNs: number;
+  link: LinkInfo;
+}
+
+/** Notifications of a namespace lost since its last batch: read the namespace again (listLinks). */
+export interface LinkOverrun {
+  id: number;
+  /** ENOBUFS from the kernel, truncated messages, and notices dropped while JavaScript was behind. */
+  count: number;
+}
+
+export interface LinkBatch {
+  /** In the order the kernel sent them, per namespace. */
+  notices: LinkNotice[];
+  overruns: LinkOverrun[];
+}
+
+export interface LinkMonitorCounters {
+  /** Notices handed to JavaScript so far. */
+  notices: number;
+  /** Times a socket's receive buffer overflowed (ENOBUFS) or a message was truncated. */
+  overruns: number;
+  /** Notices dropped because JavaScript was maxPendingNotices behind. */
+  queueFull: number;
+  /** Namespaces watched now. */
+  namespaces: number;
+}
+
+export interface WatchedNetns {
+  /** What notices and overruns name it by; remove(id) stops watching it. */
+  id: number;
+  /** The inode of the namespace the socket was made in. */
+  netnsInode: number;
+}
+
+/**
+ * Link changes as the kernel announces them (RTM_NEWLINK / RTM_DELLINK on
+ * RTMGRP_LINK): a NETLINK_ROUTE socket made inside each watched namespace,
+ * all read by one thread that hands batches to onBatch. A socket holds its
+ * namespace: remove() the ones that went away.
+ */
+export class LinkMonitor {
+  constructor(options?: LinkMonitorOptions);
+  start(onBatch: (batch: LinkBatch) => void): void;
+  /** Starts watching a namespace (a path such as /run/netns/NAME or /proc/PID/ns/net; null: ours). */
+  add(netns: string | null): WatchedNetns;
+  remove(id: number): void;
+  counters(): LinkMonitorCounters;
+  /** Stops the thread and closes every socket. Idempotent. */
+  stop(): void;
+}
+
 /** Interfaces of a namespace (null: the observer's own), over rtnetlink. */
 export function listLinks(netns: string | null): LinkInfo[];
 /**

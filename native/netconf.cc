@@ -93,6 +93,38 @@ void ParseTunnelData(const std::string &kind, const rtattr *data, NetLink &link)
   if (IsUnspecified(link.tunnel_local)) link.tunnel_local.clear();
 }
 
+}  // namespace
+
+NetLink ParseLink(const nlmsghdr *nh) {
+  auto *ifi = static_cast<const ifinfomsg *>(NLMSG_DATA(nh));
+  NetLink link;
+  link.ifindex = ifi->ifi_index;
+  link.up = (ifi->ifi_flags & IFF_UP) != 0;
+  const rtattr *info_data = nullptr;
+  int len = IFLA_PAYLOAD(nh);
+  for (auto *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+    switch (a->rta_type) {
+      case IFLA_IFNAME: link.name = AttrString(a); break;
+      case IFLA_MTU: link.mtu = AttrValue<uint32_t>(a); break;
+      case IFLA_MASTER: link.master = AttrValue<int32_t>(a); break;
+      case IFLA_LINK: link.link = AttrValue<int32_t>(a); break;
+      case IFLA_LINK_NETNSID: link.link_netnsid = AttrValue<int32_t>(a); break;
+      case IFLA_LINKINFO:
+        Nested(a, [&](const rtattr *i) {
+          if (i->rta_type == IFLA_INFO_KIND) link.kind = AttrString(i);
+          if (i->rta_type == IFLA_INFO_DATA) info_data = i;
+        });
+        break;
+    }
+  }
+  if (info_data) ParseTunnelData(link.kind, info_data, link);
+  // IFLA_LINK of a device that is its own link carries no information.
+  if (link.link == link.ifindex && link.link_netnsid < 0) link.link = 0;
+  return link;
+}
+
+namespace {
+
 std::vector<NetLink> DumpLinks(RtnlSocket &rtnl) {
   struct {
     nlmsghdr nh;
@@ -103,32 +135,7 @@ std::vector<NetLink> DumpLinks(RtnlSocket &rtnl) {
   req.ifi.ifi_family = AF_UNSPEC;
   std::vector<NetLink> links;
   int err = rtnl.Exchange(&req.nh, true, [&](const nlmsghdr *nh) {
-    if (nh->nlmsg_type != RTM_NEWLINK) return;
-    auto *ifi = static_cast<const ifinfomsg *>(NLMSG_DATA(nh));
-    NetLink link;
-    link.ifindex = ifi->ifi_index;
-    link.up = (ifi->ifi_flags & IFF_UP) != 0;
-    const rtattr *info_data = nullptr;
-    int len = IFLA_PAYLOAD(nh);
-    for (auto *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-      switch (a->rta_type) {
-        case IFLA_IFNAME: link.name = AttrString(a); break;
-        case IFLA_MTU: link.mtu = AttrValue<uint32_t>(a); break;
-        case IFLA_MASTER: link.master = AttrValue<int32_t>(a); break;
-        case IFLA_LINK: link.link = AttrValue<int32_t>(a); break;
-        case IFLA_LINK_NETNSID: link.link_netnsid = AttrValue<int32_t>(a); break;
-        case IFLA_LINKINFO:
-          Nested(a, [&](const rtattr *i) {
-            if (i->rta_type == IFLA_INFO_KIND) link.kind = AttrString(i);
-            if (i->rta_type == IFLA_INFO_DATA) info_data = i;
-          });
-          break;
-      }
-    }
-    if (info_data) ParseTunnelData(link.kind, info_data, link);
-    // IFLA_LINK of a device that is its own link carries no information.
-    if (link.link == link.ifindex && link.link_netnsid < 0) link.link = 0;
-    links.push_back(link);
+    if (nh->nlmsg_type == RTM_NEWLINK) links.push_back(ParseLink(nh));
   });
   if (err) Fail("PMTU_ERR_NETNS", std::string("listing links: ") + strerror(err), "run as root");
   return links;

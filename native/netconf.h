@@ -3,6 +3,8 @@
 // raw material of `pmtu-watch audit`. Fields are copied, not interpreted.
 #pragma once
 
+#include <linux/netlink.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -62,6 +64,10 @@ struct NetConfig {
 // peers: namespace files whose nsid (as this namespace numbers them) is
 // wanted, to find where IFLA_LINK_NETNSID points.
 NetConfig ReadNetConfig(const std::string &netns_path, const std::vector<std::string> &peers);
+
+// One RTM_NEWLINK / RTM_DELLINK message (a dump's reply or a notification)
+// as a NetLink: the one reading of a link message, for dumps and the monitor.
+NetLink ParseLink(const nlmsghdr *nh);
 
 // Only the links of the namespace at netns_path (empty: ours).
 std::vector<NetLink> ReadLinks(const std::string &netns_path);

@@ -104,7 +104,8 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
         '"traffic" of the stats lines, /metrics); events are what can be trouble, each with its flow\'s kernel state.\n' +
         'At start it removes the tc filters a killed pmtu-watch left (only those) and says so. PTBs about flows it never saw, or\n' +
         'quoting a packet their destination did not send, are counted as unmatched, not judged. Lost events are counted and shown\n' +
-        '(status line, warnings, stats, /metrics).',
+        '(status line, warnings, stats, /metrics). Changes to the watched interfaces (MTU, bridge left or joined, down, up,\n' +
+        'added, removed) are LINK lines / kind "link", from the kernel\'s rtnetlink notifications in each watched namespace.',
     )
     .action(watch);
 

@@ -28,7 +28,7 @@ import type { ObserverLosses, TrafficJson } from '../contract/stats.js';
 import { eventJson, type Namers } from './json.js';
 import type { LinkEventJson } from '../contract/event.js';
 import { selectNetns, type NetnsEntry } from '../netns/discovery.js';
-import { guestCutOff, linkChanges, type LinkState } from './links.js';
+import { LinkWatch, type LinkSpace } from './link-watch.js';
 import { DropReasons, IfaceNames, NetnsNames, hostNameSources, type NameSources } from './names.js';
 import type { Attachment, Observer as NativeObserver } from '../../native/index.js';
 
@@ -100,17 +100,15 @@ function noSuchNetns(selector: string, entries: readonly NetnsEntry[]): PmtuErro
   );
 }
 
-/**
- * Works out which interfaces of which namespaces to attach to. `entries`:
- * a scan of the host's namespaces, made by the caller when it has one.
- */
-export function resolveTargets(
-  opts: Pick<ObserverOptions, 'netns' | 'allNetns' | 'ifaces'>,
-  addon: Pick<NativeAddon, 'listLinks' | 'netnsInode'>,
-  sources: NameSources,
-  { rescan = false, entries = sources.scan() }: { rescan?: boolean; entries?: NetnsEntry[] } = {},
-): Target[] {
-  const spaces: { name: string | null; path: string | null }[] = [];
+interface Space {
+  /** The stable name of a namespace reached by a file; null for our own. */
+  name: string | null;
+  path: string | null;
+}
+
+/** The namespaces the selection names, from a scan of the host's (`rescan`: one that vanished is skipped, not an error). */
+function selectSpaces(opts: Pick<ObserverOptions, 'netns' | 'allNetns'>, entries: readonly NetnsEntry[], rescan: boolean): Space[] {
+  const spaces: Space[] = [];
   if (opts.netns?.length) {
     for (const selector of opts.netns) {
       const e = selectNetns(entries, selector);
@@ -122,8 +120,28 @@ export function resolveTargets(
     spaces.push({ name: null, path: null });
     if (opts.allNetns) for (const e of entries) if (e.path !== null) spaces.push({ name: e.ref, path: e.path });
   }
+  return spaces;
+}
 
+/** Whether a link is one the selection watches: the interfaces asked for, else all but loopback. */
+function watchedLink(opts: Pick<ObserverOptions, 'ifaces'>): (name: string) => boolean {
   const wanted = opts.ifaces?.length ? new Set(opts.ifaces) : undefined;
+  return (name) => (wanted ? wanted.has(name) : name !== 'lo');
+}
+
+/**
+ * Works out which interfaces of which namespaces to attach to. `entries`:
+ * a scan of the host's namespaces, made by the caller when it has one.
+ */
+export function resolveTargets(
+  opts: Pick<ObserverOptions, 'netns' | 'allNetns' | 'ifaces'>,
+  addon: Pick<NativeAddon, 'listLinks' | 'netnsInode'>,
+  sources: NameSources,
+  { rescan = false, entries = sources.scan() }: { rescan?: boolean; entries?: NetnsEntry[] } = {},
+): Target[] {
+  const spaces = selectSpaces(opts, entries, rescan);
+  const wanted = opts.ifaces?.length ? new Set(opts.ifaces) : undefined;
+  const watched = watchedLink(opts);
   const found = new Set<string>();
   const targets: Target[] = [];
   for (const space of spaces) {
@@ -138,7 +156,7 @@ export function resolveTargets(
       throw fromNative(e);
     }
     for (const link of links) {
-      if (wanted ? !wanted.has(link.name) : link.name === 'lo') continue;
+      if (!watched(link.name)) continue;
       found.add(link.name);
       targets.push({ netns: space.name, path: space.path, netnsInode, ifindex: link.ifindex, ifname: link.name, kind: link.kind, mtu: link.mtu, up: link.up, master: link.master });
     }
@@ -235,7 +253,7 @@ export interface Observer {
   on(event: 'warning', listener: (message: string) => void): this;
   /** Once, when close() stops a running observer. */
   on(event: 'close', listener: () => void): this;
-  /** A watched interface changed (MTU, master, down/up, added, removed), seen at a look. */
+  /** A watched interface changed (MTU, master, down/up, added, removed), as the kernel announced it (rtnetlink). */
   on(event: 'link', listener: (ev: LinkEventJson) => void): this;
 }
 
@@ -248,6 +266,10 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
   /** Interfaces that could not be attached at the last look. */
   private readonly failing = new Set<string>();
   private readonly rescanTimer: NodeJS.Timeout | undefined;
+  /** Link events: rtnetlink notifications from every watched namespace. */
+  private linkWatch: LinkWatch | undefined;
+  /** Until the constructor returns, warnings are collected in `warnings` (nobody listens yet). */
+  private constructed = false;
   readonly addon: NativeAddon;
   private readonly sources: NameSources;
   private readonly selection: Pick<ObserverOptions, 'netns' | 'allNetns' | 'ifaces'>;
@@ -313,11 +335,18 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
         if (err.code !== 'PMTU_ERR_NO_DEVICE') throw err;
         this.warnings.push(err.message);
       }
+      const linkWatch = (this.linkWatch = new LinkWatch(addon, watchedLink(this.selection), this.namers.epochOffsetMs, {
+        link: (ev) => this.listenerCount('link') > 0 && this.emit('link', ev),
+        warn: (message) => (this.constructed ? this.warn(message) : this.warnings.push(message)),
+        error: (err) => this.fail(err),
+      }));
+      const notWatching = linkWatch.start();
+      if (notWatching) this.warnings.push(notWatching);
+      linkWatch.sync(this.linkSpaces(entries, false));
     } catch (e) {
       this.close();
       throw fromNative(e);
     }
-    this.links = this.linkStates(targets); // link events say what changed after this
     const every = opts.rescanMs ?? 500; // a container that starts is watched within a second
     if (every > 0) this.rescanTimer = setInterval(() => this.rescan(), every).unref();
     process.once('exit', this.onExit);
@@ -325,6 +354,7 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
       process.once('SIGINT', this.onSignal);
       process.once('SIGTERM', this.onSignal);
     }
+    this.constructed = true;
   }
 
   /** Attaches to one interface; returns the error instead of throwing it. */
@@ -354,15 +384,17 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
     const native = this.native;
     if (!native) return;
     let now: Target[];
+    let spaces: LinkSpace[];
     try {
       const entries = this.sources.scan();
       this.namers.netns.update(entries);
       now = resolveTargets(this.selection, this.addon, this.sources, { rescan: true, entries });
+      spaces = this.linkSpaces(entries, true);
     } catch (e) {
       this.fail(e);
       return;
     }
-    this.reportLinkChanges(now);
+    this.linkWatch?.sync(spaces);
     const present = new Set(now.map(targetKey));
     for (const [key, t] of this.watched) {
       if (present.has(key)) continue;
@@ -387,33 +419,12 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
     for (const key of this.failing) if (!present.has(key)) this.failing.delete(key);
   }
 
-  /** The watched interfaces' state at the last look, for link events. */
-  private links: LinkState[] = [];
-
-  private linkStates(targets: readonly Target[]): LinkState[] {
-    const names = this.namers.netns;
-    const byIndex = new Map(targets.map((t) => [`${t.netnsInode}/${t.ifindex}`, t.ifname]));
-    return targets.map((t) => ({
-      netns: t.netns ?? names.name(t.netnsInode),
-      netnsInode: t.netnsInode,
-      ifindex: t.ifindex,
-      name: t.ifname,
-      kind: t.kind,
-      mtu: t.mtu,
-      up: t.up,
-      master: t.master ? (byIndex.get(`${t.netnsInode}/${t.master}`) ?? `if${t.master}`) : '',
-    }));
-  }
-
-  private reportLinkChanges(now: readonly Target[]): void {
-    const states = this.linkStates(now);
-    const changes = linkChanges(this.links, states, Date.now());
-    this.links = states;
-    for (const ev of changes) {
-      if (this.listenerCount('link') > 0) this.emit('link', ev);
-      const cutOff = guestCutOff(ev, states);
-      if (cutOff) this.warn(cutOff);
-    }
+  /** The selected namespaces, as the link watch names them. */
+  private linkSpaces(entries: readonly NetnsEntry[], rescan: boolean): LinkSpace[] {
+    return selectSpaces(this.selection, entries, rescan).map((space) => {
+      const e = entries.find((x) => x.path === space.path);
+      return { name: space.name ?? e?.ref ?? this.namers.netns.name(this.addon.netnsInode(null)), path: space.path, ...(e ? { inode: e.inode } : {}) };
+    });
   }
 
   private warn(message: string): void {
@@ -484,6 +495,7 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
   /** Detaches every hook and stops; idempotent. */
   close(): void {
     if (this.rescanTimer) clearInterval(this.rescanTimer);
+    this.linkWatch?.close();
     process.removeListener('exit', this.onExit);
     process.removeListener('SIGINT', this.onSignal);
     process.removeListener('SIGTERM', this.onSignal);

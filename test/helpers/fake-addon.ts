@@ -7,7 +7,12 @@ import type { NameSources } from '../../src/observer/names.js';
 import type {
   Attachment,
   Leftover,
+  LinkBatch,
   LinkInfo,
+  LinkMonitor as NativeLinkMonitor,
+  LinkMonitorCounters,
+  LinkMonitorOptions,
+  WatchedNetns,
   LossCounters,
   Observer as NativeObserver,
   ObserverOptions,
@@ -35,6 +40,10 @@ export interface FakeAddonOptions {
   traffic?: TrafficCounters[];
   /** Filters of a killed run that removeLeftovers() finds, per namespace path ('' for the observer's own). */
   leftovers?: Record<string, Leftover[]>;
+  /** Thrown by LinkMonitor.start(). */
+  linkMonitorError?: Error;
+  /** Thrown by LinkMonitor.add() for this namespace path, when it returns one. */
+  linkAddError?: (netns: string | null) => Error | undefined;
 }
 
 export interface FakeAddon {
@@ -43,6 +52,18 @@ export interface FakeAddon {
   instances: FakeNativeObserver[];
   /** The one native observer constructed (fails the test otherwise). */
   only(): FakeNativeObserver;
+  /** Every link monitor constructed, in order. */
+  linkMonitors: FakeLinkMonitor[];
+  /** The one link monitor constructed (fails the test otherwise). */
+  linkMonitor(): FakeLinkMonitor;
+}
+
+export interface FakeLinkMonitor extends NativeLinkMonitor {
+  stopCalls: number;
+  /** Namespaces watched now, by id: their paths (null: ours). */
+  watching: Map<number, string | null>;
+  /** Hands a batch to the callback given to start(), as the monitor's thread would: notices name their namespace by path. */
+  announce(notices: { netns: string | null; type: 'new' | 'del'; link: LinkInfo; tsNs?: number }[], overruns?: (string | null)[]): void;
 }
 
 export interface FakeNativeObserver extends NativeObserver {
@@ -146,8 +167,64 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
     }
   }
 
+  const linkMonitors: FakeLinkMonitor[] = [];
+  class LinkMonitor implements FakeLinkMonitor {
+    stopCalls = 0;
+    watching = new Map<number, string | null>();
+    private nextId = 1;
+    private onBatch: ((batch: LinkBatch) => void) | undefined;
+
+    constructor(readonly options?: LinkMonitorOptions) {
+      linkMonitors.push(this);
+    }
+
+    start(onBatch: (batch: LinkBatch) => void): void {
+      if (o.linkMonitorError) throw o.linkMonitorError;
+      this.onBatch = onBatch;
+    }
+
+    add(netns: string | null): WatchedNetns {
+      if (!this.onBatch) throw nativeError('PMTU_ERR_STATE', 'add() before start()');
+      const err = o.linkAddError?.(netns);
+      if (err) throw err;
+      const netnsInode = inodes[netns ?? ''];
+      if (netnsInode === undefined) throw nativeError('PMTU_ERR_NETNS', `cannot open namespace ${netns}`);
+      const id = this.nextId++;
+      this.watching.set(id, netns);
+      return { id, netnsInode };
+    }
+
+    remove(id: number): void {
+      if (!this.watching.delete(id)) throw nativeError('PMTU_ERR_STATE', `no namespace watched as ${id}`);
+    }
+
+    counters(): LinkMonitorCounters {
+      return { notices: 0, overruns: 0, queueFull: 0, namespaces: this.watching.size };
+    }
+
+    stop(): void {
+      this.stopCalls++;
+      this.watching.clear();
+      this.onBatch = undefined;
+    }
+
+    announce(notices: { netns: string | null; type: 'new' | 'del'; link: LinkInfo; tsNs?: number }[], overruns: (string | null)[] = []): void {
+      if (!this.onBatch) throw new Error('fake link monitor: announce() before start() or after stop()');
+      const idOf = (netns: string | null) => {
+        const id = [...this.watching].find(([, p]) => p === netns)?.[0];
+        if (id === undefined) throw new Error(`fake link monitor: ${netns} is not watched`);
+        return id;
+      };
+      this.onBatch({
+        notices: notices.map((n) => ({ id: idOf(n.netns), type: n.type, tsNs: n.tsNs ?? 0, link: n.link })),
+        overruns: overruns.map((netns) => ({ id: idOf(netns), count: 1 })),
+      });
+    }
+  }
+
   const addon: NativeAddon = {
     Observer,
+    LinkMonitor,
     listLinks,
     netnsInode,
     dropReasonNames: () => [...(o.dropReasons ?? [])],
@@ -164,6 +241,11 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
     only() {
       if (instances.length !== 1) throw new Error(`expected one native observer, got ${instances.length}`);
       return instances[0]!;
+    },
+    linkMonitors,
+    linkMonitor() {
+      if (linkMonitors.length !== 1) throw new Error(`expected one link monitor, got ${linkMonitors.length}`);
+      return linkMonitors[0]!;
     },
   };
 }

@@ -50,6 +50,8 @@ export async function hookedAt(path: string, ifname: string): Promise<boolean> {
 export interface BackgroundLive {
   child: ChildProcess;
   lines: JsonLine[];
+  /** Wall-clock time (epoch ms) each line reached the test. */
+  arrivals: number[];
   stderr: () => string;
   stop(): Promise<void>;
 }
@@ -57,13 +59,19 @@ export interface BackgroundLive {
 export function startLive(args: string[] = [], maxSeconds = 150): BackgroundLive {
   const child = spawn(process.execPath, [BIN, 'live', '--json', '--all-netns', '--duration', String(maxSeconds), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: JsonLine[] = [];
+  const arrivals: number[] = [];
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  createInterface({ input: child.stdout! }).on('line', (l) => l.trim() && lines.push(JSON.parse(l) as JsonLine));
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    if (!l.trim()) return;
+    lines.push(JSON.parse(l) as JsonLine);
+    arrivals.push(Date.now());
+  });
   const exited = once(child, 'exit');
   return {
     child,
     lines,
+    arrivals,
     stderr: () => stderr,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
