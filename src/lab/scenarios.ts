@@ -596,8 +596,8 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
       const g = topo(b, 'guest-bridge');
       return run(lab, b, 'bridge-restart', opts, async (s) => {
         await s.ping('ct101', g.guests.ct102.v4, 56);
-        // A look at the links with every port in place comes first (the observer looks twice a second).
-        await new Promise((r) => setTimeout(r, 600));
+        // The observer watches hv's link notifications from the scan that attached it: a moment for that scan to finish.
+        await new Promise((r) => setTimeout(r, 100));
         await s.change('hv', 'vmbr0 restarted as legacy ifdown/ifup does: deleted, made anew, its guest ports not put back', () => restartBridge(lab, g));
         await s.ping('ct101', g.guests.ct102.v4, 56);
         await s.ping('ct101', g.bridge.v4, 56);
