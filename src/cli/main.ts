@@ -140,7 +140,7 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
   const lab = program.command('lab').description('rebuild known PMTUD failures (rp_filter, firewall, bridge port, overlay, a bridge restart, ...) in network namespaces here (needs root)');
   lab
     .command('list')
-    .description('the eleven scenarios (number, name, title, what each builds), and which are up')
+    .description('the twelve scenarios (number, name, title, what each builds), and which are up')
     .action(async () => settle(await labList(io)));
   lab
     .command('up')

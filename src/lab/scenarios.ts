@@ -17,12 +17,14 @@ import type { NetLab } from './netlab.js';
 import { tlsDownload, type TlsResult } from './tls.js';
 import {
   bridgePort,
+  encapRealServer,
   guestBridge,
   restartBridge,
   nestedContainers,
   routedPath,
   vxlanOverlay,
   type BridgePort,
+  type EncapRealServer,
   type GuestBridge,
   type NestedContainers,
   type RoutedPath,
@@ -40,7 +42,7 @@ export interface HealthyPaths {
 }
 
 /** What a builder made, by kind. */
-export type Topology = RoutedPath | BridgePort | NestedContainers | VxlanOverlay | HealthyPaths | GuestBridge;
+export type Topology = RoutedPath | BridgePort | NestedContainers | VxlanOverlay | HealthyPaths | GuestBridge | EncapRealServer;
 
 /** What a scenario built: the topology, its namespaces by role, and where to look. */
 export interface Built<T extends Topology = Topology> {
@@ -605,6 +607,40 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
     },
     expected: { cutOff: { role: 'hv', ifaces: ['tap100i0', 'veth101i0', 'veth102i0'], bridge: 'vmbr0' } },
     limits: "The VM's tap has no VM behind it (no QEMU here): its port is down and carries nothing, but leaves the bridge all the same.",
+  },
+  {
+    number: 12,
+    name: 'decap-rp-filter',
+    title: 'A realserver behind an encapsulating load balancer, strict rp_filter on its tunnel (seed 004)',
+    description:
+      'c — lb — rs: the load balancer lb wraps the client\'s packets to the service address (on rs) in a tunnel, as IPVS does in tunnel mode; rs unwraps them ' +
+      'on vx0 and answers out of eth0. With strict rp_filter on vx0 (the larger of all and vx0 counts), every client packet is dropped after ' +
+      'decapsulation: nothing connects, not even a ping.',
+    async build(lab) {
+      const r = await encapRealServer(lab);
+      return {
+        topology: r,
+        ns: { ...r.ns },
+        readyOn: { role: 'rs', ifname: 'vx0' },
+        addrs: { c: r.client.v4, vip: r.vip },
+        tryThis: [
+          `ip netns exec ${r.ns.c} ping -c 3 ${r.vip}`,
+          `ip netns exec ${r.ns.rs} nstat -az TcpExtIPReversePathFilter`,
+          `ip netns exec ${r.ns.rs} sysctl net.ipv4.conf.all.rp_filter net.ipv4.conf.vx0.rp_filter`,
+        ],
+      };
+    },
+    traffic(lab, b, opts) {
+      const r = topo(b, 'encap-realserver');
+      return run(lab, b, 'decap-rp-filter', opts, async (s) => {
+        await s.ping('c', r.vip, 56);
+        await s.tcp('c', 'rs', r.vip, 1);
+      });
+    },
+    expected: { verdict: 'silent-blackhole', cause: 'rp_filter', where: { role: 'rs', iface: 'vx0' }, proto: 'tcp' },
+    limits:
+      'This kernel has no ipip module: VXLAN stands in for IPIP (both hand out the unwrapped packet on the tunnel device, where rp_filter looks). ' +
+      'The tunnel overhead against the MSS (20 bytes of IPIP) is tested with real IPIP frames sent from a raw socket.',
   },
 ];
 

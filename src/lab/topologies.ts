@@ -469,6 +469,51 @@ export async function restartBridge(lab: NetLab, g: GuestBridge): Promise<void> 
   await lab.addr(ns, ifname, `${v4}/24`);
 }
 
+// ---------------------------------------------------------------------------
+// Scenario 12: a realserver behind an encapsulating load balancer (seed 004)
+//
+//   c ──────── lb ═══ underlay (eth0, .70) ═══ rs      VIP 198.18.73.1 on rs's lo
+//   .72.10     .72.1     vx0 .71.1 ⇄ vx0 .71.2
+//
+// IPVS in tunnel mode wraps each client packet in IPIP to the realserver,
+// which unwraps it on ipip0 and answers the client directly, out of its
+// uplink. This kernel has no ipip module; VXLAN unwraps the same way (the
+// client's packet comes out of vx0), so it stands in. rs routes the client
+// back through eth0, as realservers do, so strict rp_filter on vx0 (the
+// larger of all and vx0) drops every client packet: nothing connects.
+
+export interface EncapRealServer {
+  kind: 'encap-realserver';
+  ns: { c: string; lb: string; rs: string };
+  client: Host;
+  /** The service address, on the realserver's loopback. */
+  vip: string;
+  tunnel: { ns: string; ifname: 'vx0'; kind: 'vxlan' };
+}
+
+export async function encapRealServer(lab: NetLab, opts: { id?: string; strict?: boolean } = {}): Promise<EncapRealServer> {
+  const c = await lab.addNs(nsShort(opts.id, 'c'));
+  const lb = await lab.addNs(nsShort(opts.id, 'lb'), { forward: true });
+  const rs = await lab.addNs(nsShort(opts.id, 'rs'));
+  const cLb = await wire(lab, { ns: c, ifname: 'eth0', mtu: 1500, v4: '198.18.72.10/24' }, { ns: lb, ifname: 'to-c', mtu: 1500, v4: '198.18.72.1/24' });
+  await wire(lab, { ns: lb, ifname: 'eth0', mtu: 1500, v4: '198.18.70.1/24' }, { ns: rs, ifname: 'eth0', mtu: 1500, v4: '198.18.70.2/24' });
+  for (const [ns, local, remote, inner] of [
+    [lb, '198.18.70.1', '198.18.70.2', '198.18.71.1/24'],
+    [rs, '198.18.70.2', '198.18.70.1', '198.18.71.2/24'],
+  ] as const) {
+    await lab.ip(ns, ['link', 'add', 'vx0', 'type', 'vxlan', 'id', '7', 'local', local, 'remote', remote, 'dstport', '4789', 'dev', 'eth0']);
+    await lab.addr(ns, 'vx0', inner);
+    await lab.linkSet(ns, 'vx0', { up: true });
+  }
+  const vip = '198.18.73.1';
+  await lab.addr(rs, 'lo', `${vip}/32`);
+  await lab.route(c, ['add', '198.18.0.0/15', 'via', '198.18.72.1']);
+  await lab.route(lb, ['add', `${vip}/32`, 'via', '198.18.71.2', 'dev', 'vx0']);
+  await lab.route(rs, ['add', '198.18.72.0/24', 'via', '198.18.70.1', 'dev', 'eth0']);
+  if (opts.strict ?? true) await lab.sysctls(rs, { 'net.ipv4.conf.all.rp_filter': 1, 'net.ipv4.conf.vx0.rp_filter': 1 });
+  return { kind: 'encap-realserver', ns: { c, lb, rs }, client: host(cLb.a), vip, tunnel: { ns: rs, ifname: 'vx0', kind: 'vxlan' } };
+}
+
 async function disableBrNetfilter(lab: NetLab, ns: string): Promise<void> {
   // The sysctls exist only where br_netfilter is loaded; then they are per namespace.
   const probe = await lab.exec(ns, ['sysctl', '-n', 'net.bridge.bridge-nf-call-iptables']);

@@ -61,15 +61,16 @@ kernelDescribe(
       for (const name of ['bridge-port', 'firewall', 'healthy']) removeState(name);
     });
 
-    it('lists the eleven scenarios: number, name, title, then what each builds', () => {
+    it('lists the twelve scenarios: number, name, title, then what each builds', () => {
       const r = pmtuWatch('lab', 'list');
       expect(r.status).toBe(0);
       const heads = r.stdout.split('\n').filter((l) => /^\s?\d+ {2}/.test(l));
-      expect(heads).toHaveLength(11);
+      expect(heads).toHaveLength(12);
       expect(heads[0]).toMatch(/^ 1 {2}healthy {12}Healthy paths/);
       expect(heads[2]).toMatch(/^ 3 {2}rp-filter {10}PTB eaten by strict rp_filter \(seed 001, its SVI half\)/);
       expect(heads[9]).toMatch(/^10 {2}mss-clamp/);
       expect(heads[10]).toMatch(/^11 {2}bridge-restart/);
+      expect(heads[11]).toMatch(/^12 {2}decap-rp-filter/);
       expect(r.stdout).toContain("    Seed 001's second half (an Arista SVI at 1500 between 9000 hosts");
     });
 
@@ -140,7 +141,7 @@ kernelDescribe(
       for (const cmd of ['up', 'down']) {
         const r = pmtuWatch('lab', cmd, 'nope');
         expect(r.status).toBe(1);
-        expect(r.stderr).toMatch(/^pmtu-watch: no scenario named "nope" \(pmtu-watch lab list shows them: healthy, router-bottleneck, .*, mss-clamp, bridge-restart\)\n$/);
+        expect(r.stderr).toMatch(/^pmtu-watch: no scenario named "nope" \(pmtu-watch lab list shows them: healthy, router-bottleneck, .*, mss-clamp, bridge-restart, decap-rp-filter\)\n$/);
       }
     });
   },

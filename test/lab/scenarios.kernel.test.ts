@@ -172,6 +172,19 @@ const CHECKS: Record<string, (lab: NetLab, b: Built, sum: DriveSummary) => Promi
     }
     expect(links.filter((x) => x.master === 'vmbr0')).toEqual([]);
   },
+
+  async 'decap-rp-filter'(lab, b, sum) {
+    blackHoled(ping(sum, 56));
+    const t = tcps(sum)[0]!;
+    expect(t.ok, describeStep(t)).toBe(false); // nothing connects
+    expect(t.bytesReceived).toBe(0);
+    // The realserver's kernel counts the drops itself; the load balancer did wrap them (its vx0 sent them).
+    expect(await nstat(lab, b.ns.rs!, 'TcpExtIPReversePathFilter')).toBeGreaterThan(2);
+    // Loose mode on the tunnel is the fix: then the client is answered (directly, out of eth0).
+    await lab.sysctl(b.ns.rs!, 'net.ipv4.conf.vx0.rp_filter', 2);
+    const r = await lab.exec(b.ns.c!, ['ping', '-c', '1', '-W', '1', b.addrs.vip!]);
+    expect(r.code, r.stdout).toBe(0);
+  },
 };
 
 kernelDescribe(
