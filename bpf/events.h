@@ -103,7 +103,8 @@ struct pmtu_encap {
 	__u16 overhead; /* bytes from the tunnel's IP header to the inner IP header */
 	__u16 pad1;
 	__u32 id;	/* VXLAN / Geneve VNI, GRE key; 0 when none */
-	__u32 pad2;
+	__u16 sport;	/* a UDP tunnel's ports (host byte order), 0 for the others */
+	__u16 dport;
 	__u8 saddr[16]; /* the tunnel's endpoints, network byte order */
 	__u8 daddr[16];
 };

@@ -215,6 +215,10 @@ static __always_inline int parse_tunnel(const __u8 *snap, __u32 len, __u32 off, 
 	e->family = t->family;
 	e->overhead = in - off;
 	e->id = id;
+	if (t->proto == IPPROTO_UDP) {
+		e->sport = t->sport;
+		e->dport = t->dport;
+	}
 	__builtin_memcpy(e->saddr, t->saddr, 16);
 	__builtin_memcpy(e->daddr, t->daddr, 16);
 	return in;

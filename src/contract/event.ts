@@ -41,6 +41,9 @@ export interface EncapJson {
   overhead: number;
   /** VXLAN / Geneve VNI, GRE key (absent when none). */
   id?: number;
+  /** A UDP tunnel's own ports (VXLAN, Geneve; absent for the others). */
+  sport?: number;
+  dport?: number;
   /** Present (true) when the tunnel is the one an ICMP error quotes. */
   quoted?: true;
 }

@@ -102,6 +102,8 @@ export interface EncapMsg {
   overhead: number;
   id?: number | null;
   quoted?: boolean | null;
+  sport?: number | null;
+  dport?: number | null;
 }
 
 export interface NetnsInfoMsg {
@@ -287,12 +289,16 @@ function encapMsg(e: EncapJson): EncapMsg {
   const m: EncapMsg = { type: indexOf(ENCAP_TYPES, e.type, 'tunnel type'), src: e.src, dst: e.dst, overhead: e.overhead };
   if (e.id !== undefined) m.id = e.id;
   if (e.quoted) m.quoted = true;
+  if (e.sport !== undefined) m.sport = e.sport;
+  if (e.dport !== undefined) m.dport = e.dport;
   return m;
 }
 
 function encapFromMsg(m: EncapMsg): EncapJson {
   const e: EncapJson = { type: nameOf(ENCAP_TYPES, m.type, 'tunnel type') as EncapJson['type'], src: m.src, dst: m.dst, overhead: m.overhead };
   if (has(m.id)) e.id = m.id;
+  if (has(m.sport)) e.sport = m.sport;
+  if (has(m.dport)) e.dport = m.dport;
   if (m.quoted) e.quoted = true;
   return e;
 }

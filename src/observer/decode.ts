@@ -48,7 +48,7 @@ const FLOW = { saddr: 0, daddr: 16, sport: 32, dport: 34, proto: 36, family: 37,
 export const SNAP_MAX = 256;
 
 /** Offsets inside struct pmtu_encap. */
-const ENCAP = { type: 0, family: 1, quoted: 2, overhead: 4, id: 8, saddr: 16, daddr: 32 } as const;
+const ENCAP = { type: 0, family: 1, quoted: 2, overhead: 4, id: 8, sport: 12, dport: 14, saddr: 16, daddr: 32 } as const;
 /** enum pmtu_encap_type, by value. */
 export const ENCAP_TYPES: Record<number, EncapType> = { 1: 'ipip', 2: 'sit', 3: 'ip6ip6', 4: 'ip4ip6', 5: 'gre', 6: 'gretap', 7: 'vxlan', 8: 'geneve' };
 
@@ -206,6 +206,8 @@ function encap(buf: Buffer, o: number): Encap | null {
     dst: addr(buf, o + ENCAP.daddr),
     overhead: u16(buf, o + ENCAP.overhead),
     id: u32(buf, o + ENCAP.id),
+    sport: u16(buf, o + ENCAP.sport),
+    dport: u16(buf, o + ENCAP.dport),
     quoted: buf[o + ENCAP.quoted] !== 0,
   };
 }

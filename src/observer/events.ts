@@ -46,6 +46,9 @@ export interface Encap {
   overhead: number;
   /** VXLAN / Geneve VNI or GRE key, 0 when none. */
   id: number;
+  /** A UDP tunnel's (VXLAN, Geneve) own ports, 0 for the others. */
+  sport: number;
+  dport: number;
   quoted: boolean;
 }
 

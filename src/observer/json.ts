@@ -45,6 +45,10 @@ function inner(f: Flow): InnerJson {
 function encapJson(e: Encap): EncapJson {
   const out: EncapJson = { type: e.type, src: e.src, dst: e.dst, overhead: e.overhead };
   if (e.id) out.id = e.id;
+  if (e.dport) {
+    out.sport = e.sport;
+    out.dport = e.dport;
+  }
   if (e.quoted) out.quoted = true;
   return out;
 }

@@ -64,7 +64,7 @@ kernelDescribe(
       expect(rest).toEqual([]);
       expect(ev).toMatchObject({ kind: 'syn', mss: 1460, len: 48 });
       expect(ev!.outer).toMatchObject({ family: 4, src: CLIENT, dst: VIP, sport: 41000, dport: 443, proto: PROTO.tcp });
-      expect(ev!.encap).toEqual({ type: 'ipip', family: 4, src: LB, dst: RS, overhead: 20, id: 0, quoted: false });
+      expect(ev!.encap).toEqual({ type: 'ipip', family: 4, src: LB, dst: RS, overhead: 20, id: 0, sport: 0, dport: 0, quoted: false });
       expect(ev!.flags.df).toBe(true);
       // The snapshot is the packet as it was on the wire, tunnel header first.
       expect(ev!.snap.length).toBe(20 + 48);
@@ -103,7 +103,7 @@ kernelDescribe(
       const [a] = await only(vx(4789, 41010));
       expect(a).toMatchObject({ kind: 'syn', mss: 1460 });
       expect(a!.outer).toMatchObject({ src: CLIENT, dst: VIP, sport: 41010, dport: 443 });
-      expect(a!.encap).toEqual({ type: 'vxlan', family: 4, src: LB, dst: RS, overhead: 50, id: 42, quoted: false });
+      expect(a!.encap).toEqual({ type: 'vxlan', family: 4, src: LB, dst: RS, overhead: 50, id: 42, sport: 50000, dport: 4789, quoted: false });
       const [b] = await only(vx(8472, 41011));
       expect(b!.encap).toMatchObject({ type: 'vxlan', overhead: 50 });
       const opts = Buffer.from([0x01, 0x02, 0x80, 0x01, 0, 0, 0, 1]); // one 4-byte option
@@ -146,7 +146,7 @@ kernelDescribe(
       expect(ev).toMatchObject({ kind: 'ptb', mtu: 1400 });
       expect(ev!.outer).toMatchObject({ src: ROUTER, dst: LB, proto: PROTO.icmp });
       expect(ev!.inner).toMatchObject({ family: 4, src: CLIENT, dst: VIP, sport: 41030, dport: 443, proto: PROTO.tcp, len: 1500 });
-      expect(ev!.encap).toEqual({ type: 'ipip', family: 4, src: LB, dst: RS, overhead: 20, id: 0, quoted: true });
+      expect(ev!.encap).toEqual({ type: 'ipip', family: 4, src: LB, dst: RS, overhead: 20, id: 0, sport: 0, dport: 0, quoted: true });
       // The quoted tunnel's source is the PTB's destination: genuine, though the flow inside is the client's.
       expect(ev!.flags.quoteMismatch).toBe(false);
       expect(ev!.flags.innerTruncated).toBe(false);

@@ -65,18 +65,22 @@ export interface EncapSpec {
   quoted?: boolean;
   overhead?: number;
   id?: number;
+  sport?: number;
+  dport?: number;
   src?: string;
   dst?: string;
 }
 
 // struct pmtu_encap: type @0, family @1, quoted @2, pad0 @3, overhead @4,
-// pad1 @6, id @8, pad2 @12, saddr[16] @16, daddr[16] @32; 48 bytes.
+// pad1 @6, id @8, sport @12, dport @14, saddr[16] @16, daddr[16] @32; 48 bytes.
 function writeEncap(buf: Buffer, o: number, e: EncapSpec): void {
   buf.writeUInt8(e.type, o);
   buf.writeUInt8(e.family, o + 1);
   buf.writeUInt8(e.quoted ? 1 : 0, o + 2);
   buf.writeUInt16LE(e.overhead ?? 0, o + 4);
   buf.writeUInt32LE(e.id ?? 0, o + 8);
+  buf.writeUInt16LE(e.sport ?? 0, o + 12);
+  buf.writeUInt16LE(e.dport ?? 0, o + 14);
   if (e.src) addrBytes(e.src).copy(buf, o + 16);
   if (e.dst) addrBytes(e.dst).copy(buf, o + 32);
 }

@@ -114,7 +114,7 @@ describe('decodeRecord', () => {
     const ev = decodeRecord(PTB_IPIP)!;
     expect(ev.outer).toEqual({ family: 4, src: '198.19.0.1', dst: '198.18.40.1', sport: 0, dport: 0, proto: 1, len: 576 });
     expect(ev.inner).toEqual({ family: 4, src: '198.18.50.2', dst: '198.18.60.1', sport: 41000, dport: 443, proto: 6, len: 1500 });
-    expect(ev.encap).toEqual({ type: 'ipip', family: 4, src: '198.18.40.1', dst: '198.18.40.2', overhead: 20, id: 0, quoted: true });
+    expect(ev.encap).toEqual({ type: 'ipip', family: 4, src: '198.18.40.1', dst: '198.18.40.2', overhead: 20, id: 0, sport: 0, dport: 0, quoted: true });
     const built = record({
       kind: KIND.ptb,
       dir: DIR.ingress,
@@ -142,9 +142,9 @@ describe('decodeRecord', () => {
       expect(ev.encap?.type).toBe(name);
     }
     const vx = decodeRecord(
-      record({ kind: KIND.syn, encap: { type: ENCAP.vxlan, family: 6, overhead: 70, id: 0xabcdef, src: '2001:db8:40:0:0:0:0:1', dst: '2001:db8:40:0:0:0:0:2' } }),
+      record({ kind: KIND.syn, encap: { type: ENCAP.vxlan, family: 6, overhead: 70, id: 0xabcdef, sport: 51234, dport: 4789, src: '2001:db8:40:0:0:0:0:1', dst: '2001:db8:40:0:0:0:0:2' } }),
     )!;
-    expect(vx.encap).toEqual({ type: 'vxlan', family: 6, src: '2001:db8:40::1', dst: '2001:db8:40::2', overhead: 70, id: 0xabcdef, quoted: false });
+    expect(vx.encap).toEqual({ type: 'vxlan', family: 6, src: '2001:db8:40::1', dst: '2001:db8:40::2', overhead: 70, id: 0xabcdef, sport: 51234, dport: 4789, quoted: false });
     expect(decodeRecord(record({ kind: KIND.syn, encap: { type: 99, family: 4 } }))!.encap).toBeNull();
     expect(decodeRecord(record({ kind: KIND.syn, encap: { type: ENCAP.ipip, family: 0 } }))!.encap).toBeNull();
     const lazy = decodeBatch(record({ kind: KIND.syn, encap: { type: ENCAP.gre, family: 4, id: 5 } })).events[0] as RecordEvent;
