@@ -6,8 +6,10 @@
 
 import type { CorrelatorEvent, EventJson, RouteEventJson } from '../contract/event.js';
 import type { EvidenceJson, FlowJson, VerdictJson } from '../contract/verdict.js';
-import type { FlowStateJson, MssSeenJson } from '../contract/event.js';
+import { protoName, type FlowStateJson, type MssSeenJson } from '../contract/event.js';
+import { encapOverhead, ENCAP_NAMES, TCP_IP_HEADERS, tunnelOfFlow, tunnelProto } from '../net/encap.js';
 import { appliedPmtu, familyOf, MIN_PMTU } from '../net/pmtu.js';
+import { tunnelMss, tunnelMssNote, tunnelText, type TunnelSeen } from './encap.js';
 import { fixFor } from './fixes.js';
 import { endpointsHash, RecencyTable, type TableEntry } from './recency.js';
 
@@ -60,6 +62,8 @@ interface PtbFact extends Fact {
   /** The host the PTB goes to: the sender of the too-big packet. */
   to: string;
   mtuIface: string | null;
+  /** The tunnel packet it quotes, when it quotes one (the flow is inside it). */
+  tunnel?: TunnelSeen | undefined;
 }
 interface DropFact extends Fact {
   reason: string;
@@ -69,6 +73,8 @@ interface DropFact extends Fact {
   mtuIface: string | null;
   mtuNetns: string | null;
   src: string;
+  /** The tunnel the dropped packet was in (len is the inner packet's). */
+  tunnel?: TunnelSeen | undefined;
 }
 interface SizeFact extends Fact {
   dir: string | null;
@@ -84,6 +90,8 @@ interface SynFact extends Fact {
   synAck: boolean;
   ifMtu: number;
   family: 4 | 6;
+  /** The tunnel the SYN was seen in (ifMtu is its link's, the tunnel's headers not taken off). */
+  tunnel?: TunnelSeen | undefined;
 }
 interface RetransmitFact extends Fact {
   src: string;
@@ -383,12 +391,22 @@ export class Correlator {
 
   /** Takes one event; returns the verdicts it changed (usually none or one). */
   push(ev: CorrelatorEvent): VerdictJson[] {
+    // A drop of a tunnel's packet is a fact of the flow inside it and of the tunnel's own flow too.
+    const own = ev.kind === 'drop' ? tunnelFlowDrop(ev) : undefined;
+    if (!own) return this.pushOne(ev, true);
+    const a = this.pushOne(own, false);
+    const b = this.pushOne(ev, true);
+    return a.length ? (b.length ? [...a, ...b] : a) : b;
+  }
+
+  /** push() for one event; `counted`: it is one of the stream's, not made of one. */
+  private pushOne(ev: CorrelatorEvent, counted: boolean): VerdictJson[] {
     // No verdict from a packet its destination cannot have sent, or an error quoting nothing usable.
     if (ev.kind !== 'route' && ev.flags.includes('quote-mismatch')) {
       this.pushQuoteMismatch(ev.ts, ev.flags.includes('icmp-error'));
       return NO_VERDICTS;
     }
-    this.counters.events++;
+    if (counted) this.counters.events++;
     if (ev.ts > this.now) this.now = ev.ts;
     if (this.now - this.lastSweep >= 1000) this.sweep();
     const x = subjectFields(ev);
@@ -600,6 +618,7 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
         mtu: ev.mtu ?? 0,
         to,
         mtuIface: ev.mtuIface ?? null,
+        tunnel: tunnelOf(ev, true),
       });
       return;
     }
@@ -615,6 +634,7 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
         mtuIface: ev.mtuIface ?? null,
         mtuNetns: ev.mtuNetns ?? null,
         src: ev.src ?? '',
+        tunnel: tunnelOf(ev, false),
       };
       const key = `${ev.netns}|${ev.iface}|${fact.reason}|${fact.hop}|${fact.mtu}|${fact.len}`;
       if (ev.flags.includes('icmp-error')) putFact(flow, 'ptbDrops', key, fact);
@@ -649,6 +669,7 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
         synAck,
         ifMtu: ev.mtu ?? 0,
         family: (ev.src ?? '').includes(':') ? 6 : 4,
+        tunnel: tunnelOf(ev, false),
       });
       if (!synAck && !flow.initiatorKnown) {
         const f = sameFlow(flow.shown, ev) ? flow.shown : flowOf(ev);
@@ -664,6 +685,25 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
       return;
     }
   }
+}
+
+/**
+ * The drop of a tunnel's packet as the tunnel's own flow saw it (its
+ * endpoints, its protocol or UDP ports, the whole packet's length), without
+ * the inner flow's kernel state; undefined for any other event.
+ */
+function tunnelFlowDrop(ev: EventJson): EventJson | undefined {
+  const e = ev.encap;
+  if (!e || e.quoted || ev.flags.includes('icmp-error')) return undefined;
+  const { encap: _inner, flow: _state, ...rest } = ev;
+  return { ...rest, src: e.src, dst: e.dst, sport: e.sport ?? 0, dport: e.dport ?? 0, proto: protoName(tunnelProto(e.type)), len: (ev.len ?? 0) + e.overhead };
+}
+
+/** The tunnel of an event: its own (quoted false) or the one its ICMP error quotes. */
+function tunnelOf(ev: EventJson, quoted: boolean): TunnelSeen | undefined {
+  const e = ev.encap;
+  if (!e || (e.quoted === true) !== quoted) return undefined;
+  return { type: e.type, overhead: e.overhead, src: e.src, dst: e.dst };
 }
 
 /** The last SYN key made: a host's SYNs are seen at the same few hooks, so their facts can share one string. */
@@ -740,6 +780,8 @@ function judge(flow: Flow, ts: number): VerdictJson {
     break;
   }
   const mssNotes = flow.kernel.length ? kernelMssNotes(flow) : mssRewrites(flow);
+  /** A tunnel's bytes the verdict's fix must leave room for. */
+  let overhead = 0;
 
   const ptbDrop = maxBy(flow.ptbDrops, LATEST);
   const l2 = maxBy(flow.l2, LONGEST);
@@ -758,6 +800,14 @@ function judge(flow: Flow, ts: number): VerdictJson {
           ? `generated a PTB to ${p.to} advertising MTU ${p.mtu}${p.mtuIface ? ` (route via ${p.mtuIface})` : ''}`
           : `PTB ${p.dir ?? ''} from ${p.hop ?? '?'} to ${p.to} advertising MTU ${p.mtu}`,
       ),
+    );
+  }
+
+  const quotedTunnel = ptbs.find((p) => p.tunnel)?.tunnel;
+  if (quotedTunnel && lowest !== null) {
+    v.notes.push(
+      `the PTB quotes the ${ENCAP_NAMES[quotedTunnel.type]} packet (${quotedTunnel.src} -> ${quotedTunnel.dst}) that carried this flow: ` +
+        `${quotedTunnel.src} learns MTU ${lowest} towards ${quotedTunnel.dst}, which leaves ${lowest - quotedTunnel.overhead} for the packets inside`,
     );
   }
 
@@ -780,11 +830,12 @@ function judge(flow: Flow, ts: number): VerdictJson {
     if (tooBig) ev.push(evidence('drop', tooBig, `dropped a ${tooBig.len}-byte packet from ${tooBig.src}: larger than MTU ${tooBig.mtu}${tooBig.mtuIface ? ` of ${tooBig.mtuIface}` : ''}`));
   } else if (l2) {
     v.verdict = 'local-bottleneck';
-    const tunnel = tunnelOverhead(flow.shown);
+    const tunnel = l2.tunnel ? { name: ENCAP_NAMES[l2.tunnel.type], overhead: l2.tunnel.overhead, wire: l2.len + l2.tunnel.overhead } : tunnelOverhead(flow.shown, l2.len);
     v.cause = tunnel ? 'tunnel-overhead' : 'layer2';
     if (tunnel) {
+      overhead = tunnel.overhead;
       v.notes.push(
-        `${tunnel.name} packets of ${l2.len} bytes do not fit the underlay (MTU ${l2.mtu}): the ${tunnel.name} device(s) on ${l2.netns} need an MTU of at most ${l2.mtu - tunnel.overhead}`,
+        `${tunnel.name} packets of ${tunnel.wire} bytes do not fit the underlay (MTU ${l2.mtu}): the ${tunnel.name} device(s) on ${l2.netns} need an MTU of at most ${l2.mtu - tunnel.overhead}`,
       );
     }
     const netns = l2.mtuNetns ?? l2.netns;
@@ -838,8 +889,18 @@ function judge(flow: Flow, ts: number): VerdictJson {
       );
       v.notes.push('the hop that drops them is not watched: the bounds come from what got through and what was retransmitted');
     } else {
-      const mss = mssTooBig(flow) ?? kernelMssTooBig(flow);
-      if (mss) {
+      const tunneled = tunnelMss(flow.syns);
+      const mss = tunneled ? undefined : (mssTooBig(flow) ?? kernelMssTooBig(flow));
+      if (tunneled) {
+        const s = tunneled.at;
+        v.verdict = 'mss-exceeds-path';
+        v.cause = 'encap-overhead';
+        v.where = { netns: s.netns, iface: s.iface, hop: null };
+        v.mtu = s.ifMtu;
+        overhead = s.tunnel!.overhead;
+        ev.push(evidence('syn', s, `${s.synAck ? 'SYN-ACK' : 'SYN'} from ${s.src} inside ${tunnelText(s.tunnel!)} advertises MSS ${s.mss}`));
+        v.notes.push(tunnelMssNote(tunneled));
+      } else if (mss) {
         v.verdict = 'mss-exceeds-path';
         v.where = { netns: mss.netns, iface: mss.iface, hop: null };
         v.mtu = mss.ifMtu;
@@ -857,7 +918,7 @@ function judge(flow: Flow, ts: number): VerdictJson {
   // A copy of just the size it is (the pushed-to list has room for 17).
   v.evidence = ev.slice(0, MAX_EVIDENCE);
   if (v.evidence.length > 1) v.evidence.sort(byTimeThenWhat);
-  v.fix = fixFor(v);
+  v.fix = fixFor(v, overhead);
   return v;
 }
 
@@ -872,20 +933,19 @@ function smallestLen(drops: readonly DropFact[]): number {
   return min;
 }
 
-/** Encapsulations known by their UDP port, with their IPv4-underlay overhead. */
-const TUNNELS: Record<number, { name: string; overhead: number }> = {
-  4789: { name: 'VXLAN', overhead: 50 },
-  8472: { name: 'VXLAN', overhead: 50 },
-  6081: { name: 'Geneve', overhead: 50 },
-};
-
-function tunnelOverhead(f: FlowJson): { name: string; overhead: number } | undefined {
-  if (f.proto !== 'udp') return undefined;
-  return TUNNELS[f.dport] ?? TUNNELS[f.sport];
+/**
+ * A UDP flow that is a tunnel by its port (a drop seen from outside, or from
+ * before events carried `encap`): its overhead over an IPv4 underlay, as far
+ * as the flow says (len is the whole packet).
+ */
+function tunnelOverhead(f: FlowJson, len: number): { name: string; overhead: number; wire: number } | undefined {
+  const family = familyOf(f.src);
+  const type = tunnelOfFlow(f.proto, family, f.sport, f.dport);
+  return type ? { name: ENCAP_NAMES[type], overhead: encapOverhead(type, family), wire: len } : undefined;
 }
 
 function headers(s: SynFact): number {
-  return s.family === 6 ? 60 : 40;
+  return TCP_IP_HEADERS[s.family];
 }
 
 /**
@@ -997,7 +1057,7 @@ function kernelMssTooBig(flow: Flow): SynFact | undefined {
     }
     if (!received) continue;
     const family = familyOf(received.ends.from);
-    const excess = received.mss + (family === 6 ? 60 : 40) - min.mtu;
+    const excess = received.mss + TCP_IP_HEADERS[family] - min.mtu;
     if (excess > 0 && (!worst || excess > worst.excess)) {
       const { from, to } = received.ends;
       worst = { at: { ts: narrowest.ts, netns: narrowest.netns, iface: min.iface, dir: null, src: from, dst: to, mss: received.mss, synAck, ifMtu: min.mtu, family }, excess };

@@ -74,6 +74,37 @@ export function udpTunnel(sport: number, dport: number): EncapType | undefined {
   return UDP_TUNNEL_PORTS[dport] ?? UDP_TUNNEL_PORTS[sport];
 }
 
+/** The IP protocol of a tunnel's own packets (UDP for VXLAN and Geneve). */
+export function tunnelProto(type: EncapType): number {
+  switch (type) {
+    case 'ipip':
+    case 'ip4ip6':
+      return 4;
+    case 'sit':
+    case 'ip6ip6':
+      return 41;
+    case 'gre':
+    case 'gretap':
+      return 47;
+    default:
+      return 17;
+  }
+}
+
+/**
+ * The tunnel a flow is by its protocol (IPIP, sit, ip6ip6, ip4ip6, GRE) or
+ * its UDP ports (VXLAN, Geneve): for flows of tunnels' own packets, which
+ * events name as such when they carry no `encap` (before 0.4, or the tunnel's
+ * own flow the correlator makes of a drop inside a tunnel).
+ */
+export function tunnelOfFlow(proto: string | number, family: Family, sport: number, dport: number): EncapType | undefined {
+  if (proto === 'udp' || proto === 17) return udpTunnel(sport, dport);
+  if (proto === 4) return family === 4 ? 'ipip' : 'ip4ip6';
+  if (proto === 41) return family === 4 ? 'sit' : 'ip6ip6';
+  if (proto === 47) return 'gre';
+  return undefined;
+}
+
 // ---------------------------------------------------------------------------
 // Tunnel devices (audit): what a device of a kind adds to every packet.
 
