@@ -245,6 +245,13 @@ int pmtu_parse_tunnel(const struct pmtu_event *ev, __u32 off, const struct pmtu_
 	return parse_tunnel(ev->snap, ev->snap_len, off, t, l4, e);
 }
 
+/* Whether a header's protocol (and UDP port) can be a tunnel's: spares most packets the call. */
+static __always_inline int maybe_tunnel(const struct pmtu_flow *f)
+{
+	return f->proto == IPPROTO_IPIP || f->proto == IPPROTO_IPV6 || f->proto == IPPROTO_GRE ||
+	       (f->proto == IPPROTO_UDP && is_tunnel_port(f->dport));
+}
+
 /* True for the ICMP/ICMPv6 types that quote the packet they complain about. */
 static __always_inline int is_icmp_error(__u8 family, __u8 proto, __u8 type)
 {
@@ -290,7 +297,7 @@ int pmtu_parse_snapshot(struct pmtu_event *ev)
 		ev->flags |= PMTU_F_DF;
 	}
 
-	if (!frag)
+	if (!frag && maybe_tunnel(&ev->outer))
 		in = pmtu_parse_tunnel(ev, 0, &ev->outer, l4, &ev->encap);
 	if (in >= 0) {
 		struct pmtu_flow f = {};
@@ -323,7 +330,7 @@ int pmtu_parse_snapshot(struct pmtu_event *ev)
 
 	/* The quoted header: a PTB quoting garbage still says who sent it. */
 	inner_l4 = pmtu_parse_ip(ev, o + 8, &ev->inner, &frag);
-	if (inner_l4 >= 0 && !frag && !ev->encap.type) {
+	if (inner_l4 >= 0 && !frag && !ev->encap.type && maybe_tunnel(&ev->inner)) {
 		in = pmtu_parse_tunnel(ev, o + 8, &ev->inner, inner_l4, &ev->encap);
 		if (in >= 0) {
 			struct pmtu_flow f = {};
