@@ -78,6 +78,16 @@ static __always_inline __u16 rd16(const __u8 *p)
 	return ((__u16)p[0] << 8) | p[1];
 }
 
+#define VXLAN_PORT 4789
+#define VXLAN_PORT_LINUX 8472 /* the Linux driver's default without dstport, flannel's */
+#define GENEVE_PORT 6081
+
+/* The UDP destination ports tunnels are known by (tc.bpf.c tests them before it loads any bytes). */
+static __always_inline int is_tunnel_port(__u16 port)
+{
+	return port == VXLAN_PORT || port == VXLAN_PORT_LINUX || port == GENEVE_PORT;
+}
+
 static __always_inline int is_port_proto(__u8 proto)
 {
 	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP ||

@@ -153,6 +153,9 @@ int BPF_PROG(pmtu_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	ev->flags |= flags;
 	ev->reason = reason;
 	ev->len = seg_len;
+	/* Inside a tunnel the event is the inner packet's (the oversize check above was the wire's). */
+	if (ev->encap.type && !ev->encap.quoted && ev->len > ev->encap.overhead)
+		ev->len -= ev->encap.overhead;
 	/* A packet this host made has no device before it is routed out (a PTB
 	 * its own firewall drops on output): name the route's device instead. */
 	if (!dev) {

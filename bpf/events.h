@@ -15,7 +15,12 @@
 #include <linux/types.h>
 #endif
 
-#define PMTU_SNAP_LEN 128 /* bytes of packet kept from the network header on */
+/*
+ * Bytes of packet kept from the network header on: enough for a PTB over IPv6
+ * quoting an IPv6 packet inside an IPv6 tunnel, with its ports
+ * (40 + 8 + 40 + 40 + 4), and for a VXLAN-in-IPv6 SYN's MSS option.
+ */
+#define PMTU_SNAP_LEN 256
 #define PMTU_IFNAME_LEN 16
 
 enum pmtu_kind {
@@ -48,6 +53,22 @@ enum pmtu_flags {
 	PMTU_F_QUOTE_MISMATCH = 1 << 7,
 };
 
+/*
+ * pmtu_encap.type: the tunnel around the event's subject flow. One level:
+ * a tunnel inside a tunnel is reported as the outer one's inner packet.
+ */
+enum pmtu_encap_type {
+	PMTU_ENCAP_NONE = 0,
+	PMTU_ENCAP_IPIP = 1,   /* IPv4 in IPv4 (protocol 4) */
+	PMTU_ENCAP_SIT = 2,    /* IPv6 in IPv4 (protocol 41) */
+	PMTU_ENCAP_IP6IP6 = 3, /* IPv6 in IPv6 (next header 41) */
+	PMTU_ENCAP_IP4IP6 = 4, /* IPv4 in IPv6 (next header 4) */
+	PMTU_ENCAP_GRE = 5,    /* GRE (protocol 47) carrying IPv4 or IPv6, over either */
+	PMTU_ENCAP_GRETAP = 6, /* GRE carrying Ethernet (0x6558) */
+	PMTU_ENCAP_VXLAN = 7,  /* UDP to 4789 (or Linux's old default 8472), inner Ethernet */
+	PMTU_ENCAP_GENEVE = 8, /* UDP to 6081, options, inner Ethernet (or IP) */
+};
+
 /* pmtu_flow_state.flags */
 enum pmtu_flow_flags {
 	PMTU_FS_KNOWN = 1 << 0,	     /* events: the flow table had this flow in this namespace */
@@ -67,6 +88,25 @@ struct pmtu_flow {
 	__u8 proto;  /* IPPROTO_* (ICMPv6 = 58) */
 	__u8 family; /* 4, 6, or 0 when absent */
 	__u16 len;   /* length the IP header states (total / payload + 40) */
+};
+
+/*
+ * The tunnel header around the event's subject flow: the packet's own (the
+ * event's flow fields then describe the packet inside it) or, with 'quoted',
+ * the one an ICMP error quotes (its inner flow is the packet inside that).
+ */
+struct pmtu_encap {
+	__u8 type;	/* enum pmtu_encap_type; 0: no tunnel */
+	__u8 family;	/* of the tunnel's own IP header */
+	__u8 quoted;	/* 1: the tunnel header is inside an ICMP error's quote */
+	__u8 pad0;
+	__u16 overhead; /* bytes from the tunnel's IP header to the inner IP header */
+	__u16 pad1;
+	__u32 id;	/* VXLAN / Geneve VNI, GRE key; 0 when none */
+	__u16 sport;	/* a UDP tunnel's ports (host byte order), 0 for the others */
+	__u16 dport;
+	__u8 saddr[16]; /* the tunnel's endpoints, network byte order */
+	__u8 daddr[16];
 };
 
 /*
@@ -102,8 +142,11 @@ struct pmtu_event {
 	__u32 netns;	/* inode of the network namespace of ifindex */
 	__u32 ifindex;
 	__u32 mtu;	/* PTB: advertised; drop: the device's/route's it exceeded;
-			 * syn/size: the hook's device's; retransmit: the route's */
-	__u32 len;	/* L3 length of the packet (segment size with PMTU_F_GSO) */
+			 * syn/size: the hook's device's (the tunnel's overhead not
+			 * taken off); retransmit: the route's */
+	__u32 len;	/* L3 length of the packet (segment size with PMTU_F_GSO); inside a
+			 * tunnel (encap, not quoted) the inner packet's: the wire
+			 * carries len + encap.overhead */
 	__u32 reason;	/* drop: enum skb_drop_reason value; userspace names it via BTF */
 	__u16 mss;	/* SYN: the MSS option; retransmit: the socket's mss_cache */
 	__u16 vlan;	/* outer VLAN id, 0 when untagged */
@@ -111,10 +154,11 @@ struct pmtu_event {
 	__u32 mtu_netns;
 	char ifname[PMTU_IFNAME_LEN];
 	char mtu_ifname[PMTU_IFNAME_LEN];
-	struct pmtu_flow outer; /* the packet itself */
-	struct pmtu_flow inner; /* the flow an ICMP error quotes */
+	struct pmtu_flow outer; /* the packet itself (inside its tunnel, when encap is its own) */
+	struct pmtu_flow inner; /* the flow an ICMP error quotes (inside the quoted tunnel) */
 	struct pmtu_flow_state state; /* the subject flow's kernel state, joined in the kernel */
-	__u8 snap[PMTU_SNAP_LEN];
+	struct pmtu_encap encap;      /* the tunnel around the subject flow, type 0 when none */
+	__u8 snap[PMTU_SNAP_LEN];     /* from the outermost IP header on */
 };
 
 /* Change src/observer/decode.ts (RECORD_SIZE and offsets) with this. */
@@ -125,7 +169,8 @@ struct pmtu_event {
 #endif
 PMTU_STATIC_ASSERT(sizeof(struct pmtu_flow) == 40, "pmtu_flow layout changed");
 PMTU_STATIC_ASSERT(sizeof(struct pmtu_flow_state) == 56, "pmtu_flow_state layout changed");
-PMTU_STATIC_ASSERT(sizeof(struct pmtu_event) == 344, "pmtu_event layout changed");
+PMTU_STATIC_ASSERT(sizeof(struct pmtu_encap) == 48, "pmtu_encap layout changed");
+PMTU_STATIC_ASSERT(sizeof(struct pmtu_event) == 520, "pmtu_event layout changed");
 
 /* Indexes of the per-CPU loss counters map ("losses"). */
 enum pmtu_loss {

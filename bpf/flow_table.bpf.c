@@ -62,15 +62,19 @@ int pmtu_flow_key(struct pmtu_flow_key *key, const struct pmtu_flow *f, __u32 ne
 static __always_inline int quote_mismatch(const struct pmtu_event *ev)
 {
 	int n = ev->outer.family == 4 ? 4 : 16;
+	/* A quoted tunnel packet was sent by the tunnel's source, not by the flow's inside it. */
+	int tunnel = ev->encap.type && ev->encap.quoted;
+	const __u8 *src = tunnel ? ev->encap.saddr : ev->inner.saddr;
+	__u8 family = tunnel ? ev->encap.family : ev->inner.family;
 
-	if (!ev->inner.family) /* quoted too little to say */
+	if (!family) /* quoted too little to say */
 		return 0;
-	if (ev->inner.family != ev->outer.family)
+	if (family != ev->outer.family)
 		return 1;
 	for (int i = 0; i < 16; i++) {
 		if (i >= n)
 			break;
-		if (ev->inner.saddr[i] != ev->outer.daddr[i])
+		if (src[i] != ev->outer.daddr[i])
 			return 1;
 	}
 	return 0;

@@ -31,6 +31,12 @@ int BPF_PROG(pmtu_icmp_send, const struct sk_buff *skb, int type, int code)
 	__builtin_memcpy(&quoted, &ev->outer, sizeof(quoted));
 	__builtin_memcpy(&ev->inner, &quoted, sizeof(quoted));
 	__builtin_memset(&ev->outer, 0, sizeof(ev->outer));
+	/* A tunnel's packet: the PTB will quote its header, and the flow is the one inside. */
+	if (ev->encap.type) {
+		ev->encap.quoted = 1;
+		if (ev->len > ev->encap.overhead)
+			ev->len -= ev->encap.overhead;
+	}
 	pmtu_flow_join(ev, 1);
 
 	/* The MTU it will advertise is the route's (ip_forward / ip_dst_mtu_maybe_forward). */

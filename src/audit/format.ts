@@ -1,5 +1,6 @@
 // How audit findings read on a terminal; --json prints the AuditResult itself.
 
+import { segmentOnWire } from '../net/encap.js';
 import { SEVERITIES, type AuditResult, type Finding, type RouteMss, type Severity } from './types.js';
 
 const MAX_PROBLEMS_SHOWN = 5;
@@ -20,7 +21,7 @@ export function routesText(routes: RouteMss[]): string[] {
   if (routes.length === 0) return ['no routes through a device in scope'];
   const rows = [['NETNS', 'ROUTE', 'DEV', 'MTU', 'SYN MSS', 'CHAIN MTU', 'SMALLEST AT']];
   for (const r of routes) {
-    const flag = r.mss + (r.family === 4 ? 40 : 60) > r.chainMtu ? ' !' : '';
+    const flag = segmentOnWire(r.mss, r.family) > r.chainMtu ? ' !' : '';
     rows.push([r.netns, r.gateway ? `${r.dst} via ${r.gateway}` : r.dst, r.device, String(r.mtu), String(r.mss), `${r.chainMtu}${flag}`, `${r.chainAt.netns}/${r.chainAt.device}`]);
   }
   return table(rows);

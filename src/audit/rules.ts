@@ -5,6 +5,7 @@
 
 import { ipv4ConfKey } from '../net/sysctl.js';
 import { inNetns } from '../contract/netns.js';
+import { TCP_IP_HEADERS, tunnelCost } from '../net/encap.js';
 import { guestConfig, isGuestPort } from '../net/guest-ports.js';
 import {
   DECAP_KINDS,
@@ -21,14 +22,8 @@ import {
 
 const RTN_UNICAST = 1;
 const RT_TABLE_LOCAL = 255;
-/** IPv4 + TCP headers (what MSS leaves out of the MTU); IPv6 + TCP. */
-const TCP_IP_HEADERS = { 4: 40, 6: 60 } as const;
 /** Devices stacked on a parent that carries their frames (same MTU budget, no encapsulation counted in it). */
 const STACKED_KINDS = new Set(['vlan', 'macvlan', 'macvtap', 'ipvlan', 'ipvtap']);
-const IP6_TNL_F_IGN_ENCAP_LIMIT = 0x1;
-const GRE_CSUM = 0x8000;
-const GRE_KEY = 0x2000;
-const GRE_SEQ = 0x1000;
 
 interface Endpoint {
   ns: NetnsConfig;
@@ -143,61 +138,6 @@ function routeChange(ns: NetnsConfig, r: RouteEntry, spec: string, metric: strin
 
 // ---------------------------------------------------------------------------
 // Tunnels
-
-export interface TunnelCost {
-  /** Bytes the encapsulation adds to every inner packet. */
-  overhead: number;
-  /** E.g. "VXLAN over IPv4". */
-  what: string;
-  outerFamily: 4 | 6;
-}
-
-function outerFamily(link: LinkInfo): 4 | 6 {
-  const t = link.tunnel;
-  if (t && (t.remote.includes(':') || t.local.includes(':'))) return 6;
-  if (t && (t.remote || t.local)) return 4;
-  return link.kind.startsWith('ip6') ? 6 : 4;
-}
-
-/**
- * What a tunnel device adds to each packet, counting only what is always
- * there (VXLAN and Geneve options, a GRE key, sequence or checksum, the IPv6
- * encapsulation-limit option are added when configured).
- */
-export function tunnelCost(link: LinkInfo): TunnelCost | undefined {
-  const family = outerFamily(link);
-  const ip = family === 4 ? 20 : 40;
-  const v = family === 4 ? 'IPv4' : 'IPv6';
-  const t = link.tunnel;
-  const greOptions = t ? [GRE_CSUM, GRE_KEY, GRE_SEQ].filter((f) => (t.greOutputFlags & f) !== 0).length * 4 : 0;
-  // ip6tnl and ip6gre insert an 8-byte destination option unless the limit is off.
-  const encapLimit = t && t.encapLimit !== 0 && (t.flags & IP6_TNL_F_IGN_ENCAP_LIMIT) === 0 ? 8 : 0;
-  switch (link.kind) {
-    case 'vxlan':
-      return { overhead: ip + 8 + 8 + 14, what: `VXLAN over ${v}`, outerFamily: family };
-    case 'geneve':
-      return { overhead: ip + 8 + 8 + 14, what: `Geneve over ${v}`, outerFamily: family };
-    case 'gre':
-      return { overhead: 20 + 4 + greOptions, what: 'GRE over IPv4', outerFamily: 4 };
-    case 'gretap':
-      return { overhead: 20 + 4 + greOptions + 14, what: 'GRETAP over IPv4', outerFamily: 4 };
-    case 'ip6gre':
-      return { overhead: 40 + 4 + greOptions + encapLimit, what: 'GRE over IPv6', outerFamily: 6 };
-    case 'ip6gretap':
-      return { overhead: 40 + 4 + greOptions + encapLimit + 14, what: 'GRETAP over IPv6', outerFamily: 6 };
-    case 'ipip':
-      return { overhead: 20, what: 'IPIP', outerFamily: 4 };
-    case 'sit':
-      return { overhead: 20, what: 'IPv6 in IPv4 (sit)', outerFamily: 4 };
-    case 'ip6tnl':
-      return { overhead: 40 + encapLimit, what: 'IP in IPv6 (ip6tnl)', outerFamily: 6 };
-    case 'wireguard':
-      // Its endpoints are not on rtnetlink (wireguard's own genetlink): count IPv4.
-      return { overhead: 20 + 8 + 32, what: 'WireGuard over IPv4', outerFamily: 4 };
-    default:
-      return undefined;
-  }
-}
 
 interface Underlay extends Endpoint {
   /** How it was found: 'bound' to the device, 'route to ADDR', 'default route'. */

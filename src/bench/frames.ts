@@ -19,6 +19,8 @@ export const PTB_HOP_V4 = '198.19.0.1';
 const HOST_A = '198.18.0.2';
 const HOST_B = '198.18.1.2';
 const HOP_V6 = '2001:db8:ff::1';
+const TUNNEL_A = '198.18.40.1';
+const TUNNEL_B = '198.18.40.2';
 const HOST_A6 = '2001:db8::2';
 const HOST_B6 = '2001:db8:1::2';
 
@@ -136,7 +138,7 @@ function ether(packet: Buffer): Buffer {
   return Buffer.concat([h, packet]);
 }
 
-/** Full-size data segments (1500 bytes), bare ACKs, SYNs, and PTBs as routers send them, IPv4 and IPv6. */
+/** Full-size data segments (1500 bytes), bare ACKs, SYNs, and PTBs as routers send them, IPv4 and IPv6; an IPIP ACK and data segment. */
 export function benchFrames(): BenchFrame[] {
   return [
     { id: 'ack4', label: 'IPv4 TCP ACK, 40 B', emits: false, frame: ether(ip(HOST_A, HOST_B, 6, tcp(HOST_A, HOST_B, {}))) },
@@ -147,6 +149,9 @@ export function benchFrames(): BenchFrame[] {
     { id: 'syn6', label: 'IPv6 SYN, MSS 1440', emits: false, frame: ether(ip(HOST_A6, HOST_B6, 6, tcp(HOST_A6, HOST_B6, { syn: true, mss: 1440 }))) },
     { id: 'ptb4', label: 'IPv4 frag-needed, 576 B', emits: true, frame: ether(ptb(PTB_HOP_V4, HOST_A, HOST_B, 1400)) },
     { id: 'ptb6', label: 'IPv6 Packet Too Big, 1280 B', emits: true, frame: ether(ptb(HOP_V6, HOST_A6, HOST_B6, 1400)) },
+    // Inside a tunnel (IPVS's IPIP to a realserver): the slow path that reads through the one parser.
+    { id: 'ipipack4', label: 'IPIP TCP ACK, 60 B', emits: false, frame: ether(ip(TUNNEL_A, TUNNEL_B, 4, ip(HOST_A, HOST_B, 6, tcp(HOST_A, HOST_B, { sport: 40002 })))) },
+    { id: 'ipiptcp4', label: 'IPIP TCP data, 1500 B, DF', emits: false, frame: ether(ip(TUNNEL_A, TUNNEL_B, 4, ip(HOST_A, HOST_B, 6, tcp(HOST_A, HOST_B, { payload: 1440, sport: 40002 })))) },
   ];
 }
 

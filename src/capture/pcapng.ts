@@ -6,7 +6,7 @@
 //                          then any other a packet was seen on; link type
 //                          LINKTYPE_RAW (101): snapshots start at the IP header
 //   Enhanced Packet Block  one per event with a snapshot: microsecond time,
-//                          the snapshot (at most 128 bytes) with the packet's
+//                          the snapshot (at most 256 bytes) with the packet's
 //                          IP length as its original length, the direction
 //                          when a tc hook saw it (epb_flags), and a comment
 //                          naming the event and the flow's verdict

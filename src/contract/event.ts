@@ -2,7 +2,7 @@
 // (docs/json-contract.md). Field names and order are a contract other tools
 // parse: add fields, never rename or remove one.
 
-import type { EventFlags, PmtuEvent } from '../observer/events.js';
+import type { EncapType, EventFlags, PmtuEvent } from '../observer/events.js';
 import type { NetnsInfoJson } from './netns.js';
 
 const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6', 132: 'sctp' };
@@ -23,6 +23,30 @@ export const FLAG_NAMES: readonly (readonly [keyof EventFlags, string])[] = [
   ['local', 'local'],
   ['quoteMismatch', 'quote-mismatch'],
 ];
+
+/** The tunnel types by their kernel value less one (bpf/events.h enum pmtu_encap_type). */
+export const ENCAP_TYPE_NAMES: readonly EncapType[] = ['ipip', 'sit', 'ip6ip6', 'ip4ip6', 'gre', 'gretap', 'vxlan', 'geneve'];
+
+/**
+ * The tunnel around an event's subject flow (0.4 on): its own tunnel (the
+ * event's src, dst, ports and len are the packet inside it), or, `quoted`,
+ * the tunnel packet an ICMP error quotes (its `inner` is the flow inside).
+ */
+export interface EncapJson {
+  type: EncapType;
+  /** The tunnel's endpoints. */
+  src: string;
+  dst: string;
+  /** Bytes of tunnel headers before the inner IP header: the wire carries len + overhead. */
+  overhead: number;
+  /** VXLAN / Geneve VNI, GRE key (absent when none). */
+  id?: number;
+  /** A UDP tunnel's own ports (VXLAN, Geneve; absent for the others). */
+  sport?: number;
+  dport?: number;
+  /** Present (true) when the tunnel is the one an ICMP error quotes. */
+  quoted?: true;
+}
 
 export interface InnerJson {
   src: string;
@@ -55,6 +79,7 @@ export interface EventJson {
   mtuNetns?: string;
   vlan?: number;
   inner?: InnerJson;
+  encap?: EncapJson;
   /** The kernel's flow table's state of the subject flow in this namespace (events from 0.2 on). */
   flow?: FlowStateJson;
   /** Who holds the namespace, when it is a container's or a process's (0.3 on): kind, name, id, pod, pid. */

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 
 import type { CorrelatorStats } from '../correlate/correlator.js';
-import { protoName, type EventJson, type StreamEvent, type FlowStateJson, type InnerJson, type LinkEventJson, type MssSeenJson, type RouteEventJson } from './event.js';
+import { ENCAP_TYPE_NAMES, protoName, type EncapJson, type EventJson, type StreamEvent, type FlowStateJson, type InnerJson, type LinkEventJson, type MssSeenJson, type RouteEventJson } from './event.js';
 import type { NetnsInfoJson, NetnsKind } from './netns.js';
 import type { StatsJson, TrafficJson } from './stats.js';
 import type { EvidenceJson, FlowJson, VerdictCode, VerdictJson } from './verdict.js';
@@ -92,6 +92,18 @@ export interface EventMsg {
   up?: boolean | null;
   wasMtu?: number | null;
   wasMaster?: string | null;
+  encap?: EncapMsg | null;
+}
+
+export interface EncapMsg {
+  type: number;
+  src: string;
+  dst: string;
+  overhead: number;
+  id?: number | null;
+  quoted?: boolean | null;
+  sport?: number | null;
+  dport?: number | null;
 }
 
 export interface NetnsInfoMsg {
@@ -186,6 +198,7 @@ const KINDS = ['', 'ptb', 'ptb-sent', 'drop', 'syn', 'retransmit', 'size', 'rout
 const DIRS = [null, 'ingress', 'egress'] as const;
 const FLAGS = ['', 'df', 'gso', 'icmp-error', 'oversize', 'synack', 'inner-truncated', 'local', 'quote-mismatch'] as const;
 const INITIATORS = [null, 'src', 'dst'] as const;
+const ENCAP_TYPES = ['', ...ENCAP_TYPE_NAMES] as const;
 const VERDICTS = ['', 'ok', 'ptb-honored', 'ptb-dropped', 'local-bottleneck', 'silent-blackhole', 'mss-exceeds-path', 'ptb-not-honored'] as const;
 const PROTO_NUMBERS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, sctp: 132 };
 
@@ -263,12 +276,31 @@ export function eventMsg(ev: StreamEvent, snap?: Uint8Array): EventMsg {
   if (ev.mtuNetns !== undefined) m.mtuNetns = ev.mtuNetns;
   if (ev.vlan !== undefined) m.vlan = ev.vlan;
   if (ev.inner) m.inner = flowMsg(ev.inner);
+  if (ev.encap) m.encap = encapMsg(ev.encap);
   m.flags = ev.flags.map((f) => indexOf(FLAGS, f, 'flag'));
   if (snap && snap.length) m.snap = snap;
   if (ev.timeouts !== undefined) m.timeouts = ev.timeouts;
   if (ev.flow) m.flow = flowStateMsg(ev.flow);
   if (ev.netnsInfo) m.netnsInfo = netnsInfoMsg(ev.netnsInfo);
   return m;
+}
+
+function encapMsg(e: EncapJson): EncapMsg {
+  const m: EncapMsg = { type: indexOf(ENCAP_TYPES, e.type, 'tunnel type'), src: e.src, dst: e.dst, overhead: e.overhead };
+  if (e.id !== undefined) m.id = e.id;
+  if (e.quoted) m.quoted = true;
+  if (e.sport !== undefined) m.sport = e.sport;
+  if (e.dport !== undefined) m.dport = e.dport;
+  return m;
+}
+
+function encapFromMsg(m: EncapMsg): EncapJson {
+  const e: EncapJson = { type: nameOf(ENCAP_TYPES, m.type, 'tunnel type') as EncapJson['type'], src: m.src, dst: m.dst, overhead: m.overhead };
+  if (has(m.id)) e.id = m.id;
+  if (has(m.sport)) e.sport = m.sport;
+  if (has(m.dport)) e.dport = m.dport;
+  if (m.quoted) e.quoted = true;
+  return e;
 }
 
 function flowStateMsg(f: FlowStateJson): FlowStateMsg {
@@ -362,6 +394,7 @@ export function eventFromMsg(m: EventMsg): { event: StreamEvent; snap: Buffer } 
     const i = m.inner;
     ev.inner = { src: i.src, dst: i.dst, sport: i.sport, dport: i.dport, proto: protoName(i.proto), len: i.len ?? 0 };
   }
+  if (has(m.encap)) ev.encap = encapFromMsg(m.encap);
   if (has(m.flow)) ev.flow = flowStateFromMsg(m.flow);
   if (has(m.netnsInfo)) ev.netnsInfo = netnsInfoFromMsg(m.netnsInfo);
   const flags = (m.flags ?? []).map((f) => nameOf(FLAGS, f, 'flag'));

@@ -61,7 +61,8 @@ export function eventText(e: EventJson): string {
       what = `LARGEST DF${pkt} ${e.proto} now ${e.len} (iface mtu ${e.mtu})`;
       break;
   }
-  return `${clock(e.ts)} ${where} ${what}`;
+  const tunnel = e.encap ? ` [${e.encap.quoted ? 'quoting' : 'in'} ${e.encap.type} ${e.encap.src} -> ${e.encap.dst}, ${e.encap.overhead} B${e.encap.id ? ` id ${e.encap.id}` : ''}]` : '';
+  return `${clock(e.ts)} ${where} ${what}${tunnel}`;
 }
 
 export function flowText(v: VerdictJson): string {

@@ -6,8 +6,10 @@
 
 import type { CorrelatorEvent, EventJson, RouteEventJson } from '../contract/event.js';
 import type { EvidenceJson, FlowJson, VerdictJson } from '../contract/verdict.js';
-import type { FlowStateJson, MssSeenJson } from '../contract/event.js';
+import { protoName, type FlowStateJson, type MssSeenJson } from '../contract/event.js';
+import { encapOverhead, ENCAP_NAMES, TCP_IP_HEADERS, tunnelOfFlow, tunnelProto } from '../net/encap.js';
 import { appliedPmtu, familyOf, MIN_PMTU } from '../net/pmtu.js';
+import { tunnelMss, tunnelMssNote, tunnelText, type TunnelSeen } from './encap.js';
 import { fixFor } from './fixes.js';
 import { endpointsHash, RecencyTable, type TableEntry } from './recency.js';
 
@@ -76,6 +78,8 @@ interface PtbFact extends Fact {
   /** How many came under this key, and when the latest run of them began (see EPISODE_GAP_MS). */
   count: number;
   episodeStart: number;
+  /** The tunnel packet it quotes, when it quotes one (the flow is inside it). */
+  tunnel?: TunnelSeen | undefined;
 }
 interface DropFact extends Fact {
   reason: string;
@@ -89,6 +93,8 @@ interface DropFact extends Fact {
   count: number;
   /** Of those, how many came HEEDLESS_MS or more after a PTB this namespace generated for them (see unheededDrop). */
   unheeded: number;
+  /** The tunnel the dropped packet was in (len is the inner packet's). */
+  tunnel?: TunnelSeen | undefined;
 }
 interface SizeFact extends Fact {
   dir: string | null;
@@ -104,6 +110,8 @@ interface SynFact extends Fact {
   synAck: boolean;
   ifMtu: number;
   family: 4 | 6;
+  /** The tunnel the SYN was seen in (ifMtu is its link's, the tunnel's headers not taken off). */
+  tunnel?: TunnelSeen | undefined;
 }
 interface RetransmitFact extends Fact {
   src: string;
@@ -407,12 +415,22 @@ export class Correlator {
 
   /** Takes one event; returns the verdicts it changed (usually none or one). */
   push(ev: CorrelatorEvent): VerdictJson[] {
+    // A drop of a tunnel's packet is a fact of the flow inside it and of the tunnel's own flow too.
+    const own = ev.kind === 'drop' ? tunnelFlowDrop(ev) : undefined;
+    if (!own) return this.pushOne(ev, true);
+    const a = this.pushOne(own, false);
+    const b = this.pushOne(ev, true);
+    return a.length ? (b.length ? [...a, ...b] : a) : b;
+  }
+
+  /** push() for one event; `counted`: it is one of the stream's, not made of one. */
+  private pushOne(ev: CorrelatorEvent, counted: boolean): VerdictJson[] {
     // No verdict from a packet its destination cannot have sent, or an error quoting nothing usable.
     if (ev.kind !== 'route' && ev.flags.includes('quote-mismatch')) {
       this.pushQuoteMismatch(ev.ts, ev.flags.includes('icmp-error'));
       return NO_VERDICTS;
     }
-    this.counters.events++;
+    if (counted) this.counters.events++;
     if (ev.ts > this.now) this.now = ev.ts;
     if (this.now - this.lastSweep >= 1000) this.sweep();
     const x = subjectFields(ev);
@@ -633,6 +651,7 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
         mtuIface: ev.mtuIface ?? null,
         count: (prior?.count ?? 0) + 1,
         episodeStart: prior && ev.ts - prior.ts < EPISODE_GAP_MS ? prior.episodeStart : ev.ts,
+        tunnel: tunnelOf(ev, true),
       });
       return;
     }
@@ -650,6 +669,7 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
         src: ev.src ?? '',
         count: 1,
         unheeded: 0,
+        tunnel: tunnelOf(ev, false),
       };
       const key = `${ev.netns}|${ev.iface}|${fact.reason}|${fact.hop}|${fact.mtu}|${fact.len}`;
       if (ev.flags.includes('icmp-error')) putFact(flow, 'ptbDrops', key, fact);
@@ -693,6 +713,7 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
         synAck,
         ifMtu: ev.mtu ?? 0,
         family: (ev.src ?? '').includes(':') ? 6 : 4,
+        tunnel: tunnelOf(ev, false),
       });
       if (!synAck && !flow.initiatorKnown) {
         const f = sameFlow(flow.shown, ev) ? flow.shown : flowOf(ev);
@@ -708,6 +729,25 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
       return;
     }
   }
+}
+
+/**
+ * The drop of a tunnel's packet as the tunnel's own flow saw it (its
+ * endpoints, its protocol or UDP ports, the whole packet's length), without
+ * the inner flow's kernel state; undefined for any other event.
+ */
+function tunnelFlowDrop(ev: EventJson): EventJson | undefined {
+  const e = ev.encap;
+  if (!e || e.quoted || ev.flags.includes('icmp-error')) return undefined;
+  const { encap: _inner, flow: _state, ...rest } = ev;
+  return { ...rest, src: e.src, dst: e.dst, sport: e.sport ?? 0, dport: e.dport ?? 0, proto: protoName(tunnelProto(e.type)), len: (ev.len ?? 0) + e.overhead };
+}
+
+/** The tunnel of an event: its own (quoted false) or the one its ICMP error quotes. */
+function tunnelOf(ev: EventJson, quoted: boolean): TunnelSeen | undefined {
+  const e = ev.encap;
+  if (!e || (e.quoted === true) !== quoted) return undefined;
+  return { type: e.type, overhead: e.overhead, src: e.src, dst: e.dst };
 }
 
 /** The last SYN key made: a host's SYNs are seen at the same few hooks, so their facts can share one string. */
@@ -785,6 +825,8 @@ function judge(flow: Flow, ts: number): VerdictJson {
   }
   const mssNotes = flow.kernel.length ? kernelMssNotes(flow) : mssRewrites(flow);
   let ignored: ReturnType<typeof notHonored>;
+  /** A tunnel's bytes the verdict's fix must leave room for. */
+  let overhead = 0;
 
   const ptbDrop = maxBy(flow.ptbDrops, LATEST);
   const l2 = maxBy(flow.l2, LONGEST);
@@ -804,6 +846,14 @@ function judge(flow: Flow, ts: number): VerdictJson {
           ? `generated ${p.count > 1 ? `${p.count} PTBs` : 'a PTB'} to ${p.to} advertising MTU ${p.mtu}${p.mtuIface ? ` (route via ${p.mtuIface})` : ''}`
           : `PTB ${p.dir ?? ''} from ${p.hop ?? '?'} to ${p.to} advertising MTU ${p.mtu}`,
       ),
+    );
+  }
+
+  const quotedTunnel = ptbs.find((p) => p.tunnel)?.tunnel;
+  if (quotedTunnel && lowest !== null) {
+    v.notes.push(
+      `the PTB quotes the ${ENCAP_NAMES[quotedTunnel.type]} packet (${quotedTunnel.src} -> ${quotedTunnel.dst}) that carried this flow: ` +
+        `${quotedTunnel.src} learns MTU ${lowest} towards ${quotedTunnel.dst}, which leaves ${lowest - quotedTunnel.overhead} for the packets inside`,
     );
   }
 
@@ -840,11 +890,12 @@ function judge(flow: Flow, ts: number): VerdictJson {
     v.notes.push(`every packet of the flow that comes through ${decap.iface} is dropped, whatever its size: what a load balancer encapsulates to this host never arrives`);
   } else if (l2) {
     v.verdict = 'local-bottleneck';
-    const tunnel = tunnelOverhead(flow.shown);
+    const tunnel = l2.tunnel ? { name: ENCAP_NAMES[l2.tunnel.type], overhead: l2.tunnel.overhead, wire: l2.len + l2.tunnel.overhead } : tunnelOverhead(flow.shown, l2.len);
     v.cause = tunnel ? 'tunnel-overhead' : 'layer2';
     if (tunnel) {
+      overhead = tunnel.overhead;
       v.notes.push(
-        `${tunnel.name} packets of ${l2.len} bytes do not fit the underlay (MTU ${l2.mtu}): the ${tunnel.name} device(s) on ${l2.netns} need an MTU of at most ${l2.mtu - tunnel.overhead}`,
+        `${tunnel.name} packets of ${tunnel.wire} bytes do not fit the underlay (MTU ${l2.mtu}): the ${tunnel.name} device(s) on ${l2.netns} need an MTU of at most ${l2.mtu - tunnel.overhead}`,
       );
     }
     const netns = l2.mtuNetns ?? l2.netns;
@@ -916,8 +967,18 @@ function judge(flow: Flow, ts: number): VerdictJson {
       );
       v.notes.push('the hop that drops them is not watched: the bounds come from what got through and what was retransmitted');
     } else {
-      const mss = mssTooBig(flow) ?? kernelMssTooBig(flow);
-      if (mss) {
+      const tunneled = tunnelMss(flow.syns);
+      const mss = tunneled ? undefined : (mssTooBig(flow) ?? kernelMssTooBig(flow));
+      if (tunneled) {
+        const s = tunneled.at;
+        v.verdict = 'mss-exceeds-path';
+        v.cause = 'encap-overhead';
+        v.where = { netns: s.netns, iface: s.iface, hop: null };
+        v.mtu = s.ifMtu;
+        overhead = s.tunnel!.overhead;
+        ev.push(evidence('syn', s, `${s.synAck ? 'SYN-ACK' : 'SYN'} from ${s.src} inside ${tunnelText(s.tunnel!)} advertises MSS ${s.mss}`));
+        v.notes.push(tunnelMssNote(tunneled));
+      } else if (mss) {
         v.verdict = 'mss-exceeds-path';
         v.where = { netns: mss.netns, iface: mss.iface, hop: null };
         v.mtu = mss.ifMtu;
@@ -935,7 +996,7 @@ function judge(flow: Flow, ts: number): VerdictJson {
   // A copy of just the size it is (the pushed-to list has room for 17).
   v.evidence = ev.slice(0, MAX_EVIDENCE);
   if (v.evidence.length > 1) v.evidence.sort(byTimeThenWhat);
-  v.fix = fixFor(v);
+  v.fix = fixFor(v, overhead);
   return v;
 }
 
@@ -950,20 +1011,19 @@ function smallestLen(drops: readonly DropFact[]): number {
   return min;
 }
 
-/** Encapsulations known by their UDP port, with their IPv4-underlay overhead. */
-const TUNNELS: Record<number, { name: string; overhead: number }> = {
-  4789: { name: 'VXLAN', overhead: 50 },
-  8472: { name: 'VXLAN', overhead: 50 },
-  6081: { name: 'Geneve', overhead: 50 },
-};
-
-function tunnelOverhead(f: FlowJson): { name: string; overhead: number } | undefined {
-  if (f.proto !== 'udp') return undefined;
-  return TUNNELS[f.dport] ?? TUNNELS[f.sport];
+/**
+ * A UDP flow that is a tunnel by its port (a drop seen from outside, or from
+ * before events carried `encap`): its overhead over an IPv4 underlay, as far
+ * as the flow says (len is the whole packet).
+ */
+function tunnelOverhead(f: FlowJson, len: number): { name: string; overhead: number; wire: number } | undefined {
+  const family = familyOf(f.src);
+  const type = tunnelOfFlow(f.proto, family, f.sport, f.dport);
+  return type ? { name: ENCAP_NAMES[type], overhead: encapOverhead(type, family), wire: len } : undefined;
 }
 
 function headers(s: SynFact): number {
-  return s.family === 6 ? 60 : 40;
+  return TCP_IP_HEADERS[s.family];
 }
 
 /**
@@ -1075,7 +1135,7 @@ function kernelMssTooBig(flow: Flow): SynFact | undefined {
     }
     if (!received) continue;
     const family = familyOf(received.ends.from);
-    const excess = received.mss + (family === 6 ? 60 : 40) - min.mtu;
+    const excess = received.mss + TCP_IP_HEADERS[family] - min.mtu;
     if (excess > 0 && (!worst || excess > worst.excess)) {
       const { from, to } = received.ends;
       worst = { at: { ts: narrowest.ts, netns: narrowest.netns, iface: min.iface, dir: null, src: from, dst: to, mss: received.mss, synAck, ifMtu: min.mtu, family }, excess };

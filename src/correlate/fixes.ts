@@ -4,6 +4,7 @@
 import { inNetns } from '../contract/netns.js';
 import { ipv4ConfKey } from '../net/sysctl.js';
 import type { VerdictJson } from '../contract/verdict.js';
+import { mssFor as mssForFamily } from '../net/encap.js';
 
 
 function isV6(v: VerdictJson): boolean {
@@ -12,7 +13,7 @@ function isV6(v: VerdictJson): boolean {
 
 /** MSS that fits an MTU. */
 function mssFor(v: VerdictJson, mtu: number): number {
-  return mtu - (isV6(v) ? 60 : 40);
+  return mssForFamily(mtu, isV6(v) ? 6 : 4);
 }
 
 const CLAMP = 'nft add rule inet mangle forward tcp flags syn tcp option maxseg size set rt mtu';
@@ -28,7 +29,11 @@ const KUBERNETES_PTB_POLICY =
   `calicoctl apply -f - <<< '{"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkPolicy","metadata":{"name":"allow-pmtud"},"spec":{"order":0,"selector":"all()","types":["Ingress"],` +
   `"ingress":[{"action":"Allow","protocol":"ICMP","icmp":{"type":3,"code":4}},{"action":"Allow","protocol":"ICMPv6","icmp":{"type":2}}]}}'`;
 
-export function fixFor(v: VerdictJson): string | null {
+/**
+ * `overhead`: the bytes of tunnel headers the verdict's packets carry
+ * (causes tunnel-overhead and encap-overhead), 0 when none.
+ */
+export function fixFor(v: VerdictJson, overhead = 0): string | null {
   const { netns, iface, hop } = v.where;
   const mtu = v.mtu;
   switch (v.verdict) {
@@ -57,7 +62,8 @@ export function fixFor(v: VerdictJson): string | null {
       return `The kernel on ${netns ?? '?'} dropped the PTB (${v.cause}) on ${iface ?? '?'}: fix what drops it, or clamp MSS to ${mtu ? mssFor(v, mtu) : 'the path MTU'} (${CLAMP}).`;
     case 'local-bottleneck':
       if (v.cause === 'tunnel-overhead' && mtu) {
-        return `${inNetns(netns, `ip link set dev VXLAN_DEVICE mtu ${mtu - 50}`)} (the tunnel's MTU plus its 50 bytes must fit the underlay's ${mtu}), and give the pods the same MTU; or raise the underlay's MTU.`;
+        const bytes = overhead || 50;
+        return `${inNetns(netns, `ip link set dev TUNNEL_DEVICE mtu ${mtu - bytes}`)} (the tunnel's MTU plus its ${bytes} bytes must fit the underlay's ${mtu}), and give the pods the same MTU; or raise the underlay's MTU.`;
       }
       return `${inNetns(netns, `ip link set dev ${iface ?? 'IFACE'} mtu ${v.bounds?.smallestLost ?? 'LARGER'}`)} (match the MTU of the bridge / the other end), or lower the senders' MTU to ${mtu ?? '?'}.`;
     case 'silent-blackhole':
@@ -85,6 +91,16 @@ export function fixFor(v: VerdictJson): string | null {
       );
     }
     case 'mss-exceeds-path': {
+      if (v.cause === 'encap-overhead' && mtu && overhead) {
+        const inside = mtu - overhead;
+        const clamp = mssFor(v, inside);
+        return (
+          `Leave room for the tunnel's ${overhead} bytes: clamp the MSS of SYNs and SYN-ACKs of flows through it to ${clamp} ` +
+          `(${inNetns(netns, `nft add rule inet mangle forward tcp flags syn tcp option maxseg size set ${clamp}`)}; chain output for the host's own sockets), ` +
+          `or give the tunnel's far end MTU ${inside} for these flows (its tunnel device, e.g. ipip0, at mtu ${inside}, or its route back to the clients with advmss ${clamp}); ` +
+          `in Kubernetes with Calico, a pod MTU of at most ${inside} (the Installation's spec.calicoNetwork.mtu, or FelixConfiguration's ipipMTU / vxlanMTU) so pods advertise MSS ${clamp}.`
+        );
+      }
       const cni = inKubernetes(v)
         ? ` A pod's MTU is its CNI's: Calico: kubectl patch installation default --type=merge -p '{"spec":{"calicoNetwork":{"mtu":${mtu ?? 'MTU'}}}}' (pods made after it get it); ` +
           'the clamp is for when the pod MTU cannot change.'

@@ -2,9 +2,9 @@
 // Change RECORD_LAYOUT with that struct (its _Static_assert names this file).
 
 import { PmtuError } from '../errors.js';
-import type { Direction, EventFlags, EventKind, Flow, FlowState, MssSeen, PmtuEvent } from './events.js';
+import type { Direction, Encap, EncapType, EventFlags, EventKind, Flow, FlowState, MssSeen, PmtuEvent } from './events.js';
 
-export const RECORD_SIZE = 344;
+export const RECORD_SIZE = 520;
 const FLOW_SIZE = 40;
 
 /** Byte offsets of struct pmtu_event (little-endian host order; addresses in network order). */
@@ -31,7 +31,8 @@ export const RECORD_LAYOUT = {
   outer: 80,
   inner: 120,
   state: 160,
-  snap: 216,
+  encap: 216,
+  snap: 264,
 } as const;
 
 /** Offsets inside struct pmtu_flow_state. */
@@ -43,7 +44,13 @@ const FS_SYN_FROM_OTHER = 1 << 4;
 
 /** Offsets inside struct pmtu_flow. */
 const FLOW = { saddr: 0, daddr: 16, sport: 32, dport: 34, proto: 36, family: 37, len: 38 } as const;
-const SNAP_MAX = 128;
+/** PMTU_SNAP_LEN */
+export const SNAP_MAX = 256;
+
+/** Offsets inside struct pmtu_encap. */
+const ENCAP = { type: 0, family: 1, quoted: 2, overhead: 4, id: 8, sport: 12, dport: 14, saddr: 16, daddr: 32 } as const;
+/** enum pmtu_encap_type, by value. */
+export const ENCAP_TYPES: Record<number, EncapType> = { 1: 'ipip', 2: 'sit', 3: 'ip6ip6', 4: 'ip4ip6', 5: 'gre', 6: 'gretap', 7: 'vxlan', 8: 'geneve' };
 
 const KINDS: Record<number, EventKind> = { 1: 'ptb', 2: 'ptb-sent', 3: 'drop', 4: 'syn', 5: 'retransmit', 6: 'size' };
 const DIRS: Record<number, Direction> = { 0: null, 1: 'ingress', 2: 'egress' };
@@ -187,6 +194,24 @@ export function ipv6(buf: Buffer, o: number): string {
   return s.toString('latin1', 0, n);
 }
 
+function encap(buf: Buffer, o: number): Encap | null {
+  const type = ENCAP_TYPES[buf[o + ENCAP.type]!];
+  const family = buf[o + ENCAP.family];
+  if (type === undefined || (family !== 4 && family !== 6)) return null;
+  const addr = family === 4 ? ipv4 : ipv6;
+  return {
+    type,
+    family,
+    src: addr(buf, o + ENCAP.saddr),
+    dst: addr(buf, o + ENCAP.daddr),
+    overhead: u16(buf, o + ENCAP.overhead),
+    id: u32(buf, o + ENCAP.id),
+    sport: u16(buf, o + ENCAP.sport),
+    dport: u16(buf, o + ENCAP.dport),
+    quoted: buf[o + ENCAP.quoted] !== 0,
+  };
+}
+
 function flow(buf: Buffer, o: number): Flow | null {
   const family = buf[o + FLOW.family];
   if (family !== 4 && family !== 6) return null;
@@ -248,6 +273,7 @@ export class RecordEvent implements PmtuEvent {
   private outerMemo: Flow | null | undefined = undefined;
   private innerMemo: Flow | null | undefined = undefined;
   private stateMemo: FlowState | undefined = undefined;
+  private encapMemo: Encap | null | undefined = undefined;
   private snapMemo: Buffer | undefined = undefined;
 
   constructor(
@@ -333,6 +359,14 @@ export class RecordEvent implements PmtuEvent {
   get state(): FlowState {
     return (this.stateMemo ??= flowState(this.buf, viewOf(this.buf), this.o + L.state));
   }
+  /** Whether the record names a tunnel, without decoding it. */
+  get encapped(): boolean {
+    return this.buf[this.o + L.encap + ENCAP.type] !== 0;
+  }
+  get encap(): Encap | null {
+    if (this.encapMemo === undefined) this.encapMemo = encap(this.buf, this.o + L.encap);
+    return this.encapMemo;
+  }
   get snap(): Buffer {
     return (this.snapMemo ??= this.buf.subarray(this.o + L.snap, this.o + L.snap + Math.min(u16(this.buf, this.o + L.snapLen), SNAP_MAX)));
   }
@@ -362,6 +396,7 @@ export function plainEvent(ev: PmtuEvent): PmtuEvent {
     outer: ev.outer,
     inner: ev.inner,
     state: ev.state,
+    encap: ev.encap,
     snap: ev.snap,
   };
 }

@@ -27,6 +27,31 @@ export interface EventFlags {
   quoteMismatch: boolean;
 }
 
+/** bpf/events.h enum pmtu_encap_type, by name (src/net/encap.ts has their arithmetic). */
+export type EncapType = 'ipip' | 'sit' | 'ip6ip6' | 'ip4ip6' | 'gre' | 'gretap' | 'vxlan' | 'geneve';
+
+/**
+ * The tunnel header around an event's subject flow (struct pmtu_encap): the
+ * packet's own (the event's flow is the packet inside it) or, `quoted`, the
+ * one an ICMP error quotes (its `inner` is the packet inside that).
+ */
+export interface Encap {
+  type: EncapType;
+  /** The tunnel's own IP version. */
+  family: 4 | 6;
+  /** The tunnel's endpoints (its IP header's source and destination). */
+  src: string;
+  dst: string;
+  /** Bytes from the tunnel's IP header to the inner IP header. */
+  overhead: number;
+  /** VXLAN / Geneve VNI or GRE key, 0 when none. */
+  id: number;
+  /** A UDP tunnel's (VXLAN, Geneve) own ports, 0 for the others. */
+  sport: number;
+  dport: number;
+  quoted: boolean;
+}
+
 /** A SYN's (or SYN-ACK's) MSS where the flow table first and last saw it. */
 export interface MssSeen {
   first: number;
@@ -68,7 +93,7 @@ export interface PmtuEvent {
   ifname: string;
   /** PTB: advertised; drop: the device's/route's it exceeded; syn/size: the hook device's; retransmit: the route's. */
   mtu: number;
-  /** L3 length (one segment's with flags.gso). */
+  /** L3 length (one segment's with flags.gso); in a tunnel (encap, not quoted) the inner packet's: the wire carries len + encap.overhead. */
   len: number;
   /** SYN: the MSS option (0: none); retransmit: the socket's MSS. */
   mss: number;
@@ -91,6 +116,8 @@ export interface PmtuEvent {
   inner: Flow | null;
   /** The subject flow's kernel state (known: false when the table had none). */
   state: FlowState;
+  /** The tunnel around the subject flow, null when none. */
+  encap: Encap | null;
   /** The packet from its network header on, as much as was kept. */
   snap: Buffer;
 }

@@ -1,9 +1,9 @@
 // A decoded kernel event as its `live --json` line (the shape is in
 // contract/event.ts): names for its numbers, epoch time for its clock.
 
-import { FLAG_NAMES, protoName, type EventJson, type FlowStateJson, type InnerJson, type MssSeenJson } from '../contract/event.js';
+import { FLAG_NAMES, protoName, type EncapJson, type EventJson, type FlowStateJson, type InnerJson, type MssSeenJson } from '../contract/event.js';
 import { EVENT_FLAGS, RecordEvent } from './decode.js';
-import type { EventFlags, Flow, FlowState, MssSeen, PmtuEvent } from './events.js';
+import type { Encap, EventFlags, Flow, FlowState, MssSeen, PmtuEvent } from './events.js';
 import type { NetnsInfoJson } from '../contract/netns.js';
 import type { DropReasons, IfaceNames, NetnsNames } from './names.js';
 
@@ -42,6 +42,17 @@ function inner(f: Flow): InnerJson {
   return { src: f.src, dst: f.dst, sport: f.sport, dport: f.dport, proto: protoName(f.proto), len: f.len };
 }
 
+function encapJson(e: Encap): EncapJson {
+  const out: EncapJson = { type: e.type, src: e.src, dst: e.dst, overhead: e.overhead };
+  if (e.id) out.id = e.id;
+  if (e.dport) {
+    out.sport = e.sport;
+    out.dport = e.dport;
+  }
+  if (e.quoted) out.quoted = true;
+  return out;
+}
+
 const UNKNOWN_FLOW_JSON: FlowStateJson = Object.freeze({ known: false });
 
 function mssSeen(m: MssSeen, netnsInode: number, n: Namers): MssSeenJson {
@@ -71,7 +82,7 @@ function ptbLine(ev: RecordEvent, n: Namers, memo: NetnsMemo | undefined): Event
   const quoted = ev.inner;
   const mtu = ev.mtu;
   const len = ev.len;
-  if (!outer || !quoted || !mtu || !len || ev.vlan || (ev.mtuIfindex && (ev.mtuIfindex !== ev.ifindex || ev.mtuNetnsInode !== ev.netnsInode))) return undefined;
+  if (!outer || !quoted || !mtu || !len || ev.vlan || ev.encapped || (ev.mtuIfindex && (ev.mtuIfindex !== ev.ifindex || ev.mtuNetnsInode !== ev.netnsInode))) return undefined;
   if (netnsInfo(n, ev.netnsInode, memo)) return undefined; // a container's: the line has its netnsInfo
   return {
     type: 'event',
@@ -165,6 +176,7 @@ export function eventJson(ev: PmtuEvent, n: Namers, memo?: NetnsMemo): EventJson
   }
   if (ev.vlan) out.vlan = ev.vlan;
   if (ev.inner) out.inner = inner(ev.inner);
+  if (ev.encap) out.encap = encapJson(ev.encap);
   out.flow = flowStateJson(ev, ev.netnsInode, n);
   const info = netnsInfo(n, ev.netnsInode, memo);
   if (info) out.netnsInfo = info;

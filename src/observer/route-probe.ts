@@ -48,19 +48,21 @@ export class RouteProbe {
     const path = this.routes.pathOf(ev.netns);
     if (path === undefined) return;
     if (this.timers.size >= MAX_PENDING_LOOKS) return; // a burst of PTBs: the looks already due answer for it
-    const key = `${ev.netns}|${ev.inner.dst}|${ev.mtu}`;
+    // A PTB about a tunnel's packet teaches the route to the tunnel's far end, not to the flow's.
+    const dst = ev.encap?.quoted ? ev.encap.dst : ev.inner.dst;
+    const key = `${ev.netns}|${dst}|${ev.mtu}`;
     const now = this.nowMs();
     if (now - (this.last.get(key) ?? -Infinity) < this.minGapMs) return;
     this.last.set(key, now);
     if (this.last.size > 4096) this.last.clear(); // bounded; at worst a repeated look
     const { inner, netns, ts: ptbTs } = ev;
     // A PTB below the kernel's floor still teaches it the floor.
-    const mtu = appliedPmtu(familyOf(inner.dst), ev.mtu);
+    const mtu = appliedPmtu(familyOf(dst), ev.mtu);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       let route;
       try {
-        route = this.routes.routeGet(path, inner.dst);
+        route = this.routes.routeGet(path, dst);
       } catch {
         return; // the namespace went away meanwhile
       }
@@ -69,7 +71,7 @@ export class RouteProbe {
         kind: 'route',
         ts: ptbTs + this.delayMs, // event time, as the kernel's clock gives it, not the wall clock
         netns,
-        dst: inner.dst,
+        dst,
         inner: { src: inner.src, dst: inner.dst, sport: inner.sport, dport: inner.dport, proto: inner.proto },
         mtu: route.mtu,
         expected: mtu,

@@ -3,7 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { audit, tunnelCost } from '../../src/audit/rules.js';
+import { audit } from '../../src/audit/rules.js';
+import { tunnelCost } from '../../src/net/encap.js';
 import type { AddressInfo, AuditSnapshot, LinkInfo, NetnsConfig, RouteEntry } from '../../src/audit/types.js';
 import type { NetnsInfoJson } from '../../src/contract/netns.js';
 

@@ -2,7 +2,9 @@
 // 100k of them, seeded and reproducible — well-formed PTBs, SYNs and DF
 // packets, each of some cut at every offset, then random mixes of bogus IHLs,
 // IPv6 extension-header chains, ICMP errors quoting ICMP errors, fragments,
-// VLAN in VLAN, flipped bits and plain noise. Every frame must pass unchanged
+// VLAN in VLAN, tunnels (IPIP, sit, ip6ip6, ip4ip6, GRE with its options,
+// GRETAP, VXLAN, Geneve with options; whole, cut, nested, quoted by PTBs,
+// with lying headers), flipped bits and plain noise. Every frame must pass unchanged
 // (TC_ACT_UNSPEC, the same bytes out), and the events, in order, must be
 // exactly what the TypeScript reference (test/helpers/tc-reference.ts)
 // computes from the bytes: no event it does not expect, none missing, every
@@ -17,7 +19,7 @@ import { decodeBatch } from '../../src/observer/decode.js';
 import type { PmtuEvent } from '../../src/observer/events.js';
 import type { Observer as NativeObserver } from '../../native/index.js';
 import { kernelDescribe, needAddon, needBtf } from '../helpers/kernel.js';
-import { ether, icmpFragNeeded, icmpv6PacketTooBig, ipv4, ipv6, tcp, udp, PROTO } from '../helpers/packets.js';
+import { ether, geneve, gre, icmpFragNeeded, icmpv6PacketTooBig, innerEther, ipv4, ipv6, tcp, udp, vxlan, PROTO } from '../helpers/packets.js';
 import { TcReference, type ExpectedEvent } from '../helpers/tc-reference.js';
 
 const TC_ACT_UNSPEC = -1;
@@ -212,7 +214,8 @@ function errorPacket(g: Gen, family: Family, depth = 0): Buffer {
   const router = family === 4 ? g.addr4() : g.addr6();
   const host = family === 4 ? g.addr4() : g.addr6();
   const quotedFamily: Family = g.chance(0.9) ? family : family === 4 ? 6 : 4;
-  const full = hostPacket(g, quotedFamily, depth);
+  // A quoted tunnel's packet too (a router between a load balancer and its realservers), its source often the PTB's destination.
+  const full = depth < 2 && g.chance(0.25) ? tunnelPacket(g, quotedFamily, depth + 1, quotedFamily === family && g.chance(0.6) ? host : undefined) : hostPacket(g, quotedFamily, depth);
   const quoteLen = g.pick([20, 28, 40, 48, 68, 548, 1232, full.length]);
   const quoted = full.subarray(0, Math.min(quoteLen, full.length));
   if (family === 4) {
@@ -268,8 +271,70 @@ function fragmentPacket(g: Gen, family: Family): Buffer {
   return ipv6({ src, dst, next: 44, payload: Buffer.concat([frag6(inner[6]!, g.chance(0.5) ? 0 : 1 + g.int(100), g.chance(0.5)), l4]) });
 }
 
+/**
+ * A packet inside a tunnel (one level; sometimes a tunnel in a tunnel, which
+ * the program follows one level only), with the header lying now and then:
+ * the wrong inner version, a GRE version or routing bit, VXLAN without its I
+ * flag, an inner Ethernet type that is no IP, Geneve options of any length.
+ */
+function tunnelPacket(g: Gen, family: Family, depth = 0, src = family === 4 ? g.addr4() : g.addr6()): Buffer {
+  const dst = family === 4 ? g.addr4() : g.addr6();
+  const innerFamily: Family = g.chance(0.6) ? 4 : 6;
+  const which = g.int(depth < 1 ? 6 : 5);
+  const inner = which === 0 ? synPacket(g, innerFamily) : which === 1 ? bigPacket(g, innerFamily) : which === 2 ? errorPacket(g, innerFamily, depth + 1) : which === 5 ? tunnelPacket(g, innerFamily, depth + 1) : hostPacket(g, innerFamily, 2);
+  const eth = (p: Buffer) => {
+    const f = innerEther(p);
+    if (g.chance(0.08)) f.writeUInt16BE(g.pick([0x0806, 0x8100, 0x0800, 0x86dd, g.int(0x10000)]), 12);
+    return f;
+  };
+  let proto: number;
+  let payload: Buffer;
+  switch (g.int(5)) {
+    case 0: {
+      // IPIP / sit / ip6ip6 / ip4ip6, the protocol now and then not the inner version's.
+      const right = innerFamily === 4 ? 4 : 41;
+      proto = g.chance(0.9) ? right : right === 4 ? 41 : 4;
+      payload = inner;
+      break;
+    }
+    case 1: {
+      const tap = g.chance(0.3);
+      const protocol = tap ? 0x6558 : g.chance(0.9) ? (innerFamily === 4 ? 0x0800 : 0x86dd) : g.pick([0x0800, 0x86dd, 0x880b, g.int(0x10000)]);
+      proto = 47;
+      payload = gre({
+        protocol,
+        payload: tap ? eth(inner) : inner,
+        ...(g.chance(0.4) ? { key: g.int(2 ** 32) } : {}),
+        ...(g.chance(0.3) ? { seq: g.int(2 ** 32) } : {}),
+        csum: g.chance(0.3),
+        flags: g.chance(0.1) ? g.pick([0x4000, 0x0001, 0x0007, 0x0800]) : 0,
+      });
+      break;
+    }
+    case 2:
+      proto = PROTO.udp;
+      payload = udp({ src, dst, sport: g.port(), dport: g.pick([4789, 4789, 8472]), payload: vxlan(g.int(1 << 24), eth(inner), g.chance(0.9) ? 0x08 : g.int(256)) });
+      break;
+    case 3: {
+      const options = g.bytes(4 * g.pick([0, 0, 1, 2, 8, 20, 63]));
+      const protocol = g.chance(0.8) ? 0x6558 : g.pick([0x0800, 0x86dd, g.int(0x10000)]);
+      const carried = protocol === 0x6558 ? eth(inner) : inner;
+      proto = PROTO.udp;
+      payload = udp({ src, dst, sport: g.port(), dport: 6081, payload: geneve(g.int(1 << 24), carried, { options, protocol, version: g.chance(0.95) ? 0 : 1 + g.int(3) }) });
+      break;
+    }
+    default:
+      // Noise where a tunnel header should be.
+      proto = g.pick([4, 41, 47]);
+      payload = g.bytes(g.int(120));
+  }
+  if (family === 4) return ipv4({ src, dst, proto, payload, df: g.chance(0.8), optionBytes: g.pick([0, 0, 0, 8]) });
+  return ipv6Chain(g, src, dst, proto, payload, 1);
+}
+
 function packet(g: Gen): Buffer {
   const family: Family = g.chance(0.55) ? 4 : 6;
+  if (g.chance(0.2)) return tunnelPacket(g, family);
   switch (g.int(8)) {
     case 0:
     case 1:
@@ -351,6 +416,7 @@ function canonical(e: ExpectedEvent | PmtuEvent | undefined): string {
     vlan: e.vlan,
     outer: e.outer,
     inner: e.inner,
+    encap: e.encap,
     snap: e.snap.toString('hex'),
   });
 }
@@ -430,7 +496,10 @@ kernelDescribe(
           bad.push({ frame: at, dir: all[at]!.dir, hex: all[at]!.frame.toString('hex'), expected: canonical(want?.ev), actual: canonical(have) });
           break; // after one difference the rest is out of step
         }
-        if (have && have !== got[got.length - 1]) outcomes[have.kind] = (outcomes[have.kind] ?? 0) + 1;
+        if (have && have !== got[got.length - 1]) {
+          outcomes[have.kind] = (outcomes[have.kind] ?? 0) + 1;
+          if (have.encap) outcomes[have.encap.quoted ? 'quoted-tunnel' : `in-${have.encap.type}`] = (outcomes[have.encap.quoted ? 'quoted-tunnel' : `in-${have.encap.type}`] ?? 0) + 1;
+        }
       }
       return bad;
     }
@@ -440,7 +509,7 @@ kernelDescribe(
       const frames: { frame: Buffer; dir: 'ingress' | 'egress' }[] = [];
       for (let t = 0; t < 48; t++) {
         const family: Family = t % 2 ? 6 : 4;
-        const p = t % 4 < 2 ? errorPacket(g, family) : t % 8 < 6 ? synPacket(g, family) : bigPacket(g, family);
+        const p = t % 4 < 2 ? errorPacket(g, family) : t % 8 < 6 ? synPacket(g, family) : t % 16 < 12 ? bigPacket(g, family) : tunnelPacket(g, family);
         const full = frameOf(g, p).subarray(0, 700);
         const dir = g.chance(0.5) ? 'ingress' : 'egress';
         for (let n = 0; n <= full.length; n++) frames.push({ frame: Buffer.from(full.subarray(0, n)), dir });
@@ -465,6 +534,8 @@ kernelDescribe(
       expect(bad).toEqual([]);
       // The mix really exercises every kind of report (a fuzzer that only makes noise proves little).
       for (const kind of ['ptb', 'ptb-sent', 'syn', 'size']) expect(outcomes[kind]).toBeGreaterThan(500);
+      // ... and every tunnel, its own packet's and quoted ones.
+      for (const kind of ['in-ipip', 'in-sit', 'in-ip6ip6', 'in-ip4ip6', 'in-gre', 'in-gretap', 'in-vxlan', 'in-geneve', 'quoted-tunnel']) expect(outcomes[kind], kind).toBeGreaterThan(20);
       expect(reference.trackedFlows).toBeLessThan(20_000); // far from the map's 65536: no LRU eviction to model
     });
 

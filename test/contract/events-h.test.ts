@@ -6,12 +6,13 @@ import { readFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
 
-import { FLAG_NAMES } from '../../src/contract/event.js';
-import { decodeRecord, RECORD_LAYOUT, RECORD_SIZE } from '../../src/observer/decode.js';
+import { ENCAP_TYPE_NAMES, FLAG_NAMES } from '../../src/contract/event.js';
+import { decodeRecord, ENCAP_TYPES, RECORD_LAYOUT, RECORD_SIZE, SNAP_MAX } from '../../src/observer/decode.js';
 import type { EventFlags } from '../../src/observer/events.js';
 import { record } from '../helpers/records.js';
 
 const HEADER = readFileSync(new URL('../../bpf/events.h', import.meta.url), 'utf8');
+const PROTO_FILE = readFileSync(new URL('../../proto/pmtu.proto', import.meta.url), 'utf8');
 
 function enumValues(prefix: string): Map<string, number> {
   const out = new Map<string, number>();
@@ -25,7 +26,25 @@ describe('bpf/events.h and the decoder agree', () => {
   it('on the record size (its _Static_assert)', () => {
     const m = /sizeof\(struct pmtu_event\) == (\d+)/.exec(HEADER);
     expect(Number(m![1])).toBe(RECORD_SIZE);
-    expect(RECORD_LAYOUT.snap + 128).toBe(RECORD_SIZE);
+    const snap = Number(/#define PMTU_SNAP_LEN (\d+)/.exec(HEADER)![1]);
+    expect(SNAP_MAX).toBe(snap);
+    expect(RECORD_LAYOUT.snap + snap).toBe(RECORD_SIZE);
+    const encap = Number(/sizeof\(struct pmtu_encap\) == (\d+)/.exec(HEADER)![1]);
+    expect(RECORD_LAYOUT.encap + encap).toBe(RECORD_LAYOUT.snap);
+  });
+
+  it('on every tunnel type, and the contract and the protobuf schema name each one', () => {
+    const types = enumValues('PMTU_ENCAP_');
+    expect(types.get('NONE')).toBe(0);
+    types.delete('NONE');
+    expect(types.size).toBe(8);
+    for (const [name, value] of types) {
+      const lower = name.toLowerCase();
+      expect(ENCAP_TYPES[value], name).toBe(lower);
+      expect(ENCAP_TYPE_NAMES[value - 1], name).toBe(lower);
+      expect(PROTO_FILE).toMatch(new RegExp(`ENCAP_TYPE_${name} = ${value};`));
+    }
+    expect(Object.keys(ENCAP_TYPES).length).toBe(types.size);
   });
 
   it('on every kind', () => {

@@ -171,3 +171,64 @@ export function ether(packet: Buffer, opts: { vlans?: number[] } = {}): Buffer {
   h.writeUInt16BE(type, o);
   return Buffer.concat([h, packet]);
 }
+
+// ---------------------------------------------------------------------------
+// Tunnels: the headers an encapsulating host puts in front of an inner packet
+// (an IP packet for IPIP, sit, ip6ip6, ip4ip6 and GRE; an Ethernet frame for
+// GRETAP, VXLAN and Geneve). The outer IP header comes from ipv4()/ipv6().
+
+/** IP protocol numbers of the tunnels. */
+export const TUNNEL_PROTO = { ipip: 4, ipv6: 41, gre: 47 } as const;
+
+/** A GRE header (RFC 2784/2890) with optional checksum, key and sequence number, in front of payload. */
+export function gre(o: { protocol: number; payload: Buffer; key?: number; seq?: number; csum?: boolean; flags?: number }): Buffer {
+  const fields: Buffer[] = [];
+  let flags = o.flags ?? 0;
+  if (o.csum) {
+    flags |= 0x8000;
+    fields.push(Buffer.alloc(4)); // checksum + reserved1, left 0: the program does not check it
+  }
+  if (o.key !== undefined) {
+    flags |= 0x2000;
+    const k = Buffer.alloc(4);
+    k.writeUInt32BE(o.key >>> 0);
+    fields.push(k);
+  }
+  if (o.seq !== undefined) {
+    flags |= 0x1000;
+    const q = Buffer.alloc(4);
+    q.writeUInt32BE(o.seq >>> 0);
+    fields.push(q);
+  }
+  const h = Buffer.alloc(4);
+  h.writeUInt16BE(flags & 0xffff, 0);
+  h.writeUInt16BE(o.protocol, 2);
+  return Buffer.concat([h, ...fields, o.payload]);
+}
+
+/** An Ethernet frame around an inner IP packet (what GRETAP, VXLAN and Geneve carry). */
+export function innerEther(packet: Buffer): Buffer {
+  const h = Buffer.alloc(14);
+  Buffer.from([0x02, 0, 0, 0, 0, 0x22]).copy(h, 0);
+  Buffer.from([0x02, 0, 0, 0, 0, 0x11]).copy(h, 6);
+  h.writeUInt16BE(packet[0]! >> 4 === 6 ? 0x86dd : 0x0800, 12);
+  return Buffer.concat([h, packet]);
+}
+
+/** A VXLAN header (RFC 7348: the I flag and a VNI) in front of an inner Ethernet frame. */
+export function vxlan(vni: number, frame: Buffer, flags = 0x08): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = flags;
+  h.writeUIntBE(vni & 0xffffff, 4, 3);
+  return Buffer.concat([h, frame]);
+}
+
+/** A Geneve header (RFC 8926) with `options` (a multiple of 4 bytes) in front of what it carries (0x6558: Ethernet). */
+export function geneve(vni: number, payload: Buffer, opts: { options?: Buffer; protocol?: number; version?: number } = {}): Buffer {
+  const options = opts.options ?? Buffer.alloc(0);
+  const h = Buffer.alloc(8);
+  h[0] = ((opts.version ?? 0) << 6) | ((options.length / 4) & 0x3f);
+  h.writeUInt16BE(opts.protocol ?? 0x6558, 2);
+  h.writeUIntBE(vni & 0xffffff, 4, 3);
+  return Buffer.concat([h, options, payload]);
+}

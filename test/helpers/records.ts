@@ -4,7 +4,9 @@
 // decoder that drifts from the header fails its tests.
 
 /** sizeof(struct pmtu_event) */
-export const RECORD_BYTES = 344;
+export const RECORD_BYTES = 520;
+/** PMTU_SNAP_LEN */
+export const SNAP_BYTES = 256;
 
 /** enum pmtu_kind */
 export const KIND = { ptb: 1, ptbSent: 2, drop: 3, syn: 4, retransmit: 5, size: 6 } as const;
@@ -14,6 +16,8 @@ export const DIR = { none: 0, ingress: 1, egress: 2 } as const;
 export const F = { df: 1, gso: 2, icmpErr: 4, oversize: 8, synack: 16, innerTrunc: 32, local: 64, quoteMismatch: 128 } as const;
 /** enum pmtu_flow_flags */
 export const FS = { known: 1, reported: 2, syn: 4, synack: 8, synFromOther: 16 } as const;
+/** enum pmtu_encap_type */
+export const ENCAP = { ipip: 1, sit: 2, ip6ip6: 3, ip4ip6: 4, gre: 5, gretap: 6, vxlan: 7, geneve: 8 } as const;
 
 export interface FlowSpec {
   /** 4, 6, or 0 (absent). */
@@ -50,7 +54,35 @@ export interface RecordSpec {
   outer?: FlowSpec;
   inner?: FlowSpec;
   state?: StateSpec;
+  encap?: EncapSpec;
   snap?: Buffer;
+}
+
+/** struct pmtu_encap */
+export interface EncapSpec {
+  type: number;
+  family: number;
+  quoted?: boolean;
+  overhead?: number;
+  id?: number;
+  sport?: number;
+  dport?: number;
+  src?: string;
+  dst?: string;
+}
+
+// struct pmtu_encap: type @0, family @1, quoted @2, pad0 @3, overhead @4,
+// pad1 @6, id @8, sport @12, dport @14, saddr[16] @16, daddr[16] @32; 48 bytes.
+function writeEncap(buf: Buffer, o: number, e: EncapSpec): void {
+  buf.writeUInt8(e.type, o);
+  buf.writeUInt8(e.family, o + 1);
+  buf.writeUInt8(e.quoted ? 1 : 0, o + 2);
+  buf.writeUInt16LE(e.overhead ?? 0, o + 4);
+  buf.writeUInt32LE(e.id ?? 0, o + 8);
+  buf.writeUInt16LE(e.sport ?? 0, o + 12);
+  buf.writeUInt16LE(e.dport ?? 0, o + 14);
+  if (e.src) addrBytes(e.src).copy(buf, o + 16);
+  if (e.dst) addrBytes(e.dst).copy(buf, o + 32);
 }
 
 /** struct pmtu_flow_state */
@@ -113,7 +145,7 @@ function writeFlow(buf: Buffer, o: number, f: FlowSpec): void {
   buf.writeUInt16LE(f.len ?? 0, o + 38);
 }
 
-/** One 344-byte record, little-endian as on x86-64 and arm64. */
+/** One 520-byte record, little-endian as on x86-64 and arm64. */
 export function record(r: RecordSpec): Buffer {
   const b = Buffer.alloc(RECORD_BYTES);
   b.writeUInt8(r.kind, 0);
@@ -138,7 +170,8 @@ export function record(r: RecordSpec): Buffer {
   if (r.outer) writeFlow(b, 80, r.outer);
   if (r.inner) writeFlow(b, 120, r.inner);
   if (r.state) writeState(b, 160, r.state);
-  r.snap?.copy(b, 216, 0, Math.min(r.snap.length, 128));
+  if (r.encap) writeEncap(b, 216, r.encap);
+  r.snap?.copy(b, 264, 0, Math.min(r.snap.length, SNAP_BYTES));
   return b;
 }
 

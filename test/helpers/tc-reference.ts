@@ -7,7 +7,11 @@
 // limits, which are part of what it promises: two VLAN tags; three extension
 // headers before the L4 header on the fast path (hop-by-hop, routing,
 // destination options; a fragment header ends the search) and four in the
-// snapshot (fragments included); 128 bytes kept from the IP header on; the
+// snapshot (fragments included); 256 bytes kept from the IP header on; one
+// level of tunnel (IPIP, sit, ip6ip6, ip4ip6, GRE version 0 without routing,
+// GRETAP, VXLAN on 4789/8472 with its I flag, Geneve version 0 on 6081;
+// inner Ethernet untagged, carrying IPv4 or IPv6), whose packet the event
+// then describes, and one in an ICMP error's quote; the
 // largest DF packet per flow and direction reported when it grows, from
 // sizeReportMin on (the program's every-flow mode: by default healthy flows
 // report nothing, which test/bpf/flow-table.kernel.test.ts covers).
@@ -17,9 +21,9 @@
 // tagged out of band, never GSO.
 
 import { ipv6 as ipv6Text } from '../../src/observer/decode.js';
-import type { EventFlags, EventKind, Flow } from '../../src/observer/events.js';
+import type { Encap, EncapType, EventFlags, EventKind, Flow } from '../../src/observer/events.js';
 
-export const SNAP_LEN = 128;
+export const SNAP_LEN = 256;
 const LOOPBACK_MTU = 65536;
 const ETH_HLEN = 14;
 const ETH_P_IP = 0x0800;
@@ -40,6 +44,7 @@ export interface ExpectedEvent {
   vlan: number;
   outer: Flow | null;
   inner: Flow | null;
+  encap: Encap | null;
   snap: Buffer;
 }
 
@@ -83,7 +88,7 @@ function flowOf(f: RawFlow): Flow | null {
  * L4 offset, or -1 when the header is cut short or is not IP (a cut IPv6
  * extension chain leaves what was read before it in f).
  */
-function parseIp(s: Buffer, len: number, off: number, f: RawFlow): number {
+function parseIp(s: Buffer, len: number, off: number, f: RawFlow, frag: { later: boolean } = { later: false }): number {
   if (off + 20 > len) return -1;
   const version = s[off]! >> 4;
   let l4: number;
@@ -122,11 +127,171 @@ function parseIp(s: Buffer, len: number, off: number, f: RawFlow): number {
     return -1;
   }
   f.proto = proto;
+  frag.later = laterFragment !== 0;
   if (PORT_PROTOS.has(proto) && !laterFragment && l4 + 4 <= len) {
     f.sport = u16(s, l4);
     f.dport = u16(s, l4 + 2);
   }
   return l4;
+}
+
+const TUNNEL_PORTS = new Set([4789, 8472, 6081]);
+
+interface RawEncap {
+  type: EncapType;
+  family: 4 | 6;
+  overhead: number;
+  id: number;
+  sport: number;
+  dport: number;
+  saddr: Buffer;
+  daddr: Buffer;
+  quoted: boolean;
+}
+
+/** The IP header after an inner Ethernet header at eth, and its version, or undefined. */
+function innerEther(s: Buffer, len: number, eth: number): { at: number; family: 4 | 6 } | undefined {
+  if (eth + 14 > len) return undefined;
+  const type = u16(s, eth + 12);
+  if (type === ETH_P_IP) return { at: eth + 14, family: 4 };
+  if (type === ETH_P_IPV6) return { at: eth + 14, family: 6 };
+  return undefined;
+}
+
+/**
+ * One level of tunnel for the IP header at off (parsed into t, L4 at l4):
+ * the inner IP header's offset and the tunnel, or undefined (no tunnel, its
+ * own header cut short, or the inner header's version not the one it carries).
+ */
+function parseTunnel(s: Buffer, len: number, off: number, t: RawFlow, l4: number): { at: number; e: RawEncap } | undefined {
+  if (l4 > SNAP_LEN - 8) return undefined;
+  let type: EncapType;
+  let family: 4 | 6 | 0 = 0;
+  let at: number | undefined;
+  let id = 0;
+  if (t.proto === 4 || t.proto === 41) {
+    family = t.proto === 4 ? 4 : 6;
+    type = t.family === 4 ? (family === 4 ? 'ipip' : 'sit') : family === 4 ? 'ip4ip6' : 'ip6ip6';
+    at = l4;
+  } else if (t.proto === 47) {
+    if (l4 + 4 > len) return undefined;
+    const flags = u16(s, l4);
+    const ptype = u16(s, l4 + 2);
+    if (flags & (0x4000 | 0x0007)) return undefined;
+    let h = 4;
+    if (flags & 0x8000) h += 4;
+    if (flags & 0x2000) {
+      if (l4 + h + 4 > len) return undefined;
+      id = s.readUInt32BE(l4 + h);
+      h += 4;
+    }
+    if (flags & 0x1000) h += 4;
+    if (l4 + h > len) return undefined;
+    if (ptype === 0x6558) {
+      type = 'gretap';
+      const e = innerEther(s, len, l4 + h);
+      if (e) ({ at, family } = e);
+    } else {
+      type = 'gre';
+      family = ptype === ETH_P_IP ? 4 : ptype === ETH_P_IPV6 ? 6 : 0;
+      if (family) at = l4 + h;
+    }
+  } else if (t.proto === 17 && TUNNEL_PORTS.has(t.dport)) {
+    const g = l4 + 8;
+    if (g + 8 > len) return undefined;
+    id = (u16(s, g + 4) << 8) | s[g + 6]!;
+    if (t.dport !== 6081) {
+      if (!(s[g]! & 0x08)) return undefined;
+      type = 'vxlan';
+      const e = innerEther(s, len, g + 8);
+      if (e) ({ at, family } = e);
+    } else {
+      const opts = (s[g]! & 0x3f) * 4;
+      const ptype = u16(s, g + 2);
+      if (s[g]! >> 6) return undefined;
+      type = 'geneve';
+      if (ptype === 0x6558) {
+        const e = innerEther(s, len, g + 8 + opts);
+        if (e) ({ at, family } = e);
+      } else {
+        family = ptype === ETH_P_IP ? 4 : ptype === ETH_P_IPV6 ? 6 : 0;
+        if (family && g + 8 + opts <= len) at = g + 8 + opts;
+      }
+    }
+  } else {
+    return undefined;
+  }
+  if (at === undefined || at > SNAP_LEN - 1 || !family) return undefined;
+  if (at < len && s[at]! >> 4 !== family) return undefined;
+  const udp = t.proto === 17;
+  return {
+    at,
+    e: { type, family: t.family as 4 | 6, overhead: at - off, id, sport: udp ? t.sport : 0, dport: udp ? t.dport : 0, saddr: Buffer.from(t.saddr), daddr: Buffer.from(t.daddr), quoted: false },
+  };
+}
+
+function encapOf(e: RawEncap | undefined): Encap | null {
+  if (!e) return null;
+  const text = e.family === 4 ? (a: Buffer) => v4Text(a, 0) : (a: Buffer) => ipv6Text(a, 0);
+  return { type: e.type, family: e.family, src: text(e.saddr), dst: text(e.daddr), overhead: e.overhead, id: e.id, sport: e.sport, dport: e.dport, quoted: e.quoted };
+}
+
+/** What pmtu_parse_snapshot() makes of a snapshot. */
+interface Parsed {
+  l4: number;
+  outer: RawFlow;
+  inner: RawFlow;
+  encap: RawEncap | undefined;
+  df: boolean;
+  icmpError: boolean;
+  icmpType: number;
+  icmpCode: number;
+  /** The advertised MTU of a frag-needed / Packet Too Big. */
+  mtu: number | undefined;
+  innerTruncated: boolean;
+}
+
+function parseSnapshot(snap: Buffer): Parsed {
+  const len = snap.length;
+  const p: Parsed = { l4: -1, outer: emptyFlow(), inner: emptyFlow(), encap: undefined, df: false, icmpError: false, icmpType: 0, icmpCode: 0, mtu: undefined, innerTruncated: false };
+  const frag = { later: false };
+  let l4 = parseIp(snap, len, 0, p.outer, frag);
+  if (l4 < 0) return p;
+  p.df = p.outer.family === 6 || (u16(snap, 6) & 0x4000) !== 0;
+  const own = frag.later ? undefined : parseTunnel(snap, len, 0, p.outer, l4);
+  if (own) {
+    const f = emptyFlow();
+    const l = parseIp(snap, len, own.at, f, frag);
+    if (l >= 0) {
+      p.outer = f;
+      p.encap = own.e;
+      l4 = l;
+    }
+  }
+  p.l4 = l4;
+  if (l4 + 8 > len || !isIcmpError(p.outer.family, p.outer.proto, snap[l4]!)) return p;
+  p.icmpError = true;
+  p.icmpType = snap[l4]!;
+  p.icmpCode = snap[l4 + 1]!;
+  if (p.outer.family === 4 && p.icmpType === 3 && p.icmpCode === 4) p.mtu = u16(snap, l4 + 6);
+  else if (p.outer.family === 6 && p.icmpType === 2) p.mtu = snap.readUInt32BE(l4 + 4);
+  let innerL4 = parseIp(snap, len, l4 + 8, p.inner, frag);
+  if (innerL4 >= 0 && !frag.later && !p.encap) {
+    const quoted = parseTunnel(snap, len, l4 + 8, p.inner, innerL4);
+    if (quoted) {
+      p.encap = { ...quoted.e, quoted: true };
+      const f = emptyFlow();
+      const l = parseIp(snap, len, quoted.at, f, frag);
+      if (l >= 0) {
+        p.inner = f;
+        innerL4 = l;
+      } else {
+        innerL4 = -1;
+      }
+    }
+  }
+  p.innerTruncated = innerL4 < 0 || (PORT_PROTOS.has(p.inner.proto) && innerL4 + 4 > len);
+  return p;
 }
 
 function isIcmpError(family: number, proto: number, type: number): boolean {
@@ -217,6 +382,10 @@ function readWire(frame: Buffer): Wire | undefined {
   }
   if (l4 > 256 || p + l4 + 8 > frame.length) return w;
   const t = p + l4;
+  if (w.proto === 4 || w.proto === 41 || w.proto === 47 || (w.proto === 17 && TUNNEL_PORTS.has(u16(frame, t + 2)))) {
+    const inside = tunnelWire(frame, w);
+    if (inside) return inside;
+  }
   if (w.proto === 6 || w.proto === 17) {
     w.sport = u16(frame, t);
     w.dport = u16(frame, t + 2);
@@ -229,6 +398,25 @@ function readWire(frame: Buffer): Wire | undefined {
     w.ptb = true;
   }
   return w;
+}
+
+/** pmtu_tc_tunnel(): the wire of the packet inside a tunnel, or undefined when it is no tunnel after all. */
+function tunnelWire(frame: Buffer, w: Wire): Wire | undefined {
+  const snap = frame.subarray(w.l3, w.l3 + SNAP_LEN);
+  if (!snap.length) return undefined;
+  const p = parseSnapshot(snap);
+  if (p.l4 < 0 || !p.encap || p.encap.quoted) return undefined;
+  const inner: Wire = { ...w, family: p.outer.family, proto: p.outer.proto, sport: p.outer.sport, dport: p.outer.dport, saddr: p.outer.saddr.subarray(0, p.outer.family === 4 ? 4 : 16).toString('hex'), daddr: p.outer.daddr.subarray(0, p.outer.family === 4 ? 4 : 16).toString('hex') };
+  inner.l3Len = Math.min(p.outer.len, frame.length - w.l3 - p.encap.overhead);
+  if (p.outer.proto === 6) {
+    if (p.l4 <= SNAP_LEN - 14 && p.l4 + 14 <= snap.length) {
+      inner.syn = (snap[p.l4 + 13]! & 0x02) !== 0;
+      inner.ack = (snap[p.l4 + 13]! & 0x10) !== 0;
+    }
+  } else if (p.icmpError && ((p.outer.family === 4 && p.icmpType === 3 && p.icmpCode === 4) || (p.outer.family === 6 && p.icmpType === 2))) {
+    inner.ptb = true;
+  }
+  return inner;
 }
 
 function flagsOf(bits: { df: boolean; icmpError: boolean; synAck: boolean; innerTruncated: boolean; local: boolean; quoteMismatch: boolean }): EventFlags {
@@ -271,48 +459,31 @@ export class TcReference {
     }
 
     const snap = Buffer.from(frame.subarray(w.l3, w.l3 + SNAP_LEN));
-    const len = snap.length;
-    const outer = emptyFlow();
-    const inner = emptyFlow();
-    let mtu = LOOPBACK_MTU;
-    let df = false;
-    let icmpError = false;
-    let innerTruncated = false;
-    let icmpType = 0;
-    let icmpCode = 0;
-    const l4 = parseIp(snap, len, 0, outer);
-    if (l4 >= 0) {
-      df = outer.family === 6 || (u16(snap, 6) & 0x4000) !== 0;
-      if (l4 + 8 <= len && isIcmpError(outer.family, outer.proto, snap[l4]!)) {
-        icmpError = true;
-        icmpType = snap[l4]!;
-        icmpCode = snap[l4 + 1]!;
-        if (outer.family === 4 && icmpType === 3 && icmpCode === 4) mtu = u16(snap, l4 + 6);
-        else if (outer.family === 6 && icmpType === 2) mtu = snap.readUInt32BE(l4 + 4);
-        const innerL4 = parseIp(snap, len, l4 + 8, inner);
-        innerTruncated = innerL4 < 0 || (PORT_PROTOS.has(inner.proto) && innerL4 + 4 > len);
-      }
-    }
+    const p = parseSnapshot(snap);
+    const { outer, inner } = p;
+    const mtu = p.mtu ?? LOOPBACK_MTU;
+    // A PTB whose quoted source (the quoted tunnel's, when it quotes one) is not its own destination cannot be genuine.
+    const quotedSrc = p.encap?.quoted ? { family: p.encap.family, saddr: p.encap.saddr } : { family: inner.family, saddr: inner.saddr };
     const event: ExpectedEvent = {
       kind,
       dir,
       flags: flagsOf({
-        df,
-        icmpError,
+        df: p.df,
+        icmpError: p.icmpError,
         synAck: kind === 'syn' && w.ack,
-        innerTruncated,
+        innerTruncated: p.innerTruncated,
         local: kind !== 'size' && dir === 'egress',
-        // A PTB whose quoted source is not its own destination cannot be genuine.
-        quoteMismatch: w.ptb && outer.family !== 0 && inner.family !== 0 && (inner.family !== outer.family || !sameAddr(inner.saddr, outer.daddr, outer.family)),
+        quoteMismatch: w.ptb && outer.family !== 0 && quotedSrc.family !== 0 && (quotedSrc.family !== outer.family || !sameAddr(quotedSrc.saddr, outer.daddr, outer.family)),
       }),
-      icmpType,
-      icmpCode,
+      icmpType: p.icmpType,
+      icmpCode: p.icmpCode,
       mtu,
       len: w.l3Len,
-      mss: kind === 'syn' && l4 >= 0 ? tcpMss(snap, len, l4) : 0,
+      mss: kind === 'syn' && p.l4 >= 0 ? tcpMss(snap, snap.length, p.l4) : 0,
       vlan: w.vlan,
       outer: flowOf(outer),
       inner: flowOf(inner),
+      encap: encapOf(p.encap),
       snap,
     };
     return { event };

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { PmtuError } from '../../src/errors.js';
 import { decodeBatch, decodeRecord, ipv6, plainEvent, RecordEvent } from '../../src/observer/decode.js';
-import { addrBytes, batch, DIR, F, FS, KIND, record, RECORD_BYTES } from '../helpers/records.js';
+import { addrBytes, batch, DIR, ENCAP, F, FS, KIND, record, RECORD_BYTES } from '../helpers/records.js';
 
 function hex(lines: string[]): Buffer {
   return Buffer.from(lines.join('').replace(/\s/g, '').padEnd(RECORD_BYTES * 2, '0'), 'hex');
@@ -31,16 +31,44 @@ const PTB_V4 = hex([
   'b405 0023 7805 0023', //                    mss_first [1460, 8960], mss_last [1400, 8960]
   '07000000 07000000 09000000 07000000', //    mss_first_ifindex [7, 7], mss_last_ifindex [9, 7]
   'dc05 4002 7805 0f 00 09000000 00000000', // largest [1500, 576], min_mtu 1400, known|reported|syn|synack, min_mtu_ifindex 9
+  '00000000 00000000 00000000 00000000', //    encap: none (48 bytes)
+  '00000000 00000000 00000000 00000000',
+  '00000000 00000000 00000000 00000000',
   '45000240 00004000 40010000 c6120101 c6120002', // snap: outer IPv4 header,
   '0304000000000578', //                       ICMP frag-needed mtu 1400,
   '450005dc00004000', //                       the quote's first 8 bytes
+]);
+
+// The same router's frag-needed about the IPIP packet a load balancer
+// (198.18.40.1) sent to a realserver (198.18.40.2): the quote's tunnel in
+// encap, the client's flow inside it in inner (seed 004).
+const PTB_IPIP = hex([
+  '01 01 05 03 04 00 2400', //                 kind ptb, dir ingress, flags df|icmp-err, type 3, code 4, pad, snap_len 36
+  '141a99be1c000000', //                       ts_ns 123456789012
+  '000100f0 07000000 78050000 40020000', //    netns 4026532096, ifindex 7, mtu 1400, len 576
+  '00000000 0000 0000 00000000 00000000', //   reason, mss, vlan, mtu_ifindex, mtu_netns
+  '65746830000000000000000000000000', //       ifname "eth0"
+  '00000000000000000000000000000000', //       mtu_ifname ""
+  'c6130001000000000000000000000000', //       outer saddr 198.19.0.1
+  'c6122801000000000000000000000000', //       outer daddr 198.18.40.1
+  '0000 0000 01 04 4002', //                   sport, dport, proto icmp, family 4, len 576
+  'c6123202000000000000000000000000', //       inner saddr 198.18.50.2
+  'c6123c01000000000000000000000000', //       inner daddr 198.18.60.1
+  '28a0 bb01 06 04 dc05', //                   sport 41000, dport 443, proto tcp, family 4, len 1500
+  '0000000000000000 0000000000000000', //      state: unknown (56 bytes)
+  '00000000 00000000 00000000 00000000',
+  '00000000 00000000 00000000 00000000',
+  '00000000 00000000',
+  '01 04 01 00 1400 0000 00000000 00000000', // encap: ipip, family 4, quoted, overhead 20, id 0
+  'c6122801000000000000000000000000', //       encap saddr 198.18.40.1
+  'c6122802000000000000000000000000', //       encap daddr 198.18.40.2
 ]);
 
 const NO_FLAGS = { df: false, gso: false, icmpError: false, oversize: false, synAck: false, innerTruncated: false, local: false, quoteMismatch: false };
 
 describe('decodeRecord', () => {
   it('decodes a PTB written out in hex, with the flow it quotes', () => {
-    expect(PTB_V4.length).toBe(344);
+    expect(PTB_V4.length).toBe(520);
     const ev = decodeRecord(PTB_V4);
     expect(ev).toEqual({
       kind: 'ptb',
@@ -74,11 +102,54 @@ describe('decodeRecord', () => {
         minMtu: 1400,
         minMtuIfindex: 9,
       },
-      snap: PTB_V4.subarray(216, 252),
+      encap: null,
+      snap: PTB_V4.subarray(264, 300),
     });
     expect(ev!.snap.toString('hex')).toBe(
       '45000240' + '00004000' + '40010000' + 'c6120101' + 'c6120002' + '0304000000000578' + '450005dc00004000',
     );
+  });
+
+  it("decodes a PTB quoting a tunnel's packet written out in hex: the tunnel in encap, the flow inside in inner", () => {
+    const ev = decodeRecord(PTB_IPIP)!;
+    expect(ev.outer).toEqual({ family: 4, src: '198.19.0.1', dst: '198.18.40.1', sport: 0, dport: 0, proto: 1, len: 576 });
+    expect(ev.inner).toEqual({ family: 4, src: '198.18.50.2', dst: '198.18.60.1', sport: 41000, dport: 443, proto: 6, len: 1500 });
+    expect(ev.encap).toEqual({ type: 'ipip', family: 4, src: '198.18.40.1', dst: '198.18.40.2', overhead: 20, id: 0, sport: 0, dport: 0, quoted: true });
+    const built = record({
+      kind: KIND.ptb,
+      dir: DIR.ingress,
+      flags: F.df | F.icmpErr,
+      icmpType: 3,
+      icmpCode: 4,
+      tsNs: 123456789012n,
+      netns: 4026532096,
+      ifindex: 7,
+      mtu: 1400,
+      len: 576,
+      snapLen: 36,
+      ifname: 'eth0',
+      outer: { family: 4, src: '198.19.0.1', dst: '198.18.40.1', proto: 1, len: 576 },
+      inner: { family: 4, src: '198.18.50.2', dst: '198.18.60.1', sport: 41000, dport: 443, proto: 6, len: 1500 },
+      encap: { type: ENCAP.ipip, family: 4, quoted: true, overhead: 20, src: '198.18.40.1', dst: '198.18.40.2' },
+    });
+    expect(built.toString('hex')).toBe(PTB_IPIP.toString('hex'));
+  });
+
+  it('decodes every tunnel type and an IPv6 tunnel with its VNI; an unknown type or family is no tunnel', () => {
+    const types = Object.entries(ENCAP);
+    for (const [name, type] of types) {
+      const ev = decodeRecord(record({ kind: KIND.syn, encap: { type, family: 4, overhead: 20, src: '198.18.40.1', dst: '198.18.40.2' } }))!;
+      expect(ev.encap?.type).toBe(name);
+    }
+    const vx = decodeRecord(
+      record({ kind: KIND.syn, encap: { type: ENCAP.vxlan, family: 6, overhead: 70, id: 0xabcdef, sport: 51234, dport: 4789, src: '2001:db8:40:0:0:0:0:1', dst: '2001:db8:40:0:0:0:0:2' } }),
+    )!;
+    expect(vx.encap).toEqual({ type: 'vxlan', family: 6, src: '2001:db8:40::1', dst: '2001:db8:40::2', overhead: 70, id: 0xabcdef, sport: 51234, dport: 4789, quoted: false });
+    expect(decodeRecord(record({ kind: KIND.syn, encap: { type: 99, family: 4 } }))!.encap).toBeNull();
+    expect(decodeRecord(record({ kind: KIND.syn, encap: { type: ENCAP.ipip, family: 0 } }))!.encap).toBeNull();
+    const lazy = decodeBatch(record({ kind: KIND.syn, encap: { type: ENCAP.gre, family: 4, id: 5 } })).events[0] as RecordEvent;
+    expect(lazy.encapped).toBe(true);
+    expect(lazy.encap).toMatchObject({ type: 'gre', id: 5 });
   });
 
   it('the fixture builder writes the same bytes as the hex (so the other fixtures are at the right offsets)', () => {
@@ -108,7 +179,7 @@ describe('decodeRecord', () => {
         flags: FS.known | FS.reported | FS.syn | FS.synack,
         minMtuIfindex: 9,
       },
-      snap: PTB_V4.subarray(216, 252),
+      snap: PTB_V4.subarray(264, 300),
     });
     expect(built.toString('hex')).toBe(PTB_V4.toString('hex'));
   });
@@ -280,11 +351,11 @@ describe('decodeRecord', () => {
     expect(Object.values(all).every(Boolean)).toBe(true);
   });
 
-  it('snap_len beyond 128 is clamped to the 128 bytes a record holds', () => {
-    const snap = Buffer.alloc(128, 0xab);
+  it('snap_len beyond 256 is clamped to the 256 bytes a record holds', () => {
+    const snap = Buffer.alloc(256, 0xab);
     const buf = Buffer.concat([record({ kind: KIND.drop, snap, snapLen: 1000 }), record({ kind: KIND.syn, snap: Buffer.alloc(4, 0xcd) })]);
     const ev = decodeRecord(buf, 0)!;
-    expect(ev.snap.length).toBe(128);
+    expect(ev.snap.length).toBe(256);
     expect(ev.snap.equals(snap)).toBe(true);
     expect(decodeRecord(buf, RECORD_BYTES)!.snap.toString('hex')).toBe('cdcdcdcd');
   });

@@ -58,6 +58,7 @@ function event(e: Partial<PmtuEvent> & Pick<PmtuEvent, 'kind'>): PmtuEvent {
     outer: null,
     inner: null,
     state: UNKNOWN_FLOW,
+    encap: null,
     snap: Buffer.alloc(0),
     ...e,
     flags: { ...NO_FLAGS, ...e.flags },
