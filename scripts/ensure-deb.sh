@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the Debian packages a step needs are present:
-#   ensure-deb.sh build   (npm preinstall: what builds the BPF programs and the addon)
+#   ensure-deb.sh build   (npm install, through scripts/install.mjs: what builds the BPF programs and the addon)
 #   ensure-deb.sh test    (npm pretest: the real peers the end-to-end tests drive)
 #   ensure-deb.sh bench   (npm run bench: the peers it measures against, iperf3, nginx and ab)
 #   ensure-deb.sh docker  (the Docker engine the end-to-end tests start themselves: test/helpers/docker.ts)
