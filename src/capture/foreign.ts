@@ -487,7 +487,7 @@ export class ForeignCaptureReader implements Iterable<ForeignPacket> {
 
   private nextPcap(): ForeignPacket | null {
     const iface = this.ifaces[0]!;
-    const maxLen = Math.max(iface.snaplen, MAX_SNAPLEN);
+    const maxLen = Math.min(Math.max(iface.snaplen, MAX_SNAPLEN), MAX_RECORD); // a garbage snaplen allocates no gigabytes
     for (;;) {
       const pos = this.pos;
       if (pos >= this.src.size) return this.finish();
