@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Makes sure the Debian packages a step needs are present:
-#   ensure-deb.sh build   (npm preinstall: what builds the BPF programs and the addon)
+#   ensure-deb.sh build   (npm install, through scripts/install.mjs: what builds the BPF programs and the addon)
 #   ensure-deb.sh test    (npm pretest: the real peers the end-to-end tests drive)
 #   ensure-deb.sh bench   (npm run bench: the peers it measures against, iperf3, nginx and ab)
 #   ensure-deb.sh docker  (the Docker engine the end-to-end tests start themselves: test/helpers/docker.ts)
 # As root it installs what is missing; as anyone else it stops with the list
-# and the command to run.
+# and the command to run. Off Linux it does nothing (npm install builds no
+# addon there: scripts/install.mjs); on a Linux without apt-get it installs
+# nothing and fails nothing, and only says what is missing under Debian's
+# names (the build itself then fails loudly if something really is).
 set -euo pipefail
+
+[ "$(uname -s)" = Linux ] || exit 0
 
 # Each entry: a command (or an absolute file path) and the package providing it.
 # The docker client is asked for by path: a machine may have another client
@@ -94,7 +99,12 @@ for need in "${needs[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "pmtu-watch: not a Debian system, installing nothing; $1 may need what Debian calls: ${missing[*]}" >&2
+	exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
 	echo "pmtu-watch: installing $1 dependencies: ${missing[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	# nginx is a server the bench and tests start themselves, in a namespace,

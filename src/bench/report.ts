@@ -1,7 +1,7 @@
 // What `npm run bench` measured, and its two forms: the table a person reads
 // and the one JSON object a script reads. Pure: figures in, text out.
 
-export type Unit = 'ns' | 'ms' | 'events/s' | 'requests/s' | 'bytes' | 'bit/s' | 'count' | 'percent';
+export type Unit = 'ns' | 'ms' | 'events/s' | 'packets/s' | 'requests/s' | 'bytes' | 'bit/s' | 'count' | 'percent';
 
 export interface Target {
   /** What it should be, e.g. "<= 1.5x empty". */
@@ -74,6 +74,8 @@ export function formatValue(value: number, unit: Unit): string {
       return `${value.toFixed(value >= 100 ? 0 : 1)} ms`;
     case 'events/s':
       return si(value, 'ev/s');
+    case 'packets/s':
+      return si(value, 'pkt/s');
     case 'requests/s':
       return si(value, 'req/s');
     case 'bit/s':

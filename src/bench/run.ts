@@ -14,6 +14,7 @@ import { loadAddon } from '../observer/addon.js';
 import { measureBusy, TITLE as BUSY_TITLE } from './busy.js';
 import { measureCapture } from './capture.js';
 import { measureFlows } from './flows.js';
+import { measureForeign } from './foreign.js';
 import { measureNetns } from './netns.js';
 import { measurePipeline } from './pipeline.js';
 import { formatTable, notAvailable, toJson, unmeasured, type BenchReport, type Section } from './report.js';
@@ -32,6 +33,7 @@ const STEPS: Step[] = [
   { id: 'capture', title: '5. Captures', run: measureCapture },
   { id: 'busy', title: BUSY_TITLE, run: measureBusy },
   { id: 'netns', title: '7. Namespace discovery', run: measureNetns },
+  { id: 'pcap', title: "8. Other tools' captures", run: measureForeign },
 ];
 
 
