@@ -156,8 +156,9 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
     .command('demo')
     .argument('<name>', 'scenario name or number')
     .option('--json', 'verdicts as JSON lines (see docs/json-contract.md)')
+    .option('--pcap <dir>', 'also record the traffic with tcpdump where the scenario shows its failure, as NAME-ROLE-IFACE.pcap files in <dir>')
     .description('build a scenario, drive a few seconds of traffic through it while pmtu-watch watches, print what the traffic saw and the verdicts, tear it all down (also on Ctrl-C)')
-    .action(async (name: string, opts: { json?: boolean }) => settle(await labDemo(name, opts, io, { open: deps.live?.open ?? openObserver })));
+    .action(async (name: string, opts: { json?: boolean; pcap?: string }) => settle(await labDemo(name, opts, io, { open: deps.live?.open ?? openObserver })));
 
   registerCaptureCommands(program, io, deps.live ?? {}, settle);
 
