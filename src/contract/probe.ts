@@ -89,12 +89,13 @@ export function probeText(p: ProbeJson): string[] {
   );
   if (p.hops.length) {
     const failing = p.smallestLost !== null && p.hops.some((h) => h.atFailingSize);
-    lines.push(`  ttl  ${pad('address', 26)}${pad('rtt', 10)}${failing ? `at ${p.smallestLost} bytes` : ''}`);
-    for (const h of p.hops) {
-      const addr = h.addr === null ? '*' : h.dropped ? `${h.addr} (dropped here: ${h.dropped})` : h.addr;
+    const addrs = p.hops.map((h) => (h.addr === null ? '*' : h.dropped ? `${h.addr} (dropped here: ${h.dropped})` : h.addr));
+    const width = Math.max(16, ...addrs.map((a) => a.length + 2));
+    lines.push(`  ttl  ${pad('address', width)}${pad('rtt', 10)}${failing ? `at ${p.smallestLost} bytes` : ''}`.trimEnd());
+    p.hops.forEach((h, i) => {
       const rtt = h.rttMs === null ? '*' : `${h.rttMs.toFixed(2)} ms`;
-      lines.push(`  ${String(h.ttl).padStart(3)}  ${pad(addr, 26)}${pad(rtt, 10)}${h.atFailingSize ?? ''}`.trimEnd());
-    }
+      lines.push(`  ${String(h.ttl).padStart(3)}  ${pad(addrs[i]!, width)}${pad(rtt, 10)}${h.atFailingSize ?? ''}`.trimEnd());
+    });
   }
   if (p.ptb) {
     const fate =
