@@ -326,8 +326,9 @@ export interface ProbeReceipt {
   /** frag-needed / Packet Too Big: the MTU it advertised. */
   info: number;
   /**
-   * An error: the quoted packet from its L4 header on, as much as the kernel
-   * kept. A packet: IPv4 raw sockets from the IP header, the others from L4.
+   * An error: the quoted packet, as much as the kernel kept, from its L4
+   * header on (raw sockets) or from its UDP payload on (udp). A packet: IPv4
+   * raw sockets from the IP header, the others from L4.
    */
   data: Buffer;
 }

@@ -61,8 +61,8 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
     .configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),
       writeErr: (s) => io.err(s.trimEnd()),
-      // Usage errors in the same one-line form as every other error.
-      outputError: (s, write) => write(`pmtu-watch: ${s.replace(/^error: /, '').trim()} (see --help)`),
+      // Usage errors in the same one-line form as every other error (commander's "Did you mean" included).
+      outputError: (s, write) => write(`pmtu-watch: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)`),
     });
 
   /** What to watch: the options live and serve share. */

@@ -11,6 +11,8 @@ import { runProbe } from './run.js';
 
 interface Case {
   name: string;
+  /** More flags: another protocol. */
+  args?: string[];
   /** Who probes whom: the role that runs probe and the destination (role s or c, v4 or v6). */
   from: 'c' | 's';
   to: (p: RoutedPath) => string;
@@ -73,6 +75,30 @@ const CASES: Case[] = [
     verdict: 'ptb-honored',
     cause: null,
   },
+  {
+    // UDP: dst's port unreachable is the answer that it got there.
+    name: 'firewall',
+    args: ['--proto', 'udp'],
+    from: 'c',
+    to: (p) => p.server.v4,
+    pathMtu: 1500,
+    ptb: { from: '198.18.1.1', mtu: 1500, fate: 'firewall' },
+    blackhole: { after: '198.18.1.1', ttl: 2 },
+    verdict: 'ptb-dropped',
+    cause: 'firewall',
+  },
+  {
+    // TCP SYNs padded to size, to a closed port: its RST is the answer.
+    name: 'router-bottleneck',
+    args: ['--proto', 'tcp', '--port', '9'],
+    from: 'c',
+    to: (p) => p.server.v4,
+    pathMtu: 1500,
+    ptb: { from: '198.18.1.1', mtu: 1500, fate: 'delivered' },
+    blackhole: null,
+    verdict: 'ptb-honored',
+    cause: null,
+  },
 ];
 
 kernelDescribe(
@@ -80,14 +106,14 @@ kernelDescribe(
   () => {
     const labs = useLabs();
     for (const c of CASES) {
-      it(`${c.name}: path MTU ${c.pathMtu}, PTB ${c.ptb ? `from ${c.ptb.from} ${c.ptb.fate}` : 'none'}, ${c.verdict}`, async () => {
+      it(`${c.name}${c.args ? ` (${c.args.join(' ')})` : ''}: path MTU ${c.pathMtu}, PTB ${c.ptb ? `from ${c.ptb.from} ${c.ptb.fate}` : 'none'}, ${c.verdict}`, async () => {
         const lab = await labs.create(`prb${CASES.indexOf(c)}`);
         const built = await scenario(c.name)!.build(lab);
         const p = built.topology as RoutedPath;
         const dst = c.to(p);
-        const r = await runProbe(['--netns', built.ns[c.from]!, '--json', dst]);
+        const r = await runProbe(['--netns', built.ns[c.from]!, '--json', ...(c.args ?? []), dst]);
         const j = r.json;
-        console.log(`probe ${c.name}: ${(r.ms / 1000).toFixed(1)} s, ${j?.probes} probes; pathMtu ${j?.pathMtu}, ptb ${JSON.stringify(j?.ptb)}, blackhole ${JSON.stringify(j?.blackhole)}, ${j?.verdict}/${j?.cause}; hops ${JSON.stringify(j?.hops)}`);
+        console.log(`probe ${c.name}${c.args ? ` ${c.args.join(' ')}` : ''}: ${(r.ms / 1000).toFixed(1)} s, ${j?.probes} probes; pathMtu ${j?.pathMtu}, ptb ${JSON.stringify(j?.ptb)}, blackhole ${JSON.stringify(j?.blackhole)}, ${j?.verdict}/${j?.cause}; hops ${JSON.stringify(j?.hops)}`);
         expect(j, r.stderr).toBeDefined();
         expect(r.stderr).toMatch(/the kernel caches a path MTU it learns/);
         expect(j!.dst).toBe(dst);
