@@ -9,6 +9,7 @@ import { FAIL_ON, runAudit, type AuditDeps, type AuditOptions } from './audit.js
 import { registerCaptureCommands } from './capture.js';
 import { processIo, stopSignal, type Io } from './io.js';
 import { labDemo, labDown, labList, labUp } from './lab.js';
+import { registerProbeCommand, type ProbeDeps } from './probe.js';
 import type { Screen } from '../sinks/screen.js';
 import { runLive, type LiveDeps, type LiveOptions } from './live.js';
 
@@ -48,6 +49,7 @@ function terminalScreen(opts: LiveOptions): Screen | undefined {
 export interface ProgramDeps {
   live?: Partial<LiveDeps>;
   audit?: AuditDeps;
+  probe?: ProbeDeps;
 }
 
 export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { program: Command; result: Promise<number> } {
@@ -59,8 +61,8 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
     .configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),
       writeErr: (s) => io.err(s.trimEnd()),
-      // Usage errors in the same one-line form as every other error.
-      outputError: (s, write) => write(`pmtu-watch: ${s.replace(/^error: /, '').trim()} (see --help)`),
+      // Usage errors in the same one-line form as every other error (commander's "Did you mean" included).
+      outputError: (s, write) => write(`pmtu-watch: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)`),
     });
 
   /** What to watch: the options live and serve share. */
@@ -161,6 +163,7 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
     .action(async (name: string, opts: { json?: boolean; pcap?: string }) => settle(await labDemo(name, opts, io, { open: deps.live?.open ?? openObserver })));
 
   registerCaptureCommands(program, io, deps.live ?? {}, settle);
+  registerProbeCommand(program, io, deps.probe ?? {}, settle);
 
   return { program, result };
 }
