@@ -4,6 +4,7 @@
 #   ensure-deb.sh test    (npm pretest: the real peers the end-to-end tests drive)
 #   ensure-deb.sh bench   (npm run bench: the peers it measures against, iperf3, nginx and ab)
 #   ensure-deb.sh docker  (the Docker engine the end-to-end tests start themselves: test/helpers/docker.ts)
+#   ensure-deb.sh deploy  (what checks deploy/: promtool and a Prometheus server, systemd-analyze: test/deploy/)
 # As root it installs what is missing; as anyone else it stops with the list
 # and the command to run.
 set -euo pipefail
@@ -15,6 +16,12 @@ set -euo pipefail
 # images (no registry is reachable), so it must be the static build.
 docker_needs=(
 	dockerd:docker.io /usr/bin/docker:docker.io /bin/busybox:busybox-static nsenter:util-linux
+)
+# Debian's prometheus brings promtool and the server the alerting test runs
+# with its own config and storage in a temp dir (the system's service is not
+# started: see policy-rc.d below); systemd-analyze verifies the unit file.
+deploy_needs=(
+	promtool:prometheus prometheus:prometheus systemd-analyze:systemd
 )
 case "${1:-}" in
 build)
@@ -29,7 +36,7 @@ test)
 		ip:iproute2 ping:iputils-ping nft:nftables iperf3:iperf3 tcpdump:tcpdump
 		tc:iproute2 ss:iproute2 sysctl:procps curl:curl openssl:openssl setpriv:util-linux tshark:tshark
 		nginx:nginx-light ab:apache2-utils
-		"${docker_needs[@]}"
+		"${docker_needs[@]}" "${deploy_needs[@]}"
 	)
 	;;
 bench)
@@ -42,8 +49,11 @@ bench)
 docker)
 	needs=("${docker_needs[@]}")
 	;;
+deploy)
+	needs=("${deploy_needs[@]}")
+	;;
 *)
-	echo "usage: ensure-deb.sh build|test|bench|docker" >&2
+	echo "usage: ensure-deb.sh build|test|bench|docker|deploy" >&2
 	exit 2
 	;;
 esac
