@@ -19,6 +19,24 @@ export const PACKAGE_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json
 
 export const run = promisify(execFile);
 
+/** deploy/systemd/pmtu-watch.service */
+export const UNIT = join(DEPLOY, 'systemd/pmtu-watch.service');
+
+/** The unit's directives, name → values (a directive may repeat). */
+export function unitDirectives(text: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';') || line.startsWith('[')) continue;
+    const eq = line.indexOf('=');
+    if (eq < 0) throw new Error(`not a directive: ${line}`);
+    const key = line.slice(0, eq);
+    out.set(key, [...(out.get(key) ?? []), line.slice(eq + 1)]);
+  }
+  return out;
+}
+
+
 /** Every YAML document of every file in a deploy/ folder, with the file it came from. */
 export function yamlDocs(dir: string): { file: string; doc: Record<string, unknown> }[] {
   const out: { file: string; doc: Record<string, unknown> }[] = [];

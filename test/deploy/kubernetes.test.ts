@@ -144,7 +144,7 @@ describe('deploy/kubernetes', () => {
     expect(sm.spec.endpoints[0]).toMatchObject({ port: svc.spec.ports[0].name, path: '/metrics', authorization: { type: 'Bearer', credentials: { name: 'pmtu-watch-token', key: 'token' } } });
     expect(sm.spec.endpoints[0].relabelings).toContainEqual({ action: 'replace', sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' });
     const ns = kind('Namespace');
-    for (const m of manifests.filter((x) => x.doc.kind !== 'Namespace')) expect(m.doc.metadata.namespace, m.file).toBe(ns.metadata.name);
+    for (const m of manifests.filter((x) => x.doc.kind !== 'Namespace')) expect((m.doc as Doc).metadata.namespace, m.file).toBe(ns.metadata.name);
     expect(ns.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('privileged');
     expect(kind('ServiceAccount').automountServiceAccountToken).toBe(false);
   });
