@@ -25,7 +25,7 @@ import { startPrometheus, startServe, stop, type PrometheusServer, type Serve } 
 import { dashboardQueries, DEPLOY, exportedNames, promqlMetricNames, SCRAPE_SERIES } from './helpers.js';
 
 /** The rules as shipped, each `for:` replaced (Prometheus has no variable for it). */
-export function rulesWithFor(forDuration: string): string {
+function rulesWithFor(forDuration: string): string {
   const rules = parse(readFileSync(join(DEPLOY, 'prometheus/pmtu-watch-rules.yml'), 'utf8')) as { groups: { rules: { for?: string }[] }[] };
   for (const g of rules.groups) for (const r of g.rules) if (r.for !== undefined) r.for = forDuration;
   return stringify(rules);
