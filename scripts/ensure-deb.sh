@@ -5,6 +5,7 @@
 #                          probe is set beside: tracepath, nmap's path-mtu script)
 #   ensure-deb.sh bench   (npm run bench: the peers it measures against, iperf3, nginx and ab)
 #   ensure-deb.sh docker  (the Docker engine the end-to-end tests start themselves: test/helpers/docker.ts)
+#   ensure-deb.sh deploy  (what checks deploy/: promtool and a Prometheus server, systemd-analyze: test/deploy/)
 # As root it installs what is missing; as anyone else it stops with the list
 # and the command to run. Off Linux it does nothing (npm install builds no
 # addon there: scripts/install.mjs); on a Linux without apt-get it installs
@@ -22,6 +23,12 @@ set -euo pipefail
 docker_needs=(
 	dockerd:docker.io /usr/bin/docker:docker.io /bin/busybox:busybox-static nsenter:util-linux
 )
+# Debian's prometheus brings promtool and the server the alerting test runs
+# with its own config and storage in a temp dir (the system's service is not
+# started: see policy-rc.d below); systemd-analyze verifies the unit file.
+deploy_needs=(
+	promtool:prometheus prometheus:prometheus systemd-analyze:systemd
+)
 case "${1:-}" in
 build)
 	needs=(
@@ -36,7 +43,7 @@ test)
 		tc:iproute2 ss:iproute2 sysctl:procps curl:curl openssl:openssl setpriv:util-linux tshark:tshark
 		nginx:nginx-light ab:apache2-utils
 		tracepath:iputils-tracepath nmap:nmap
-		"${docker_needs[@]}"
+		"${docker_needs[@]}" "${deploy_needs[@]}"
 	)
 	;;
 bench)
@@ -49,8 +56,11 @@ bench)
 docker)
 	needs=("${docker_needs[@]}")
 	;;
+deploy)
+	needs=("${deploy_needs[@]}")
+	;;
 *)
-	echo "usage: ensure-deb.sh build|test|bench|docker" >&2
+	echo "usage: ensure-deb.sh build|test|bench|docker|deploy" >&2
 	exit 2
 	;;
 esac

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 
-import { Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 import type { StreamEvent } from '../contract/event.js';
@@ -26,6 +26,14 @@ function eventRecord(ev: StreamEvent): Uint8Array {
 function verdictRecord(v: VerdictJson): Uint8Array {
   return types().Record.encode({ verdict: verdictMsg(v) }).finish();
 }
+
+/**
+ * The PTB counter's `mtu` label is what a PTB advertises: anyone can send
+ * PTBs with any value, so only this many distinct values get a series of
+ * their own, the rest count under mtu="other" (every label of /metrics is
+ * bounded so; README, Deploy).
+ */
+export const MAX_PTB_MTU_LABELS = 32;
 
 export interface FeedOptions {
   host: string;
@@ -85,6 +93,7 @@ export class Feed {
   };
   private readonly pinger: NodeJS.Timeout;
   private readonly maxBuffered: number;
+  private readonly ptbMtus = new Set<string>();
 
   private constructor(
     private readonly server: Server,
@@ -99,6 +108,21 @@ export class Feed {
       drops: new Counter({ name: 'pmtu_drops_total', help: 'Drops reported, by kernel reason', labelNames: ['reason'], registers: r }),
       feedLost: new Counter({ name: 'pmtu_feed_lost_messages_total', help: 'Feed messages slow clients lost', registers: r }),
     };
+    // The agent's own cost (process_cpu_seconds_total, process_resident_memory_bytes, nodejs_*),
+    // for the dashboard and for setting a DaemonSet's resources.
+    collectDefaultMetrics({ register: this.registry });
+    const snapshot = opts.snapshot;
+    new Gauge({
+      name: 'pmtu_flows_by_verdict',
+      help: 'Flows the correlator tracks, by their verdict now and its cause (cause="" when none): what alerts ask (pmtu_verdicts_total counts changes)',
+      labelNames: ['verdict', 'cause'],
+      registers: r,
+      collect() {
+        // Set whole at each scrape: a verdict no flow has any more leaves the metric.
+        this.reset();
+        for (const v of snapshot()) this.inc({ verdict: v.verdict, cause: v.cause ?? '' });
+      },
+    });
     const clients = this.clients;
     new Gauge({ name: 'pmtu_feed_clients', help: 'Connected feed clients', registers: r, collect() { this.set(clients.size); } });
     const stats = opts.stats;
@@ -283,7 +307,7 @@ export class Feed {
 
   publishEvent(ev: StreamEvent): void {
     this.m.events.inc({ kind: ev.kind });
-    if (ev.kind === 'ptb' || ev.kind === 'ptb-sent') this.m.ptbs.inc({ mtu: String(ev.mtu ?? 0) });
+    if (ev.kind === 'ptb' || ev.kind === 'ptb-sent') this.m.ptbs.inc({ mtu: this.ptbMtuLabel(ev.mtu ?? 0) });
     if (ev.kind === 'drop') this.m.drops.inc({ reason: ev.reason ?? 'unknown' });
     let binary: Uint8Array | undefined; // encoded once, for the proto clients that want it
     for (const c of this.clients) {
@@ -291,6 +315,14 @@ export class Feed {
       if (c.format === 'proto') binary ??= eventRecord(ev);
       this.send(c, ev, binary);
     }
+  }
+
+  private ptbMtuLabel(mtu: number): string {
+    const label = String(mtu);
+    if (this.ptbMtus.has(label)) return label;
+    if (this.ptbMtus.size >= MAX_PTB_MTU_LABELS) return 'other';
+    this.ptbMtus.add(label);
+    return label;
   }
 
   publishVerdict(v: VerdictJson): void {
