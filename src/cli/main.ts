@@ -7,6 +7,7 @@ import { oneLine } from '../errors.js';
 import { openObserver } from '../observer/index.js';
 import { FAIL_ON, runAudit, type AuditDeps, type AuditOptions } from './audit.js';
 import { registerCaptureCommands } from './capture.js';
+import { registerClusterCommand, type ClusterCliDeps } from './cluster.js';
 import { processIo, stopSignal, type Io } from './io.js';
 import { labDemo, labDown, labList, labUp } from './lab.js';
 import type { Screen } from '../sinks/screen.js';
@@ -48,6 +49,7 @@ function terminalScreen(opts: LiveOptions): Screen | undefined {
 export interface ProgramDeps {
   live?: Partial<LiveDeps>;
   audit?: AuditDeps;
+  cluster?: ClusterCliDeps;
 }
 
 export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { program: Command; result: Promise<number> } {
@@ -160,6 +162,7 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
     .action(async (name: string, opts: { json?: boolean }) => settle(await labDemo(name, opts, io, { open: deps.live?.open ?? openObserver })));
 
   registerCaptureCommands(program, io, deps.live ?? {}, settle);
+  registerClusterCommand(program, io, deps.cluster ?? {}, settle);
 
   return { program, result };
 }
