@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the Debian packages a step needs are present:
 #   ensure-deb.sh build   (npm preinstall: what builds the BPF programs and the addon)
-#   ensure-deb.sh test    (npm pretest: the real peers the end-to-end tests drive)
+#   ensure-deb.sh test    (npm pretest: the real peers the end-to-end tests drive, and
+#                          Debian's chromium, the headless browser the web page's tests drive)
 #   ensure-deb.sh bench   (npm run bench: the peers it measures against, iperf3, nginx and ab)
 #   ensure-deb.sh docker  (the Docker engine the end-to-end tests start themselves: test/helpers/docker.ts)
 # As root it installs what is missing; as anyone else it stops with the list
@@ -28,7 +29,7 @@ test)
 	needs=(
 		ip:iproute2 ping:iputils-ping nft:nftables iperf3:iperf3 tcpdump:tcpdump
 		tc:iproute2 ss:iproute2 sysctl:procps curl:curl openssl:openssl setpriv:util-linux tshark:tshark
-		nginx:nginx-light ab:apache2-utils
+		nginx:nginx-light ab:apache2-utils chromium:chromium
 		"${docker_needs[@]}"
 	)
 	;;
