@@ -199,7 +199,7 @@ export function incidentPath(topologies: readonly TopologyJson[], inc: IncidentJ
     node: p.node,
     netns: p.netns,
     iface: p.iface,
-    label: `${p.node}: ${p.what}`,
+    label: p.role === 'ptb-sent' ? `PTB from ${p.hop ?? inc.hop ?? '?'}, MTU ${p.mtu ?? inc.mtu ?? '?'}` : p.what,
     step: stepOf(steps, p.node, p.netns, p.iface),
   }));
   return { steps, gap, marks };
