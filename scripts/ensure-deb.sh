@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the Debian packages a step needs are present:
 #   ensure-deb.sh build   (npm install, through scripts/install.mjs: what builds the BPF programs and the addon)
-#   ensure-deb.sh test    (npm pretest: the real peers the end-to-end tests drive, and the tools
-#                          probe is set beside: tracepath, nmap's path-mtu script)
+#   ensure-deb.sh test    (npm pretest: the real peers the end-to-end tests drive, the tools probe
+#                          is set beside (tracepath, nmap's path-mtu script), and Debian's chromium,
+#                          the headless browser the web page's tests drive)
 #   ensure-deb.sh bench   (npm run bench: the peers it measures against, iperf3, nginx and ab)
 #   ensure-deb.sh docker  (the Docker engine the end-to-end tests start themselves: test/helpers/docker.ts)
 #   ensure-deb.sh deploy  (what checks deploy/: promtool and a Prometheus server, systemd-analyze: test/deploy/)
@@ -41,7 +42,7 @@ test)
 	needs=(
 		ip:iproute2 ping:iputils-ping nft:nftables iperf3:iperf3 tcpdump:tcpdump
 		tc:iproute2 ss:iproute2 sysctl:procps curl:curl openssl:openssl setpriv:util-linux tshark:tshark
-		nginx:nginx-light ab:apache2-utils
+		nginx:nginx-light ab:apache2-utils chromium:chromium
 		tracepath:iputils-tracepath nmap:nmap
 		"${docker_needs[@]}" "${deploy_needs[@]}"
 	)

@@ -7,6 +7,7 @@ import { oneLine } from '../errors.js';
 import { openObserver } from '../observer/index.js';
 import { FAIL_ON, runAudit, type AuditDeps, type AuditOptions } from './audit.js';
 import { registerCaptureCommands } from './capture.js';
+import { registerClusterCommand, type ClusterCliDeps } from './cluster.js';
 import { processIo, stopSignal, type Io } from './io.js';
 import { labDemo, labDown, labList, labUp } from './lab.js';
 import { registerProbeCommand, type ProbeDeps } from './probe.js';
@@ -50,6 +51,7 @@ export interface ProgramDeps {
   live?: Partial<LiveDeps>;
   audit?: AuditDeps;
   probe?: ProbeDeps;
+  cluster?: ClusterCliDeps;
 }
 
 export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { program: Command; result: Promise<number> } {
@@ -164,6 +166,7 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
 
   registerCaptureCommands(program, io, deps.live ?? {}, settle);
   registerProbeCommand(program, io, deps.probe ?? {}, settle);
+  registerClusterCommand(program, io, deps.cluster ?? {}, settle);
 
   return { program, result };
 }
