@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 
 import { oneLine } from '../errors.js';
 import { openObserver } from '../observer/index.js';
+import { registerAnalyzeCommand } from './analyze.js';
 import { FAIL_ON, runAudit, type AuditDeps, type AuditOptions } from './audit.js';
 import { registerCaptureCommands } from './capture.js';
 import { processIo, stopSignal, type Io } from './io.js';
@@ -160,6 +161,7 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
     .action(async (name: string, opts: { json?: boolean }) => settle(await labDemo(name, opts, io, { open: deps.live?.open ?? openObserver })));
 
   registerCaptureCommands(program, io, deps.live ?? {}, settle);
+  registerAnalyzeCommand(program, io, settle, deps.live?.stopRequested ? { stopRequested: deps.live.stopRequested } : {});
 
   return { program, result };
 }
