@@ -19,8 +19,11 @@
 //   route       learned: true once, after a PTB quoting a flow, its sender
 //               resends the quoted segment (its TCP sequence number; without
 //               one, any resent data) in DF packets no larger than the PTB's
-//               MTU where it had sent larger: how a capture shows "honored";
-//               again when a larger such packet follows (`mtu` the largest)
+//               MTU where it had sent larger, or the receiver acknowledges
+//               the quoted segment (it got through: GSO on the sending host
+//               hides the segments' size; `mtu` is then the PTB's): how a
+//               capture shows "honored"; again when a larger packet within
+//               the MTU follows (`mtu` the largest)
 //
 // The capture point is the `netns` of every event (the pcapng interface's
 // name, else the file's base name; `file:iface` when two files name theirs
@@ -524,7 +527,8 @@ export class PcapSource implements Source {
     const t = w.l4;
     const flags = buf[t + 13]!;
     const seq = u32(buf, t + 4);
-    const hdr = t - w.ip + (buf[t + 12]! >> 4) * 4;
+    const tcpHdr = (buf[t + 12]! >> 4) * 4;
+    const hdr = t - w.ip + tcpHdr;
     const payload = Math.max(0, w.l3Len - hdr);
     const { rec, d } = this.flowOf(point, w, buf, ts);
 
@@ -532,12 +536,15 @@ export class PcapSource implements Source {
       this.syn(point, p, w, ts, rec, d, seq);
       return;
     }
+    if (this.watches.size && flags & 0x10) this.acked(point, rec, d, ts, u32(buf, t + 8));
     if (payload === 0) return;
 
-    // One segment's size: more payload than the other end's MSS is GSO (a capture on the sending host).
+    // One segment's size: more payload than the other end's MSS allows is GSO (a capture on the
+    // sending host). The MSS counts no TCP options (RFC 6691): a segment carries MSS less those.
     const mss = rec.mss[1 - d]!;
-    const gso = mss ? payload > mss : payload > MAX_SEGMENT_PAYLOAD;
-    const segPayload = gso ? mss : payload; // 0: GSO of a segment size not known
+    const segData = mss ? Math.max(1, mss - (tcpHdr - 20)) : MAX_SEGMENT_PAYLOAD;
+    const gso = payload > segData;
+    const segPayload = gso ? (mss ? segData : 0) : payload; // 0: GSO of a segment size not known
     const segLen = segPayload ? hdr + segPayload : 0;
     const df = w.df;
     const largestBefore = rec.largest[d]!;
@@ -675,17 +682,42 @@ export class PcapSource implements Source {
     this.emit(ev);
   }
 
-  /** After a PTB about this flow: its sender resending within the MTU is the route learned. */
+  /** The PTB watch of the flow's direction d (its sender's), if one is waiting. */
+  private watchOf(rec: FlowRec, d: number): PtbWatch | undefined {
+    return this.watches.get(`${rec.addr[d]}|${rec.port[d]}|${rec.addr[1 - d]}|${rec.port[1 - d]}`);
+  }
+
+  /**
+   * After a PTB about this flow: its sender resending the quoted segment
+   * (without a quoted sequence number: any resent data) within the MTU is the
+   * route learned; a larger packet within it later says more of the MTU.
+   */
   private shrunk(point: Point, rec: FlowRec, d: number, ts: number, seq: number, payload: number, len: number, resent: boolean, largestBefore: number): void {
-    const w = this.watches.get(`${rec.addr[d]}|${rec.port[d]}|${rec.addr[1 - d]}|${rec.port[1 - d]}`);
+    const w = this.watchOf(rec, d);
     if (!w || ts < w.ts || len > w.limit || len <= w.learned) return;
     if (!w.learned) {
       const covers = w.seq !== undefined ? !before(seq + payload, w.seq + 1) && !before(w.seq, seq) : resent;
       const larger = w.seq !== undefined || w.quotedLarger || largestBefore > w.limit;
       if (!covers || !larger) return;
     }
-    w.learned = len;
-    const route: RouteEventJson = { type: 'event', kind: 'route', ts, netns: point.netns, dst: w.inner.dst, inner: w.inner, mtu: len, expected: w.expected, learned: true };
+    this.learned(point, w, ts, len);
+  }
+
+  /**
+   * The receiver acknowledging the quoted segment after the PTB: it got
+   * through the hop that could not take it, so the sender sent it smaller,
+   * whatever the capture shows of its packets (GSO on the sending host hides
+   * their segment size). The route is learned at the PTB's MTU.
+   */
+  private acked(point: Point, rec: FlowRec, d: number, ts: number, ack: number): void {
+    const w = this.watchOf(rec, 1 - d);
+    if (!w || w.learned || w.seq === undefined || ts < w.ts || !before(w.seq, ack)) return;
+    this.learned(point, w, ts, w.limit);
+  }
+
+  private learned(point: Point, w: PtbWatch, ts: number, mtu: number): void {
+    w.learned = mtu;
+    const route: RouteEventJson = { type: 'event', kind: 'route', ts, netns: point.netns, dst: w.inner.dst, inner: w.inner, mtu, expected: w.expected, learned: true };
     this.emit(route);
   }
 

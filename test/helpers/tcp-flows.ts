@@ -27,9 +27,9 @@ export const ROUTER6 = '2001:db8:2::1';
 const v6 = (a: string) => a.includes(':');
 
 /** A TCP segment from `from` to `to` in its IP packet. */
-export function segment(from: Peer, to: Peer, o: { seq?: number; payload?: number; syn?: boolean; ack?: boolean; mss?: number; df?: boolean; fill?: number } = {}): Buffer {
+export function segment(from: Peer, to: Peer, o: { seq?: number; payload?: number; syn?: boolean; ack?: boolean; ackSeq?: number; mss?: number; df?: boolean; fill?: number } = {}): Buffer {
   const payload = o.payload ? Buffer.alloc(o.payload, o.fill ?? 0x61) : undefined;
-  const seg = tcp({ src: from.addr, dst: to.addr, sport: from.port, dport: to.port, ack: o.ack ?? !o.syn, ...(o.syn ? { syn: true } : {}), ...(o.mss !== undefined ? { mss: o.mss } : {}), ...(payload ? { payload } : {}), seq: o.seq ?? 1000 });
+  const seg = tcp({ src: from.addr, dst: to.addr, sport: from.port, dport: to.port, ack: o.ack ?? !o.syn, ...(o.syn ? { syn: true } : {}), ...(o.mss !== undefined ? { mss: o.mss } : {}), ...(o.ackSeq !== undefined ? { ackSeq: o.ackSeq } : {}), ...(payload ? { payload } : {}), seq: o.seq ?? 1000 });
   if (v6(from.addr)) return ipv6({ src: from.addr, dst: to.addr, next: PROTO.tcp, payload: seg });
   return ipv4({ src: from.addr, dst: to.addr, proto: PROTO.tcp, df: o.df ?? true, payload: seg });
 }

@@ -160,6 +160,25 @@ describe('PcapSource', () => {
     expect(r.final()[0]).toMatchObject({ verdict: 'ptb-honored', mtu: 1500 });
   });
 
+  it('a GSO resend hides its segment size: the receiver acknowledging the quoted segment after the PTB is the route learned', () => {
+    const big = data(SERVER, CLIENT, 5000, 9000);
+    const r = analyze([
+      [
+        'host.pcap',
+        rawPcap([
+          ...handshake(0, CLIENT, SERVER, { client: 8960, server: 8960 }),
+          { ms: 10, packet: big },
+          { ms: 10.2, packet: ptb(ROUTER, big, 1500) },
+          // The resend as the sending host's capture shows it: GSO, segments of a size it does not say.
+          { ms: 10.3, packet: data(SERVER, CLIENT, 5000, 11 * 1448 + 40) },
+          { ms: 11, packet: segment(CLIENT, SERVER, { seq: 1000, ackSeq: 4000 }) }, // an older ACK: not yet
+          { ms: 12, packet: segment(CLIENT, SERVER, { seq: 1000, ackSeq: 5000 + 1448 }) },
+        ]),
+      ],
+    ]);
+    expect(r.of('route').map((x) => [x.ts - T0 * 1000, x.mtu, x.expected, x.learned])).toEqual([[12, 1500, 1500, true]]);
+  });
+
   it('a PTB cut by the snaplen before the quoted ports is inner-truncated and matches no flow', () => {
     const big = data(SERVER, CLIENT, 5000, 9000);
     const items: Timed[] = [...handshake(0, CLIENT, SERVER, { client: 8960, server: 8960 }), { ms: 10, packet: ptb(ROUTER, big, 1500) }];
