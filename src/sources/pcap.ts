@@ -35,6 +35,7 @@
 // arriving and leaving: the second sighting of a segment on another side is
 // no retransmission.
 
+import { statSync } from 'node:fs';
 import { setImmediate as yieldNow } from 'node:timers/promises';
 
 import { describeRead, fileIfaceName, ForeignCaptureReader, LINKTYPE, type ForeignPacket, type ReadStats } from '../capture/foreign.js';
@@ -55,7 +56,7 @@ export interface PcapSourceOptions {
   maxFlows?: number;
   /** PTBs waited on for their sender to shrink (route learned); default 4096. */
   maxPtbWatches?: number;
-  /** Bytes read of all files, their total size (a progress display). */
+  /** Bytes read of all files, their total size (a progress display; open() only). */
   onProgress?: (read: number, size: number) => void;
 }
 
@@ -144,8 +145,6 @@ interface Input {
   reader: ForeignCaptureReader;
   /** The next packet, null at its end. */
   head: ForeignPacket | null;
-  /** Bytes read so far. */
-  read: number;
   /** Name prefix when its interface names collide with another file's. */
   prefix: string;
   /** Capture points by the file's interface number. */
@@ -180,7 +179,6 @@ export class PcapSource implements Source {
   private readonly sizeMin: number;
   private readonly maxFlows: number;
   private readonly maxWatches: number;
-  private readonly onProgress: ((read: number, size: number) => void) | undefined;
   private readonly flows = new Map<string, FlowRec>();
   private readonly watches = new Map<string, PtbWatch>();
   private readonly points: Point[] = [];
@@ -197,8 +195,7 @@ export class PcapSource implements Source {
     this.sizeMin = opts.sizeMin ?? 1280;
     this.maxFlows = opts.maxFlows ?? 65536;
     this.maxWatches = opts.maxPtbWatches ?? 4096;
-    this.onProgress = opts.onProgress;
-    this.inputs = readers.map((reader) => ({ reader, head: null, read: 0, prefix: '', points: new Map() }));
+    this.inputs = readers.map((reader) => ({ reader, head: null, prefix: '', points: new Map() }));
     // Each file's first packet: by then its interfaces are (nearly always all) described, so names that collide are known.
     for (const input of this.inputs) input.head = input.reader.next();
     this.prefixes();
@@ -212,32 +209,32 @@ export class PcapSource implements Source {
   static open(files: readonly string[], opts: PcapSourceOptions = {}): { source: PcapSource; failures: OpenFailure[] } {
     const readers: ForeignCaptureReader[] = [];
     const failures: OpenFailure[] = [];
-    let source: PcapSource | undefined;
-    const progress = opts.onProgress && ((i: number) => (read: number) => source?.progress(i, read));
-    for (const file of files) {
+    // Progress over all files from the first read on (a reader reads its first chunk as it opens).
+    const read: number[] = [];
+    const sizes = files.map((f) => {
       try {
-        const i = readers.length;
-        readers.push(ForeignCaptureReader.open(file, progress ? { onProgress: progress(i) } : {}));
+        return statSync(f).size;
+      } catch {
+        return 0;
+      }
+    });
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const onProgress = opts.onProgress;
+    const progress = (i: number) => (r: number) => {
+      read[i] = r;
+      let sum = 0;
+      for (const x of read) sum += x ?? 0;
+      onProgress!(sum, total);
+    };
+    files.forEach((file, i) => {
+      try {
+        readers.push(ForeignCaptureReader.open(file, onProgress ? { onProgress: progress(i) } : {}));
       } catch (e) {
         if (!(e instanceof PmtuError)) throw e;
         failures.push({ file, error: e });
       }
-    }
-    source = new PcapSource(readers, opts);
-    return { source, failures };
-  }
-
-  private progress(i: number, read: number): void {
-    const input = this.inputs[i];
-    if (!input || !this.onProgress) return;
-    input.read = read;
-    let r = 0;
-    let size = 0;
-    for (const x of this.inputs) {
-      r += x.read;
-      size += x.reader.stats.size;
-    }
-    this.onProgress(r, size);
+    });
+    return { source: new PcapSource(readers, opts), failures };
   }
 
   /** The files as read so far: name and the reader's stats (damage included). */

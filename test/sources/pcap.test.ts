@@ -2,7 +2,11 @@
 // pcaps of TCP conversations through the correlator live uses, asserting on
 // the events' lines and the verdicts a user would see.
 
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, describe, expect, it } from 'vitest';
 
 import { ForeignCaptureReader, LINKTYPE } from '../../src/capture/foreign.js';
 import type { EventJson, RouteEventJson, StreamEvent } from '../../src/contract/event.js';
@@ -15,6 +19,8 @@ import { epb, idb, pcap, shb, sll2 } from '../helpers/pcap-files.js';
 import { CLIENT, CLIENT6, data, handshake, ptb, ROUTER, ROUTER6, segment, SERVER, SERVER6, type Timed } from '../helpers/tcp-flows.js';
 
 const T0 = 1_700_000_000; // seconds
+const dir = mkdtempSync(join(tmpdir(), 'pmtu-pcap-source-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function rawPcap(items: Timed[], o: { nano?: boolean; snaplen?: number } = {}): Buffer {
   return pcap(
@@ -355,5 +361,21 @@ describe('PcapSource', () => {
     const udpBig = ipv4({ src: CLIENT.addr, dst: SERVER.addr, proto: PROTO.udp, df: true, payload: Buffer.alloc(2000) });
     const r = analyze([['u.pcap', rawPcap([{ ms: 0, packet: udpBig }, { ms: 1, packet: udpBig }])]]);
     expect(r.of('size').map((s) => [s.proto, s.len])).toEqual([['udp', 2020]]);
+  });
+
+  it('open(): files that cannot be opened are failures, the others are read; progress counts the bytes of all', () => {
+    const a = join(dir, 'a.pcap');
+    const b = join(dir, 'b.pcap');
+    writeFileSync(a, rawPcap(handshake(0, CLIENT, SERVER, { client: 1460, server: 1460 })));
+    writeFileSync(b, rawPcap(burst(1, 200, 1500)));
+    const calls: [number, number][] = [];
+    const { source, failures } = PcapSource.open([a, join(dir, 'none.pcap'), b], { onProgress: (read, size) => calls.push([read, size]) });
+    expect(failures.map((f) => [f.file.endsWith('none.pcap'), f.error.code])).toEqual([[true, 'PMTU_ERR_CAPTURE']]);
+    const session = new Session(source);
+    source.playAll();
+    session.close();
+    const total = statSync(a).size + statSync(b).size;
+    expect(calls.at(-1)).toEqual([total, total]);
+    expect(source.packets).toBe(203);
   });
 });
