@@ -3,7 +3,7 @@
 // always has: the Debian packages the build needs (scripts/ensure-deb.sh
 // build), then node-gyp rebuild (binding.gyp), and a failure of either fails
 // the install, loudly. Elsewhere (macOS...) there is no eBPF to build for:
-// it says so in one line and the install goes on, so report,
+// it says so in one line and the install goes on, so analyze, report,
 // replay and export work there; live, serve, record, audit and lab demo
 // need the addon and say so when run.
 
@@ -15,7 +15,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 if (process.platform !== 'linux') {
   process.stderr.write(
-    `pmtu-watch: not building the eBPF programs and native addon on ${process.platform} (Linux only): report, replay and export work here; live, serve, record, audit and lab demo need Linux\n`,
+    `pmtu-watch: not building the eBPF programs and native addon on ${process.platform} (Linux only): analyze, report, replay and export work here; live, serve, record, audit and lab demo need Linux\n`,
   );
   process.exit(0);
 }

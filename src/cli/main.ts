@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 
 import { oneLine } from '../errors.js';
 import { openObserver } from '../observer/index.js';
+import { registerAnalyzeCommand } from './analyze.js';
 import { FAIL_ON, runAudit, type AuditDeps, type AuditOptions } from './audit.js';
 import { registerCaptureCommands } from './capture.js';
 import { registerClusterCommand, type ClusterCliDeps } from './cluster.js';
@@ -167,6 +168,7 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
   registerCaptureCommands(program, io, deps.live ?? {}, settle);
   registerProbeCommand(program, io, deps.probe ?? {}, settle);
   registerClusterCommand(program, io, deps.cluster ?? {}, settle);
+  registerAnalyzeCommand(program, io, settle, deps.live?.stopRequested ? { stopRequested: deps.live.stopRequested } : {});
 
   return { program, result };
 }
