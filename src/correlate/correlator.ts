@@ -138,6 +138,8 @@ interface RouteFact {
   mtu: number;
   learned: boolean;
   expected: number;
+  /** Shown by a capture (the sender's segments), not asked of its kernel. */
+  fromCapture: boolean;
 }
 
 /** The fact stored under a key. */
@@ -781,6 +783,7 @@ function recordRoute(flow: Flow, ev: RouteEventJson): void {
     mtu: ev.mtu,
     learned: ev.learned,
     expected: ev.expected,
+    fromCapture: ev.from === 'capture',
   });
 }
 
@@ -945,8 +948,9 @@ function judge(flow: Flow, ts: number): VerdictJson {
     const gen = ptbs.find((p) => p.kind === 'ptb-sent') ?? ptbs.find((p) => p.dir === 'egress') ?? ptbs[0]!;
     v.where = { netns: gen.netns, iface: gen.mtuIface ?? gen.iface, hop };
     v.mtu = advertised;
-    if (learned) v.notes.push(`the sender's kernel (${learned.netns}) cached path MTU ${learned.mtu} for ${learned.dst}`);
-    if (!ptbs.some((p) => p.kind === 'ptb' && p.dir === 'ingress')) v.notes.push('did not see the PTB arrive at the sender (its interface is not watched)');
+    if (learned?.fromCapture) v.notes.push(`the sender adapted: after the PTB it sent ${learned.dst} no more than ${learned.mtu} bytes (seen at ${learned.netns})`);
+    else if (learned) v.notes.push(`the sender's kernel (${learned.netns}) cached path MTU ${learned.mtu} for ${learned.dst}`);
+    else if (!ptbs.some((p) => p.kind === 'ptb' && p.dir === 'ingress')) v.notes.push('did not see the PTB arrive at the sender (its interface is not watched)');
   } else if (tooBig) {
     v.verdict = 'silent-blackhole';
     v.cause = 'no-ptb';

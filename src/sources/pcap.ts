@@ -714,7 +714,7 @@ export class PcapSource implements Source {
 
   private learned(point: Point, w: PtbWatch, ts: number, mtu: number): void {
     w.learned = mtu;
-    const route: RouteEventJson = { type: 'event', kind: 'route', ts, netns: point.netns, dst: w.inner.dst, inner: w.inner, mtu, expected: w.expected, learned: true };
+    const route: RouteEventJson = { type: 'event', kind: 'route', ts, netns: point.netns, dst: w.inner.dst, inner: w.inner, mtu, expected: w.expected, learned: true, from: 'capture' };
     this.emit(route);
   }
 
