@@ -826,7 +826,7 @@ function judge(flow: Flow, ts: number): VerdictJson {
     hop = p.hop;
     break;
   }
-  const mssNotes = flow.kernel.length ? kernelMssNotes(flow) : mssRewrites(flow);
+  const mssNotes = flow.kernel.length ? kernelOrAcrossMssNotes(flow) : mssRewrites(flow);
   let ignored: ReturnType<typeof notHonored>;
   /** A tunnel's bytes the verdict's fix must leave room for. */
   let overhead = 0;
@@ -1116,6 +1116,25 @@ function kernelMssNotes(flow: Flow): string[] {
   }
   const rest = [...plain].filter((p) => !rewrittenDirs.has(p.startsWith('true|'))).map((p) => p.slice(p.indexOf('|') + 1));
   return [...rewritten, ...rest];
+}
+
+/**
+ * The kernel's per-namespace notes, unless the SYNs themselves show a rewrite
+ * between namespaces the kernel's states cannot (each knows its own hooks):
+ * two capture points of analyze, one at each end of a clamping router.
+ */
+function kernelOrAcrossMssNotes(flow: Flow): readonly string[] {
+  const notes = kernelMssNotes(flow);
+  if (notes.some((n) => n.startsWith('MSS rewritten')) || flow.syns.length < 2) return notes;
+  for (let d = 0; d < 2; d++) {
+    let mss = 0;
+    for (const syn of flow.syns) {
+      if (syn.synAck !== (d === 1) || !(syn.mss > 0)) continue;
+      if (mss && syn.mss !== mss) return mssRewrites(flow);
+      mss = syn.mss;
+    }
+  }
+  return notes;
 }
 
 /**

@@ -158,3 +158,18 @@ describe('Correlator: retransmission timeouts', () => {
     expect(v!.evidence.map((e) => e.what).join('\n')).toMatch(/2 timeouts in a row \(the RTO backing off\)/);
   });
 });
+
+describe('MSS rewritten between namespaces', () => {
+  it("two capture points (analyze), each knowing only its own hooks: the SYNs' MSS at each shows the rewrite", () => {
+    const at = (netns: string, mss: number): FlowStateJson => ({ ...KNOWN, syn: { first: mss, firstIface: 'eth0', last: mss, lastIface: 'eth0' }, synAck: undefined });
+    const c = new Correlator();
+    c.push(syn(at('c', 8960), { netns: 'c', iface: 'eth0', ts: 1000, mss: 8960 }));
+    c.push(syn(at('s', 1460), { netns: 's', iface: 'eth0', ts: 1001, mss: 1460 }));
+    // The SYN-ACK back, clamped the same way.
+    const back = { src: S, dst: C, sport: 443, dport: 40000, flags: ['df', 'synack'] as EventJson['flags'] };
+    c.push(syn(at('s', 8960), { ...back, netns: 's', iface: 'eth0', ts: 1002, mss: 8960 }));
+    c.push(syn(at('c', 1460), { ...back, netns: 'c', iface: 'eth0', ts: 1003, mss: 1460 }));
+    const [v] = c.verdicts();
+    expect(v!.notes).toContainEqual(expect.stringMatching(/^MSS rewritten on the path: 198\.18\.0\.2 sent 8960 \(seen at c\/eth0\), 198\.18\.3\.2 received 1460 \(seen at s\/eth0\)$/));
+  });
+});
