@@ -32,7 +32,7 @@ export interface RunOptions {
 }
 
 export class Session {
-  readonly correlator = new Correlator();
+  readonly correlator: Correlator;
   readonly started = Date.now();
   readonly source: Source;
   private readonly sinks: Sink[];
@@ -47,6 +47,7 @@ export class Session {
   /** Sinks may be one (handlers for events and verdicts) or several. */
   constructor(source: Source, sinks: Sink | readonly Sink[] = []) {
     this.source = source;
+    this.correlator = new Correlator(source.capturePoints ? { capture: true } : {});
     this.sinks = Array.isArray(sinks) ? [...(sinks as readonly Sink[])] : [sinks as Sink];
     this.packets = this.sinks.some((s) => s.packets === true);
     this.lines = this.sinks.some((s) => typeof s.event === 'function');

@@ -70,7 +70,8 @@ export function flowText(v: VerdictJson): string {
 }
 
 export function whereText(v: VerdictJson): string {
-  const place = v.where.netns || v.where.iface ? `${v.where.netns ?? '?'}/${v.where.iface ?? '?'}` : '';
+  // A capture point without interface names is its file's name twice: said once.
+  const place = v.where.netns && v.where.netns === v.where.iface ? v.where.netns : v.where.netns || v.where.iface ? `${v.where.netns ?? '?'}/${v.where.iface ?? '?'}` : '';
   return [place, v.where.hop ? `hop ${v.where.hop}` : ''].filter(Boolean).join(' ');
 }
 

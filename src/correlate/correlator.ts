@@ -23,6 +23,12 @@ export interface CorrelatorOptions {
    * for a packet of their own); the least recently active go first. Default 4096.
    */
   maxUnconfirmed?: number;
+  /**
+   * The events' netns are capture points (analyze: a file or its interface),
+   * not namespaces: fixes name no namespace to enter and speak of the hosts
+   * on either side of the capture.
+   */
+  capture?: boolean;
 }
 
 export interface CorrelatorStats {
@@ -309,8 +315,8 @@ function newFlow(shown: FlowJson, ts: number, seq: number): Flow {
 }
 
 /** The verdict push() last returned, kept from now on. */
-function currentVerdict(flow: Flow): VerdictJson {
-  return (flow.verdict ??= judge(flow, flow.judgedTs));
+function currentVerdict(flow: Flow, capture: boolean): VerdictJson {
+  return (flow.verdict ??= judge(flow, flow.judgedTs, capture));
 }
 
 /** Stores a fact of a kind under its key (see put); the first one makes the list, of just that one (an empty list would take room for 17). */
@@ -395,6 +401,7 @@ export class Correlator {
   private readonly idleMs: number;
   private readonly maxFlows: number;
   private readonly maxUnconfirmed: number;
+  private readonly capture: boolean;
   private now = -Infinity;
   private lastSweep = -Infinity;
   private flowsMade = 0;
@@ -413,6 +420,7 @@ export class Correlator {
     this.idleMs = opts.idleMs ?? 5 * 60_000;
     this.maxFlows = opts.maxFlows ?? 65536;
     this.maxUnconfirmed = opts.maxUnconfirmed ?? 4096;
+    this.capture = opts.capture ?? false;
   }
 
   /** Takes one event; returns the verdicts it changed (usually none or one). */
@@ -447,7 +455,7 @@ export class Correlator {
     if (flow) {
       this.flows.touch(flow);
       // The verdict to compare with is made from the facts before this event.
-      currentVerdict(flow);
+      currentVerdict(flow, this.capture);
     } else {
       const aside = this.unconfirmed.size ? this.unconfirmed.find(hash, x.src, sport, x.dst, dport, x.proto) : undefined;
       if (!confirms(ev)) {
@@ -482,7 +490,7 @@ export class Correlator {
     if (ev.ts > flow.lastTs) flow.lastTs = ev.ts;
     record(flow, ev);
 
-    const next = judge(flow, ev.ts);
+    const next = judge(flow, ev.ts, this.capture);
     const prev = flow.verdict;
     if (prev && sameVerdict(prev, next)) {
       // No new line, but verdicts() (the screen, the feed's snapshot) shows the evidence as it is now: counts go on.
@@ -532,7 +540,7 @@ export class Correlator {
     for (const f of this.flows.oldestFirst()) flows.push(f);
     // Ties in the order the flows were made (as a Map of them kept them).
     flows.sort((a, b) => a.seq - b.seq);
-    const all = flows.map(currentVerdict);
+    const all = flows.map((f) => currentVerdict(f, this.capture));
     return all.sort((a, b) => severity(b.verdict) - severity(a.verdict) || b.ts - a.ts);
   }
 
@@ -794,7 +802,7 @@ function evidence(kind: string, f: Fact, what: string): EvidenceJson {
 const MAX_EVIDENCE = 8;
 
 /** The verdict a flow's facts support, most serious first. */
-function judge(flow: Flow, ts: number): VerdictJson {
+function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
   const v: VerdictJson = {
     type: 'verdict',
     ts,
@@ -950,6 +958,7 @@ function judge(flow: Flow, ts: number): VerdictJson {
     v.mtu = advertised;
     if (learned?.fromCapture) v.notes.push(`the sender adapted: after the PTB it sent ${learned.dst} no more than ${learned.mtu} bytes (seen at ${learned.netns})`);
     else if (learned) v.notes.push(`the sender's kernel (${learned.netns}) cached path MTU ${learned.mtu} for ${learned.dst}`);
+    else if (capture) v.notes.push('the sender sent nothing larger after it here; whether it resent smaller the capture does not show');
     else if (!ptbs.some((p) => p.kind === 'ptb' && p.dir === 'ingress')) v.notes.push('did not see the PTB arrive at the sender (its interface is not watched)');
   } else if (tooBig) {
     v.verdict = 'silent-blackhole';
@@ -1004,7 +1013,7 @@ function judge(flow: Flow, ts: number): VerdictJson {
   // A copy of just the size it is (the pushed-to list has room for 17).
   v.evidence = ev.slice(0, MAX_EVIDENCE);
   if (v.evidence.length > 1) v.evidence.sort(byTimeThenWhat);
-  v.fix = fixFor(v, overhead);
+  v.fix = fixFor(v, overhead, capture);
   return v;
 }
 

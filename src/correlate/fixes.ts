@@ -31,11 +31,13 @@ const KUBERNETES_PTB_POLICY =
 
 /**
  * `overhead`: the bytes of tunnel headers the verdict's packets carry
- * (causes tunnel-overhead and encap-overhead), 0 when none.
+ * (causes tunnel-overhead and encap-overhead), 0 when none. `capture`: the
+ * verdict's places are capture points (analyze), not namespaces to enter.
  */
-export function fixFor(v: VerdictJson, overhead = 0): string | null {
+export function fixFor(v: VerdictJson, overhead = 0, capture = false): string | null {
   const { netns, iface, hop } = v.where;
   const mtu = v.mtu;
+  const here = (cmd: string): string => (capture ? cmd : inNetns(netns, cmd));
   switch (v.verdict) {
     case 'ok':
     case 'ptb-honored':
@@ -45,7 +47,7 @@ export function fixFor(v: VerdictJson, overhead = 0): string | null {
         return (
           `Make the path MTU consistent (the link behind ${hop ?? 'the router'} carries ${mtu ?? '?'}), or clamp TCP MSS on that router ` +
           `(${CLAMP}), or let ${netns ?? 'this host'} route ${hop ?? 'the PTB source'} back through ${iface ?? 'the interface it arrives on'}. ` +
-          `Last resort: ${inNetns(netns, `sysctl -w ${ipv4ConfKey(iface ?? 'IFACE', 'rp_filter')}=2`)} (loose) — ` +
+          `Last resort: ${here(`sysctl -w ${ipv4ConfKey(iface ?? 'IFACE', 'rp_filter')}=2`)} (loose) — ` +
           'WARNING: loose rp_filter weakens protection against spoofed source addresses.'
         );
       }
@@ -54,7 +56,7 @@ export function fixFor(v: VerdictJson, overhead = 0): string | null {
           ? 'nft insert rule inet filter input icmpv6 type packet-too-big accept'
           : 'nft insert rule inet filter input icmp type destination-unreachable icmp code frag-needed accept';
         const k8s = inKubernetes(v) ? ` ${KUBERNETES_PTB_POLICY}` : '';
-        return `Let PTBs in: ${inNetns(netns, rule)} (or the iptables equivalent) — dropping them breaks Path MTU Discovery.${k8s}`;
+        return `Let PTBs in: ${here(rule)} (or the iptables equivalent) — dropping them breaks Path MTU Discovery.${k8s}`;
       }
       if (v.cause === 'not-applied') {
         return `Check why ${netns ?? 'the sender'} ignores the PTB (a TCP sequence outside the window, net.ipv4.ip_no_pmtu_disc); meanwhile clamp MSS to ${mtu ? mssFor(v, mtu) : 'the path MTU'} (${CLAMP}).`;
@@ -63,13 +65,13 @@ export function fixFor(v: VerdictJson, overhead = 0): string | null {
     case 'local-bottleneck':
       if (v.cause === 'tunnel-overhead' && mtu) {
         const bytes = overhead || 50;
-        return `${inNetns(netns, `ip link set dev TUNNEL_DEVICE mtu ${mtu - bytes}`)} (the tunnel's MTU plus its ${bytes} bytes must fit the underlay's ${mtu}), and give the pods the same MTU; or raise the underlay's MTU.`;
+        return `${here(`ip link set dev TUNNEL_DEVICE mtu ${mtu - bytes}`)} (the tunnel's MTU plus its ${bytes} bytes must fit the underlay's ${mtu}), and give the pods the same MTU; or raise the underlay's MTU.`;
       }
-      return `${inNetns(netns, `ip link set dev ${iface ?? 'IFACE'} mtu ${v.bounds?.smallestLost ?? 'LARGER'}`)} (match the MTU of the bridge / the other end), or lower the senders' MTU to ${mtu ?? '?'}.`;
+      return `${here(`ip link set dev ${iface ?? 'IFACE'} mtu ${v.bounds?.smallestLost ?? 'LARGER'}`)} (match the MTU of the bridge / the other end), or lower the senders' MTU to ${mtu ?? '?'}.`;
     case 'silent-blackhole':
       if (v.cause === 'rp_filter') {
         return (
-          `${inNetns(netns, `sysctl -w ${ipv4ConfKey(iface ?? 'TUNNEL', 'rp_filter')}=2`)} (loose): the effective mode is the larger of all and ${iface ?? 'the tunnel'}, ` +
+          `${here(`sysctl -w ${ipv4ConfKey(iface ?? 'TUNNEL', 'rp_filter')}=2`)} (loose): the effective mode is the larger of all and ${iface ?? 'the tunnel'}, ` +
           `so 2 there works whatever all is (0 there works only with all=0; pmtu-watch audit reads both). Make it lasting in /etc/sysctl.d/.`
         );
       }
@@ -89,12 +91,22 @@ export function fixFor(v: VerdictJson, overhead = 0): string | null {
         `On the sender: sysctl -w net.ipv4.tcp_mtu_probing=1, or clamp MSS to ${v.bounds?.largestOk ? mssFor(v, v.bounds.largestOk) : 'what got through'}.`
       );
     case 'ptb-not-honored': {
+      if (capture) {
+        // Seen from a capture, the sender is on one side of it: the PTB reached the capture point and no further, or was ignored there.
+        const mss = mtu ? mssFor(v, mtu) : 'MSS';
+        return (
+          `On the sender's host, find what eats the PTB${hop ? ` from ${hop}` : ''}: a firewall's input chain (it must accept ICMP ` +
+          `${isV6(v) ? 'type packet-too-big' : 'destination-unreachable / frag-needed'}), strict rp_filter when ${hop ?? 'the router'} is routed through another interface ` +
+          `(sysctl net.ipv4.conf.all.rp_filter and the interface's; the larger counts), a load balancer in front of it handing ICMP elsewhere. ` +
+          `Meanwhile clamp the MSS of SYNs on the path to ${mss} (nft add rule inet mangle forward tcp flags syn tcp option maxseg size set ${mss}) so no PTB is needed.`
+        );
+      }
       // The sender is beyond reach: make it never need the PTB. Its segment size is
       // the MSS the receivers' SYNs advertise, so clamp those where they enter here.
       const mss = mtu ? mssFor(v, mtu) : 'MSS';
       const clamp = `nft add rule inet mangle forward iifname "${iface ?? 'IFACE'}" tcp flags syn tcp option maxseg size > ${mss} tcp option maxseg size set ${mss}`;
       return (
-        `Clamp the MSS of SYNs coming in on ${iface ?? 'the small link'} to ${mss}: ${inNetns(netns, clamp)}; or give the hosts and containers behind ${iface ?? 'it'} ` +
+        `Clamp the MSS of SYNs coming in on ${iface ?? 'the small link'} to ${mss}: ${here(clamp)}; or give the hosts and containers behind ${iface ?? 'it'} ` +
         `an MTU of ${mtu ?? 'the path MTU'} (Docker: dockerd --mtu ${mtu ?? 'MTU'}) so their MSS fits. Upstream, the sender's operator must deliver ICMP to the server that holds the flow.`
       );
     }
@@ -104,7 +116,7 @@ export function fixFor(v: VerdictJson, overhead = 0): string | null {
         const clamp = mssFor(v, inside);
         return (
           `Leave room for the tunnel's ${overhead} bytes: clamp the MSS of SYNs and SYN-ACKs of flows through it to ${clamp} ` +
-          `(${inNetns(netns, `nft add rule inet mangle forward tcp flags syn tcp option maxseg size set ${clamp}`)}; chain output for the host's own sockets), ` +
+          `(${here(`nft add rule inet mangle forward tcp flags syn tcp option maxseg size set ${clamp}`)}; chain output for the host's own sockets), ` +
           `or give the tunnel's far end MTU ${inside} for these flows (its tunnel device, e.g. ipip0, at mtu ${inside}, or its route back to the clients with advmss ${clamp}); ` +
           `in Kubernetes with Calico, a pod MTU of at most ${inside} (the Installation's spec.calicoNetwork.mtu, or FelixConfiguration's ipipMTU / vxlanMTU) so pods advertise MSS ${clamp}.`
         );

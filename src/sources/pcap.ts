@@ -173,6 +173,7 @@ const NO_FLAGS = Object.freeze([]) as unknown as string[];
 const sizeFlags = (df: boolean, gso: boolean) => (df ? (gso ? DF_GSO : DF_ONLY) : gso ? GSO_ONLY : NO_FLAGS);
 
 export class PcapSource implements Source {
+  readonly capturePoints = true;
   readonly live = false;
   private session: Session | undefined;
   private readonly inputs: Input[];

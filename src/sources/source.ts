@@ -9,6 +9,8 @@ import type { Session } from '../session.js';
 export interface Source {
   /** True for a source that runs until stopped and whose stats the session takes itself (the kernel). */
   readonly live: boolean;
+  /** True when its events' netns are capture points (a foreign capture's files or interfaces), not namespaces. */
+  readonly capturePoints?: boolean;
   /** Route lookups after a PTB reaches a host: only when watching the kernel (a capture has its lookups recorded). */
   readonly routes?: RouteLookups;
   /** Hands the session its events from now on (the kernel's as they come, a capture's as run() reads them). */

@@ -49,7 +49,7 @@ describe('pmtu-watch analyze', () => {
     const file = write('bottleneck.pcap', [...serverSide.slice(0, 4), ...routerSide, ...serverSide.slice(4)]);
     const r = await run('analyze', file);
     expect(r.code).toBe(0);
-    expect(r.out.join('\n')).toMatch(/PTB-HONORED .*tcp 198\.18\.1\.2:40000 -> 198\.18\.3\.2:443 at bottleneck\/bottleneck hop 198\.19\.0\.1 mtu 1500/);
+    expect(r.out.join('\n')).toMatch(/PTB-HONORED .*tcp 198\.18\.1\.2:40000 -> 198\.18\.3\.2:443 at bottleneck hop 198\.19\.0\.1 mtu 1500/);
     expect(r.err.at(-1)).toMatch(/^pmtu-watch: analyzed .*bottleneck\.pcap: \d+ events, 1 flows, 0 in trouble, 0 lost, 0 unmatched ICMP errors; .*bottleneck\.pcap: pcap, 7 IP packets$/);
   });
 

@@ -68,3 +68,14 @@ describe('fixes', () => {
     expect(fix).toContain('dockerd --mtu 1450');
   });
 });
+
+describe('fixes for what a capture shows (analyze)', () => {
+  it('name no namespace to enter, and send a PTB the sender never heeded to its host', () => {
+    const v = verdict({ verdict: 'ptb-not-honored', cause: null, where: { netns: 'server.pcap', iface: 'server.pcap', hop: '198.19.0.1' }, mtu: 1500 });
+    const fix = fixFor(v, 0, true)!;
+    expect(fix).not.toContain('ip netns exec');
+    expect(fix).toMatch(/^On the sender's host, find what eats the PTB from 198\.19\.0\.1: a firewall's input chain .* strict rp_filter/);
+    expect(fix).toContain('clamp the MSS of SYNs on the path to 1460');
+    expect(fixFor({ ...v, verdict: 'ptb-dropped', cause: 'firewall' }, 0, true)).not.toContain('ip netns exec');
+  });
+});
