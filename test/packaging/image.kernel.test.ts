@@ -90,6 +90,16 @@ kernelDescribe(
       expect(tools.stdout).toContain('prebuilds');
       expect(tools.stdout).not.toMatch(/\/(cc|gcc|clang|make|python3|bpftool)$/m);
 
+      // A host without libbpf1 (a throwaway container that removes it) hears so in one line.
+      const nolib = await engine.docker(
+        ['run', '--rm', '--network', 'none', '--entrypoint', 'sh', tag, '-c', 'rm /usr/lib/*-linux-gnu/libbpf.so.1* && ldconfig && pmtu-watch live --duration 1; echo "exit $?"'],
+        { check: false },
+      );
+      expect(nolib.stderr.trim()).toMatch(
+        /^pmtu-watch: cannot load the native addon \/opt\/pmtu-watch\/lib\/node_modules\/pmtu-watch\/prebuilds\/linux-x64\/pmtu_native\.node: libbpf\.so\.1: cannot open shared object file: No such file or directory \(libbpf\.so\.1 is missing: apt install libbpf1 libelf1 \(Fedora: dnf install libbpf elfutils-libelf\)\)$/,
+      );
+      expect(nolib.stdout).toMatch(/^exit [1-9]/m);
+
       const lab = await labs.create('image');
       const sc = scenario('rp-filter')!;
       const b = await sc.build(lab);
