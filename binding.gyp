@@ -29,6 +29,7 @@
         "native/netconf.cc",
         "native/netns.cc",
         "native/observer.cc",
+        "native/probe.cc",
         "native/route.cc",
         "native/rtnl.cc",
         "native/tc.cc"

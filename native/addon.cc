@@ -1,4 +1,4 @@
-// Module entry: the Observer class and a few namespace/BTF lookups.
+// Module entry: the Observer, LinkMonitor and ProbeSocket classes and a few namespace/BTF lookups.
 // The whole surface is described in native/index.d.ts.
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -20,6 +20,7 @@
 #include "link_monitor.h"
 #include "netns.h"
 #include "observer.h"
+#include "probe.h"
 #include "route.h"
 #include "tc.h"
 
@@ -245,6 +246,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   libbpf_set_print(LibbpfPrint);
   exports.Set("Observer", Observer::Define(env));
   exports.Set("LinkMonitor", LinkMonitor::Define(env));
+  exports.Set("ProbeSocket", ProbeSocket::Define(env));
   exports.Set("listLinks", Napi::Function::New(env, ListLinks, "listLinks"));
   exports.Set("netnsInode", Napi::Function::New(env, NetnsInode, "netnsInode"));
   exports.Set("readNetConfig", Napi::Function::New(env, ReadNetConfigJs, "readNetConfig"));

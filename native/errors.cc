@@ -1,6 +1,7 @@
 #include "errors.h"
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 namespace pmtu {
@@ -25,6 +26,14 @@ Napi::Error ToJsError(Napi::Env env, const Failure &f) {
   e.Set("code", Napi::String::New(env, f.code));
   e.Set("hint", Napi::String::New(env, f.hint));
   return e;
+}
+
+uint32_t OptionalUint(const Napi::Object &options, const char *key, uint32_t fallback) {
+  Napi::Value v = options.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 1 || v.As<Napi::Number>().DoubleValue() > INT32_MAX)
+    Fail("PMTU_ERR_INVALID", std::string("option ") + key + " must be a positive number", "see native/index.d.ts");
+  return v.As<Napi::Number>().Uint32Value();
 }
 
 }  // namespace pmtu

@@ -21,4 +21,7 @@ Failure FailureFromErrno(int err, const std::string &what, const std::string &fa
 
 Napi::Error ToJsError(Napi::Env env, const Failure &f);
 
+// A constructor option that must be a positive count (1..INT32_MAX); absent: fallback.
+uint32_t OptionalUint(const Napi::Object &options, const char *key, uint32_t fallback);
+
 }  // namespace pmtu

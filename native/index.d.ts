@@ -306,3 +306,51 @@ export function removeLeftovers(netns: string | null): Leftover[];
 export function dropReasonNames(): string[];
 /** sizeof(struct pmtu_event) as compiled. */
 export const RECORD_SIZE: number;
+
+/** What a ProbeSocket sends: ICMP echo (raw), UDP (a datagram socket), TCP SYNs (raw). */
+export type ProbeProtocol = 'icmp' | 'udp' | 'tcp';
+
+/** One thing that came back to a ProbeSocket. */
+export interface ProbeReceipt {
+  /** True: from the error queue (an ICMP error about a packet it sent, or a local error); false: an ordinary packet. */
+  error: boolean;
+  /** CLOCK_MONOTONIC at receipt, in microseconds (process.hrtime's clock). */
+  tsUs: number;
+  /** An error's offender (SO_EE_OFFENDER: the router or host that sent it), or the packet's source. */
+  from: string;
+  /** sock_extended_err, for errors (0 for packets): origin 1 local, 2 ICMP, 3 ICMPv6. */
+  origin: number;
+  type: number;
+  code: number;
+  errno: number;
+  /** frag-needed / Packet Too Big: the MTU it advertised. */
+  info: number;
+  /**
+   * An error: the quoted packet, as much as the kernel kept, from its L4
+   * header on (raw sockets) or from its UDP payload on (udp). A packet: IPv4
+   * raw sockets from the IP header, the others from L4.
+   */
+  data: Buffer;
+}
+
+/**
+ * A socket made in a namespace (null: ours) and connected to dst, the only
+ * address it can send to: DF on every packet whatever path MTU the kernel
+ * cached (IP_PMTUDISC_PROBE / IPV6_PMTUDISC_PROBE, IPV6_DONTFRAG), ICMP errors
+ * on its error queue (IP_RECVERR / IPV6_RECVERR). icmp and tcp are raw
+ * sockets (the bytes given are the ICMP / TCP header and payload; IPv4 TCP's
+ * checksum is the caller's, ICMPv6's and IPv6 TCP's the kernel's; of ordinary
+ * ICMP only echo replies are received); udp a datagram socket to port.
+ * The arguments are checked by src/probe/socket.ts.
+ */
+export class ProbeSocket {
+  constructor(netns: string | null, dst: string, protocol: ProbeProtocol, port?: number);
+  /** The source address the kernel chose for dst. */
+  local(): string;
+  /** Sends with this TTL / hop limit; 0, or the errno (EMSGSIZE: larger than the device's MTU). */
+  send(payload: Buffer, ttl: number): number;
+  /** The next error or packet, waiting up to timeoutMs; null when none came. One at a time. */
+  receive(timeoutMs: number): Promise<ProbeReceipt | null>;
+  /** Closes the socket (a receive() in progress still ends by its timeout). Idempotent. */
+  close(): void;
+}

@@ -68,14 +68,6 @@ void CleanupHook(void *arg) {
   static_cast<LinkMonitor *>(arg)->Shutdown();
 }
 
-uint32_t OptionalUint(const Napi::Object &options, const char *key, uint32_t fallback) {
-  Napi::Value v = options.Get(key);
-  if (v.IsUndefined()) return fallback;
-  if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 1 || v.As<Napi::Number>().DoubleValue() > INT32_MAX)
-    Fail("PMTU_ERR_INVALID", std::string("option ") + key + " must be a positive number", "see native/index.d.ts");
-  return v.As<Napi::Number>().Uint32Value();
-}
-
 uint64_t MonotonicNs() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -35,15 +35,6 @@ void DeliverBatch(Napi::Env env, Napi::Function on_batch, Batch *batch) {
   on_batch.Call({buffer});
 }
 
-uint32_t OptionalUint(const Napi::Object &options, const char *key, uint32_t fallback) {
-  Napi::Value v = options.Get(key);
-  if (v.IsUndefined()) return fallback;
-  if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 1)
-    Fail("PMTU_ERR_INVALID", std::string("option ") + key + " must be a positive number",
-         "see native/index.d.ts");
-  return v.As<Napi::Number>().Uint32Value();
-}
-
 void CleanupHook(void *arg) {
   try {
     static_cast<Observer *>(arg)->Shutdown();

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Makes sure the Debian packages a step needs are present:
 #   ensure-deb.sh build   (npm install, through scripts/install.mjs: what builds the BPF programs and the addon)
-#   ensure-deb.sh test    (npm pretest: the real peers the end-to-end tests drive)
+#   ensure-deb.sh test    (npm pretest: the real peers the end-to-end tests drive, the tools probe
+#                          is set beside (tracepath, nmap's path-mtu script), and Debian's chromium,
+#                          the headless browser the web page's tests drive)
 #   ensure-deb.sh bench   (npm run bench: the peers it measures against, iperf3, nginx and ab)
 #   ensure-deb.sh docker  (the Docker engine the end-to-end tests start themselves: test/helpers/docker.ts)
+#   ensure-deb.sh deploy  (what checks deploy/: promtool and a Prometheus server, systemd-analyze: test/deploy/)
 #   ensure-deb.sh image   (npm run image: mmdebstrap, which makes the image's base from Debian's packages)
 # As root it installs what is missing; as anyone else it stops with the list
 # and the command to run. Off Linux it does nothing (npm install builds no
@@ -22,6 +25,12 @@ set -euo pipefail
 docker_needs=(
 	dockerd:docker.io /usr/bin/docker:docker.io /bin/busybox:busybox-static nsenter:util-linux
 )
+# Debian's prometheus brings promtool and the server the alerting test runs
+# with its own config and storage in a temp dir (the system's service is not
+# started: see policy-rc.d below); systemd-analyze verifies the unit file.
+deploy_needs=(
+	promtool:prometheus prometheus:prometheus systemd-analyze:systemd
+)
 case "${1:-}" in
 build)
 	needs=(
@@ -34,8 +43,9 @@ test)
 	needs=(
 		ip:iproute2 ping:iputils-ping nft:nftables iperf3:iperf3 tcpdump:tcpdump
 		tc:iproute2 ss:iproute2 sysctl:procps curl:curl openssl:openssl setpriv:util-linux tshark:tshark
-		nginx:nginx-light ab:apache2-utils
-		"${docker_needs[@]}"
+		nginx:nginx-light ab:apache2-utils chromium:chromium
+		tracepath:iputils-tracepath nmap:nmap
+		"${docker_needs[@]}" "${deploy_needs[@]}"
 	)
 	;;
 bench)
@@ -48,11 +58,14 @@ bench)
 docker)
 	needs=("${docker_needs[@]}")
 	;;
+deploy)
+	needs=("${deploy_needs[@]}")
+	;;
 image)
 	needs=(mmdebstrap:mmdebstrap)
 	;;
 *)
-	echo "usage: ensure-deb.sh build|test|bench|docker|image" >&2
+	echo "usage: ensure-deb.sh build|test|bench|docker|deploy|image" >&2
 	exit 2
 	;;
 esac

@@ -13,7 +13,7 @@
 //   The build replaces the prebuild (prebuilds/ is removed), so the loader
 //   (src/observer/addon.ts: prebuilds/, then build/Release/) takes the build.
 // - Elsewhere (macOS...) there is no eBPF to build for: it says so in one line
-//   and the install goes on, so report, replay and export work there; live,
+//   and the install goes on, so analyze, report, replay and export work there; live,
 //   serve, record, audit and lab demo need the addon and say so when run.
 
 import { spawnSync } from 'node:child_process';
@@ -25,7 +25,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (line) => process.stderr.write(`pmtu-watch: ${line}\n`);
 
 if (process.platform !== 'linux') {
-  say(`not building the eBPF programs and native addon on ${process.platform} (Linux only): report, replay and export work here; live, serve, record, audit and lab demo need Linux`);
+  say(`not building the eBPF programs and native addon on ${process.platform} (Linux only): analyze, report, replay and export work here; live, serve, record, audit and lab demo need Linux`);
   process.exit(0);
 }
 

@@ -3,13 +3,17 @@
 // from another process), or run a demo that drives traffic through one while
 // pmtu-watch watches, then tears it all down — also on Ctrl-C.
 
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
 import { flowKey, severity } from '../correlate/correlator.js';
 import type { LinkEventJson } from '../contract/event.js';
 import { linkText, verdictText } from '../contract/text.js';
 import type { VerdictJson } from '../contract/verdict.js';
 import { oneLine, PmtuError } from '../errors.js';
 import { NetLab, listNetns, ownerState, reapStale, selfIdentity } from '../lab/netlab.js';
-import { SCENARIOS, describeStep, expectedText, isCutOff, meetsCutOff, meetsExpected, scenario, type Built, type DriveStep, type Scenario } from '../lab/scenarios.js';
+import { SCENARIOS, capturePoints, describeStep, expectedText, isCutOff, meetsCutOff, meetsExpected, scenario, type Built, type DriveStep, type Scenario } from '../lab/scenarios.js';
+import { recordPackets, type PacketRecording } from '../lab/traffic.js';
 import { claimState, judge, listStates, readState, removeState, writeState, type LabState } from '../lab/state.js';
 import type { Observer, ObserverOptions } from '../observer/index.js';
 import { Session } from '../session.js';
@@ -203,6 +207,28 @@ export interface Seen {
   warnings?: string[];
 }
 
+/** A scenario's pcap file for one capture point: NAME-ROLE-IFACE.pcap. */
+export function pcapName(sc: Pick<Scenario, 'name'>, at: { role: string; ifname: string }): string {
+  return `${sc.name}-${at.role}-${at.ifname}.pcap`;
+}
+
+/** tcpdump on each of the scenario's capture points, writing into `dir`. */
+export async function recordAt(lab: NetLab, sc: Scenario, built: Built, dir: string): Promise<PacketRecording[]> {
+  mkdirSync(dir, { recursive: true });
+  const out: PacketRecording[] = [];
+  try {
+    for (const at of capturePoints(built)) {
+      const ns = built.ns[at.role] ?? built.elsewhere?.[at.role];
+      if (!ns) throw new PmtuError('PMTU_ERR_LAB', `${sc.name}: no namespace with role ${at.role} to capture in`);
+      out.push(await recordPackets(lab, ns, at.ifname, join(resolve(dir), pcapName(sc, at))));
+    }
+    return out;
+  } catch (e) {
+    for (const r of out) await r.stop();
+    throw e;
+  }
+}
+
 /** Starts watching what a scenario built (its namespaces: built.ns). */
 export type Watch = (built: Built, lab: NetLab) => Watcher | Promise<Watcher>;
 
@@ -216,6 +242,8 @@ export interface DemoOptions {
   signal?: AbortSignal;
   /** How long to wait after the traffic for the last events (default 1000 ms). */
   settleMs?: number;
+  /** A directory for pcap files of the traffic, recorded where the scenario shows its failure (for analyze, Wireshark). */
+  pcapDir?: string;
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -246,6 +274,7 @@ export async function demo(name: string, opts: DemoOptions): Promise<number> {
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
   let lab: NetLab | undefined;
   let watcher: Watcher | undefined;
+  let recordings: PacketRecording[] = [];
   try {
     const sc = find(name);
     lab = await NetLab.create('demo');
@@ -253,10 +282,16 @@ export async function demo(name: string, opts: DemoOptions): Promise<number> {
     const built = await sc.build(lab);
     if (ac.signal.aborted) throw new PmtuError('PMTU_ERR_LAB', 'interrupted');
     watcher = opts.watch ? await opts.watch(built, lab) : undefined;
+    if (opts.pcapDir) recordings = await recordAt(lab, sc, built, opts.pcapDir);
     io.err(`pmtu-watch lab: driving traffic (a few seconds)${watcher ? ' while pmtu-watch watches' : ''}`);
     // Steps cut short by Ctrl-C say nothing useful.
     const step = (s: DriveStep) => ac.signal.aborted || (opts.json ? io.err : io.out)(`  ${describeStep(s)}`);
     await sc.traffic(lab, built, { signal: ac.signal, onStep: step });
+    if (recordings.length) {
+      await sleep(300, ac.signal); // the last packets reach the files
+      for (const r of recordings.splice(0)) await r.stop();
+      io.err(`pmtu-watch lab: packets recorded in ${capturePoints(built).map((p) => pcapName(sc, p)).join(', ')} in ${opts.pcapDir} (pmtu-watch analyze reads them)`);
+    }
     if (!watcher) return 0;
     await sleep(opts.settleMs ?? 1000, ac.signal); // the last PTBs, drops and route lookups arrive
     const w = watcher;
@@ -285,6 +320,7 @@ export async function demo(name: string, opts: DemoOptions): Promise<number> {
     io.err(oneLine(e));
     return 1;
   } finally {
+    for (const r of recordings) await r.stop().catch(() => undefined);
     await watcher?.stop().catch(() => []);
     await lab?.teardown().catch((e: unknown) => io.err(oneLine(e)));
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
@@ -318,6 +354,6 @@ export function observerWatch(open: (opts: ObserverOptions) => Observer): Watch 
 }
 
 /** `pmtu-watch lab demo NAME`: the demo with the observer watching. */
-export function labDemo(name: string, opts: { json?: boolean }, io: Io, deps: LabDeps): Promise<number> {
-  return demo(name, { io, watch: observerWatch(deps.open), ...(opts.json ? { json: true } : {}) });
+export function labDemo(name: string, opts: { json?: boolean; pcap?: string }, io: Io, deps: LabDeps): Promise<number> {
+  return demo(name, { io, watch: observerWatch(deps.open), ...(opts.json ? { json: true } : {}), ...(opts.pcap ? { pcapDir: opts.pcap } : {}) });
 }

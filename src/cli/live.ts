@@ -1,7 +1,9 @@
 // `pmtu-watch live` and `serve`: the kernel as the source of a session whose
 // sinks are JSON lines, settled text or the screen, the feed, and the summary.
 
+import { topologyReader } from '../audit/topology.js';
 import { oneLine } from '../errors.js';
+import { loadAddon, type NativeAddon } from '../observer/addon.js';
 import type { Observer, ObserverOptions } from '../observer/index.js';
 import { Session } from '../session.js';
 import { feedIfAsked, feedSink } from '../sinks/feed.js';
@@ -43,6 +45,8 @@ export interface LiveDeps {
   /** Resolves when the user asks to stop (SIGINT/SIGTERM). */
   stopRequested: Promise<void>;
   statsEveryMs: number;
+  /** What reads the watched namespaces' configuration for the page's map (default: the addon). */
+  configAddon?: () => Pick<NativeAddon, 'readNetConfig' | 'readSysctls'>;
 }
 
 /** What the watching commands' flags select, as observer options (the command handles signals itself). */
@@ -73,7 +77,9 @@ export async function runLive(opts: LiveOptions, io: Io, deps: LiveDeps): Promis
   const source = new KernelSource(observer);
 
   let session: Session | undefined;
-  const feed = await feedIfAsked(opts, () => session, io.err);
+  // The page's map: audit's reading of the namespaces watched, on request (at most every 5 s).
+  const topology = topologyReader(deps.configAddon ?? loadAddon, { netns: opts.netns, allNetns: opts.allNetns });
+  const feed = await feedIfAsked(opts, () => session, io.err, () => [topology()]);
   if (feed === null) {
     observer.close();
     return 1;

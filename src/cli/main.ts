@@ -5,10 +5,13 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 
 import { oneLine } from '../errors.js';
 import { openObserver } from '../observer/index.js';
+import { registerAnalyzeCommand } from './analyze.js';
 import { FAIL_ON, runAudit, type AuditDeps, type AuditOptions } from './audit.js';
 import { registerCaptureCommands } from './capture.js';
+import { registerClusterCommand, type ClusterCliDeps } from './cluster.js';
 import { processIo, stopSignal, type Io } from './io.js';
 import { labDemo, labDown, labList, labUp } from './lab.js';
+import { registerProbeCommand, type ProbeDeps } from './probe.js';
 import type { Screen } from '../sinks/screen.js';
 import { runLive, type LiveDeps, type LiveOptions } from './live.js';
 
@@ -48,6 +51,8 @@ function terminalScreen(opts: LiveOptions): Screen | undefined {
 export interface ProgramDeps {
   live?: Partial<LiveDeps>;
   audit?: AuditDeps;
+  probe?: ProbeDeps;
+  cluster?: ClusterCliDeps;
 }
 
 export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { program: Command; result: Promise<number> } {
@@ -59,8 +64,8 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
     .configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),
       writeErr: (s) => io.err(s.trimEnd()),
-      // Usage errors in the same one-line form as every other error.
-      outputError: (s, write) => write(`pmtu-watch: ${s.replace(/^error: /, '').trim()} (see --help)`),
+      // Usage errors in the same one-line form as every other error (commander's "Did you mean" included).
+      outputError: (s, write) => write(`pmtu-watch: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)`),
     });
 
   /** What to watch: the options live and serve share. */
@@ -156,10 +161,14 @@ export function createProgram(io: Io = processIo, deps: ProgramDeps = {}): { pro
     .command('demo')
     .argument('<name>', 'scenario name or number')
     .option('--json', 'verdicts as JSON lines (see docs/json-contract.md)')
+    .option('--pcap <dir>', 'also record the traffic with tcpdump where the scenario shows its failure, as NAME-ROLE-IFACE.pcap files in <dir>')
     .description('build a scenario, drive a few seconds of traffic through it while pmtu-watch watches, print what the traffic saw and the verdicts, tear it all down (also on Ctrl-C)')
-    .action(async (name: string, opts: { json?: boolean }) => settle(await labDemo(name, opts, io, { open: deps.live?.open ?? openObserver })));
+    .action(async (name: string, opts: { json?: boolean; pcap?: string }) => settle(await labDemo(name, opts, io, { open: deps.live?.open ?? openObserver })));
 
   registerCaptureCommands(program, io, deps.live ?? {}, settle);
+  registerProbeCommand(program, io, deps.probe ?? {}, settle);
+  registerClusterCommand(program, io, deps.cluster ?? {}, settle);
+  registerAnalyzeCommand(program, io, settle, deps.live?.stopRequested ? { stopRequested: deps.live.stopRequested } : {});
 
   return { program, result };
 }

@@ -130,6 +130,11 @@ export interface RouteEventJson {
   /** The PTB's advertised MTU this lookup checks against. */
   expected: number;
   learned: boolean;
+  /**
+   * How it is known (0.4 on): absent, the sender's kernel was asked (rtnetlink, after the PTB);
+   * `capture`, a capture showed the sender resending within the PTB's MTU, or the segment acknowledged.
+   */
+  from?: 'capture';
 }
 
 /**

@@ -93,6 +93,7 @@ export interface EventMsg {
   wasMtu?: number | null;
   wasMaster?: string | null;
   encap?: EncapMsg | null;
+  routeFrom?: string | null;
 }
 
 export interface EncapMsg {
@@ -249,6 +250,7 @@ export function eventMsg(ev: StreamEvent, snap?: Uint8Array): EventMsg {
     m.mtu = ev.mtu;
     m.expected = ev.expected;
     m.learned = ev.learned;
+    if (ev.from) m.routeFrom = ev.from;
     return m;
   }
   if (ev.kind === 'link') {
@@ -359,6 +361,7 @@ export function eventFromMsg(m: EventMsg): { event: StreamEvent; snap: Buffer } 
       expected: m.expected ?? 0,
       learned: m.learned ?? false,
     };
+    if (m.routeFrom === 'capture') route.from = 'capture';
     return { event: route, snap };
   }
   if (kind === 'link') {

@@ -138,6 +138,8 @@ interface RouteFact {
   mtu: number;
   learned: boolean;
   expected: number;
+  /** Shown by a capture (the sender's segments), not asked of its kernel. */
+  fromCapture: boolean;
 }
 
 /** The fact stored under a key. */
@@ -781,6 +783,7 @@ function recordRoute(flow: Flow, ev: RouteEventJson): void {
     mtu: ev.mtu,
     learned: ev.learned,
     expected: ev.expected,
+    fromCapture: ev.from === 'capture',
   });
 }
 
@@ -920,30 +923,34 @@ function judge(flow: Flow, ts: number): VerdictJson {
     v.mtu = advertised;
     v.notes.push(`the PTB reached ${unlearned.netns} but its kernel has no cached MTU for ${unlearned.dst}; no drop of it was seen`);
   } else if (ptbs.length && !learned && (ignored = notHonored(flow))) {
-    const { sent, drop } = ignored;
+    const { ptb, sender } = ignored;
     v.verdict = 'ptb-not-honored';
-    v.where = { netns: sent.netns, iface: sent.mtuIface ?? sent.iface, hop: null };
+    v.where = { netns: ptb.netns, iface: ptb.mtuIface ?? ptb.iface, hop: ptb.kind === 'ptb' ? ptb.hop : null };
     v.mtu = advertised;
-    v.bounds = { largestOk: null, smallestLost: smallestLen(flow.tooBig) };
+    v.bounds = { largestOk: null, smallestLost: ignored.smallest };
+    const span = `over ${(ignored.spanMs / 1000).toFixed(1)} s, ${ignored.late} of them ${HEEDLESS_MS} ms or more after the first PTB`;
     ev.push(
       evidence(
-        'drop',
-        drop,
-        `${drop.src} kept sending: ${ignored.drops} packets of up to ${Math.max(...flow.tooBig.map((d) => d.len))} bytes dropped here over ${(ignored.spanMs / 1000).toFixed(1)} s, ` +
-          `${ignored.unheeded} of them ${HEEDLESS_MS} ms or more after the first PTB`,
+        ignored.how === 'dropped' ? 'drop' : 'retransmit',
+        ignored.last,
+        ignored.how === 'dropped'
+          ? `${sender} kept sending: ${ignored.count} packets of up to ${ignored.largest} bytes dropped here ${span}`
+          : `${sender} kept sending: ${ignored.count} retransmissions of up to ${ignored.largest} bytes after the PTB ${span} (at ${timingText(ignored.offsets)}: the RTO backing off)`,
       ),
     );
+    const whose = ptb.kind === 'ptb-sent' ? `${ptb.netns}'s PTBs` : `the PTB${ignored.ptbs === 1 ? '' : 's'} from ${ptb.hop ?? 'a router'} (seen at ${at(ptb)})`;
     v.notes.push(
-      `${drop.src} never sent smaller after ${sent.netns}'s PTBs advertising MTU ${sent.mtu}: they are lost on the way ` +
-        `(an ECMP or anycast load balancer in front of ${drop.src} handing ICMP to another server is the classic cause, RFC 7690; a firewall that drops ICMP is another) or ${drop.src} ignores them`,
+      `${sender} never sent smaller after ${whose} advertising MTU ${ptb.mtu}: they are lost on the way ` +
+        `(an ECMP or anycast load balancer in front of ${sender} handing ICMP to another server is the classic cause, RFC 7690; a firewall that drops ICMP, or rp_filter on ${sender}'s host, are others) or ${sender} ignores them`,
     );
   } else if (ptbs.length) {
     v.verdict = 'ptb-honored';
     const gen = ptbs.find((p) => p.kind === 'ptb-sent') ?? ptbs.find((p) => p.dir === 'egress') ?? ptbs[0]!;
     v.where = { netns: gen.netns, iface: gen.mtuIface ?? gen.iface, hop };
     v.mtu = advertised;
-    if (learned) v.notes.push(`the sender's kernel (${learned.netns}) cached path MTU ${learned.mtu} for ${learned.dst}`);
-    if (!ptbs.some((p) => p.kind === 'ptb' && p.dir === 'ingress')) v.notes.push('did not see the PTB arrive at the sender (its interface is not watched)');
+    if (learned?.fromCapture) v.notes.push(`the sender adapted: after the PTB it sent ${learned.dst} no more than ${learned.mtu} bytes (seen at ${learned.netns})`);
+    else if (learned) v.notes.push(`the sender's kernel (${learned.netns}) cached path MTU ${learned.mtu} for ${learned.dst}`);
+    else if (!ptbs.some((p) => p.kind === 'ptb' && p.dir === 'ingress')) v.notes.push('did not see the PTB arrive at the sender (its interface is not watched)');
   } else if (tooBig) {
     v.verdict = 'silent-blackhole';
     v.cause = 'no-ptb';
@@ -962,7 +969,8 @@ function judge(flow: Flow, ts: number): VerdictJson {
         evidence(
           'retransmit',
           hole.at,
-          `${hole.count} retransmissions of segments from ${hole.smallestLost} bytes by ${hole.at.src}${hole.timeouts > 0 ? `, ${hole.timeouts} timeouts in a row (the RTO backing off)` : ''}; no PTB seen`,
+          `${hole.count} retransmissions of segments from ${hole.smallestLost} bytes by ${hole.at.src}${hole.timeouts > 0 ? `, ${hole.timeouts} timeouts in a row (the RTO backing off)` : ''}` +
+            `${hole.offsets.length > 1 ? ` at ${timingText(hole.offsets)} from the first` : ''}; no PTB seen`,
         ),
       );
       v.notes.push('the hop that drops them is not watched: the bounds come from what got through and what was retransmitted');
@@ -1157,11 +1165,38 @@ function unheededDrop(flow: Flow, drop: DropFact): boolean {
   return false;
 }
 
+/** What a sender kept sending after PTBs told it to send smaller: the evidence of ptb-not-honored. */
+interface Unheeded {
+  /** The PTB the verdict is placed at: this host's own (ptb-sent), else the latest one seen. */
+  ptb: PtbFact;
+  /** How many PTBs it got (this host's, or those seen where `ptb` was). */
+  ptbs: number;
+  sender: string;
+  /** Dropped here (this host routed them: the kernel's PKT_TOO_BIG), or seen retransmitted (a capture, a watched sender). */
+  how: 'dropped' | 'retransmitted';
+  count: number;
+  /** Of those, how many came HEEDLESS_MS or more into the run of PTBs. */
+  late: number;
+  largest: number;
+  smallest: number;
+  /** From the first PTB to the last too-big packet. */
+  spanMs: number;
+  last: Fact;
+  /** When each retransmission came, from the first PTB (ms), when they are the evidence. */
+  offsets: number[];
+}
+
 /**
- * PTBs this host generated that the sender never acted on: it kept sending
- * the same too-big packets (seed 003's node, behind an anycast front end).
+ * PTBs a sender never acted on: it kept sending the same too-big packets.
+ * Seen where this host generates the PTBs and drops the packets (seed 003's
+ * node, behind an anycast front end), or, where a PTB is seen going to the
+ * sender (a capture), as its retransmissions at the old size.
  */
-function notHonored(flow: Flow): { sent: PtbFact; ptbs: number; drop: DropFact; drops: number; unheeded: number; spanMs: number } | undefined {
+function notHonored(flow: Flow): Unheeded | undefined {
+  return droppedAfterOwnPtbs(flow) ?? retransmittedAfterPtbs(flow);
+}
+
+function droppedAfterOwnPtbs(flow: Flow): Unheeded | undefined {
   let drop: DropFact | undefined;
   for (const d of flow.tooBig) if (d.unheeded > 0 && (!drop || d.unheeded > drop.unheeded || (d.unheeded === drop.unheeded && d.ts > drop.ts))) drop = d;
   if (!drop) return undefined;
@@ -1175,20 +1210,65 @@ function notHonored(flow: Flow): { sent: PtbFact; ptbs: number; drop: DropFact; 
     if (!sent || p.ts > sent.ts) sent = p;
   }
   if (!sent) return undefined;
-  let drops = 0;
-  let unheeded = 0;
-  let last = drop.ts;
+  let count = 0;
+  let late = 0;
+  let largest = 0;
+  let last: DropFact = drop;
   for (const d of flow.tooBig) {
     if (d.netns !== drop.netns) continue;
-    drops += d.count;
-    unheeded += d.unheeded;
-    last = Math.max(last, d.ts);
+    count += d.count;
+    late += d.unheeded;
+    largest = Math.max(largest, d.len);
+    if (d.ts > last.ts) last = d;
   }
-  return { sent, ptbs, drop, drops, unheeded, spanMs: last - first };
+  return { ptb: sent, ptbs, sender: drop.src, how: 'dropped', count, late, largest, smallest: smallestLen(flow.tooBig), spanMs: last.ts - first, last, offsets: [] };
+}
+
+function retransmittedAfterPtbs(flow: Flow): Unheeded | undefined {
+  if (!flow.retransmits.length) return undefined;
+  let best: Unheeded | undefined;
+  for (const p of flow.ptbs) {
+    const late: RetransmitFact[] = [];
+    let count = 0;
+    for (const r of flow.retransmits) {
+      if (r.src !== p.to || r.len <= p.mtu || r.ts < p.episodeStart) continue;
+      count++;
+      if (r.ts - p.episodeStart >= HEEDLESS_MS && r.ts - p.ts < EPISODE_GAP_MS) late.push(r);
+    }
+    if (!late.length || (best && late.length <= best.late)) continue;
+    const rtx = ordered(late);
+    let largest = 0;
+    let smallest = Infinity;
+    for (const r of rtx) {
+      largest = Math.max(largest, r.len);
+      smallest = Math.min(smallest, r.len);
+    }
+    const last = rtx[rtx.length - 1]!;
+    best = {
+      ptb: p,
+      ptbs: p.count,
+      sender: p.to,
+      how: 'retransmitted',
+      count,
+      late: late.length,
+      largest,
+      smallest,
+      spanMs: last.ts - p.episodeStart,
+      last,
+      offsets: rtx.map((r) => r.ts - p.episodeStart),
+    };
+  }
+  return best;
+}
+
+/** "+0.20, +0.61, +1.42 s": when retransmissions came, from a start (the RTO backing off shows as the gaps doubling). */
+function timingText(offsetsMs: readonly number[]): string {
+  const shown = offsetsMs.length > 6 ? [...offsetsMs.slice(0, 5), offsetsMs[offsetsMs.length - 1]!] : offsetsMs;
+  return `${shown.map((o, i) => `${i === 5 && offsetsMs.length > 6 ? '..., ' : ''}+${(o / 1000).toFixed(2)}`).join(', ')} s`;
 }
 
 /** Large segments retransmitted again and again, none of that size seen getting through. */
-function blackhole(flow: Flow): { at: RetransmitFact; count: number; timeouts: number; largestOk: number | null; smallestLost: number } | undefined {
+function blackhole(flow: Flow): { at: RetransmitFact; count: number; timeouts: number; largestOk: number | null; smallestLost: number; offsets: number[] } | undefined {
   if (flow.retransmits.length < 2) return undefined;
   const rtx = ordered(flow.retransmits);
   // One timeout is a lost tail that the retransmission repairs; the same
@@ -1205,5 +1285,5 @@ function blackhole(flow: Flow): { at: RetransmitFact; count: number; timeouts: n
   const through = flow.sizes.filter((s) => s.src === sender && s.dir === 'ingress' && s.netns === home);
   const largestOk = through.length ? Math.max(...through.map((s) => s.len)) : null;
   if (largestOk !== null && largestOk >= smallestLost) return undefined;
-  return { at: maxBy(rtx, LATEST)!, count: rtx.length, timeouts, largestOk, smallestLost };
+  return { at: maxBy(rtx, LATEST)!, count: rtx.length, timeouts, largestOk, smallestLost, offsets: rtx.map((r) => r.ts - rtx[0]!.ts) };
 }

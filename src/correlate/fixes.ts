@@ -76,6 +76,14 @@ export function fixFor(v: VerdictJson, overhead = 0): string | null {
       if (netns && iface && mtu) {
         return `${netns} drops packets larger than ${mtu} on ${iface} without sending a PTB: let it send ICMP "fragmentation needed" (check its firewall output and net.ipv4.icmp_ratelimit), or clamp MSS to ${mssFor(v, mtu)} there (${CLAMP}).`;
       }
+      // probe located it: the last hop the failing size reached (it names no namespace of this host).
+      if (hop) {
+        return (
+          `Packets of ${v.bounds?.smallestLost ?? '?'} bytes towards ${v.flow.dst} reach ${hop} and go no further, with no PTB: ${hop} (onto a smaller link) or the hop after it drops them silently; ` +
+          'let it send ICMP "fragmentation needed" / "packet too big" (its firewall, net.ipv4.icmp_ratelimit), ' +
+          `or clamp MSS to ${v.bounds?.largestOk ? mssFor(v, v.bounds.largestOk) : 'what got through'} (${CLAMP}); on the sender: sysctl -w net.ipv4.tcp_mtu_probing=1.`
+        );
+      }
       return (
         `A hop between ${v.flow.src} and ${v.flow.dst} drops packets of ${v.bounds?.smallestLost ?? '?'} bytes without a PTB. ` +
         `On the sender: sysctl -w net.ipv4.tcp_mtu_probing=1, or clamp MSS to ${v.bounds?.largestOk ? mssFor(v, v.bounds.largestOk) : 'what got through'}.`

@@ -32,9 +32,17 @@ export interface FeedClientOptions {
   filter?: Filter;
   /** Frames on the wire; the client hands over the same objects either way. Default json. */
   format?: Format;
+  /**
+   * A server that sends nothing, not even its pings (every 15 s), for this
+   * long is taken for gone: the connection is cut and 'close' says 1006.
+   * Default: never.
+   */
+  idleMs?: number;
 }
 
 export interface FeedClient {
+  on(event: 'hello', listener: (hello: Extract<ServerMessage, { type: 'hello' }>) => void): this;
+  on(event: 'message', listener: (msg: ServerMessage) => void): this;
   on(event: 'snapshot', listener: (verdicts: VerdictJson[]) => void): this;
   on(event: 'event', listener: (ev: StreamEvent) => void): this;
   on(event: 'verdict', listener: (v: VerdictJson) => void): this;
@@ -46,6 +54,7 @@ export interface FeedClient {
 
 export class FeedClient extends EventEmitter {
   private readonly ws: WebSocket;
+  private idle: NodeJS.Timeout | undefined;
 
   constructor(opts: FeedClientOptions) {
     super();
@@ -53,12 +62,25 @@ export class FeedClient extends EventEmitter {
     for (const [k, v] of Object.entries(opts.filter ?? {})) url.searchParams.set(k, String(v));
     if (opts.format) url.searchParams.set('format', opts.format);
     this.ws = new WebSocket(url, opts.token ? { headers: { authorization: `Bearer ${opts.token}` } } : {});
+    const idleMs = opts.idleMs;
+    const alive = () => {
+      if (idleMs === undefined) return;
+      clearTimeout(this.idle);
+      this.idle = setTimeout(() => this.ws.terminate(), idleMs);
+      this.idle.unref();
+    };
+    alive();
+    this.ws.on('ping', alive);
     this.ws.on('open', () => this.emit('open'));
-    this.ws.on('close', (code, reason) => this.emit('close', code, reason.toString()));
+    this.ws.on('close', (code, reason) => {
+      clearTimeout(this.idle);
+      this.emit('close', code, reason.toString());
+    });
     this.ws.on('error', (e) => this.emit('error', e));
     // proto: a snapshot's verdicts arrive as the `count` binary frames after it.
     let pending: { left: number; verdicts: VerdictJson[] } | undefined;
     this.ws.on('message', (data, isBinary) => {
+      alive();
       let msg: ServerMessage;
       try {
         msg = isBinary ? fromRecord(data as Buffer) : (JSON.parse(data.toString()) as ServerMessage);
@@ -81,6 +103,8 @@ export class FeedClient extends EventEmitter {
       else if (msg.type === 'verdict') this.emit('verdict', msg);
       else if (msg.type === 'event') this.emit('event', msg);
       else if (msg.type === 'lost') this.emit('lost', { count: msg.count, total: msg.total });
+      else if (msg.type === 'hello') this.emit('hello', msg);
+      else this.emit('message', msg); // what a newer server (or a cluster: node, incident) sends
     });
   }
 
@@ -91,6 +115,12 @@ export class FeedClient extends EventEmitter {
 
   close(): void {
     this.ws.close(1000);
+  }
+
+  /** Cuts the connection at once, also while it is being made. */
+  terminate(): void {
+    clearTimeout(this.idle);
+    this.ws.terminate();
   }
 }
 

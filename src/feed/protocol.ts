@@ -4,11 +4,16 @@
 // clients send lives here, at the edge.
 
 import { flowKey, subject } from '../correlate/correlator.js';
+import type { ClusterMessage } from '../contract/cluster.js';
 import type { StreamEvent } from '../contract/event.js';
 import type { FlowJson, VerdictJson } from '../contract/verdict.js';
 
 export const FEED_PATH = '/feed';
 export const METRICS_PATH = '/metrics';
+/** The web page (GET), its scripts and stylesheet, and the configuration it draws. */
+export const PAGE_PATH = '/';
+export const ASSETS_PATH = '/assets/';
+export const TOPOLOGY_PATH = '/topology';
 /** Largest frame a client may send (a filter is small). */
 export const MAX_CLIENT_FRAME = 4096;
 
@@ -40,22 +45,29 @@ export interface Filter {
   netns?: string;
   /** Only this flow, either direction: `PROTO/SRC/SPORT/DST/DPORT` (e.g. `tcp/198.18.1.2/40000/198.18.3.2/443`). */
   flow?: string;
+  /** On a cluster's feed: only what this node said (and incidents it is part of). */
+  node?: string;
 }
 
 export type ServerMessage =
-  | { type: 'hello'; version: 1; filter: Filter; format: Format }
+  /** `cluster`: true on a cluster's feed, whose events and verdicts carry `node`. */
+  | { type: 'hello'; version: 1; filter: Filter; format: Format; cluster?: boolean }
   | { type: 'snapshot'; verdicts: VerdictJson[] }
   /** proto format: the snapshot's verdicts follow as binary frames. */
   | { type: 'snapshot'; count: number }
   | StreamEvent
   | VerdictJson
   /** Messages this client missed because it read too slowly. */
-  | { type: 'lost'; count: number; total: number };
+  | { type: 'lost'; count: number; total: number }
+  /** A cluster's feed: a node's state, an incident across nodes (src/contract/cluster.ts). */
+  | ClusterMessage;
 
 export type ClientMessage = { type: 'filter'; filter: Filter };
 
 const ADDR = /^[0-9a-fA-F:.]{2,45}$/;
 const NAME = /^[\w.:-]{1,64}$/;
+/** A node's name on a cluster's feed: letters, digits, `.`, `_`, `-`, `:` (an IPv6 address), at most 64. */
+export const NODE_NAME = /^[\w.:-]{1,64}$/;
 
 /** A filter from query parameters or a client message; throws a one-line reason. */
 export function parseFilter(raw: Record<string, unknown>): Filter {
@@ -73,6 +85,9 @@ export function parseFilter(raw: Record<string, unknown>): Filter {
     } else if (k === 'flow') {
       if (typeof v !== 'string' || !parseFlow(v)) throw new Error('flow must be PROTO/SRC/SPORT/DST/DPORT');
       f.flow = v;
+    } else if (k === 'node') {
+      if (typeof v !== 'string' || !NODE_NAME.test(v)) throw new Error('node must be a node name');
+      f.node = v;
     } else if (k !== 'token' && k !== 'format') {
       throw new Error(`unknown filter field "${k}"`);
     }
@@ -132,7 +147,18 @@ function wantedKey(flow: string): string {
   return key;
 }
 
+/** Whether a cluster message goes to a client with this filter: node states always, incidents as a verdict would. */
+export function passesCluster(f: Filter, m: ClusterMessage): boolean {
+  if (m.type === 'node') return !f.node || m.node === f.node;
+  if (f.node && !m.nodes.includes(f.node)) return false;
+  if (f.flow && flowKey(m.flow) !== wantedKey(f.flow)) return false;
+  if (f.addr && m.flow.src !== f.addr && m.flow.dst !== f.addr && m.hop !== f.addr) return false;
+  if (f.netns && !m.parts.some((p) => p.netns === f.netns)) return false;
+  return true;
+}
+
 export function passes(f: Filter, m: StreamEvent | VerdictJson): boolean {
+  if (f.node && (m as { node?: string }).node !== f.node) return false;
   if (f.flow) {
     const got = m.type === 'verdict' ? m.flow : m.kind === 'link' ? undefined : subject(m);
     if (!got || flowKey(got) !== wantedKey(f.flow)) return false;

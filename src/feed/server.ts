@@ -4,19 +4,37 @@
 // and told to them; memory never grows with them.
 
 import { timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 
-import { Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 
+import type { ClusterMessage, TopologyJson } from '../contract/cluster.js';
 import type { StreamEvent } from '../contract/event.js';
 import type { StatsJson } from '../contract/stats.js';
 import type { VerdictJson } from '../contract/verdict.js';
 import { PmtuError } from '../errors.js';
 import { eventMsg, types, verdictMsg } from '../contract/proto.js';
-import { CLOSE, FEED_PATH, MAX_CLIENT_FRAME, METRICS_PATH, parseClientMessage, parseFilter, parseFormat, passes, type Filter, type Format, type ServerMessage } from './protocol.js';
+import { cookieToken, redirectWithCookie, sameOrigin, sendJson, sendPageFile, sendText } from './page.js';
+import {
+  ASSETS_PATH,
+  CLOSE,
+  FEED_PATH,
+  MAX_CLIENT_FRAME,
+  METRICS_PATH,
+  PAGE_PATH,
+  parseClientMessage,
+  parseFilter,
+  parseFormat,
+  passes,
+  passesCluster,
+  TOPOLOGY_PATH,
+  type Filter,
+  type Format,
+  type ServerMessage,
+} from './protocol.js';
 
 /** A pmtu.v1.Record frame: the schema captures use too. */
 function eventRecord(ev: StreamEvent): Uint8Array {
@@ -26,6 +44,14 @@ function eventRecord(ev: StreamEvent): Uint8Array {
 function verdictRecord(v: VerdictJson): Uint8Array {
   return types().Record.encode({ verdict: verdictMsg(v) }).finish();
 }
+
+/**
+ * The PTB counter's `mtu` label is what a PTB advertises: anyone can send
+ * PTBs with any value, so only this many distinct values get a series of
+ * their own, the rest count under mtu="other" (every label of /metrics is
+ * bounded so; README, Deploy).
+ */
+export const MAX_PTB_MTU_LABELS = 32;
 
 export interface FeedOptions {
   host: string;
@@ -40,6 +66,16 @@ export interface FeedOptions {
   maxBufferedBytes?: number;
   /** Ping interval; a client that missed the last pong is dropped. Default 15 s. */
   pingMs?: number;
+  /** The configuration the web page draws (GET /topology): serve's namespaces, or each node's. Without it the page has no map. */
+  topology?: () => TopologyJson[] | Promise<TopologyJson[]>;
+  /** Sent to each new client after its snapshot (a cluster's node states and incidents). */
+  greeting?: () => ServerMessage[];
+  /** Frames this feed can send; default both. A cluster's feed is JSON only (pmtu.v1 has no `node`). */
+  formats?: readonly Format[];
+  /** Set on a cluster's feed: said in hello. */
+  cluster?: boolean;
+  /** Adds metrics of the feed's owner to its /metrics. */
+  metrics?: (registry: Registry) => void;
 }
 
 interface Client {
@@ -85,6 +121,7 @@ export class Feed {
   };
   private readonly pinger: NodeJS.Timeout;
   private readonly maxBuffered: number;
+  private readonly ptbMtus = new Set<string>();
 
   private constructor(
     private readonly server: Server,
@@ -99,6 +136,21 @@ export class Feed {
       drops: new Counter({ name: 'pmtu_drops_total', help: 'Drops reported, by kernel reason', labelNames: ['reason'], registers: r }),
       feedLost: new Counter({ name: 'pmtu_feed_lost_messages_total', help: 'Feed messages slow clients lost', registers: r }),
     };
+    // The agent's own cost (process_cpu_seconds_total, process_resident_memory_bytes, nodejs_*),
+    // for the dashboard and for setting a DaemonSet's resources.
+    collectDefaultMetrics({ register: this.registry });
+    const snapshot = opts.snapshot;
+    new Gauge({
+      name: 'pmtu_flows_by_verdict',
+      help: 'Flows the correlator tracks, by their verdict now and its cause (cause="" when none): what alerts ask (pmtu_verdicts_total counts changes)',
+      labelNames: ['verdict', 'cause'],
+      registers: r,
+      collect() {
+        // Set whole at each scrape: a verdict no flow has any more leaves the metric.
+        this.reset();
+        for (const v of snapshot()) this.inc({ verdict: v.verdict, cause: v.cause ?? '' });
+      },
+    });
     const clients = this.clients;
     new Gauge({ name: 'pmtu_feed_clients', help: 'Connected feed clients', registers: r, collect() { this.set(clients.size); } });
     const stats = opts.stats;
@@ -162,17 +214,9 @@ export class Feed {
       },
     });
 
-    server.on('request', (req, res) => {
-      if (req.url?.split('?')[0] === METRICS_PATH && req.method === 'GET') {
-        if (!this.authorized(req)) {
-          res.writeHead(401).end('bearer token required\n');
-          return;
-        }
-        void this.registry.metrics().then((text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text));
-        return;
-      }
-      res.writeHead(404).end(`pmtu-watch: ${FEED_PATH} (websocket) and ${METRICS_PATH}\n`);
-    });
+    opts.metrics?.(this.registry);
+
+    server.on('request', (req, res) => this.request(req, res));
     server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
     this.pinger = setInterval(() => this.ping(), opts.pingMs ?? 15_000);
     this.pinger.unref();
@@ -197,13 +241,52 @@ export class Feed {
     return { host: a.address, port: a.port };
   }
 
+  /**
+   * The token, when one is required: `Authorization: Bearer`, `?token=`, or
+   * (the web page's requests) its cookie, from the page's own origin only.
+   */
   private authorized(req: IncomingMessage): boolean {
     if (!this.opts.token) return true;
     const header = req.headers.authorization ?? '';
     const bearer = header.startsWith('Bearer ') ? header.slice(7) : undefined;
     const query = new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? undefined;
     const given = bearer ?? query;
-    return given !== undefined && sameSecret(given, this.opts.token);
+    if (given !== undefined) return sameSecret(given, this.opts.token);
+    const cookie = cookieToken(req);
+    return cookie !== undefined && sameOrigin(req) && sameSecret(cookie, this.opts.token);
+  }
+
+  private request(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = url.pathname;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendText(res, 405, 'GET only', { allow: 'GET, HEAD' });
+      return;
+    }
+    if (!this.authorized(req)) {
+      const hint = path === PAGE_PATH ? 'open this page as /?token=TOKEN (it is kept in a cookie for this page only)' : 'bearer token required';
+      sendText(res, 401, hint);
+      return;
+    }
+    if (path === METRICS_PATH) {
+      void this.registry.metrics().then((text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text));
+      return;
+    }
+    if (path === PAGE_PATH) {
+      const token = url.searchParams.get('token');
+      if (this.opts.token && token !== null) redirectWithCookie(res, token); // authorized: the right one
+      else sendPageFile(res, 'index.html');
+      return;
+    }
+    if (path.startsWith(ASSETS_PATH) && sendPageFile(res, path.slice(ASSETS_PATH.length))) return;
+    if (path === TOPOLOGY_PATH) {
+      const topology = this.opts.topology;
+      void Promise.resolve(topology ? topology() : [])
+        .then((t) => sendJson(res, t))
+        .catch((e: unknown) => sendText(res, 500, `topology not read: ${(e as Error).message}`));
+      return;
+    }
+    sendText(res, 404, `pmtu-watch: ${PAGE_PATH} (the page), ${FEED_PATH} (websocket), ${METRICS_PATH}, ${TOPOLOGY_PATH}`);
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -221,6 +304,7 @@ export class Feed {
     } catch (e) {
       return refuse('400 Bad Request', (e as Error).message);
     }
+    if (this.opts.formats && !this.opts.formats.includes(format)) return refuse('400 Bad Request', `this feed sends ${this.opts.formats.join(' or ')} frames only`);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, filter, format));
   }
 
@@ -241,14 +325,18 @@ export class Feed {
         ws.close(CLOSE.invalid, (e as Error).message.slice(0, 120));
       }
     });
-    this.send(c, { type: 'hello', version: 1, filter, format });
+    this.send(c, { type: 'hello', version: 1, filter, format, ...(this.opts.cluster ? { cluster: true } : {}) });
     const verdicts = this.opts.snapshot().filter((v) => passes(filter, v));
     if (format === 'json') {
       this.send(c, { type: 'snapshot', verdicts });
-      return;
+    } else {
+      this.send(c, { type: 'snapshot', count: verdicts.length });
+      for (const v of verdicts) this.send(c, v, verdictRecord(v));
     }
-    this.send(c, { type: 'snapshot', count: verdicts.length });
-    for (const v of verdicts) this.send(c, v, verdictRecord(v));
+    for (const m of this.opts.greeting?.() ?? []) {
+      if (m.type !== 'node' && m.type !== 'incident') this.send(c, m);
+      else if (passesCluster(c.filter, m)) this.send(c, m);
+    }
   }
 
   /** Sends msg (as JSON, or as `binary` for a proto client when given); a slow client loses it. */
@@ -283,7 +371,7 @@ export class Feed {
 
   publishEvent(ev: StreamEvent): void {
     this.m.events.inc({ kind: ev.kind });
-    if (ev.kind === 'ptb' || ev.kind === 'ptb-sent') this.m.ptbs.inc({ mtu: String(ev.mtu ?? 0) });
+    if (ev.kind === 'ptb' || ev.kind === 'ptb-sent') this.m.ptbs.inc({ mtu: this.ptbMtuLabel(ev.mtu ?? 0) });
     if (ev.kind === 'drop') this.m.drops.inc({ reason: ev.reason ?? 'unknown' });
     let binary: Uint8Array | undefined; // encoded once, for the proto clients that want it
     for (const c of this.clients) {
@@ -291,6 +379,14 @@ export class Feed {
       if (c.format === 'proto') binary ??= eventRecord(ev);
       this.send(c, ev, binary);
     }
+  }
+
+  private ptbMtuLabel(mtu: number): string {
+    const label = String(mtu);
+    if (this.ptbMtus.has(label)) return label;
+    if (this.ptbMtus.size >= MAX_PTB_MTU_LABELS) return 'other';
+    this.ptbMtus.add(label);
+    return label;
   }
 
   publishVerdict(v: VerdictJson): void {
@@ -301,6 +397,11 @@ export class Feed {
       if (c.format === 'proto') binary ??= verdictRecord(v);
       this.send(c, v, binary);
     }
+  }
+
+  /** A cluster's own messages (node states, incidents), as JSON text frames. */
+  publish(m: ClusterMessage): void {
+    for (const c of this.clients) if (passesCluster(c.filter, m)) this.send(c, m);
   }
 
   get connections(): number {

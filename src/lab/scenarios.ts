@@ -51,6 +51,11 @@ export interface Built<T extends Topology = Topology> {
   ns: Record<string, string>;
   /** An interface the observer must have attached to before traffic starts. */
   readyOn: { role: string; ifname: string };
+  /**
+   * Where a packet capture shows the failure (`lab demo --pcap`, and the
+   * captures analyze is tested on): one or two interfaces; readyOn when absent.
+   */
+  captureAt?: { role: string; ifname: string }[];
   /** Lines a user can try by hand (`lab up` prints them). */
   tryThis: string[];
   /** Name → address, for people and drive(). */
@@ -446,6 +451,7 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
         ns: { hv: br.ns.hv, g1: br.ns.g1, g2: br.ns.g2 },
         addrs: { g1: br.guests.g1.v4, g2: br.guests.g2.v4 },
         readyOn: { role: 'hv', ifname: br.ports.g2.ifname },
+        captureAt: [{ role: 'g1', ifname: br.guests.g1.ifname }],
         tryThis: [ping(br.ns.g1, br.guests.g2.v4, 8000), `ip -n ${br.ns.hv} link show master br0`],
       };
     },
@@ -475,6 +481,8 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
         ns: { h: n.ns.h, d: n.ns.d, i: n.ns.i },
         elsewhere: { s: n.ns.s, s2: n.ns.s2, edge: n.ns.edge },
         readyOn: { role: 'h', ifname: n.outer.host.ifname },
+        // The node's uplink: its PTBs leave there, and the server's segments keep arriving.
+        captureAt: [{ role: 'h', ifname: n.uplink.ifname }],
         addrs: { s: n.server.v4, i: n.inner.v4 },
         tryThis: [
           `ip netns exec ${n.ns.i} iperf3 -c ${n.server.v4} -R -t 3   # after: ip netns exec ${n.ns.s} iperf3 -s -1`,
@@ -513,6 +521,7 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
         topology: o,
         ns: { ...o.ns },
         readyOn: { role: 'n1', ifname: o.underlay.a.ifname },
+        captureAt: [{ role: 'p1', ifname: o.pods.p1.ifname }],
         addrs: { p1: o.pods.p1.v4, p2: o.pods.p2.v4 },
         tryThis: [ping(o.ns.p1, o.pods.p2.v4, 1472), ping(o.ns.p1, o.pods.p2.v4, 1422), `ip -n ${o.ns.n1} -d link show vxlan0`, `ip netns exec ${o.ns.n1} nstat -az IpFragFails`],
       };
@@ -562,7 +571,15 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
     async build(lab) {
       const p = await routedPath(lab, { clampMssOnRouter: true, ipv6: false });
       const b = routed(p);
-      return { ...b, tryThis: [`ip netns exec ${b.ns.r1} nft list ruleset`, `ip netns exec ${b.ns.s} tcpdump -lnni to-r2 'tcp[tcpflags] & tcp-syn != 0'`] };
+      return {
+        ...b,
+        // Both ends: what each sent and what reached the other.
+        captureAt: [
+          { role: 'c', ifname: p.client.ifname },
+          { role: 's', ifname: p.server.ifname },
+        ],
+        tryThis: [`ip netns exec ${b.ns.r1} nft list ruleset`, `ip netns exec ${b.ns.s} tcpdump -lnni to-r2 'tcp[tcpflags] & tcp-syn != 0'`],
+      };
     },
     traffic(lab, b, opts) {
       const p = topo(b, 'routed-path');
@@ -721,4 +738,9 @@ export function meetsCutOff(links: readonly LinkLike[], warnings: readonly strin
       !warnings.some((w) => w.includes(`guest port ${iface} `) && w.includes('cut off')),
   );
   return { ok: missing.length === 0, missing };
+}
+
+/** Where to capture a scenario's packets (one or two interfaces). */
+export function capturePoints(b: Pick<Built, 'readyOn' | 'captureAt'>): { role: string; ifname: string }[] {
+  return b.captureAt ?? [b.readyOn];
 }

@@ -269,3 +269,36 @@ export function parseSyns(text: string): SynSeen[] {
   }
   return out;
 }
+
+/** A tcpdump writing a pcap file in a namespace, until stopped. */
+export interface PacketRecording {
+  file: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Records what crosses `ifname` in `ns` to `file` with tcpdump (pcap, the
+ * first 256 bytes of each packet, written as they come: --immediate-mode,
+ * or a stop within a second of the last packet would lose it). Bounded: it
+ * ends by itself after `maxSeconds`.
+ */
+export async function recordPackets(lab: NetLab, ns: string, ifname: string, file: string, maxSeconds = 120): Promise<PacketRecording> {
+  const dump = lab.spawn(ns, ['timeout', String(maxSeconds), 'tcpdump', '--immediate-mode', '-U', '-nn', '-s', '256', '-i', ifname, '-w', file]);
+  let gone = false;
+  void dump.exited.then(() => (gone = true));
+  try {
+    await waitFor(() => {
+      if (gone) throw new LabError(`tcpdump on ${ifname} exited early: ${dump.output().stderr.trim()}`);
+      return dump.output().stderr.includes('listening on');
+    }, 5000);
+  } catch (e) {
+    await dump.stop();
+    throw e;
+  }
+  return {
+    file,
+    async stop() {
+      await dump.stop();
+    },
+  };
+}

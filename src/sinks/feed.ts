@@ -2,6 +2,7 @@
 // serve and replay, so what /metrics shows (losses, flows, unmatched errors)
 // does not depend on where the events came from.
 
+import type { TopologyJson } from '../contract/cluster.js';
 import { oneLine } from '../errors.js';
 import { Feed, parseListen } from '../feed/server.js';
 import type { Session } from '../session.js';
@@ -12,6 +13,8 @@ export interface FeedSetup {
   listen: string;
   /** Bearer token the feed requires (needed off loopback). */
   token?: string;
+  /** The configuration of what is watched, for the web page's path and MTU map (GET /topology). */
+  topology?: () => TopologyJson[];
 }
 
 /** Listens; a new client's snapshot and /metrics read the session, once there is one. Throws a PmtuError when it cannot. */
@@ -19,6 +22,7 @@ export async function startFeed(setup: FeedSetup, session: () => Session | undef
   return Feed.start({
     ...parseListen(setup.listen),
     ...(setup.token ? { token: setup.token } : {}),
+    ...(setup.topology ? { topology: setup.topology } : {}),
     snapshot: () => session()?.correlator.verdicts() ?? [],
     stats: () => session()?.stats(),
   });
@@ -28,10 +32,15 @@ export async function startFeed(setup: FeedSetup, session: () => Session | undef
  * The feed `--serve` asks for, started and said on stderr; undefined without
  * the flag; null when it could not start (said too: the command exits 1).
  */
-export async function feedIfAsked(opts: { serve?: string; token?: string }, session: () => Session | undefined, err: (line: string) => void): Promise<Feed | undefined | null> {
+export async function feedIfAsked(
+  opts: { serve?: string; token?: string },
+  session: () => Session | undefined,
+  err: (line: string) => void,
+  topology?: () => TopologyJson[],
+): Promise<Feed | undefined | null> {
   if (!opts.serve) return undefined;
   try {
-    const feed = await startFeed({ listen: opts.serve, ...(opts.token ? { token: opts.token } : {}) }, session);
+    const feed = await startFeed({ listen: opts.serve, ...(opts.token ? { token: opts.token } : {}), ...(topology ? { topology } : {}) }, session);
     err(feedLine(feed));
     return feed;
   } catch (e) {
@@ -43,7 +52,8 @@ export async function feedIfAsked(opts: { serve?: string; token?: string }, sess
 /** The line that says where the feed is. */
 export function feedLine(feed: Feed): string {
   const a = feed.address();
-  return `pmtu-watch: feed on ws://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/feed, metrics on /metrics`;
+  const host = a.host.includes(':') ? `[${a.host}]` : a.host;
+  return `pmtu-watch: feed on ws://${host}:${a.port}/feed, metrics on /metrics, the page on http://${host}:${a.port}/`;
 }
 
 /** Events and verdict changes to the feed's clients (each slow client loses its own, counted and told). */

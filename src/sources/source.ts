@@ -1,5 +1,5 @@
 // Where a session's events come from: the kernel (sources/kernel.ts), a
-// pmtu-watch capture (sources/capture.ts); a foreign capture (pcap) next.
+// pmtu-watch capture (sources/capture.ts), other tools' pcap and pcapng files (sources/pcap.ts).
 
 import type { TrafficJson } from '../contract/stats.js';
 import type { ObserverLosses } from '../contract/stats.js';

@@ -12,7 +12,6 @@ import { kernelDescribe, needAddon, needBtf } from '../helpers/kernel.js';
 import { ether, geneve, gre, icmpFragNeeded, icmpv6PacketTooBig, innerEther, ipv4, ipv6, tcp, udp, vxlan, PROTO, TUNNEL_PROTO } from '../helpers/packets.js';
 import { TestRunner } from '../helpers/testrun.js';
 
-const TC_ACT_UNSPEC = -1;
 /** The load balancer and the realserver: the tunnel's endpoints. */
 const LB = '198.18.40.1';
 const RS = '198.18.40.2';
@@ -52,12 +51,7 @@ kernelDescribe(
     });
     afterAll(() => runner?.stop());
 
-    async function only(frame: Buffer, dir: 'ingress' | 'egress' = 'ingress') {
-      const { run, events } = await runner.run(frame, dir);
-      expect(run.retval).toBe(TC_ACT_UNSPEC);
-      expect(run.output.equals(frame)).toBe(true);
-      return events;
-    }
+    const only = (frame: Buffer, dir: 'ingress' | 'egress' = 'ingress') => runner.passing(frame, dir);
 
     it("reports an IPIP SYN as the inner flow's, with the tunnel's header and its 20 bytes", async () => {
       const [ev, ...rest] = await only(ether(ipip(syn4(41000))));

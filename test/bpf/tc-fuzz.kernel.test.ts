@@ -6,7 +6,7 @@
 // GRETAP, VXLAN, Geneve with options; whole, cut, nested, quoted by PTBs,
 // with lying headers), flipped bits and plain noise. Every frame must pass unchanged
 // (TC_ACT_UNSPEC, the same bytes out), and the events, in order, must be
-// exactly what the TypeScript reference (test/helpers/tc-reference.ts)
+// exactly what the rules (src/packet/tc-rules.ts, through test/helpers/tc-reference.ts)
 // computes from the bytes: no event it does not expect, none missing, every
 // field equal.
 

@@ -8,7 +8,6 @@ import { kernelDescribe, needAddon, needBtf } from '../helpers/kernel.js';
 import { ether, hopByHop, icmpFragNeeded, icmpv6PacketTooBig, ipv4, ipv6, tcp, udp, PROTO } from '../helpers/packets.js';
 import { TestRunner } from '../helpers/testrun.js';
 
-const TC_ACT_UNSPEC = -1;
 const C = '198.18.1.2';
 const S = '198.18.3.2';
 const R = '198.19.0.1';
@@ -41,12 +40,7 @@ kernelDescribe(
     });
     afterAll(() => runner?.stop());
 
-    async function only(frame: Buffer, dir: 'ingress' | 'egress' = 'ingress') {
-      const { run, events } = await runner.run(frame, dir);
-      expect(run.retval).toBe(TC_ACT_UNSPEC);
-      expect(run.output.equals(frame)).toBe(true);
-      return events;
-    }
+    const only = (frame: Buffer, dir: 'ingress' | 'egress' = 'ingress') => runner.passing(frame, dir);
 
     it('reports an IPv4 frag-needed with its MTU, sender and the flow it quotes', async () => {
       const [ev, ...rest] = await only(ether(ptb4(1500)));

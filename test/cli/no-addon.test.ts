@@ -1,14 +1,17 @@
 // Where the addon is absent (macOS, or a Linux install whose build was moved
-// away), report, replay and export run as usual and never ask for it; live,
+// away), analyze, report, replay and export run as usual and never ask for it; live,
 // record and audit stop with the one-line PMTU_ERR_NO_ADDON error.
 
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
+import { LINKTYPE } from '../../src/capture/foreign.js';
 import { PmtuError } from '../../src/errors.js';
+import { pcap } from '../helpers/pcap-files.js';
+import { CLIENT, data, handshake, ptb, ROUTER, SERVER } from '../helpers/tcp-flows.js';
 
 const loadAddon = vi.fn(() => {
   throw new PmtuError('PMTU_ERR_NO_ADDON', 'cannot load the native addon build/Release/pmtu_native.node: Cannot find module', 'run npm install: it builds the addon');
@@ -46,6 +49,20 @@ describe('without the addon', () => {
     const out = join(dir, 'x.pcapng');
     expect((await run('export', FIXTURE, '--pcapng', out)).code).toBe(0);
     expect(statSync(out).size).toBeGreaterThan(1000);
+    expect(loadAddon).not.toHaveBeenCalled();
+  });
+
+  it('analyze reads a tcpdump capture and never loads it', async () => {
+    const big = data(SERVER, CLIENT, 5000, 9000);
+    const items = [...handshake(0, CLIENT, SERVER, { client: 8960, server: 8960 }), { ms: 10, packet: big }, { ms: 10.5, packet: ptb(ROUTER, big, 1500) }, { ms: 11, packet: data(SERVER, CLIENT, 5000, 1500) }];
+    const file = join(dir, 'bottleneck.pcap');
+    writeFileSync(file, pcap({ linkType: LINKTYPE.RAW }, items.map((x) => ({ sec: 1_700_000_000, frac: Math.round(x.ms * 1000), data: x.packet }))));
+    const text = await run('analyze', file);
+    expect(text.code).toBe(0);
+    expect(text.out.join('\n')).toContain('PTB-HONORED');
+    const json = await run('analyze', '--json', file);
+    expect(json.code).toBe(0);
+    expect(json.out.map((l) => JSON.parse(l).verdict)).toContain('ptb-honored');
     expect(loadAddon).not.toHaveBeenCalled();
   });
 

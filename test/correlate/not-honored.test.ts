@@ -93,3 +93,46 @@ describe('ptb-not-honored', () => {
     expect(v.verdict).toBe('ptb-honored');
   });
 });
+
+describe('ptb-not-honored, seen as retransmissions (a capture, a watched sender)', () => {
+  const R1 = '198.18.1.1';
+  /** A router's PTB on its way to the sender S, seen at capture point cap. */
+  const ptbSeen = (ts: number): EventJson => ({
+    type: 'event',
+    kind: 'ptb',
+    ts,
+    netns: 'cap',
+    iface: 'eth0',
+    dir: 'egress',
+    src: R1,
+    dst: S,
+    proto: 'icmp',
+    mtu: 1450,
+    len: 576,
+    inner: { ...FROM_S, len: 1500 },
+    flow: KNOWN,
+    flags: ['icmp-error'],
+  });
+  const rtx = (ts: number, len = 1500, timeouts = 1): EventJson => ({ type: 'event', kind: 'retransmit', ts, netns: 'cap', iface: 'eth0', dir: 'ingress', ...FROM_S, len, mss: 1460, timeouts, flow: KNOWN, flags: [] });
+
+  it('the same 1500-byte segment again at +0.2, +0.6, +1.4 s after a PTB for 1450: at the PTB, with its hop and the RTO timing', () => {
+    const v = finalVerdict([ptbSeen(0), rtx(200, 1500, 1), rtx(600, 1500, 2), rtx(1400, 1500, 3)]);
+    expect(v).toMatchObject({ verdict: 'ptb-not-honored', mtu: 1450, where: { netns: 'cap', iface: 'eth0', hop: R1 }, bounds: { smallestLost: 1500 } });
+    const what = v.evidence.map((e) => e.what).join('\n');
+    expect(what).toContain(`${S} kept sending: 3 retransmissions of up to 1500 bytes after the PTB over 1.4 s, 2 of them 500 ms or more after the first PTB (at +0.60, +1.40 s: the RTO backing off)`);
+    expect(v.notes.join('\n')).toContain(`never sent smaller after the PTB from ${R1} (seen at cap/eth0) advertising MTU 1450`);
+  });
+
+  it('retransmitted at the new size (1450 or less) is heeding it: ptb-honored', () => {
+    expect(finalVerdict([ptbSeen(0), rtx(200, 1450), rtx(600, 1400), rtx(1400, 1450)]).verdict).toBe('ptb-honored');
+  });
+});
+
+describe('silent black hole evidence', () => {
+  it('says when the retransmissions came: the RTO backing off', () => {
+    const rtx = (ts: number, timeouts: number): EventJson => ({ type: 'event', kind: 'retransmit', ts, netns: 's', iface: 'eth0', dir: null, ...FROM_S, len: 1500, mss: 1460, timeouts, flow: KNOWN, flags: [] });
+    const v = finalVerdict([rtx(0, 1), rtx(200, 2), rtx(600, 3), rtx(1400, 4)]);
+    expect(v.verdict).toBe('silent-blackhole');
+    expect(v.evidence.map((e) => e.what).join('\n')).toContain('at +0.00, +0.20, +0.60, +1.40 s from the first; no PTB seen');
+  });
+});

@@ -190,13 +190,36 @@ describe('feed', () => {
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = await res.text();
     for (const line of text.trim().split('\n').filter((l) => l !== '')) { // blank lines are allowed
-      expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{(\w+="[^"]*",?)*\})? -?\d+(\.\d+)?(e[+-]?\d+)?)$/);
+      // NaN: prom-client's event-loop lag before its first sample (Prometheus reads any case)
+      expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{(\w+="[^"]*",?)*\})? (-?\d+(\.\d+)?(e[+-]?\d+)?|NaN|Nan|[+-]Inf))$/);
     }
     expect(text).toContain('pmtu_events_total{kind="ptb"} 1');
     expect(text).toContain('pmtu_ptb_total{mtu="1500"} 1');
     expect(text).toContain('pmtu_drops_total{reason="IP_RPFILTER"} 1');
     expect(text).toContain('pmtu_verdicts_total{verdict="ptb-dropped",cause=""} 1');
     expect(text).toContain('pmtu_feed_clients 0');
+  });
+
+  it('exports the verdicts flows have now (what alerts ask), the agent\'s own CPU and memory, and at most 32 PTB MTUs', async () => {
+    let now = [verdict('198.18.1.2', 'ptb-dropped'), verdict('198.18.1.3', 'ptb-dropped'), verdict('198.18.1.4', 'ok')];
+    now[0]!.cause = 'rp_filter';
+    now[1]!.cause = 'rp_filter';
+    const { feed } = await start({ snapshot: () => now });
+    const scrape = () => fetch(`http://127.0.0.1:${feed.address().port}/metrics`).then((r) => r.text());
+    let text = await scrape();
+    expect(text).toContain('pmtu_flows_by_verdict{verdict="ptb-dropped",cause="rp_filter"} 2');
+    expect(text).toContain('pmtu_flows_by_verdict{verdict="ok",cause=""} 1');
+    expect(text).toMatch(/^process_cpu_seconds_total \d/m);
+    expect(text).toMatch(/^process_resident_memory_bytes [1-9]/m);
+    now = [verdict('198.18.1.4', 'ok')];
+    text = await scrape();
+    expect(text).not.toContain('verdict="ptb-dropped"'); // flows that left take their series along
+    for (let mtu = 1000; mtu < 1100; mtu++) feed.publishEvent({ ...ptb, mtu });
+    text = await scrape();
+    const series = text.split('\n').filter((l) => l.startsWith('pmtu_ptb_total{'));
+    expect(series).toHaveLength(33);
+    expect(text).toContain('pmtu_ptb_total{mtu="1031"} 1');
+    expect(text).toContain('pmtu_ptb_total{mtu="other"} 68');
   });
 
   it("exports the kernel's healthy-traffic counts per hook as they are now: a hook that went away leaves the metric", async () => {

@@ -222,9 +222,27 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
     }
   }
 
+  // Probing sends real packets: the fake has no socket to offer (test/probe fakes the Prober instead).
+  class ProbeSocket {
+    constructor() {
+      throw nativeError('PMTU_ERR_PERM', 'the fake addon sends no probes');
+    }
+    local(): string {
+      return '';
+    }
+    send(): number {
+      return 0;
+    }
+    receive(): Promise<null> {
+      return Promise.resolve(null);
+    }
+    close(): void {}
+  }
+
   const addon: NativeAddon = {
     Observer,
     LinkMonitor,
+    ProbeSocket,
     listLinks,
     netnsInode,
     dropReasonNames: () => [...(o.dropReasons ?? [])],

@@ -103,6 +103,10 @@ export interface TcpOptions {
   ack?: boolean;
   mss?: number;
   payload?: Buffer;
+  /** Sequence number (default 1000). */
+  seq?: number;
+  /** Acknowledgment number, with ack (default 2000). */
+  ackSeq?: number;
 }
 
 export function tcp(o: TcpOptions): Buffer {
@@ -111,8 +115,8 @@ export function tcp(o: TcpOptions): Buffer {
   const h = Buffer.alloc(20 + opts.length);
   h.writeUInt16BE(o.sport, 0);
   h.writeUInt16BE(o.dport, 2);
-  h.writeUInt32BE(1000, 4);
-  h.writeUInt32BE(o.ack ? 2000 : 0, 8);
+  h.writeUInt32BE((o.seq ?? 1000) >>> 0, 4);
+  h.writeUInt32BE(o.ack ? (o.ackSeq ?? 2000) >>> 0 : 0, 8);
   h[12] = ((20 + opts.length) / 4) << 4;
   h[13] = (o.syn ? 0x02 : 0) | (o.ack ? 0x10 : 0);
   h.writeUInt16BE(65535, 14);

@@ -9,6 +9,9 @@ import type { PmtuEvent } from '../../src/observer/events.js';
 import type { Observer as NativeObserver, TestRunResult } from '../../native/index.js';
 import { ether, icmpFragNeeded, ipv4, tcp } from './packets.js';
 
+/** BPF_PROG_TEST_RUN's return for a tc program that returned TC_ACT_UNSPEC ("continue"). */
+export const TC_ACT_UNSPEC = -1;
+
 export interface FrameResult {
   run: TestRunResult;
   /** Events of the tc program for this frame. */
@@ -36,6 +39,14 @@ export class TestRunner {
    * is always reported, in every mode); everything that arrives before the
    * marker's event came from the frame.
    */
+  /** The events of one frame, checking that the program let it pass unchanged, as it must every packet. */
+  async passing(frame: Buffer, dir: 'ingress' | 'egress' = 'ingress'): Promise<PmtuEvent[]> {
+    const { run, events } = await this.run(frame, dir);
+    if (run.retval !== TC_ACT_UNSPEC) throw new Error(`the tc program returned ${run.retval}, not TC_ACT_UNSPEC (continue)`);
+    if (!run.output.equals(frame)) throw new Error('the tc program changed the frame');
+    return events;
+  }
+
   async run(frame: Buffer, dir: 'ingress' | 'egress' = 'ingress'): Promise<FrameResult> {
     const run = this.native.testRun(dir, frame);
     const port = 1 + (this.marker++ % 65000);
