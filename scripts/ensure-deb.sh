@@ -7,6 +7,7 @@
 #   ensure-deb.sh bench   (npm run bench: the peers it measures against, iperf3, nginx and ab)
 #   ensure-deb.sh docker  (the Docker engine the end-to-end tests start themselves: test/helpers/docker.ts)
 #   ensure-deb.sh deploy  (what checks deploy/: promtool and a Prometheus server, systemd-analyze: test/deploy/)
+#   ensure-deb.sh image   (npm run image: mmdebstrap, which makes the image's base from Debian's packages)
 # As root it installs what is missing; as anyone else it stops with the list
 # and the command to run. Off Linux it does nothing (npm install builds no
 # addon there: scripts/install.mjs); on a Linux without apt-get it installs
@@ -60,8 +61,11 @@ docker)
 deploy)
 	needs=("${deploy_needs[@]}")
 	;;
+image)
+	needs=(mmdebstrap:mmdebstrap)
+	;;
 *)
-	echo "usage: ensure-deb.sh build|test|bench|docker|deploy" >&2
+	echo "usage: ensure-deb.sh build|test|bench|docker|deploy|image" >&2
 	exit 2
 	;;
 esac

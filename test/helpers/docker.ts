@@ -408,7 +408,8 @@ export class DockerEngine {
   readonly netns: string;
   /** DOCKER_HOST for a client of this engine. */
   readonly host: string;
-  private readonly cli: string;
+  /** The docker client that came with dockerd (for tools run against this engine: DOCKER_HOST=host). */
+  readonly cli: string;
   private dockerd: ChildProcess | undefined;
   private dockerdExited: Promise<void> = Promise.resolve();
   private release: () => void = () => {};
