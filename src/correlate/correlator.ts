@@ -979,7 +979,8 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
           'retransmit',
           hole.at,
           `${hole.count} retransmissions of segments from ${hole.smallestLost} bytes by ${hole.at.src}${hole.timeouts > 0 ? `, ${hole.timeouts} timeouts in a row (the RTO backing off)` : ''}` +
-            `${hole.offsets.length > 1 ? ` at ${timingText(hole.offsets)} from the first` : ''}; no PTB seen`,
+            `${hole.offsets.length > 1 ? ` at ${timingText(hole.offsets)} from the first` : ''}; no PTB seen` +
+            `${hole.fellBackTo ? `; then it resent the data in ${hole.fellBackTo}-byte packets (its black-hole detection falling back)` : ''}`,
         ),
       );
       v.notes.push('the hop that drops them is not watched: the bounds come from what got through and what was retransmitted');
@@ -1296,14 +1297,24 @@ function timingText(offsetsMs: readonly number[]): string {
 }
 
 /** Large segments retransmitted again and again, none of that size seen getting through. */
-function blackhole(flow: Flow): { at: RetransmitFact; count: number; timeouts: number; largestOk: number | null; smallestLost: number; offsets: number[] } | undefined {
+/** The largest IP packet of a sender's fallback after a black hole: 536-byte segments, or the 576-byte datagram. */
+const FALLBACK_LEN = 616;
+
+function blackhole(
+  flow: Flow,
+): { at: RetransmitFact; count: number; timeouts: number; largestOk: number | null; smallestLost: number; offsets: number[]; fellBackTo: number | null } | undefined {
   if (flow.retransmits.length < 2) return undefined;
   const rtx = ordered(flow.retransmits);
   // One timeout is a lost tail that the retransmission repairs; the same
   // segment timing out again (the RTO backing off) is what a black hole does.
   const timeouts = Math.max(...rtx.map((r) => r.timeouts ?? -1));
   if (timeouts !== -1 && timeouts < 2) return undefined;
-  const smallestLost = Math.min(...rtx.map((r) => r.len));
+  // A sender whose black-hole detection gave up on the size resends the segment at 536/576-byte
+  // segments (DF cleared): that is no loss of its own, and says what it fell back to.
+  const largest = Math.max(...rtx.map((r) => r.len));
+  const lost = rtx.filter((r) => r.len > FALLBACK_LEN || largest <= FALLBACK_LEN);
+  const fellBackTo = lost.length < rtx.length ? Math.max(...rtx.filter((r) => !lost.includes(r)).map((r) => r.len)) : null;
+  const smallestLost = Math.min(...lost.map((r) => r.len));
   const sender = rtx[0]!.src;
   // What got through is what arrived at the destination host: the namespace
   // its own packets leave from. Arriving at a hop on the way proves nothing.
@@ -1313,5 +1324,5 @@ function blackhole(flow: Flow): { at: RetransmitFact; count: number; timeouts: n
   const through = flow.sizes.filter((s) => s.src === sender && s.dir === 'ingress' && s.netns === home);
   const largestOk = through.length ? Math.max(...through.map((s) => s.len)) : null;
   if (largestOk !== null && largestOk >= smallestLost) return undefined;
-  return { at: maxBy(rtx, LATEST)!, count: rtx.length, timeouts, largestOk, smallestLost, offsets: rtx.map((r) => r.ts - rtx[0]!.ts) };
+  return { at: maxBy(lost, LATEST)!, count: lost.length, timeouts, largestOk, smallestLost, offsets: lost.map((r) => r.ts - lost[0]!.ts), fellBackTo };
 }

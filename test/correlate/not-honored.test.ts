@@ -136,3 +136,12 @@ describe('silent black hole evidence', () => {
     expect(v.evidence.map((e) => e.what).join('\n')).toContain('at +0.00, +0.20, +0.60, +1.40 s from the first; no PTB seen');
   });
 });
+
+describe('a sender falling back after a black hole (a capture)', () => {
+  it('its 576-byte resends are no loss: the bounds stay at the large size, and the evidence says it fell back', () => {
+    const rtx = (ts: number, timeouts: number, len = 1500): EventJson => ({ type: 'event', kind: 'retransmit', ts, netns: 'cap', iface: 'cap', dir: null, ...FROM_S, len, mss: 1460, timeouts, flow: KNOWN, flags: len > 616 ? ['df'] : [] });
+    const v = finalVerdict([rtx(0, 1), rtx(200, 2), rtx(600, 3), rtx(1400, 4), rtx(3000, 5, 576), rtx(3001, 5, 576)]);
+    expect(v).toMatchObject({ verdict: 'silent-blackhole', cause: 'no-ptb', bounds: { smallestLost: 1500 } });
+    expect(v.evidence.map((e) => e.what).join('\n')).toMatch(/^4 retransmissions of segments from 1500 bytes .*; then it resent the data in 576-byte packets \(its black-hole detection falling back\)$/m);
+  });
+});
