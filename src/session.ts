@@ -12,7 +12,7 @@ import { Correlator } from './correlate/correlator.js';
 import type { CaptureRecord } from './capture/types.js';
 import type { StreamEvent } from './contract/event.js';
 import type { StatsJson } from './contract/stats.js';
-import type { PmtuError } from './errors.js';
+import { oneLine, type PmtuError } from './errors.js';
 import { protoName } from './contract/event.js';
 import { RecordEvent } from './observer/decode.js';
 import { eventJson, epochMsOfUs, newNetnsMemo, type Namers } from './observer/json.js';
@@ -194,6 +194,21 @@ export class Session {
     const final = this.stats();
     if (live) for (const sink of this.sinks) sink.stats?.(final);
     return final;
+  }
+
+  /**
+   * run() a file's source to its end and close(): what the source threw (a
+   * damaged file) said in one line on `err`, the stats either way.
+   */
+  async runToEnd(opts: RunOptions, err: (line: string) => void): Promise<{ final: StatsJson; failed: boolean }> {
+    try {
+      return { final: await this.run(opts), failed: false };
+    } catch (e) {
+      err(oneLine(e));
+      return { final: this.stats(), failed: true };
+    } finally {
+      this.close();
+    }
   }
 
   close(): void {

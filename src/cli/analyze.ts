@@ -52,17 +52,9 @@ export async function runAnalyze(files: readonly string[], opts: AnalyzeOptions,
   session = new Session(source, sinks);
 
   let code = 0;
-  let final;
-  try {
-    final = await session.run({ stop: deps.stopRequested ?? new Promise<void>(() => {}), statsEveryMs: 5000 });
-  } catch (e) {
-    io.err(oneLine(e));
-    final = session.stats();
-    code = 1;
-  } finally {
-    session.close();
-    progress.done();
-  }
+  const { final, failed } = await session.runToEnd({ stop: deps.stopRequested ?? new Promise<void>(() => {}), statsEveryMs: 5000 }, io.err);
+  progress.done();
+  if (failed) code = 1;
   const read = source.files();
   for (const f of read) if (f.stats.damage) io.err(oneLine(f.stats.damage));
   io.err(summary.line(session, final, { label: `analyzed ${files.join(', ')}`, tail: source.describeStop() }));

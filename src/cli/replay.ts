@@ -62,16 +62,8 @@ export async function runReplay(file: string, opts: ReplayOptions, io: Io, deps:
   session = new Session(source, sinks);
 
   let code = 0;
-  let final;
-  try {
-    final = await session.run({ stop: stopRequested, statsEveryMs: deps.statsEveryMs ?? 5000 });
-  } catch (e) {
-    io.err(oneLine(e));
-    final = session.stats();
-    code = 1;
-  } finally {
-    session.close();
-  }
+  const { final, failed } = await session.runToEnd({ stop: stopRequested, statsEveryMs: deps.statsEveryMs ?? 5000 }, io.err);
+  if (failed) code = 1;
   io.err(summary.line(session, final, { label: `replayed ${file}`, tail: source.describeStop() }));
   if (feed) {
     // Clients that connect now still get the final verdicts as their snapshot.
