@@ -227,7 +227,9 @@ describe('PcapSource', () => {
     ]);
     expect(rtx[0]).toMatchObject({ src: SERVER.addr, dst: CLIENT.addr, sport: 443, dport: 40000, flow: { known: true } });
     const [v] = r.final();
-    expect(v).toMatchObject({ verdict: 'silent-blackhole', cause: 'no-ptb', where: { netns: 's' }, bounds: { largestOk: null, smallestLost: 576 } });
+    // The fallback is no loss of its own: the bounds stay at the large size, and the evidence says it fell back.
+    expect(v).toMatchObject({ verdict: 'silent-blackhole', cause: 'no-ptb', where: { netns: 's' }, bounds: { largestOk: null, smallestLost: 1500 } });
+    expect(v!.evidence.map((e) => e.what).join('\n')).toContain('then it resent the data in 576-byte packets (its black-hole detection falling back)');
   });
 
   it('keepalive probes (one byte below the next sequence number) are not retransmissions', () => {
