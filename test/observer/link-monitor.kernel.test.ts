@@ -4,7 +4,7 @@
 // that namespace (nothing lost silently); stop() leaves no socket or thread.
 
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -29,7 +29,11 @@ const threads = () => readdirSync('/proc/self/task').map((t) => readFileSync(`/p
 function burst(ns: string): void {
   const file = join(tmpdir(), `pmtu-link-burst-${process.pid}`);
   writeFileSync(file, Array.from({ length: 300 }, (_, i) => `link set eth0 mtu ${1300 + i}\n`).join(''));
-  execFileSync('ip', ['-n', ns, '-batch', file]);
+  try {
+    execFileSync('ip', ['-n', ns, '-batch', file]);
+  } finally {
+    rmSync(file, { force: true });
+  }
 }
 
 kernelDescribe(
