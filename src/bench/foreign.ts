@@ -60,17 +60,22 @@ function frames(): Buffer[] {
   return ['tcp4', 'ack4', 'tcp4', 'ack4', 'tcp6', 'ack6', 'tcp4', 'ack4', 'syn4', 'ptb4'].map((id) => f.get(id)!);
 }
 
-/** A microsecond pcap, Ethernet, snaplen 128. */
-export function writePcap(path: string, packets: number): void {
-  const fs = frames();
-  const out = new Out(path);
+/** The global header of a microsecond pcap of Ethernet frames, snaplen SNAPLEN. */
+function pcapHeader(): Buffer {
   const h = Buffer.alloc(24);
   h.writeUInt32LE(0xa1b2c3d4, 0);
   h.writeUInt16LE(2, 4);
   h.writeUInt16LE(4, 6);
   h.writeUInt32LE(SNAPLEN, 16);
   h.writeUInt32LE(1, 20);
-  out.write(h);
+  return h;
+}
+
+/** A microsecond pcap, Ethernet, snaplen 128. */
+export function writePcap(path: string, packets: number): void {
+  const fs = frames();
+  const out = new Out(path);
+  out.write(pcapHeader());
   const rec = Buffer.alloc(16);
   let us = Date.now() * 1000;
   for (let i = 0; i < packets; i++) {
@@ -207,13 +212,7 @@ function ptbFrame(quoted: Buffer, router: number, mtu: number): { frame: Buffer;
  */
 export function writeTcpPcap(path: string, packets: number): { flows: number } {
   const out = new Out(path);
-  const h = Buffer.alloc(24);
-  h.writeUInt32LE(0xa1b2c3d4, 0);
-  h.writeUInt16LE(2, 4);
-  h.writeUInt16LE(4, 6);
-  h.writeUInt32LE(SNAPLEN, 16);
-  h.writeUInt32LE(1, 20);
-  out.write(h);
+  out.write(pcapHeader());
   const rec = Buffer.alloc(16);
   let us = Date.now() * 1000;
   const put = (frame: Buffer, origLen = frame.length) => {
