@@ -38,11 +38,13 @@ function flagList(f: Readonly<EventFlags>): readonly string[] {
  */
 const FLAG_LISTS: readonly (readonly string[])[] = EVENT_FLAGS.map(flagList);
 
-function inner(f: Flow): InnerJson {
+/** A quoted flow as event lines carry it (`inner`). */
+export function inner(f: Flow): InnerJson {
   return { src: f.src, dst: f.dst, sport: f.sport, dport: f.dport, proto: protoName(f.proto), len: f.len };
 }
 
-function encapJson(e: Encap): EncapJson {
+/** A tunnel as event lines carry it (`encap`). */
+export function encapJson(e: Encap): EncapJson {
   const out: EncapJson = { type: e.type, src: e.src, dst: e.dst, overhead: e.overhead };
   if (e.id) out.id = e.id;
   if (e.dport) {

@@ -43,6 +43,7 @@ import { protoName, type EventJson, type FlowStateJson, type MssSeenJson, type R
 import type { HookTrafficJson, ObserverLosses, TrafficJson } from '../contract/stats.js';
 import { FLAG_NAMES } from '../contract/event.js';
 import { ipv6 as ipv6Text } from '../observer/decode.js';
+import { encapJson, inner } from '../observer/json.js';
 import type { EventFlags } from '../observer/events.js';
 import { PmtuError } from '../errors.js';
 import { addrRange, describe, ptbKind, readPacket, type RawFlow, type Wire } from '../packet/tc-rules.js';
@@ -469,17 +470,8 @@ export class PcapSource implements Source {
     if (r.ptbMtu) ev.mtu = r.ptbMtu;
     if (r.len) ev.len = r.len;
     const q = r.inner;
-    if (q) ev.inner = { src: q.src, dst: q.dst, sport: q.sport, dport: q.dport, proto: protoName(q.proto), len: q.len };
-    if (r.encap) {
-      const e = r.encap;
-      ev.encap = { type: e.type, src: e.src, dst: e.dst, overhead: e.overhead };
-      if (e.id) ev.encap.id = e.id;
-      if (e.dport) {
-        ev.encap.sport = e.sport;
-        ev.encap.dport = e.dport;
-      }
-      if (e.quoted) ev.encap.quoted = true;
-    }
+    if (q) ev.inner = inner(q);
+    if (r.encap) ev.encap = encapJson(r.encap);
     // The quoted flow as this capture point saw it.
     const raw = r.parsed.inner;
     const quoted = q && raw.family ? this.quotedFlow(point, raw) : undefined;
@@ -620,7 +612,7 @@ export class PcapSource implements Source {
     const ev = this.own('syn', ts, point, p, rec, d);
     if (r.len) ev.len = r.len;
     ev.mss = r.mss;
-    if (r.encap) ev.encap = { type: r.encap.type, src: r.encap.src, dst: r.encap.dst, overhead: r.encap.overhead, ...(r.encap.id ? { id: r.encap.id } : {}), ...(r.encap.dport ? { sport: r.encap.sport, dport: r.encap.dport } : {}) };
+    if (r.encap) ev.encap = encapJson(r.encap);
     ev.flow = this.state(rec, d);
     ev.flags = flagList(r.flags);
     this.emit(ev, r.snap);
@@ -641,14 +633,7 @@ export class PcapSource implements Source {
   private encapOf(p: ForeignPacket, w: Wire): EventJson['encap'] {
     if (w.ip === w.l3) return undefined;
     const e = describe(p.l3, w, 'size').encap;
-    if (!e) return undefined;
-    const out: NonNullable<EventJson['encap']> = { type: e.type, src: e.src, dst: e.dst, overhead: e.overhead };
-    if (e.id) out.id = e.id;
-    if (e.dport) {
-      out.sport = e.sport;
-      out.dport = e.dport;
-    }
-    return out;
+    return e ? encapJson(e) : undefined;
   }
 
   private size(point: Point, p: ForeignPacket, w: Wire, ts: number, rec: FlowRec, d: number, len: number, gso: boolean): void {
