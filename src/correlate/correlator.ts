@@ -535,6 +535,23 @@ export class Correlator {
   }
 
   /** Every flow's current verdict, troubled ones first. */
+  /**
+   * How many flows have each verdict and cause now (/metrics at each scrape):
+   * judged as verdicts() does, but a verdict not kept already is not kept
+   * now, so counting every flow does not grow every flow by its verdict.
+   */
+  verdictCounts(): { verdict: VerdictJson['verdict']; cause: string | null; flows: number }[] {
+    const counts = new Map<string, { verdict: VerdictJson['verdict']; cause: string | null; flows: number }>();
+    for (const f of this.flows.oldestFirst()) {
+      const v = f.verdict ?? judge(f, f.judgedTs, this.capture);
+      const key = `${v.verdict}|${v.cause ?? ''}`;
+      const c = counts.get(key);
+      if (c) c.flows++;
+      else counts.set(key, { verdict: v.verdict, cause: v.cause, flows: 1 });
+    }
+    return [...counts.values()];
+  }
+
   verdicts(): VerdictJson[] {
     const flows: Flow[] = [];
     for (const f of this.flows.oldestFirst()) flows.push(f);

@@ -60,6 +60,8 @@ export interface FeedOptions {
   token?: string;
   /** The verdicts a new connection starts with. */
   snapshot: () => VerdictJson[];
+  /** Flows by verdict and cause now (pmtu_flows_by_verdict); default: counted from snapshot(). */
+  verdictCounts?: () => { verdict: string; cause: string | null; flows: number }[];
   /** The session's counters, for /metrics. */
   stats?: () => StatsJson | undefined;
   /** A client that has this much unsent starts losing messages. Default 1 MiB. */
@@ -140,6 +142,7 @@ export class Feed {
     // for the dashboard and for setting a DaemonSet's resources.
     collectDefaultMetrics({ register: this.registry });
     const snapshot = opts.snapshot;
+    const counts = opts.verdictCounts;
     new Gauge({
       name: 'pmtu_flows_by_verdict',
       help: 'Flows the correlator tracks, by their verdict now and its cause (cause="" when none): what alerts ask (pmtu_verdicts_total counts changes)',
@@ -148,7 +151,8 @@ export class Feed {
       collect() {
         // Set whole at each scrape: a verdict no flow has any more leaves the metric.
         this.reset();
-        for (const v of snapshot()) this.inc({ verdict: v.verdict, cause: v.cause ?? '' });
+        if (counts) for (const c of counts()) this.inc({ verdict: c.verdict, cause: c.cause ?? '' }, c.flows);
+        else for (const v of snapshot()) this.inc({ verdict: v.verdict, cause: v.cause ?? '' });
       },
     });
     const clients = this.clients;

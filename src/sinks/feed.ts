@@ -24,6 +24,7 @@ export async function startFeed(setup: FeedSetup, session: () => Session | undef
     ...(setup.token ? { token: setup.token } : {}),
     ...(setup.topology ? { topology: setup.topology } : {}),
     snapshot: () => session()?.correlator.verdicts() ?? [],
+    verdictCounts: () => session()?.correlator.verdictCounts() ?? [],
     stats: () => session()?.stats(),
   });
 }

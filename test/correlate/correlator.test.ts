@@ -295,3 +295,12 @@ describe('bounds on memory', () => {
     expect(c.stats()).toMatchObject({ flows: 0, unmatched: 1 });
   });
 });
+
+describe('verdictCounts', () => {
+  it.each(ALL)('%s: the same counts as grouping verdicts()', (name) => {
+    const counted = run(stream(name)).c.verdictCounts();
+    const byVerdicts = new Map<string, number>();
+    for (const v of run(stream(name)).c.verdicts()) byVerdicts.set(`${v.verdict}|${v.cause}`, (byVerdicts.get(`${v.verdict}|${v.cause}`) ?? 0) + 1);
+    expect(new Map(counted.map((c) => [`${c.verdict}|${c.cause}`, c.flows]))).toEqual(byVerdicts);
+  });
+});

@@ -222,6 +222,21 @@ describe('feed', () => {
     expect(text).toContain('pmtu_ptb_total{mtu="other"} 68');
   });
 
+  it('counts flows by verdict with the session\'s own counts when it has them, not the snapshot', async () => {
+    const { feed } = await start({
+      snapshot: () => {
+        throw new Error('the scrape must not build the snapshot');
+      },
+      verdictCounts: () => [
+        { verdict: 'ptb-dropped', cause: 'rp_filter', flows: 3 },
+        { verdict: 'ok', cause: null, flows: 65000 },
+      ],
+    });
+    const text = await fetch(`http://127.0.0.1:${feed.address().port}/metrics`).then((r) => r.text());
+    expect(text).toContain('pmtu_flows_by_verdict{verdict="ptb-dropped",cause="rp_filter"} 3');
+    expect(text).toContain('pmtu_flows_by_verdict{verdict="ok",cause=""} 65000');
+  });
+
   it("exports the kernel's healthy-traffic counts per hook as they are now: a hook that went away leaves the metric", async () => {
     const hook = (iface: string, flows: number) => ({ netns: 'web', iface, flows, syns: flows, synAcks: flows - 1, ptbs: 0 });
     let byHook = [hook('eth0', 20000), hook('veth1', 3)];
