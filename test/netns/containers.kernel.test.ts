@@ -43,7 +43,7 @@ kernelDescribe(
       await engine.importBusybox();
       await engine.network(NET, { subnet: SUBNET, mtu: 9000 });
       // web-1 serves a 4 MB file; its bridge port was left at 1500 under the 9000 network (SCENARIOS 6, with Docker's own bridge).
-      const web = await engine.run('web-1', { network: NET, ip: WEB_IP, cmd: ['sh', '-c', 'mkdir -p /www && dd if=/dev/zero of=/www/big bs=1024 count=4096 2>/dev/null && exec httpd -f -p 80 -h /www'] });
+      const web = await engine.run('web-1', { network: NET, ip: WEB_IP, cmd: ['sh', '-c', 'mkdir -p /www && echo ok >/www/small && dd if=/dev/zero of=/www/big bs=1024 count=4096 2>/dev/null && exec httpd -f -p 80 -h /www'] });
       const client = await engine.run('client-1', { network: NET, ip: CLIENT_IP, cmd: ['sleep', '300'] });
       const port = await bridgePort(engine, web.pid);
       await run('ip', ['-n', engine.netns, 'link', 'set', 'dev', port, 'mtu', '1500']);
@@ -51,6 +51,9 @@ kernelDescribe(
       const live = startLive([]);
       try {
         await waitFor(async () => (await hookedAt(web.netns, 'eth0')) && (await hookedAt(client.netns, 'eth0')), 20_000);
+        // httpd is up (small packets pass): a download begun before it listened would end in a reset, not a drop.
+        const small = ['exec', 'client-1', 'timeout', '2', 'wget', '-q', '-O', '/dev/null', `http://${WEB_IP}/small`];
+        await waitFor(async () => (await engine.docker(small, { check: false, timeoutMs: 5_000 })).code === 0, 15_000, 100);
         // The download stalls: bounded by timeout, whatever happens.
         await engine.docker(['exec', 'client-1', 'timeout', '4', 'wget', '-q', '-O', '/dev/null', `http://${WEB_IP}/big`], { check: false, timeoutMs: 15_000 });
 
@@ -67,7 +70,8 @@ kernelDescribe(
       }
       const events = live.lines.filter((l) => l.type === 'event');
       const named = events.filter((e) => e.netns === 'docker:web-1');
-      expect(named.length).toBeGreaterThan(0);
+      const seen = [...new Set(events.map((e) => `${e.netns} ${e.kind}`))];
+      expect(named.length, `events by namespace and kind: ${JSON.stringify(seen)}; web-1's namespace inode ${web.netnsInode}`).toBeGreaterThan(0);
       expect(named[0]!.netnsInfo).toMatchObject({ kind: 'docker', name: 'web-1', id: web.id.slice(0, 12), pid: web.pid });
       // Ours are never nameless (a namespace elsewhere on the host that lived less than a look may be).
       expect(events.filter((e) => [web, client].some((c) => e.netns === `netns:${c.netnsInode}`))).toEqual([]);
