@@ -209,7 +209,15 @@ function removeLeftovers(addon: Pick<NativeAddon, 'removeLeftovers'>, targets: T
   return [...said, ...problems];
 }
 
-const CAP = { NET_ADMIN: 12, SYS_ADMIN: 21, PERFMON: 38, BPF: 39 } as const;
+const CAP = { NET_ADMIN: 12, SYS_PTRACE: 19, SYS_ADMIN: 21, PERFMON: 38, BPF: 39 } as const;
+
+/** The effective capability test of /proc/self/status's CapEff line; undefined when there is none (not Linux as we know it). */
+function effectiveCapabilities(procStatus: string): ((cap: number) => boolean) | undefined {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(procStatus);
+  if (!m) return undefined;
+  const eff = BigInt(`0x${m[1]}`);
+  return (cap) => (eff & (1n << BigInt(cap))) !== 0n;
+}
 
 /**
  * What this process lacks to watch (from the CapEff line of
@@ -218,10 +226,8 @@ const CAP = { NET_ADMIN: 12, SYS_ADMIN: 21, PERFMON: 38, BPF: 39 } as const;
  * CAP_PERFMON, as the kernel lets it.
  */
 export function missingCapabilities(procStatus: string, otherNamespaces: boolean): PmtuError | undefined {
-  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(procStatus);
-  if (!m) return undefined; // not Linux as we know it: let the kernel say
-  const eff = BigInt(`0x${m[1]}`);
-  const has = (cap: number) => (eff & (1n << BigInt(cap))) !== 0n;
+  const has = effectiveCapabilities(procStatus);
+  if (!has) return undefined; // let the kernel say
   const admin = has(CAP.SYS_ADMIN);
   const missing: [string, string][] = [];
   if (!has(CAP.BPF) && !admin) missing.push(['CAP_BPF', 'loading the eBPF programs']);
@@ -234,6 +240,17 @@ export function missingCapabilities(procStatus: string, otherNamespaces: boolean
     `not permitted: this process lacks ${missing.map(([cap, what]) => `${cap} (${what})`).join(', ')}`,
     'run as root, or grant them: e.g. systemd AmbientCapabilities=CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_SYS_ADMIN',
   );
+}
+
+/**
+ * What --all-netns will miss for want of a capability it can do without:
+ * /proc/PID/ns/net of another user's process (a container running as
+ * non-root) needs CAP_SYS_PTRACE, so its namespace is never found.
+ */
+export function capabilityWarning(procStatus: string, allNetns: boolean): string | undefined {
+  const has = effectiveCapabilities(procStatus);
+  if (!allNetns || !has || has(CAP.SYS_PTRACE)) return undefined;
+  return 'without CAP_SYS_PTRACE the namespaces of processes of other users (containers running as non-root) cannot be found, so they are not watched: grant it to watch them';
 }
 
 /** True when attaching failed because the interface or its namespace went away meanwhile. */
@@ -299,8 +316,11 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
     this.maxQueuedEvents = maxQueued;
     if (!opts.addon) {
       // Said up front, all at once, rather than as the first step that fails.
-      const missing = missingCapabilities(readFileSync('/proc/self/status', 'utf8'), Boolean(opts.allNetns || opts.netns?.length));
+      const status = readFileSync('/proc/self/status', 'utf8');
+      const missing = missingCapabilities(status, Boolean(opts.allNetns || opts.netns?.length));
       if (missing) throw missing;
+      const unseen = capabilityWarning(status, Boolean(opts.allNetns));
+      if (unseen) this.warnings.push(unseen);
     }
     // One look at the host names its namespaces and picks the targets.
     const entries = sources.scan();

@@ -53,6 +53,14 @@ kernelDescribe(
       expect(oneErrorLine(without('-sys_admin', ['live', '--netns', ns, '--duration', '1']))).toMatch(/lacks CAP_SYS_ADMIN \(entering other network namespaces\)/);
     });
 
+    it('--all-netns without CAP_SYS_PTRACE watches on, and says once that other users’ containers go unwatched', () => {
+      const r = without('-sys_ptrace', ['live', '--all-netns', '--duration', '1']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr.split('\n').filter((l) => /CAP_SYS_PTRACE/.test(l))).toEqual([
+        expect.stringMatching(/^pmtu-watch: .*without CAP_SYS_PTRACE the namespaces of processes of other users \(containers running as non-root\) cannot be found, so they are not watched/),
+      ]);
+    });
+
     it('serve and record say the same, and record leaves no file', () => {
       expect(oneErrorLine(without('-all', ['serve', '--listen', '127.0.0.1:0', '--duration', '1']))).toMatch(/^pmtu-watch: not permitted: this process lacks CAP_BPF/);
       const file = join(dir, 'never.pmtucap');

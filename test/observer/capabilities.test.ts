@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { missingCapabilities } from '../../src/observer/index.js';
+import { capabilityWarning, missingCapabilities } from '../../src/observer/index.js';
 
 const status = (capEff: string) => `Name:\tnode\nCapInh:\t0000000000000000\nCapEff:\t${capEff}\nCapBnd:\t000001ffffffffff\n`;
 
@@ -30,5 +30,20 @@ describe('missingCapabilities', () => {
 
   it('no CapEff line (not the Linux it knows): leaves it to the kernel to say', () => {
     expect(missingCapabilities('Name:\tnode\n', true)).toBeUndefined();
+  });
+});
+
+describe('capabilityWarning', () => {
+  const hex = (caps: bigint) => caps.toString(16).padStart(16, '0');
+  const watchable = (1n << 12n) | (1n << 21n);
+
+  it('--all-netns without CAP_SYS_PTRACE: other users’ containers are said to go unwatched', () => {
+    expect(capabilityWarning(status(hex(watchable)), true)).toMatch(/^without CAP_SYS_PTRACE .*containers running as non-root.* not watched/);
+  });
+
+  it('with it, or without --all-netns, or no CapEff line: nothing to say', () => {
+    expect(capabilityWarning(status(hex(watchable | (1n << 19n))), true)).toBeUndefined();
+    expect(capabilityWarning(status(hex(watchable)), false)).toBeUndefined();
+    expect(capabilityWarning('Name:\tnode\n', true)).toBeUndefined();
   });
 });
