@@ -29,6 +29,7 @@ import { eventJson, type Namers } from './json.js';
 import type { LinkEventJson } from '../contract/event.js';
 import { selectNetns, type NetnsEntry } from '../netns/discovery.js';
 import { LinkWatch, type LinkSpace } from './link-watch.js';
+import type { LinkFacts } from './links.js';
 import { DropReasons, IfaceNames, NetnsNames, hostNameSources, type NameSources } from './names.js';
 import type { Attachment, Observer as NativeObserver } from '../../native/index.js';
 
@@ -137,7 +138,16 @@ export function resolveTargets(
   opts: Pick<ObserverOptions, 'netns' | 'allNetns' | 'ifaces'>,
   addon: Pick<NativeAddon, 'listLinks' | 'netnsInode'>,
   sources: NameSources,
-  { rescan = false, entries = sources.scan() }: { rescan?: boolean; entries?: NetnsEntry[] } = {},
+  {
+    rescan = false,
+    entries = sources.scan(),
+    known,
+  }: {
+    rescan?: boolean;
+    entries?: NetnsEntry[];
+    /** The links of a namespace already known (the link watch's), instead of a dump of them. */
+    known?: (path: string | null) => readonly LinkFacts[] | undefined;
+  } = {},
 ): Target[] {
   const spaces = selectSpaces(opts, entries, rescan);
   const wanted = opts.ifaces?.length ? new Set(opts.ifaces) : undefined;
@@ -148,7 +158,7 @@ export function resolveTargets(
     let links;
     let netnsInode: number;
     try {
-      links = addon.listLinks(space.path);
+      links = known?.(space.path) ?? addon.listLinks(space.path);
       netnsInode = addon.netnsInode(space.path);
     } catch (e) {
       // A namespace that vanished between listing and looking is not ours to fail on.
@@ -408,13 +418,14 @@ export class Observer extends EventEmitter implements AsyncIterable<PmtuEvent> {
     try {
       const entries = this.sources.scan();
       this.namers.netns.update(entries);
-      now = resolveTargets(this.selection, this.addon, this.sources, { rescan: true, entries });
       spaces = this.linkSpaces(entries, true);
+      // The link watch reads a namespace new to it once and follows its changes: the others are not dumped again at every look.
+      this.linkWatch?.sync(spaces);
+      now = resolveTargets(this.selection, this.addon, this.sources, { rescan: true, entries, known: this.linkWatch?.knownLinks() });
     } catch (e) {
       this.fail(e);
       return;
     }
-    this.linkWatch?.sync(spaces);
     const present = new Set(now.map(targetKey));
     for (const [key, t] of this.watched) {
       if (present.has(key)) continue;

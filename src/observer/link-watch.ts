@@ -10,7 +10,7 @@ import type { LinkEventJson } from '../contract/event.js';
 import { fromNative, type PmtuError } from '../errors.js';
 import type { NativeAddon } from './addon.js';
 import { epochMsOfUs } from './json.js';
-import { LinkTable } from './links.js';
+import { LinkTable, type LinkFacts } from './links.js';
 import type { LinkBatch, LinkMonitor, LinkMonitorCounters } from '../../native/index.js';
 
 /** A namespace whose links are watched. */
@@ -133,6 +133,12 @@ export class LinkWatch {
     } catch (e) {
       this.hooks.error(fromNative(e));
     }
+  }
+
+  /** The links of the namespaces it watches now, as the notifications left them: undefined for one it does not watch. */
+  knownLinks(): (path: string | null) => LinkFacts[] | undefined {
+    const byPath = new Map([...this.byId.values()].map((w) => [pathKey(w.path), w.table]));
+    return (path) => byPath.get(pathKey(path))?.facts();
   }
 
   /** Notifications were lost: the namespace as it is now, against what the table knew. */

@@ -138,6 +138,11 @@ export class LinkTable {
     return { netns: this.netns, netnsInode: this.netnsInode, ifindex: l.ifindex, name: l.name, kind: l.kind, mtu: l.mtu, up: l.up, master };
   }
 
+  /** Every link as rtnetlink last said it (a dump's worth, kept current by the notifications). */
+  facts(): LinkFacts[] {
+    return [...this.links.values()].map(({ state, master }) => ({ ifindex: state.ifindex, name: state.name, kind: state.kind, mtu: state.mtu, up: state.up, master }));
+  }
+
   /** Every link's state now. */
   states(): LinkState[] {
     return [...this.links.values()].map((e) => ({ ...e.state, netns: this.netns }));

@@ -436,23 +436,44 @@ describe('Observer.rescan', () => {
     open.push(observer);
     const warnings: string[] = [];
     observer.on('warning', (m) => warnings.push(m));
-    return { observer, native: fake.only(), links, inodes, sources, warnings };
+    return { observer, native: fake.only(), fake, links, inodes, sources, warnings };
   }
 
   it('watches an interface that appeared, and drops one that went away', () => {
-    const { observer, native, links } = watch();
+    const { observer, native, fake, links } = watch();
     links['']!.push(link(7, 'veth7'));
+    fake.linkMonitor().announce([{ netns: null, type: 'new', link: link(7, 'veth7') }]);
     observer.rescan();
     expect(observer.targets.map((t) => t.ifname)).toEqual(['eth0', 'veth7']);
     expect(native.attachCalls.at(-1)).toEqual({ netns: null, ifindex: 7 });
 
     links['']!.splice(1, 1); // eth0 is gone
+    fake.linkMonitor().announce([{ netns: null, type: 'del', link: link(2, 'eth0') }]);
     observer.rescan();
     expect(observer.targets.map((t) => t.ifname)).toEqual(['veth7']);
     expect(native.detachCalls).toEqual([{ netns: null, ifindex: 2 }]);
 
     observer.rescan(); // nothing changed: nothing attached again
     expect(native.attachCalls).toHaveLength(2);
+  });
+
+  it('a namespace the link watch follows is not dumped again at each look; one it cannot follow is', () => {
+    const { observer, fake } = watch();
+    const listed: (string | null)[] = [];
+    const listLinks = fake.addon.listLinks;
+    fake.addon.listLinks = (netns) => (listed.push(netns), listLinks(netns));
+    observer.rescan();
+    observer.rescan();
+    expect(listed).toEqual([]);
+
+    const unfollowed = watch({}, { linkAddError: () => nativeError('PMTU_ERR_NETNS', 'no rtnetlink here') });
+    const again: (string | null)[] = [];
+    const list2 = unfollowed.fake.addon.listLinks;
+    unfollowed.fake.addon.listLinks = (netns) => (again.push(netns), list2(netns));
+    unfollowed.links['']!.push(link(7, 'veth7'));
+    unfollowed.observer.rescan();
+    expect(again).toEqual([null]);
+    expect(unfollowed.observer.targets.map((t) => t.ifname)).toEqual(['eth0', 'veth7']);
   });
 
   it('with --all-netns, a namespace created after start is watched', () => {
@@ -467,11 +488,12 @@ describe('Observer.rescan', () => {
   });
 
   it('an interface it cannot watch is a warning, not the end', () => {
-    const { observer, links, warnings } = watch(
+    const { observer, fake, links, warnings } = watch(
       {},
       { attachError: (_ns, ifindex) => (ifindex === 8 ? nativeError('PMTU_ERR_ATTACH', 'no clsact here') : undefined) },
     );
     links['']!.push(link(8, 'odd0'));
+    fake.linkMonitor().announce([{ netns: null, type: 'new', link: link(8, 'odd0') }]);
     observer.rescan();
     expect(observer.running).toBe(true);
     expect(warnings).toHaveLength(1);
@@ -480,7 +502,8 @@ describe('Observer.rescan', () => {
   });
 
   it('a rescan that cannot list the interfaces is reported as an error and changes nothing', () => {
-    const { observer, links } = watch();
+    // A namespace the link watch cannot follow is listed at every look.
+    const { observer, links } = watch({}, { linkAddError: () => nativeError('PMTU_ERR_NETNS', 'no rtnetlink here') });
     const errors: PmtuError[] = [];
     observer.on('error', (e) => errors.push(e));
     delete links[''];
