@@ -33,9 +33,12 @@ struct wire {
 } __attribute__((aligned(8)));
 
 /*
- * The flow this CPU checked last: a bulk transfer sends runs of one flow's
- * segments on one CPU, and comparing 48 bytes is cheaper than the hash lookup
- * that would only say "not larger, no smaller hook" again.
+ * The flow this CPU checked last, per namespace: a bulk transfer sends runs
+ * of one flow's segments on one CPU, and comparing 48 bytes is cheaper than
+ * the hash lookup that would only say "not larger, no smaller hook" again.
+ * A segment crosses hooks in several namespaces in a row (a veth pair's two
+ * ends, a pod's eth0 then the node's bridge), each its own entry: one slot a
+ * namespace, picked by a hash of its inode, lets each run of them hit.
  */
 struct last_flow {
 	struct pmtu_flow f;
@@ -48,12 +51,27 @@ struct last_flow {
 
 _Static_assert(sizeof(struct pmtu_flow) % 8 == 0, "same_flow() compares struct pmtu_flow in 8-byte words");
 
+#define LAST_FLOW_SLOTS 4 /* a power of two */
+
+struct last_flows {
+	struct last_flow slot[LAST_FLOW_SLOTS];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct last_flow);
+	__type(value, struct last_flows);
 } last_flow SEC(".maps");
+
+/* Inodes of namespaces made one after another differ in their low bits, and in few others. */
+static __always_inline struct last_flow *last_flow_slot(__u32 netns)
+{
+	__u32 zero = 0;
+	struct last_flows *all = bpf_map_lookup_elem(&last_flow, &zero);
+
+	return all ? &all->slot[((netns * 2654435761U) >> 30) & (LAST_FLOW_SLOTS - 1)] : NULL;
+}
 
 /* SYN and size events are built here and copied out only when they are reported. */
 struct {
@@ -542,8 +560,8 @@ static __always_inline void on_df_size(struct __sk_buff *ctx, struct sk_buff *sk
 	/* Direct loads through the trusted skb: no helper call per field. */
 	struct net_device *dev = skb->dev;
 	__u32 netns = dev->nd_net.net->ns.inum;
-	__u32 mtu = tunnel_mtu(dev->mtu, w), len = w->l3_len, zero = 0;
-	struct last_flow *last = bpf_map_lookup_elem(&last_flow, &zero);
+	__u32 mtu = tunnel_mtu(dev->mtu, w), len = w->l3_len;
+	struct last_flow *last = last_flow_slot(netns);
 	struct pmtu_flow_state *s, *st;
 	struct pmtu_flow_key key;
 	struct pmtu_event *ev;

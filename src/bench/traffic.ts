@@ -9,6 +9,7 @@ import { loadAddon } from '../observer/addon.js';
 import { openObserver } from '../observer/index.js';
 import { Session } from '../session.js';
 import { KernelSource } from '../sources/kernel.js';
+import { BpfStats, processProgIds, progRunDelta, progRuns, type ProgRun } from './busy-lab.js';
 import { median, notAvailable, type Figure, type Section } from './report.js';
 import { retryBusy } from './util.js';
 
@@ -148,6 +149,39 @@ const WATCHERS: Watcher[] = [
   },
 ];
 
+/** What pmtu-watch's BPF programs cost on one more transfer, timed by the kernel (bpf_stats). */
+interface KernelTime {
+  run: ProgRun;
+  seconds: number;
+  bits: number;
+}
+
+/**
+ * One more transfer watched by pmtu-watch with kernel.bpf_stats_enabled=1,
+ * apart from the compared rounds (its clock reads slow the traffic): the
+ * kernel's own account of what its programs took, which the neighbours'
+ * load does not move as it moves throughput.
+ */
+async function kernelTime(lab: NetLab, a: string, b: string): Promise<KernelTime> {
+  const stats = new BpfStats();
+  const pmtu = WATCHERS.find((w) => w.id === 'pmtu')!;
+  const stop = await pmtu.start(lab, a, b);
+  try {
+    const ids = processProgIds(process.pid);
+    if (!ids.length) throw new Error('no BPF program of its own found');
+    stats.set(true);
+    const before = await progRuns(ids);
+    const r = await tcpTransfer(lab, { serverNs: b, clientNs: a, serverAddr: ADDR_B, seconds: SECONDS });
+    const after = await progRuns(ids);
+    stats.set(false);
+    if (!r.ok || r.bytesReceived === 0) throw new Error(`iperf3: ${r.error ?? 'nothing received'}`);
+    return { run: progRunDelta(before, after), seconds: SECONDS, bits: r.bytesReceived * 8 };
+  } finally {
+    stats.restore();
+    await stop();
+  }
+}
+
 export async function measureTraffic(progress: (msg: string) => void): Promise<Section> {
   const section: Section = {
     id: 'traffic',
@@ -158,6 +192,8 @@ export async function measureTraffic(progress: (msg: string) => void): Promise<S
   const bits = new Map<string, number[]>(WATCHERS.map((w) => [w.id, []]));
   const shares = new Map<string, number[]>(WATCHERS.map((w) => [w.id, []]));
   const why = new Map<string, string>();
+  let kernel: KernelTime | undefined;
+  let kernelWhy = 'not measured';
   try {
     await withLab('bench', async (lab) => {
       const a = await lab.addNs('a');
@@ -189,6 +225,14 @@ export async function measureTraffic(progress: (msg: string) => void): Promise<S
           if (bare) shares.get(id)!.push(v / bare);
         }
       }
+      if (!why.has('pmtu')) {
+        progress('traffic: pmtu-watch once more, its programs timed by the kernel');
+        try {
+          kernel = await kernelTime(lab, a, b);
+        } catch (e) {
+          kernelWhy = (e as Error).message.split('\n')[0]!;
+        }
+      }
     });
   } catch (e) {
     for (const w of WATCHERS) if (!why.has(w.id)) why.set(w.id, `lab: ${(e as Error).message.split('\n')[0]}`);
@@ -213,6 +257,24 @@ export async function measureTraffic(progress: (msg: string) => void): Promise<S
       if (spread > 1 - MIN_SHARE) fig.note = `bare runs spread ${(spread * 100).toFixed(0)}%, more than the ${((1 - MIN_SHARE) * 100).toFixed(0)}% this target is about: trust it on a quiet machine`;
     }
     section.figures.push(fig);
+  }
+  const kernelLabel = "pmtu-watch's BPF programs on this traffic (run_time_ns), 100% = one core";
+  if (kernel) {
+    const { run, seconds, bits: sent } = kernel;
+    section.figures.push({
+      id: 'traffic.pmtu_kernel',
+      label: kernelLabel,
+      value: run.runTimeNs / 1e9 / seconds,
+      unit: 'percent',
+      note:
+        `${((run.runTimeNs / (sent / 8)) * 1e6).toFixed(0)} ns per MB carried (${(sent / seconds / 1e9).toFixed(1)} Gbit/s with bpf_stats on): ` +
+        Object.entries(run.byName ?? {})
+          .filter(([, x]) => x.runCnt > 0)
+          .map(([name, x]) => `${name} ${x.runCnt} runs of ${Math.round(x.runTimeNs / x.runCnt)} ns`)
+          .join(', '),
+    });
+  } else {
+    section.figures.push(notAvailable('traffic.pmtu_kernel', kernelLabel, 'percent', why.get('pmtu') ?? kernelWhy));
   }
   const own = overhead('pmtu');
   const dumps = ['tcpdump', 'tcpdump_size'].map(overhead).filter((x): x is number => x !== undefined);
