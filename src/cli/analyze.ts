@@ -15,7 +15,8 @@ import { Session } from '../session.js';
 import { JsonLines } from '../sinks/json-lines.js';
 import type { Sink } from '../sinks/sink.js';
 import { Summary } from '../sinks/summary.js';
-import { SettledText } from '../sinks/text.js';
+import { SETTLE_MS, SettledText } from '../sinks/text.js';
+import { WINDOW_MS } from '../sources/crossing.js';
 import { PcapSource } from '../sources/pcap.js';
 import { sessionLines, stopSignal, type Io } from './io.js';
 import { fileProgress, type ProgressStream } from './progress.js';
@@ -48,7 +49,9 @@ export async function runAnalyze(files: readonly string[], opts: AnalyzeOptions,
   let session: Session | undefined;
   const out = sessionLines(io);
   const summary = new Summary({ err: io.err, sayLosses: !opts.json, behind: () => session?.behind() ?? 0 });
-  const sinks: Sink[] = [summary, opts.json ? new JsonLines(out) : new SettledText(out, () => source.now(), { events: opts.events === true })];
+  // Several capture points: a verdict holds once a packet's second at the others has passed (a loss between them may refine it).
+  const settle = source.followsPoints ? { settleMs: WINDOW_MS + SETTLE_MS } : {};
+  const sinks: Sink[] = [summary, opts.json ? new JsonLines(out) : new SettledText(out, () => source.now(), { events: opts.events === true, ...settle })];
   session = new Session(source, sinks);
 
   let code = 0;

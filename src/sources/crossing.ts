@@ -131,7 +131,6 @@ interface Gap {
   smallest: number;
   largest: number;
   df: number;
-  last: number;
   /** What the last event said (count 0: none yet). */
   saidCount: number;
   saidSmallest: number;
@@ -271,7 +270,7 @@ export class Crossings {
     x.rangeAt = (at + 4) % (RANGES * 4);
   }
 
-  /** Judges the packets awaited since before now - WINDOW_MS. */
+  /** Judges the packets awaited since before now - WINDOW_MS (what it tells is told at `now`, the capture's time). */
   expire(now: number): void {
     while (this.count) {
       const s = this.ring[this.head]!;
@@ -279,7 +278,7 @@ export class Crossings {
       this.pop();
       if (s.done || s.x.pending?.get(s.k) !== s) continue;
       s.x.pending.delete(s.k);
-      this.judge(s);
+      this.judge(s, now);
     }
   }
 
@@ -384,7 +383,7 @@ export class Crossings {
    * is not known, it waits unplaced. A point upstream of one that saw it did
    * not lose it.
    */
-  private judge(s: Sighting): void {
+  private judge(s: Sighting, now: number): void {
     const x = s.x;
     const d = s.d;
     const isUp = (a: number, b: number) => {
@@ -409,21 +408,21 @@ export class Crossings {
       }
       if (from < 0 && (upstreamOfOne || undecided < 0)) continue;
       if (this.covered(x, to, s)) {
-        if (from >= 0) this.passed(this.pair(x, from, to, false)!, d, s.len, s.ts);
+        if (from >= 0) this.passed(this.pair(x, from, to, false)!, d, s.len, now);
       } else if (from >= 0) found.push([from, to, this.pair(x, from, to, false)!]);
       else this.unplace(x, d, undecided, to, s);
     }
     for (const [from, to, pair] of found) {
       // A missing point between the two is where it was lost first.
       if (found.some(([f, t]) => t !== to && f === from && isUp(t, to))) continue;
-      this.lose(pair, x, d, from, to, s.copies, s.len, s.len, s.df ? s.copies : 0, s.ts);
+      this.lose(pair, x, d, from, to, s.copies, s.len, s.len, s.df ? s.copies : 0, now);
     }
   }
 
   private lose(pair: Pair, x: Crossing, d: number, from: number, to: number, count: number, smallest: number, largest: number, df: number, ts: number): void {
     let g = pair.gap[d];
     if (!g) {
-      g = { x, d, pair, from, to, count: 0, smallest: Infinity, largest: 0, df: 0, last: ts, saidCount: 0, saidSmallest: Infinity, saidLargest: 0, saidPassed: 0 };
+      g = { x, d, pair, from, to, count: 0, smallest: Infinity, largest: 0, df: 0, saidCount: 0, saidSmallest: Infinity, saidLargest: 0, saidPassed: 0 };
       pair.gap[d] = g;
     } else if (g.from !== from) {
       return; // the order turned round: what was said of it stands
@@ -432,7 +431,6 @@ export class Crossings {
     if (smallest < g.smallest) g.smallest = smallest;
     if (largest > g.largest) g.largest = largest;
     g.df += df;
-    if (ts > g.last) g.last = ts;
     const say = g.saidCount === 0 ? g.largest >= this.sizeMin : g.count >= 2 * g.saidCount || g.smallest < g.saidSmallest || g.largest > g.saidLargest;
     if (say) this.say(g, ts);
   }

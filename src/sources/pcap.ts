@@ -286,6 +286,11 @@ export class PcapSource implements Source {
     return n ? `${files}; ${n} packets not followed to the other capture points (more than ${this.maxAwaited} awaited at once)` : files;
   }
 
+  /** Whether packets are followed from one capture point to another (several files, or a pcapng's interfaces). */
+  get followsPoints(): boolean {
+    return this.crossings !== undefined;
+  }
+
   /** Packets not followed to the other capture points: more than maxAwaited were awaited at once. */
   get unfollowed(): number {
     return this.crossings?.unjudged ?? 0;
@@ -351,7 +356,11 @@ export class PcapSource implements Source {
         const rec = this.flows.get(`${id}|${x.key}`);
         return rec ? this.state(rec, d ^ rec.flip) : undefined;
       },
-      emit: (ev) => this.emit(ev),
+      // Taken before the time moves on (see packet()): the tick comes after.
+      emit: (ev) => {
+        this.emitted++;
+        this.need().take(ev);
+      },
     };
   }
 
@@ -418,13 +427,14 @@ export class PcapSource implements Source {
     if (!w) return;
     const ts = Math.floor(p.tsUs) / 1000;
     if (ts > this.at) this.at = ts;
-    if (this.at - this.lastTick >= TICK_MS) {
-      this.lastTick = this.at;
-      this.need().tick(this.at);
-    }
+    // Before the tick: a loss it tells of refines a verdict that would settle at this tick.
     if (this.crossings && this.at - this.expiredAt >= EXPIRE_EVERY_MS) {
       this.expiredAt = this.at;
       this.crossings.expire(this.at);
+    }
+    if (this.at - this.lastTick >= TICK_MS) {
+      this.lastTick = this.at;
+      this.need().tick(this.at);
     }
     if (w.ptb) this.ptb(point, p, w, ts);
     else if (w.proto === 6 && w.l4 >= 0 && w.l4 + 20 <= p.l3.length) this.tcp(point, p, w, ts);
