@@ -38,6 +38,10 @@
 // covers the segments it merged: it is remembered as a sequence range that a
 // packet awaited there is found in. (A merge of a smaller resend and what
 // follows can cover a larger segment lost before it: that loss goes unsaid.)
+// Either way the segments arrived, but a size got through only as a packet
+// seen whole at both points: a GSO packet crosses a bridge or a veth pair
+// unsegmented, where the kernel checks no MTU of it, and a single packet of
+// its segments' size is dropped there (the lab's bridge port does just that).
 
 import { protoName, type EventJson, type FlowStateJson } from '../contract/event.js';
 
@@ -87,6 +91,8 @@ interface Sighting {
   at: number[];
   len: number;
   df: boolean;
+  /** Seen as itself (not a segment of a GSO packet): only such a packet says what size gets through. */
+  whole: boolean;
   /** How many times its first point sent it within the window (resends), and the latest. */
   copies: number;
   last: number;
@@ -228,15 +234,15 @@ export class Crossings {
     x.seen[d]! |= 1 << point;
   }
 
-  /** A packet of direction d at a point, by its key; `len` its IP length. */
-  packet(x: Crossing, d: number, point: number, ts: number, k: number, len: number, df: boolean, seq = 0, end = seq): void {
+  /** A packet of direction d at a point, by its key; `len` its IP length; `whole`: not a segment of a GSO packet. */
+  packet(x: Crossing, d: number, point: number, ts: number, k: number, len: number, df: boolean, seq = 0, end = seq, whole = true): void {
     const bit = 1 << point;
     const seen = (x.seen[d]! |= bit);
     const s = x.pending?.get(k);
     if (s === undefined) {
       // A flow one point alone has seen for a while is not awaited elsewhere.
       if (!twoOrMore(seen | x.seen[1 - d]!) && ts - x.since > WINDOW_MS) return;
-      const fresh: Sighting = { x, k, d, ts, mask: bit, at: [point, ts], len, df, copies: 1, last: ts, seq, end, done: false };
+      const fresh: Sighting = { x, k, d, ts, mask: bit, at: [point, ts], len, df, whole, copies: 1, last: ts, seq, end, done: false };
       (x.pending ??= new Map()).set(k, fresh);
       this.push(fresh);
       return;
@@ -249,7 +255,7 @@ export class Crossings {
       }
       return;
     }
-    for (let i = 0; i < s.at.length; i += 2) this.both(x, d, s.at[i]!, s.at[i + 1]!, point, ts, len);
+    for (let i = 0; i < s.at.length; i += 2) this.both(x, d, s.at[i]!, s.at[i + 1]!, point, ts, whole && s.whole ? len : 0);
     s.mask |= bit;
     s.at.push(point, ts);
     if ((s.mask & seen) === seen) {
@@ -321,7 +327,7 @@ export class Crossings {
     return p;
   }
 
-  /** A packet seen at point a at ta and at b at tb: their order, and what got through. */
+  /** A packet seen at point a at ta and at b at tb: their order, and what got through (`len` 0: no size, a segment of a GSO packet). */
   private both(x: Crossing, d: number, a: number, ta: number, b: number, tb: number, len: number): void {
     const p = this.pair(x, a, b, true)!;
     const delay = a === p.lo ? tb - ta : ta - tb;
@@ -356,6 +362,7 @@ export class Crossings {
     if (s.df) w.df += s.copies;
   }
 
+  /** A packet got through between the pair's points; `len` 0 when that says no size (see the top of this file). */
   private passed(p: Pair, d: number, len: number, ts: number): void {
     p.passed[d]!++;
     if (len <= p.passedLargest[d]!) return;
@@ -408,7 +415,7 @@ export class Crossings {
       }
       if (from < 0 && (upstreamOfOne || undecided < 0)) continue;
       if (this.covered(x, to, s)) {
-        if (from >= 0) this.passed(this.pair(x, from, to, false)!, d, s.len, now);
+        if (from >= 0) this.passed(this.pair(x, from, to, false)!, d, 0, now);
       } else if (from >= 0) found.push([from, to, this.pair(x, from, to, false)!]);
       else this.unplace(x, d, undecided, to, s);
     }

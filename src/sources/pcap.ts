@@ -171,7 +171,7 @@ interface Input {
   prefix: string;
   /** Capture points by the file's interface number. */
   points: Map<number, Point>;
-  /** Its first packet's time and the latest's (epoch us). */
+  /** Its first record's time and its latest IP packet's (epoch us). */
   firstUs: number;
   lastUs: number;
 }
@@ -231,9 +231,12 @@ export class PcapSource implements Source {
     // Each file's first packet: by then its interfaces are (nearly always all) described, so names that collide are known.
     for (const input of this.inputs) {
       input.head = input.reader.next();
-      if (input.head) input.firstUs = input.head.tsUs;
+      // Capturing from its first record on: a quiet capture's first may be an ARP request, its first IP packet seconds later.
+      if (input.head) input.firstUs = Math.min(input.reader.firstRecordUs, input.head.tsUs);
     }
     this.prefixes();
+    // Each file's first capture point from the start: a packet lost before that point's first IP packet was still awaited there.
+    for (const input of this.inputs) if (input.head) this.pointOf(input, input.head);
     // Several points from the first packet on (a pcapng's later interfaces start it when they come).
     if (this.inputs.length > 1 || this.inputs.some((x) => x.reader.interfaces().length > 1)) this.crossings = new Crossings(this.crossingHost(), this.sizeMin, this.maxAwaited);
   }
@@ -698,7 +701,7 @@ export class PcapSource implements Source {
     for (let o = 0; o < payload; o += segData) {
       const n = Math.min(segData, payload - o);
       const at = (seq + o) >>> 0;
-      c.packet(x, xd, point.id, ts, packetKey(at, n, fin && o + n >= payload ? KEY_FIN : 0, xd), hdr + n, df, at, (at + n) >>> 0);
+      c.packet(x, xd, point.id, ts, packetKey(at, n, fin && o + n >= payload ? KEY_FIN : 0, xd), hdr + n, df, at, (at + n) >>> 0, false);
     }
   }
 

@@ -12,7 +12,7 @@ import type { VerdictJson } from '../../src/contract/verdict.js';
 import { Session } from '../../src/session.js';
 import { PcapSource, type PcapSourceOptions } from '../../src/sources/pcap.js';
 import { ipv4, PROTO } from '../helpers/packets.js';
-import { pcap } from '../helpers/pcap-files.js';
+import { arpFrame, ethernet, pcap } from '../helpers/pcap-files.js';
 import { CLIENT, data, handshake, ptb, ROUTER, segment, SERVER, type Peer, type Timed } from '../helpers/tcp-flows.js';
 
 const T0 = 1_700_000_000; // seconds; packets from T0 + 1 s on (b's clock may be behind)
@@ -255,6 +255,23 @@ describe('two capture points', () => {
     expect(analyze(p).lost).toEqual([]);
   });
 
+  it('a GSO packet that crosses whole (a bridge port checks no MTU of it) says no size got through; the single segments lost do', () => {
+    const traffic = [
+      ...HANDSHAKE(),
+      { ms: 10, packet: data(CLIENT, SERVER, 1000, 1500), at: 'a' as const }, // a full segment on its own: lost
+      { ms: 20, packet: data(CLIENT, SERVER, 2460, 4 * 1460 + 40) }, // GSO at both: it went through as one
+      { ms: 230, packet: data(CLIENT, SERVER, 1000, 1500), at: 'a' as const }, // the resend: lost again
+      ...acks(100, 3000, 1000),
+    ];
+    // b knows the GSO packet as a range; or, having seen a full segment on its own that a's capture missed (tcpdump drops
+    // what it cannot keep up with), cuts it into segments as a does.
+    for (const extra of [[], [{ ms: 5, packet: data(CLIENT, SERVER, 900000, 1500), at: 'b' as const }]]) {
+      const r = analyze(path([...traffic, ...extra]));
+      expect(r.lost.at(-1)!.lost).toMatchObject({ count: 2, smallest: 1500, passedLargest: 48 });
+      expect(r.final[0]).toMatchObject({ verdict: 'silent-blackhole', where: { netns: 'a', next: { netns: 'b' } }, bounds: { largestOk: 48, smallestLost: 1500 } });
+    }
+  });
+
   it('GRO on the receiving host: merged packets at b cover the segments a saw', () => {
     const p = path([...HANDSHAKE(), ...only('a', segs(10, 8, 1500, 1000)), { ms: 10, packet: data(CLIENT, SERVER, 1000, 8 * 1460 + 40), at: 'b' }, ...acks(100, 3000)]);
     const r = analyze(p);
@@ -282,6 +299,39 @@ describe('two capture points', () => {
     for (let i = 0; i < 2; i++) first.push({ ms: 2500 + i * 200, packet: echo(i + 3, 1500) });
     const later = analyze(path([...HANDSHAKE(), ...first, ...acks(100, 4000)]));
     expect(later.final.find((v) => v.flow.proto === 'icmp')).toMatchObject({ verdict: 'silent-blackhole', where: { netns: 'a', next: { netns: 'b' } }, bounds: { largestOk: 1500, smallestLost: 8028 } });
+  });
+
+  it('b quiet until after the loss (its first record an ARP request, its first IP packet seconds later): still capturing then', () => {
+    const echo = (seq: number, len: number) => {
+      const icmp = Buffer.alloc(len - 20);
+      icmp[0] = 8;
+      icmp.writeUInt16BE(0x78, 4);
+      icmp.writeUInt16BE(seq, 6);
+      return ipv4({ src: CLIENT.addr, dst: SERVER.addr, proto: PROTO.icmp, df: true, payload: icmp });
+    };
+    const p = path([
+      ...[10, 210].map((ms, i) => ({ ms, packet: echo(i + 1, 8028), at: 'a' as const })),
+      ...[2500, 2700].map((ms, i) => ({ ms, packet: echo(i + 3, 1500) })),
+      ...acks(2600, 4000),
+    ]);
+    const ether = (items: Timed[], arpAt?: number) =>
+      pcap(
+        { linkType: LINKTYPE.EN10MB },
+        [...(arpAt === undefined ? [] : [{ ms: arpAt, data: arpFrame() }]), ...items.map((x) => ({ ms: x.ms, data: ethernet(x.packet) }))]
+          .sort((x, y) => x.ms - y.ms)
+          .map((x) => ({ sec: T0 + 1 + Math.floor(x.ms / 1000), frac: Math.round((x.ms % 1000) * 1000), data: x.data })),
+      );
+    const run = (arpAt?: number) => {
+      const source = new PcapSource([ForeignCaptureReader.fromBuffer(ether(p.a), 'a.pcap'), ForeignCaptureReader.fromBuffer(ether(p.b, arpAt), 'b.pcap')]);
+      const session = new Session(source);
+      source.playAll();
+      session.close();
+      return session.correlator.verdicts().find((v) => v.flow.proto === 'icmp');
+    };
+    // The ARP request for the server, broadcast before the first ping, reached b's capture too.
+    expect(run(9.9)).toMatchObject({ verdict: 'silent-blackhole', where: { netns: 'a', next: { netns: 'b' } }, bounds: { largestOk: 1500, smallestLost: 8028 } });
+    // Without it, b's capture may have begun after the large pings: nothing is said of them.
+    expect(run()?.verdict).not.toBe('silent-blackhole');
   });
 
   it('a bounded number of packets awaited: past it the oldest go unjudged, counted and said', () => {
