@@ -22,8 +22,9 @@
 // begun, and goes on past the window) and sees the flow's other packets in that
 // direction. One lost before the two points' order is known (a flow's first
 // packets, large pings before small ones) waits, counted per pair of points,
-// until packets seen at both tell it. Packets are awaited in a bounded ring
-// (the oldest go unjudged when it is full, counted). What two points show of a flow direction goes out as
+// until packets seen at both tell it. Packets awaited are a list in time
+// order, a packet leaving it as soon as every point has seen it; at most so
+// many are awaited at once (the oldest go unjudged beyond, counted). What two points show of a flow direction goes out as
 // `lost` events (docs/json-contract.md): at its first lost packet of sizeMin
 // bytes or more (as the kernel reports retransmissions), then whenever the count
 // doubles, the sizes lost widen or a larger packet gets through, and at the end;
@@ -99,7 +100,9 @@ interface Sighting {
   /** TCP data: the sequence range [seq, end), for merged packets downstream; end === seq otherwise. */
   seq: number;
   end: number;
-  done: boolean;
+  /** Its neighbours in the list of packets awaited, oldest first. */
+  older: Sighting | undefined;
+  newer: Sighting | undefined;
 }
 
 /** Two points that see a flow (lo < hi, by id), per direction of it. */
@@ -193,20 +196,19 @@ function upstream(p: Pair, d: number): number {
 }
 
 export class Crossings {
-  private readonly ring: (Sighting | undefined)[];
-  private head = 0;
+  /** Packets awaited, oldest first. */
+  private oldest: Sighting | undefined;
+  private newest: Sighting | undefined;
   private count = 0;
   private readonly said = new Set<Gap>();
-  /** Packets that went unjudged: more than the ring holds were awaited at once. */
+  /** Packets that went unjudged: more than `cap` were awaited at once. */
   unjudged = 0;
 
   constructor(
     private readonly host: CrossingHost,
     private readonly sizeMin: number,
     private readonly cap = MAX_AWAITED,
-  ) {
-    this.ring = new Array<Sighting | undefined>(cap);
-  }
+  ) {}
 
   /** Whether a point can be followed. */
   static follows(point: number): boolean {
@@ -226,7 +228,8 @@ export class Crossings {
         this.said.delete(g);
       }
     }
-    x.pending = undefined; // its sightings in the ring find themselves gone
+    for (const s of x.pending?.values() ?? []) this.unlink(s);
+    x.pending = undefined;
   }
 
   /** A packet of direction d that cannot be followed (a pure ACK, GSO of unknown segments): the point sees that direction. */
@@ -242,7 +245,7 @@ export class Crossings {
     if (s === undefined) {
       // A flow one point alone has seen for a while is not awaited elsewhere.
       if (!twoOrMore(seen | x.seen[1 - d]!) && ts - x.since > WINDOW_MS) return;
-      const fresh: Sighting = { x, k, d, ts, mask: bit, at: [point, ts], len, df, whole, copies: 1, last: ts, seq, end, done: false };
+      const fresh: Sighting = { x, k, d, ts, mask: bit, at: [point, ts], len, df, whole, copies: 1, last: ts, seq, end, older: undefined, newer: undefined };
       (x.pending ??= new Map()).set(k, fresh);
       this.push(fresh);
       return;
@@ -259,8 +262,8 @@ export class Crossings {
     s.mask |= bit;
     s.at.push(point, ts);
     if ((s.mask & seen) === seen) {
-      s.done = true;
       x.pending!.delete(k);
+      this.unlink(s);
     }
   }
 
@@ -278,12 +281,9 @@ export class Crossings {
 
   /** Judges the packets awaited since before now - WINDOW_MS (what it tells is told at `now`, the capture's time). */
   expire(now: number): void {
-    while (this.count) {
-      const s = this.ring[this.head]!;
-      if (s.ts + WINDOW_MS >= now) return;
-      this.pop();
-      if (s.done || s.x.pending?.get(s.k) !== s) continue;
-      s.x.pending.delete(s.k);
+    for (let s = this.oldest; s && s.ts + WINDOW_MS < now; s = this.oldest) {
+      this.unlink(s);
+      s.x.pending!.delete(s.k);
       this.judge(s, now);
     }
   }
@@ -299,20 +299,24 @@ export class Crossings {
 
   private push(s: Sighting): void {
     if (this.count === this.cap) {
-      const old = this.ring[this.head]!;
-      this.pop();
-      if (!old.done && old.x.pending?.get(old.k) === old) {
-        old.x.pending.delete(old.k);
-        this.unjudged++;
-      }
+      const old = this.oldest!;
+      this.unlink(old);
+      old.x.pending!.delete(old.k);
+      this.unjudged++;
     }
-    this.ring[(this.head + this.count) % this.cap] = s;
+    s.older = this.newest;
+    if (this.newest) this.newest.newer = s;
+    else this.oldest = s;
+    this.newest = s;
     this.count++;
   }
 
-  private pop(): void {
-    this.ring[this.head] = undefined;
-    this.head = (this.head + 1) % this.cap;
+  private unlink(s: Sighting): void {
+    if (s.older) s.older.newer = s.newer;
+    else this.oldest = s.newer;
+    if (s.newer) s.newer.older = s.older;
+    else this.newest = s.older;
+    s.older = s.newer = undefined;
     this.count--;
   }
 

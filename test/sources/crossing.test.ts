@@ -334,6 +334,15 @@ describe('two capture points', () => {
     expect(run()?.verdict).not.toBe('silent-blackhole');
   });
 
+  it('the bound is on packets still awaited: those seen at both leave at once, however many pass meanwhile', () => {
+    const r = analyze(
+      path([...HANDSHAKE(), { ms: 5, packet: data(CLIENT, SERVER, 1000, 1500), at: 'a' }, ...both(segs(10, 200, 1400, 2460).map((x, i) => ({ ...x, ms: 10 + i * 2 }))), ...acks(100, 3000)]),
+      { maxAwaited: 16 },
+    );
+    expect(r.source.unfollowed).toBe(0);
+    expect(r.lost.at(-1)!.lost).toMatchObject({ count: 1, smallest: 1500, passedLargest: 1400 });
+  });
+
   it('a bounded number of packets awaited: past it the oldest go unjudged, counted and said', () => {
     // b never sees the client's data: every segment waits out its second.
     const r = analyze(path([...HANDSHAKE(), ...only('a', segs(10, 50, 1500, 1000)), ...acks(100, 3000)]), { maxAwaited: 16 });
