@@ -1087,14 +1087,15 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
   return v;
 }
 
-/**
- * The flow's account of packets lost between two capture points that says
- * the most: size-dependent first (everything that got through was smaller
- * than anything lost), then the most packets.
- */
+/** Lost packets that are a black hole's pattern: two or more, and everything that got through was smaller than anything lost. */
+function sizeDependent(g: LostFact): boolean {
+  return g.count >= 2 && g.passedLargest < g.smallest;
+}
+
+/** The flow's account of packets lost between two capture points that says the most: size-dependent first, then the most packets. */
 function lostBetween(flow: Flow): { fact: LostFact; sized: boolean } {
-  const fact = maxBy(flow.lost, (g) => (g.passedLargest < g.smallest ? 2 ** 32 : 0) + g.count)!;
-  return { fact, sized: fact.passedLargest < fact.smallest };
+  const fact = maxBy(flow.lost, (g) => (sizeDependent(g) ? 2 ** 32 : 0) + g.count)!;
+  return { fact, sized: sizeDependent(fact) };
 }
 
 /** A capture point as a person reads it: once when it has no interface name of its own. */
@@ -1105,7 +1106,7 @@ function pointName(p: { netns: string; iface: string }): string {
 function lostText(g: LostFact, sized: boolean): string {
   const sizes = g.smallest === g.largest ? `${g.smallest}` : `${g.smallest}-${g.largest}`;
   const what = `${g.count === 1 ? 'a packet' : `${g.count} packets`} of ${sizes} bytes${g.df === g.count ? ' (DF)' : ''} from ${g.src} seen at ${pointName(g)} never reached ${pointName(g.next)}`;
-  if (!sized) return `${what}, while packets as large (up to ${g.passedLargest} bytes) did: plain loss, not an MTU problem`;
+  if (!sized && g.passedLargest >= g.smallest) return `${what}, while packets as large (up to ${g.passedLargest} bytes) did: plain loss, not an MTU problem`;
   return g.passed ? `${what}, while ${g.passed} of up to ${g.passedLargest} bytes did` : what;
 }
 

@@ -43,6 +43,10 @@
 // seen whole at both points: a GSO packet crosses a bridge or a veth pair
 // unsegmented, where the kernel checks no MTU of it, and a single packet of
 // its segments' size is dropped there (the lab's bridge port does just that).
+// So a segment of a GSO packet is not judged missing at a point that sees
+// that direction merged: there its size could never be seen getting through,
+// and a GSO packet that capture dropped (tcpdump falls behind) would look
+// like segments of that size lost.
 
 import { protoName, type EventJson, type FlowStateJson } from '../contract/event.js';
 
@@ -70,8 +74,9 @@ export interface Crossing {
   readonly since: number;
   /** Flow records (one per point) that hold it. */
   refs: number;
-  /** Per direction, the points (bits of their ids) that saw a packet of it. */
+  /** Per direction, the points (bits of their ids) that saw a packet of it, and those that saw one merged (GSO/GRO). */
   readonly seen: [number, number];
+  readonly merged: [number, number];
   pending: Map<number, Sighting> | undefined;
   pairs: Pair[] | undefined;
   /** Packets lost before the order of the points that saw them and missed them was known. */
@@ -216,7 +221,7 @@ export class Crossings {
   }
 
   make(key: string, proto: number, addr: [string, string], port: [number, number], ts: number): Crossing {
-    return { key, proto, addr, port, since: ts, refs: 0, seen: [0, 0], pending: undefined, pairs: undefined, unplaced: undefined, ranges: undefined, rangeAt: 0 };
+    return { key, proto, addr, port, since: ts, refs: 0, seen: [0, 0], merged: [0, 0], pending: undefined, pairs: undefined, unplaced: undefined, ranges: undefined, rangeAt: 0 };
   }
 
   /** A crossing no flow record holds any more: what its gaps did not say yet is said now. */
@@ -270,6 +275,7 @@ export class Crossings {
   /** A merged (GRO) or GSO packet at a point: its range may cover what is awaited there. */
   range(x: Crossing, d: number, point: number, ts: number, start: number, end: number): void {
     x.seen[d]! |= 1 << point;
+    x.merged[d]! |= 1 << point;
     const r = (x.ranges ??= []);
     const at = x.rangeAt;
     r[at] = point * 2 + d;
@@ -406,6 +412,7 @@ export class Crossings {
     const points = Math.min(this.host.points(), MAX_POINTS);
     for (let to = 0; to < points; to++) {
       if (s.mask & (1 << to) || !this.host.capturing(to, s.ts, s.ts + WINDOW_MS)) continue;
+      if (!s.whole && x.merged[d]! & (1 << to)) continue; // see the top of this file
       let from = -1;
       let undecided = -1;
       let upstreamOfOne = false;

@@ -327,6 +327,13 @@ describe('packets lost between two capture points (analyze)', () => {
     for (let seed = 1; seed <= 20; seed++) expect(finals(shuffled([...stream, ...stream.slice(1, 3)], seed))).toEqual(want);
   });
 
+  it('one lost packet alone is no pattern: said in the evidence, no black hole', () => {
+    const { c } = run([syn, lost(2000, 1, 2, 77)]);
+    const [v] = c.verdicts();
+    expect(v).toMatchObject({ verdict: 'ok', where: { netns: null } });
+    expect(v!.evidence.map((e) => e.what)).toContain('a packet of 9000 bytes (DF) from 198.18.1.2 seen at a never reached b, while 2 of up to 77 bytes did');
+  });
+
   it('a loss of sizes that also got through is plain loss: said in the evidence of an ok verdict', () => {
     const { c } = run([syn, lost(2000, 3, 40, 1500, 600)]);
     const [v] = c.verdicts();

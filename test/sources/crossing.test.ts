@@ -272,6 +272,22 @@ describe('two capture points', () => {
     }
   });
 
+  it('GSO at both points and a GSO packet b\'s capture dropped (tcpdump fell behind): no segments of it lost, no black hole of one stray loss', () => {
+    const p = path([
+      ...HANDSHAKE(),
+      { ms: 10, packet: data(CLIENT, SERVER, 1000, 1500), at: 'a' }, // a single full segment b's capture missed too
+      { ms: 20, packet: data(CLIENT, SERVER, 2460, 4 * 1460 + 40) },
+      { ms: 21, packet: data(CLIENT, SERVER, 2460 + 4 * 1460, 4 * 1460 + 40), at: 'a' }, // dropped by b's capture
+      { ms: 22, packet: data(CLIENT, SERVER, 2460 + 8 * 1460, 4 * 1460 + 40) },
+      ...acks(100, 3000, 1000),
+    ]);
+    const r = analyze(p);
+    expect(r.lost.at(-1)!.lost).toMatchObject({ count: 1, smallest: 1500 });
+    const [v] = r.final;
+    expect(v!.verdict).not.toBe('silent-blackhole');
+    expect(v!.evidence.map((e) => e.what)).toContain(`a packet of 1500 bytes (DF) from ${CLIENT.addr} seen at a never reached b, while 1 of up to 48 bytes did`);
+  });
+
   it('GRO on the receiving host: merged packets at b cover the segments a saw', () => {
     const p = path([...HANDSHAKE(), ...only('a', segs(10, 8, 1500, 1000)), { ms: 10, packet: data(CLIENT, SERVER, 1000, 8 * 1460 + 40), at: 'b' }, ...acks(100, 3000)]);
     const r = analyze(p);
