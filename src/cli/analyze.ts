@@ -76,15 +76,18 @@ function sizeMin(value: string): number {
 export function registerAnalyzeCommand(program: Command, io: Io, settle: (code: number) => void, deps: AnalyzeDeps = {}): void {
   program
     .command('analyze')
-    .argument('<file...>', 'pcap or pcapng files (tcpdump, tshark, dumpcap, Wireshark); several: one traffic seen at several points')
+    .argument('<file...>', 'pcap or pcapng files (tcpdump, tshark, dumpcap, Wireshark); several: one traffic seen at several points, where a loss between them is placed')
     .description('the verdicts live would give, from captures other tools made: PTBs and the flows they quote, SYN MSS, sizes, retransmissions from sequence numbers, a sender shrinking after a PTB (no root, no addon)')
     .option('--json', 'one JSON object per line, as live --json (see docs/json-contract.md)', false)
     .option('--events', 'plain output: print every event, not only verdict changes')
     .option('--size-min <bytes>', 'report sizes and retransmissions from this IP length on (default 1280)', sizeMin)
     .addHelpText(
       'after',
-      '\nThe capture point (an event\'s netns) is the pcapng interface\'s name, else the file\'s name. Exit status: 0 something was read\n' +
-        '(a damaged file gives what came before the damage, and says where), 1 nothing could be read, 2 bad flags.',
+      '\nThe capture point (an event\'s netns) is the pcapng interface\'s name, else the file\'s name. With two points or more (on either\n' +
+        'side of a router, a bridge, a tunnel), a packet seen at one and never at the next within a second is lost between them: two or\n' +
+        'more lost, all larger than what got through, are a silent-blackhole between the two points, bounded by those sizes.\n' +
+        'Exit status: 0 something was read (a damaged file gives what came before the damage, and says where), 1 nothing could be read,\n' +
+        '2 bad flags.',
     )
     .action(async (files: string[], opts: AnalyzeOptions) => {
       const stop = deps.stopRequested ? { promise: deps.stopRequested, cancel: () => {} } : stopSignal();
