@@ -24,10 +24,12 @@
 // packets, large pings before small ones) waits, counted per pair of points,
 // until packets seen at both tell it. Packets awaited are a list in time
 // order, a packet leaving it as soon as every point has seen it; at most so
-// many are awaited at once (the oldest go unjudged beyond, counted). What two points show of a flow direction goes out as
-// `lost` events (docs/json-contract.md): at its first lost packet of sizeMin
-// bytes or more (as the kernel reports retransmissions), then whenever the count
-// doubles, the sizes lost widen or a larger packet gets through, and at the end;
+// many are awaited at once (the oldest go unjudged beyond, counted).
+//
+// What two points show of a flow direction goes out as `lost` events
+// (docs/json-contract.md): at its first lost packet of sizeMin bytes or more
+// (as the kernel reports retransmissions), then whenever the count doubles,
+// the sizes lost widen or a larger packet gets through, and at the end;
 // losses of small packets alone say nothing (ordinary loss, no MTU in it).
 //
 // GSO and GRO: a capture on the sending host sees segments before the NIC cuts
@@ -297,10 +299,6 @@ export class Crossings {
   /** The end of the files: what was not said yet. What is still awaited can no longer be judged (no point captures on). */
   finish(now: number): void {
     for (const g of this.said) if (g.count > g.saidCount) this.say(g, now);
-  }
-
-  get awaited(): number {
-    return this.count;
   }
 
   private push(s: Sighting): void {
