@@ -3,7 +3,10 @@
 // link layer, no correlator), and that its memory stays bounded; then
 // `analyze` end to end (reader, the tc rules, the pcap source's flow table
 // and sequence numbers, session, correlator, JSON lines counted), which must
-// do ≥ 300k packets/s over a capture of mostly healthy TCP data in bounded memory.
+// do ≥ 300k packets/s over a capture of mostly healthy TCP data in bounded memory;
+// and the same traffic captured at two points (every packet followed from one
+// to the other, sources/crossing.ts), a few transfers losing their large
+// segments between them.
 
 import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -208,22 +211,34 @@ function ptbFrame(quoted: Buffer, router: number, mtu: number): { frame: Buffer;
  * A pcap of TCP bulk transfers as tcpdump -s 128 writes it on a server: each
  * a handshake, then 1448-byte segments (1500-byte packets) one way and an
  * ACK every second segment back; a segment resent now and then; one transfer
- * in 50 meets a PTB (mtu 1400) and goes on at 1400.
+ * in 50 meets a PTB (mtu 1400) and goes on at 1400. With `twin`, the same
+ * traffic as the clients' side of the path sees it too (a microsecond after
+ * the server's side one way, before it the other; no PTB, which goes to the
+ * server): there one other transfer in 50 starts at 1400 and loses every
+ * 1500-byte segment from its 100th packet on, between the two points.
  */
-export function writeTcpPcap(path: string, packets: number): { flows: number } {
+export function writeTcpPcap(path: string, packets: number, twin?: string): { flows: number } {
   const out = new Out(path);
   out.write(pcapHeader());
+  const other = twin === undefined ? undefined : new Out(twin);
+  other?.write(pcapHeader());
   const rec = Buffer.alloc(16);
   let us = Date.now() * 1000;
-  const put = (frame: Buffer, origLen = frame.length) => {
-    const cap = Math.min(frame.length, SNAPLEN);
-    us += 3;
-    rec.writeUInt32LE(Math.floor(us / 1e6), 0);
-    rec.writeUInt32LE(us % 1e6, 4);
+  const record = (o: Out, at: number, frame: Buffer, cap: number, origLen: number) => {
+    rec.writeUInt32LE(Math.floor(at / 1e6), 0);
+    rec.writeUInt32LE(at % 1e6, 4);
     rec.writeUInt32LE(cap, 8);
     rec.writeUInt32LE(origLen, 12);
-    out.write(rec);
-    out.write(frame.subarray(0, cap));
+    o.write(rec);
+    o.write(frame.subarray(0, cap));
+  };
+  /** `toServer`: the packet's way (the server's side sees it a microsecond later); `there`: it reaches the clients' side. */
+  const put = (frame: Buffer, origLen = frame.length, toServer = false, there = true) => {
+    const cap = Math.min(frame.length, SNAPLEN);
+    us += 3;
+    if (!other) return record(out, us, frame, cap, origLen);
+    record(out, toServer ? us + 1 : us, frame, cap, origLen);
+    if (there) record(other, toServer ? us : us + 1, frame, cap, origLen);
   };
   const server = 0xc6120302; // 198.18.3.2
   const router = 0xc6120101;
@@ -235,41 +250,46 @@ export function writeTcpPcap(path: string, packets: number): { flows: number } {
     sent: number;
     size: number;
     ptb: boolean;
+    /** Its large segments vanish between the two points (twin only). */
+    hole: boolean;
   }
   let made = 0;
   const start = (): Xfer => {
     const n = made++;
-    return { client: 0xc6120000 + 0x200 + (n % 250) + 1, port: 10000 + (n % 50000), seq: (n * 2654435761) >>> 0, ack: (n * 40503) >>> 0, sent: 0, size: 1500, ptb: n % 50 === 7 };
+    const hole = other !== undefined && n % 50 === 23;
+    return { client: 0xc6120000 + 0x200 + (n % 250) + 1, port: 10000 + (n % 50000), seq: (n * 2654435761) >>> 0, ack: (n * 40503) >>> 0, sent: 0, size: hole ? 1400 : 1500, ptb: n % 50 === 7, hole };
   };
   const xfers: Xfer[] = [];
   for (let i = 0; i < FLOWS_AT_ONCE; i++) xfers.push(start());
   let n = 0;
-  let last: { frame: Buffer; len: number } | undefined;
+  let last: { frame: Buffer; len: number; lost: boolean } | undefined;
   while (n < packets) {
     const i = n % FLOWS_AT_ONCE;
     let x = xfers[i]!;
     if (x.sent >= PACKETS_PER_FLOW) x = xfers[i] = start();
     const base = { src: server, dst: x.client, sport: 443, dport: x.port };
     const back = { src: x.client, dst: server, sport: x.port, dport: 443 };
+    if (x.hole && x.sent === 100) x.size = 1500;
     if (x.sent === 0) {
-      put(tcpFrame({ ...back, seq: x.ack - 1, ack: 0, flags: 0x02, payload: 0, mss: 1460 }));
+      put(tcpFrame({ ...back, seq: x.ack - 1, ack: 0, flags: 0x02, payload: 0, mss: 1460 }), undefined, true);
       put(tcpFrame({ ...base, seq: x.seq - 1, ack: x.ack, flags: 0x12, payload: 0, mss: 1460 }));
-      put(tcpFrame({ ...back, seq: x.ack, ack: x.seq, flags: 0x10, payload: 0 }));
+      put(tcpFrame({ ...back, seq: x.ack, ack: x.seq, flags: 0x10, payload: 0 }), undefined, true);
       n += 3;
     } else if (x.sent % 3 === 2) {
-      put(tcpFrame({ ...back, seq: x.ack, ack: x.seq, flags: 0x10, payload: 0 }));
+      put(tcpFrame({ ...back, seq: x.ack, ack: x.seq, flags: 0x10, payload: 0 }), undefined, true);
       n++;
     } else if (n % RESEND_EVERY === 0 && last) {
-      put(last.frame, last.len);
+      put(last.frame, last.len, false, !last.lost);
       n++;
     } else {
       const payload = x.size - 52;
       const f = tcpFrame({ ...base, seq: x.seq, ack: x.ack, flags: 0x10, payload });
-      put(f, 14 + x.size);
-      last = { frame: f, len: 14 + x.size };
+      const lost = x.hole && x.size === 1500;
+      put(f, 14 + x.size, false, !lost);
+      last = { frame: f, len: 14 + x.size, lost };
       if (x.ptb && x.sent === 100) {
         const p = ptbFrame(Buffer.concat([f, Buffer.alloc(payload)]), router, 1400);
-        put(p.frame, p.origLen);
+        put(p.frame, p.origLen, false, false);
         x.size = 1400; // resends the segment at the new size
         n++;
       } else {
@@ -280,6 +300,7 @@ export function writeTcpPcap(path: string, packets: number): { flows: number } {
     x.sent++;
   }
   out.close();
+  other?.close();
   return { flows: made };
 }
 
@@ -287,13 +308,16 @@ interface E2eRun {
   rate: number;
   packets: number;
   events: number;
+  /** Of them, `lost` events (two capture points). */
+  lost: number;
   lines: number;
   rssGrowth: number;
   verdicts: Record<string, number>;
 }
 
-/** analyze --json over the file, lines counted (JSON made, not written); the best of `rounds`. */
-export async function analyzeThrough(path: string, rounds = 3): Promise<E2eRun> {
+/** analyze --json over the files, lines counted (JSON made, not written); the best of `rounds`. */
+export async function analyzeThrough(paths: string | readonly string[], rounds = 3): Promise<E2eRun> {
+  const files = typeof paths === 'string' ? [paths] : paths;
   let best: E2eRun | undefined;
   for (let r = 0; r < rounds; r++) {
     globalThis.gc?.();
@@ -311,22 +335,22 @@ export async function analyzeThrough(path: string, rounds = 3): Promise<E2eRun> 
       dropped: 0,
     };
     const t0 = performance.now();
-    const { source, failures } = PcapSource.open([path]);
+    const { source, failures } = PcapSource.open(files);
     if (failures.length) throw failures[0]!.error;
     const session = new Session(source, [new JsonLines(counting)]);
     const sampler = setInterval(() => (rssMax = Math.max(rssMax, process.memoryUsage.rss())), 50);
+    let lost = 0;
     try {
-      await session.run({ stop: new Promise(() => {}), statsEveryMs: 5000 });
+      lost = (await session.run({ stop: new Promise(() => {}), statsEveryMs: 5000 })).events.lost ?? 0;
     } finally {
       clearInterval(sampler);
       session.close();
     }
     const s = (performance.now() - t0) / 1000;
-    const [f] = source.files();
-    if (f!.stats.damage) throw f!.stats.damage;
+    for (const f of source.files()) if (f.stats.damage) throw f.stats.damage;
     const verdicts: Record<string, number> = {};
     for (const v of session.correlator.verdicts()) verdicts[v.verdict] = (verdicts[v.verdict] ?? 0) + 1;
-    const run = { rate: source.packets / s, packets: source.packets, events: session.events, lines, rssGrowth: rssMax - rss0, verdicts };
+    const run = { rate: source.packets / s, packets: source.packets, events: session.events, lost, lines, rssGrowth: rssMax - rss0, verdicts };
     if (bytes === 0) throw new Error('no output');
     if (!best || run.rate > best.rate) best = { ...run, rssGrowth: Math.max(run.rssGrowth, best?.rssGrowth ?? 0) };
     else best.rssGrowth = Math.max(best.rssGrowth, run.rssGrowth);
@@ -437,6 +461,33 @@ export async function measureForeign(progress: (msg: string) => void): Promise<S
         unit: 'bytes',
         target: { text: `<= ${MAX_E2E_RSS_GROWTH / 2 ** 20} MiB`, pass: r.rssGrowth <= MAX_E2E_RSS_GROWTH },
         note: `a ${(size / 2 ** 20).toFixed(0)} MiB file; the reader's chunks as above, the flow tables (source and correlator) bounded at 65536 flows`,
+      },
+    );
+    const server = join(dir, 'server-side.pcap');
+    const clients = join(dir, 'client-side.pcap');
+    progress(`pcap: writing the transfers as two capture points see them`);
+    writeTcpPcap(server, E2E_PACKETS, clients);
+    progress('pcap: analyze of two capture points');
+    const two = await analyzeThrough([server, clients]);
+    const judged = Object.entries(two.verdicts)
+      .map(([v, n]) => `${n} ${v}`)
+      .join(', ');
+    section.figures.push(
+      {
+        id: 'pcap.analyze2.rate',
+        label: 'analyze of two capture points: packets/s',
+        value: two.rate,
+        unit: 'packets/s',
+        target: { text: `>= ${END_TO_END / 1000}k/s`, pass: two.rate >= END_TO_END },
+        note: `${two.packets} packets (both files), every one followed from one point to the other; ${two.events} events (${two.lost} lost); verdicts: ${judged}`,
+      },
+      {
+        id: 'pcap.analyze2.rss',
+        label: 'analyze of two capture points: memory growth',
+        value: two.rssGrowth,
+        unit: 'bytes',
+        target: { text: `<= ${MAX_E2E_RSS_GROWTH / 2 ** 20} MiB`, pass: two.rssGrowth <= MAX_E2E_RSS_GROWTH },
+        note: 'the flow tables as above, and at most 65536 packets awaited at the other point',
       },
     );
   } finally {

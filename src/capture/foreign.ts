@@ -305,6 +305,7 @@ export class ForeignCaptureReader implements Iterable<ForeignPacket> {
   private ifaces: Iface[] = [];
   private ifCount = 0;
   private lastTsUs = 0;
+  private firstTsUs = Infinity;
 
   private constructor(
     private readonly src: Source,
@@ -351,6 +352,11 @@ export class ForeignCaptureReader implements Iterable<ForeignPacket> {
 
   *[Symbol.iterator](): Iterator<ForeignPacket> {
     for (let p = this.next(); p !== null; p = this.next()) yield p;
+  }
+
+  /** When the file's first record was captured (epoch us), whatever it held (ARP too); Infinity before one is read. */
+  get firstRecordUs(): number {
+    return this.firstTsUs;
   }
 
   /** The interfaces the file described so far (pcapng: of the current section). */
@@ -507,6 +513,7 @@ export class ForeignCaptureReader implements Iterable<ForeignPacket> {
       this.stats.offset = this.pos;
       const tsUs = this.nano ? sec * 1e6 + frac / 1000 : sec * 1e6 + frac;
       this.lastTsUs = tsUs;
+      if (this.firstTsUs === Infinity) this.firstTsUs = tsUs;
       const p = this.frame(iface, this.at(pos) + 16, capLen, origLen, tsUs, null); // at(pos) again: ensure() may have moved the chunk
       if (p) return p;
     }
@@ -569,6 +576,7 @@ export class ForeignCaptureReader implements Iterable<ForeignPacket> {
           if (capLen > bodyLen - 20) return this.damaged(pos, `a packet block says ${capLen} captured bytes, its block holds ${bodyLen - 20}`);
           const tsUs = toUs(iface.clock, this.u32(body + 4), this.u32(body + 8));
           this.lastTsUs = tsUs;
+          if (this.firstTsUs === Infinity) this.firstTsUs = tsUs;
           const dir = this.flagsDirection(body + 20 + ((capLen + 3) & ~3), body + bodyLen);
           const p = this.frame(iface, body + 20, capLen, origLen, tsUs, dir);
           if (p) return p;

@@ -117,7 +117,7 @@ export function packetComment(ev: CorrelatorEvent, v: VerdictJson | undefined): 
   if (v) {
     const where = whereText(v);
     lines.push(
-      `flow verdict: ${v.verdict}${v.cause ? ` (${v.cause})` : ''} for ${flowText(v)}${where ? ` at ${where}` : ''}${v.mtu ? ` mtu ${v.mtu}` : ''}`,
+      `flow verdict: ${v.verdict}${v.cause ? ` (${v.cause})` : ''} for ${flowText(v)}${where ? (v.where.next ? ` ${where}` : ` at ${where}`) : ''}${v.mtu ? ` mtu ${v.mtu}` : ''}`,
     );
     if (v.fix) lines.push(`fix: ${v.fix}`);
   } else {

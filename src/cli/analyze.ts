@@ -15,7 +15,8 @@ import { Session } from '../session.js';
 import { JsonLines } from '../sinks/json-lines.js';
 import type { Sink } from '../sinks/sink.js';
 import { Summary } from '../sinks/summary.js';
-import { SettledText } from '../sinks/text.js';
+import { SETTLE_MS, SettledText } from '../sinks/text.js';
+import { WINDOW_MS } from '../sources/crossing.js';
 import { PcapSource } from '../sources/pcap.js';
 import { sessionLines, stopSignal, type Io } from './io.js';
 import { fileProgress, type ProgressStream } from './progress.js';
@@ -48,7 +49,9 @@ export async function runAnalyze(files: readonly string[], opts: AnalyzeOptions,
   let session: Session | undefined;
   const out = sessionLines(io);
   const summary = new Summary({ err: io.err, sayLosses: !opts.json, behind: () => session?.behind() ?? 0 });
-  const sinks: Sink[] = [summary, opts.json ? new JsonLines(out) : new SettledText(out, () => source.now(), { events: opts.events === true })];
+  // Several capture points: a verdict holds once a packet's second at the others has passed (a loss between them may refine it).
+  const settle = source.followsPoints ? { settleMs: WINDOW_MS + SETTLE_MS } : {};
+  const sinks: Sink[] = [summary, opts.json ? new JsonLines(out) : new SettledText(out, () => source.now(), { events: opts.events === true, ...settle })];
   session = new Session(source, sinks);
 
   let code = 0;
@@ -73,15 +76,18 @@ function sizeMin(value: string): number {
 export function registerAnalyzeCommand(program: Command, io: Io, settle: (code: number) => void, deps: AnalyzeDeps = {}): void {
   program
     .command('analyze')
-    .argument('<file...>', 'pcap or pcapng files (tcpdump, tshark, dumpcap, Wireshark); several: one traffic seen at several points')
+    .argument('<file...>', 'pcap or pcapng files (tcpdump, tshark, dumpcap, Wireshark); several: one traffic seen at several points, where a loss between them is placed')
     .description('the verdicts live would give, from captures other tools made: PTBs and the flows they quote, SYN MSS, sizes, retransmissions from sequence numbers, a sender shrinking after a PTB (no root, no addon)')
     .option('--json', 'one JSON object per line, as live --json (see docs/json-contract.md)', false)
     .option('--events', 'plain output: print every event, not only verdict changes')
     .option('--size-min <bytes>', 'report sizes and retransmissions from this IP length on (default 1280)', sizeMin)
     .addHelpText(
       'after',
-      '\nThe capture point (an event\'s netns) is the pcapng interface\'s name, else the file\'s name. Exit status: 0 something was read\n' +
-        '(a damaged file gives what came before the damage, and says where), 1 nothing could be read, 2 bad flags.',
+      '\nThe capture point (an event\'s netns) is the pcapng interface\'s name, else the file\'s name. With two points or more (on either\n' +
+        'side of a router, a bridge, a tunnel), a packet seen at one and never at the next within a second is lost between them: two or\n' +
+        'more lost, all larger than what got through, are a silent-blackhole between the two points, bounded by those sizes.\n' +
+        'Exit status: 0 something was read (a damaged file gives what came before the damage, and says where), 1 nothing could be read,\n' +
+        '2 bad flags.',
     )
     .action(async (files: string[], opts: AnalyzeOptions) => {
       const stop = deps.stopRequested ? { promise: deps.stopRequested, cancel: () => {} } : stopSignal();

@@ -59,7 +59,8 @@ export interface InnerJson {
 
 export interface EventJson {
   type: 'event';
-  kind: PmtuEvent['kind'];
+  /** The kernel's kinds, and `lost` (0.4 on): what analyze sees between two capture points. */
+  kind: PmtuEvent['kind'] | 'lost';
   ts: number;
   netns: string;
   iface: string;
@@ -80,11 +81,33 @@ export interface EventJson {
   vlan?: number;
   inner?: InnerJson;
   encap?: EncapJson;
+  /** kind `lost`: the capture point downstream they never reached, and what passed (0.4 on). */
+  lost?: LostJson;
   /** The kernel's flow table's state of the subject flow in this namespace (events from 0.2 on). */
   flow?: FlowStateJson;
   /** Who holds the namespace, when it is a container's or a process's (0.3 on): kind, name, id, pod, pid. */
   netnsInfo?: NetnsInfoJson;
   flags: string[];
+}
+
+/**
+ * A `lost` event's account of one flow direction between two capture points
+ * (analyze, 0.4 on): packets the event's point (`netns`) saw that never reached
+ * this one within a second, while it saw the flow's other packets that way.
+ * Counts are of the flow direction so far; they only grow.
+ */
+export interface LostJson {
+  /** The capture point downstream. */
+  netns: string;
+  iface: string;
+  /** Packets lost between the two, their smallest and largest IP length, how many of them DF. */
+  count: number;
+  smallest: number;
+  largest: number;
+  df: number;
+  /** Packets of the flow direction seen at both, and the largest of them (0: none). */
+  passed: number;
+  passedLargest: number;
 }
 
 /** A SYN's (or SYN-ACK's) MSS where first and where last seen in the namespace: they differ when a hop rewrote it. */

@@ -94,6 +94,18 @@ export interface EventMsg {
   wasMaster?: string | null;
   encap?: EncapMsg | null;
   routeFrom?: string | null;
+  lost?: LostMsg | null;
+}
+
+export interface LostMsg {
+  netns: string;
+  iface: string;
+  count: number;
+  smallest: number;
+  largest: number;
+  df: number;
+  passed: number;
+  passedLargest: number;
 }
 
 export interface EncapMsg {
@@ -174,7 +186,7 @@ export interface VerdictMsg {
   verdict: number;
   cause?: string | null;
   flow?: FlowMsg | null;
-  where?: { netns?: string | null; iface?: string | null; hop?: string | null } | null;
+  where?: { netns?: string | null; iface?: string | null; hop?: string | null; next?: { netns: string; iface: string } | null } | null;
   mtu?: number | null;
   bounds?: { largestOk?: number | null; smallestLost?: number | null } | null;
   fix?: string | null;
@@ -195,7 +207,7 @@ export interface StatsMsg {
 // ---------------------------------------------------------------------------
 // Names ↔ enum values
 
-const KINDS = ['', 'ptb', 'ptb-sent', 'drop', 'syn', 'retransmit', 'size', 'route', 'link'] as const;
+const KINDS = ['', 'ptb', 'ptb-sent', 'drop', 'syn', 'retransmit', 'size', 'route', 'link', 'lost'] as const;
 const DIRS = [null, 'ingress', 'egress'] as const;
 const FLAGS = ['', 'df', 'gso', 'icmp-error', 'oversize', 'synack', 'inner-truncated', 'local', 'quote-mismatch'] as const;
 const INITIATORS = [null, 'src', 'dst'] as const;
@@ -279,6 +291,7 @@ export function eventMsg(ev: StreamEvent, snap?: Uint8Array): EventMsg {
   if (ev.vlan !== undefined) m.vlan = ev.vlan;
   if (ev.inner) m.inner = flowMsg(ev.inner);
   if (ev.encap) m.encap = encapMsg(ev.encap);
+  if (ev.lost) m.lost = { ...ev.lost };
   m.flags = ev.flags.map((f) => indexOf(FLAGS, f, 'flag'));
   if (snap && snap.length) m.snap = snap;
   if (ev.timeouts !== undefined) m.timeouts = ev.timeouts;
@@ -398,6 +411,10 @@ export function eventFromMsg(m: EventMsg): { event: StreamEvent; snap: Buffer } 
     ev.inner = { src: i.src, dst: i.dst, sport: i.sport, dport: i.dport, proto: protoName(i.proto), len: i.len ?? 0 };
   }
   if (has(m.encap)) ev.encap = encapFromMsg(m.encap);
+  if (has(m.lost)) {
+    const l = m.lost;
+    ev.lost = { netns: l.netns, iface: l.iface, count: l.count, smallest: l.smallest, largest: l.largest, df: l.df, passed: l.passed, passedLargest: l.passedLargest };
+  }
   if (has(m.flow)) ev.flow = flowStateFromMsg(m.flow);
   if (has(m.netnsInfo)) ev.netnsInfo = netnsInfoFromMsg(m.netnsInfo);
   const flags = (m.flags ?? []).map((f) => nameOf(FLAGS, f, 'flag'));
@@ -415,6 +432,7 @@ export function verdictMsg(v: VerdictJson): VerdictMsg {
   if (v.where.netns !== null) where.netns = v.where.netns;
   if (v.where.iface !== null) where.iface = v.where.iface;
   if (v.where.hop !== null) where.hop = v.where.hop;
+  if (v.where.next) where.next = { netns: v.where.next.netns, iface: v.where.next.iface };
   m.where = where;
   if (v.mtu !== null) m.mtu = v.mtu;
   if (v.bounds) {
@@ -428,6 +446,12 @@ export function verdictMsg(v: VerdictJson): VerdictMsg {
   return m;
 }
 
+function whereFromMsg(w: VerdictMsg['where']): VerdictJson['where'] {
+  const where: VerdictJson['where'] = { netns: w?.netns ?? null, iface: w?.iface ?? null, hop: w?.hop ?? null };
+  if (has(w?.next)) where.next = { netns: w.next.netns, iface: w.next.iface };
+  return where;
+}
+
 export function verdictFromMsg(m: VerdictMsg): VerdictJson {
   const f = m.flow;
   const flow: FlowJson = { src: f?.src ?? '', dst: f?.dst ?? '', sport: f?.sport ?? 0, dport: f?.dport ?? 0, proto: protoName(f?.proto ?? 0) };
@@ -437,7 +461,7 @@ export function verdictFromMsg(m: VerdictMsg): VerdictJson {
     verdict: nameOf(VERDICTS, m.verdict, 'verdict') as VerdictCode,
     cause: m.cause ?? null,
     flow,
-    where: { netns: m.where?.netns ?? null, iface: m.where?.iface ?? null, hop: m.where?.hop ?? null },
+    where: whereFromMsg(m.where),
     mtu: m.mtu ?? null,
     bounds: has(m.bounds) ? { largestOk: m.bounds.largestOk ?? null, smallestLost: m.bounds.smallestLost ?? null } : null,
     fix: m.fix ?? null,

@@ -60,6 +60,13 @@ export function eventText(e: EventJson): string {
     case 'size':
       what = `LARGEST DF${pkt} ${e.proto} now ${e.len} (iface mtu ${e.mtu})`;
       break;
+    case 'lost': {
+      const l = e.lost!;
+      what =
+        `LOST${pkt} ${e.proto} ${l.count} ${l.count === 1 ? 'packet' : 'packets'} of ${sizeRange(l.smallest, l.largest)}` +
+        ` never reached ${pointText(l.netns, l.iface)}; ${l.passed} did${l.passed ? `, of up to ${l.passedLargest}` : ''}`;
+      break;
+    }
   }
   const tunnel = e.encap ? ` [${e.encap.quoted ? 'quoting' : 'in'} ${e.encap.type} ${e.encap.src} -> ${e.encap.dst}, ${e.encap.overhead} B${e.encap.id ? ` id ${e.encap.id}` : ''}]` : '';
   return `${clock(e.ts)} ${where} ${what}${tunnel}`;
@@ -69,9 +76,21 @@ export function flowText(v: VerdictJson): string {
   return `${v.flow.proto} ${endpoint(v.flow.src, v.flow.sport)} -> ${endpoint(v.flow.dst, v.flow.dport)}`;
 }
 
+/** "1500" or "1400-1500" (bytes). */
+export function sizeRange(smallest: number, largest: number): string {
+  return smallest === largest ? `${smallest}` : `${smallest}-${largest}`;
+}
+
+/** A place: netns/iface, or once when a capture point without interface names is its file's name twice. */
+function pointText(netns: string | null, iface: string | null): string {
+  return netns && netns === iface ? netns : netns || iface ? `${netns ?? '?'}/${iface ?? '?'}` : '';
+}
+
+/** Where a verdict places it: "ns/iface hop ADDR", or "between X and Y" (two capture points). */
 export function whereText(v: VerdictJson): string {
-  // A capture point without interface names is its file's name twice: said once.
-  const place = v.where.netns && v.where.netns === v.where.iface ? v.where.netns : v.where.netns || v.where.iface ? `${v.where.netns ?? '?'}/${v.where.iface ?? '?'}` : '';
+  const place = pointText(v.where.netns, v.where.iface);
+  const next = v.where.next;
+  if (next) return `between ${place} and ${pointText(next.netns, next.iface)}`;
   return [place, v.where.hop ? `hop ${v.where.hop}` : ''].filter(Boolean).join(' ');
 }
 
@@ -83,7 +102,8 @@ export function mtuText(v: VerdictJson): string {
 
 /** One line per verdict change (plain output), plus the fix on the next line when there is one. */
 export function verdictText(v: VerdictJson): string {
-  const head = [clock(v.ts), v.verdict.toUpperCase(), v.cause ?? '', flowText(v), whereText(v) && `at ${whereText(v)}`, mtuText(v)]
+  const place = whereText(v);
+  const head = [clock(v.ts), v.verdict.toUpperCase(), v.cause ?? '', flowText(v), place && (v.where.next ? place : `at ${place}`), mtuText(v)]
     .filter(Boolean)
     .join(' ');
   const lines = [head, ...v.notes.map((n) => `    note: ${n}`)];

@@ -27,7 +27,11 @@ export interface VerdictJson {
   verdict: VerdictCode;
   cause: string | null;
   flow: FlowJson;
-  where: { netns: string | null; iface: string | null; hop: string | null };
+  /**
+   * Where it broke; `next` (0.4 on, analyze): the capture point downstream that the packets
+   * never reached, for a loss located between `netns` (the last point that saw them) and it.
+   */
+  where: { netns: string | null; iface: string | null; hop: string | null; next?: { netns: string; iface: string } };
   /** The MTU that matters, when one is known. */
   mtu: number | null;
   /** What the evidence proves about the path MTU: packets of `largestOk` bytes got through, of `smallestLost` never did. */

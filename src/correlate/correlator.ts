@@ -147,6 +147,17 @@ interface RouteFact {
   /** Shown by a capture (the sender's segments), not asked of its kernel. */
   fromCapture: boolean;
 }
+/** Packets of the flow from `src` seen at one capture point (netns, iface) that never reached the next (`lost` events, analyze). */
+interface LostFact extends Fact {
+  src: string;
+  next: { netns: string; iface: string };
+  count: number;
+  smallest: number;
+  largest: number;
+  df: number;
+  passed: number;
+  passedLargest: number;
+}
 
 /** The fact stored under a key. */
 function factAt<T extends { id?: string }>(list: readonly T[], key: string): T | undefined {
@@ -243,6 +254,7 @@ interface FactKinds {
   retransmits: RetransmitFact;
   routes: RouteFact;
   kernel: KernelFact;
+  lost: LostFact;
 }
 
 /** What a flow without facts of a kind reads: shared, never written (writes go through putFact). */
@@ -272,6 +284,7 @@ interface Flow extends TableEntry {
   retransmits: readonly RetransmitFact[];
   routes: readonly RouteFact[];
   kernel: readonly KernelFact[];
+  lost: readonly LostFact[];
   /**
    * The verdict push() last returned for the flow, or undefined while it is
    * judge(flow, judgedTs): made from the facts as they still are. A flow most
@@ -309,6 +322,7 @@ function newFlow(shown: FlowJson, ts: number, seq: number): Flow {
     retransmits: NO_FACTS,
     routes: NO_FACTS,
     kernel: NO_FACTS,
+    lost: NO_FACTS,
     verdict: undefined,
     judgedTs: ts,
   };
@@ -637,6 +651,8 @@ function sameVerdict(a: VerdictJson, b: VerdictJson): boolean {
     a.where.netns === b.where.netns &&
     a.where.iface === b.where.iface &&
     a.where.hop === b.where.hop &&
+    a.where.next?.netns === b.where.next?.netns &&
+    a.where.next?.iface === b.where.next?.iface &&
     a.bounds?.largestOk === b.bounds?.largestOk &&
     a.bounds?.smallestLost === b.bounds?.smallestLost &&
     sameNotes(a.notes, b.notes)
@@ -755,6 +771,28 @@ function record(flow: Flow, ev: CorrelatorEvent): void {
       putFact(flow, 'retransmits', `${ev.netns}|${ev.src}|${ev.len}|${ev.ts}`, fact);
       return;
     }
+    case 'lost': {
+      const l = ev.lost;
+      if (!l) return;
+      // Counts only grow: the account that has seen the most stands, whatever order the events came in.
+      const key = `${ev.netns}|${ev.iface}|${l.netns}|${l.iface}|${ev.src}`;
+      const prior = factAt(flow.lost, key);
+      if (prior && (prior.count > l.count || (prior.count === l.count && prior.passed >= l.passed))) return;
+      putFact(flow, 'lost', key, {
+        ts: ev.ts,
+        netns: ev.netns,
+        iface: ev.iface,
+        src: ev.src ?? '',
+        next: { netns: l.netns, iface: l.iface },
+        count: l.count,
+        smallest: l.smallest,
+        largest: l.largest,
+        df: l.df,
+        passed: l.passed,
+        passedLargest: l.passedLargest,
+      });
+      return;
+    }
   }
 }
 
@@ -863,6 +901,7 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
   const routes = ordered(flow.routes);
   const unlearned = routes.length ? routes.find((r) => !r.learned) : undefined;
   const learned = routes.length ? routes.find((r) => r.learned) : undefined;
+  const gap = flow.lost.length ? lostBetween(flow) : undefined;
 
   for (let i = 0; i < ptbs.length && i < 3; i++) {
     const p = ptbs[i]!;
@@ -984,9 +1023,19 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
     v.mtu = tooBig.mtu;
     v.bounds = { largestOk: tooBig.mtu, smallestLost: smallestLen(flow.tooBig) };
     ev.push(evidence('drop', tooBig, `dropped a ${tooBig.len}-byte DF packet from ${tooBig.src} (MTU ${tooBig.mtu}) and no PTB was seen`));
+  } else if (gap?.sized) {
+    const g = gap.fact;
+    v.verdict = 'silent-blackhole';
+    v.cause = 'no-ptb';
+    v.where = { netns: g.netns, iface: g.iface, hop: null, next: { netns: g.next.netns, iface: g.next.iface } };
+    v.bounds = { largestOk: g.passedLargest || null, smallestLost: g.smallest };
+    ev.push(evidence('lost', g, lostText(g, true)));
+    v.notes.push(
+      `lost between the capture points ${pointName(g)} and ${pointName(g.next)}: a router or bridge port between them drops packets of ${g.smallest} bytes and more and sends no PTB (none seen)`,
+    );
   } else {
     const hole = blackhole(flow);
-    if (hole) {
+    if (hole && !(gap && gap.fact.src === hole.at.src && gap.fact.passedLargest >= hole.smallestLost)) {
       v.verdict = 'silent-blackhole';
       v.cause = 'no-ptb';
       v.where = { netns: hole.at.netns, iface: hole.at.iface, hop: null };
@@ -1022,6 +1071,9 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
     }
   }
 
+  // Between two capture points, for a verdict of its own cause (a PTB's): the place; else plain loss, no MTU in it.
+  if (gap && !v.where.next && ev.length < MAX_EVIDENCE) ev.push(evidence('lost', gap.fact, lostText(gap.fact, gap.sized)));
+
   const syns = ordered(flow.syns);
   for (let i = 0; i < syns.length && i < 2; i++) {
     const s = syns[i]!;
@@ -1033,6 +1085,29 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
   if (v.evidence.length > 1) v.evidence.sort(byTimeThenWhat);
   v.fix = fixFor(v, overhead, capture);
   return v;
+}
+
+/** Lost packets that are a black hole's pattern: two or more, and everything that got through was smaller than anything lost. */
+function sizeDependent(g: LostFact): boolean {
+  return g.count >= 2 && g.passedLargest < g.smallest;
+}
+
+/** The flow's account of packets lost between two capture points that says the most: size-dependent first, then the most packets. */
+function lostBetween(flow: Flow): { fact: LostFact; sized: boolean } {
+  const fact = maxBy(flow.lost, (g) => (sizeDependent(g) ? 2 ** 32 : 0) + g.count)!;
+  return { fact, sized: sizeDependent(fact) };
+}
+
+/** A capture point as a person reads it: once when it has no interface name of its own. */
+function pointName(p: { netns: string; iface: string }): string {
+  return p.netns === p.iface ? p.netns : `${p.netns}/${p.iface}`;
+}
+
+function lostText(g: LostFact, sized: boolean): string {
+  const sizes = g.smallest === g.largest ? `${g.smallest}` : `${g.smallest}-${g.largest}`;
+  const what = `${g.count === 1 ? 'a packet' : `${g.count} packets`} of ${sizes} bytes${g.df === g.count ? ' (DF)' : ''} from ${g.src} seen at ${pointName(g)} never reached ${pointName(g.next)}`;
+  if (!sized && g.passedLargest >= g.smallest) return `${what}, while packets as large (up to ${g.passedLargest} bytes) did: plain loss, not an MTU problem`;
+  return g.passed ? `${what}, while ${g.passed} of up to ${g.passedLargest} bytes did` : what;
 }
 
 function byTimeThenWhat(a: EvidenceJson, b: EvidenceJson): number {

@@ -75,6 +75,18 @@ export function fixFor(v: VerdictJson, overhead = 0, capture = false): string | 
           `so 2 there works whatever all is (0 there works only with all=0; pmtu-watch audit reads both). Make it lasting in /etc/sysctl.d/.`
         );
       }
+      if (v.where.next) {
+        // analyze placed it between two capture points: the hop is somewhere on that stretch.
+        const lost = v.bounds?.smallestLost;
+        const ok = v.bounds?.largestOk;
+        const clamp = ok && ok >= (isV6(v) ? 1280 : 576) ? `to ${mssFor(v, ok)}` : 'to what fits the path MTU';
+        return (
+          `Between the capture points ${netns ?? '?'} and ${v.where.next.netns} a hop drops packets of ${lost ?? '?'} bytes${ok ? ` (${ok} get through)` : ''} without sending a PTB: ` +
+          `find the link on that stretch with the smaller MTU (a router's egress, a bridge port or a veth below its bridge's MTU; tracepath from the ${netns ?? 'sender'} side to the other end), ` +
+          'then raise its MTU, or let the router send ICMP "fragmentation needed" / "packet too big" (its firewall\'s output, net.ipv4.icmp_ratelimit); ' +
+          `meanwhile clamp MSS ${clamp} (${CLAMP}) or, on the sender, sysctl -w net.ipv4.tcp_mtu_probing=1.`
+        );
+      }
       if (netns && iface && mtu) {
         return `${netns} drops packets larger than ${mtu} on ${iface} without sending a PTB: let it send ICMP "fragmentation needed" (check its firewall output and net.ipv4.icmp_ratelimit), or clamp MSS to ${mssFor(v, mtu)} there (${CLAMP}).`;
       }

@@ -426,7 +426,15 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
     async build(lab) {
       const p = await routedPath(lab, { blockIcmpOnRouter: true, ipv6: false });
       const b = routed(p);
-      return { ...b, tryThis: [ping(b.ns.c!, p.server.v4, 4000), `ip netns exec ${b.ns.r1} nft list ruleset`] };
+      return {
+        ...b,
+        // Either side of r1, which drops them: what c sends and what reaches s.
+        captureAt: [
+          { role: 'c', ifname: p.client.ifname },
+          { role: 's', ifname: p.server.ifname },
+        ],
+        tryThis: [ping(b.ns.c!, p.server.v4, 4000), `ip netns exec ${b.ns.r1} nft list ruleset`],
+      };
     },
     traffic(lab, b, opts) {
       const p = topo(b, 'routed-path');
@@ -451,7 +459,11 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
         ns: { hv: br.ns.hv, g1: br.ns.g1, g2: br.ns.g2 },
         addrs: { g1: br.guests.g1.v4, g2: br.guests.g2.v4 },
         readyOn: { role: 'hv', ifname: br.ports.g2.ifname },
-        captureAt: [{ role: 'g1', ifname: br.guests.g1.ifname }],
+        // Both guests, either side of the bridge whose port drops the frames.
+        captureAt: [
+          { role: 'g1', ifname: br.guests.g1.ifname },
+          { role: 'g2', ifname: br.guests.g2.ifname },
+        ],
         tryThis: [ping(br.ns.g1, br.guests.g2.v4, 8000), `ip -n ${br.ns.hv} link show master br0`],
       };
     },
@@ -521,7 +533,11 @@ const SPECS: Omit<Scenario, 'drive'>[] = [
         topology: o,
         ns: { ...o.ns },
         readyOn: { role: 'n1', ifname: o.underlay.a.ifname },
-        captureAt: [{ role: 'p1', ifname: o.pods.p1.ifname }],
+        // Both pods, either side of the nodes that cannot send the VXLAN packets.
+        captureAt: [
+          { role: 'p1', ifname: o.pods.p1.ifname },
+          { role: 'p2', ifname: o.pods.p2.ifname },
+        ],
         addrs: { p1: o.pods.p1.v4, p2: o.pods.p2.v4 },
         tryThis: [ping(o.ns.p1, o.pods.p2.v4, 1472), ping(o.ns.p1, o.pods.p2.v4, 1422), `ip -n ${o.ns.n1} -d link show vxlan0`, `ip netns exec ${o.ns.n1} nstat -az IpFragFails`],
       };

@@ -19,11 +19,14 @@ const MAX_REMEMBERED = 65536;
 export interface SettledTextOptions {
   /** Every event as a line too (--events). */
   events?: boolean;
+  /** How long a verdict must hold; default SETTLE_MS (analyze of several capture points waits out a packet's window too). */
+  settleMs?: number;
 }
 
 export class SettledText implements Sink {
   private readonly settling = new Map<string, { v: VerdictJson; at: number }>();
   private readonly printed = new Map<string, VerdictCode>();
+  private readonly settleMs: number;
 
   /** Every event as a line (--events); absent otherwise, so that a session knows no sink takes events. */
   readonly event?: (ev: StreamEvent) => void;
@@ -39,6 +42,7 @@ export class SettledText implements Sink {
     private readonly now: () => number,
     opts: SettledTextOptions = {},
   ) {
+    this.settleMs = opts.settleMs ?? SETTLE_MS;
     if (opts.events) {
       this.event = (ev) => {
         if (ev.kind !== 'route' && ev.kind !== 'link') this.out.line(eventText(ev));
@@ -68,7 +72,7 @@ export class SettledText implements Sink {
 
   private settle(now: number): void {
     for (const [key, { v, at }] of this.settling) {
-      if (now - at < SETTLE_MS) continue;
+      if (now - at < this.settleMs) continue;
       this.settling.delete(key);
       const before = this.printed.get(key);
       if (v.verdict === 'ok' && (before === undefined || before === 'ok')) continue;

@@ -34,6 +34,13 @@
 // In a cooked capture (`tcpdump -i any`) a forwarded packet is seen twice,
 // arriving and leaving: the second sighting of a segment on another side is
 // no retransmission.
+//
+// With two capture points or more, a flow's packets are also followed from
+// one point to the next (sources/crossing.ts):
+//
+//   lost        packets of a flow direction seen at `netns` that never reached
+//               the point downstream (`lost.netns`) within a second, while it
+//               saw the flow's other packets that way; what got through too
 
 import { statSync } from 'node:fs';
 import { setImmediate as yieldNow } from 'node:timers/promises';
@@ -48,6 +55,7 @@ import type { EventFlags } from '../observer/events.js';
 import { PmtuError } from '../errors.js';
 import { addrRange, describe, ptbKind, readPacket, type RawFlow, type Wire } from '../packet/tc-rules.js';
 import type { Session } from '../session.js';
+import { Crossings, KEY_FIN, KEY_REPLY, KEY_REQUEST, KEY_SYN, MAX_AWAITED, packetKey, type Crossing, type CrossingHost } from './crossing.js';
 import type { Source } from './source.js';
 
 export interface PcapSourceOptions {
@@ -57,6 +65,8 @@ export interface PcapSourceOptions {
   maxFlows?: number;
   /** PTBs waited on for their sender to shrink (route learned); default 4096. */
   maxPtbWatches?: number;
+  /** Packets awaited at once at other capture points (sources/crossing.ts); default 65536. */
+  maxAwaited?: number;
   /** Bytes read of all files, their total size (a progress display; open() only). */
   onProgress?: (read: number, size: number) => void;
 }
@@ -79,6 +89,10 @@ const TICK_MS = 125;
 const MAX_SEGMENT_PAYLOAD = 8960;
 /** Segments remembered per direction in a cooked capture, to tell a forwarded packet's second sighting from a resend. */
 const SIGHTINGS = 8;
+/** Capture time between two looks for packets awaited too long at other points. */
+const EXPIRE_EVERY_MS = 10;
+/** A GSO packet is followed as its segments up to this many of them. */
+const MAX_SEGMENTS = 64;
 
 const NO_LOSSES: ObserverLosses = { ringbufFull: 0, flowTableFull: 0, queueFull: 0, delivered: 0, unknownRecords: 0 };
 
@@ -91,6 +105,8 @@ interface Point {
   /** A cooked capture (SLL, SLL2: `-i any`) sees a forwarded packet twice. */
   cooked: boolean;
   traffic: HookTrafficJson;
+  /** Its file: whether it was capturing at a time. */
+  input: Input;
 }
 
 /** What one capture point knows of one flow; direction 0 is from its first packet's source. */
@@ -123,6 +139,11 @@ interface FlowRec {
   rtxLarge: [boolean, boolean];
   /** Cooked captures: recent segments' first sequence numbers and the side they were seen on. */
   sightings: [number[], number[]] | undefined;
+  /** The flow across capture points (several of them), and its direction of this record's direction 0. */
+  cross: Crossing | undefined;
+  flip: number;
+  /** Whether the latest single segment per direction was a full one (the MSS less options): GSO is cut so. */
+  fullSeg: [boolean, boolean];
   /** Second chance in the LRU table. */
   used: boolean;
 }
@@ -150,6 +171,9 @@ interface Input {
   prefix: string;
   /** Capture points by the file's interface number. */
   points: Map<number, Point>;
+  /** Its first record's time and its latest IP packet's (epoch us). */
+  firstUs: number;
+  lastUs: number;
 }
 
 const u16 = (b: Buffer, o: number) => (b[o]! << 8) | b[o + 1]!;
@@ -191,16 +215,30 @@ export class PcapSource implements Source {
   private emitted = 0;
   private packetsRead = 0;
   private readonly totals = { flows: 0, syns: 0, synAcks: 0, ptbs: 0 };
+  /** Flows followed across capture points, from the second point on. */
+  private crossings: Crossings | undefined;
+  private readonly crossing = new Map<string, Crossing>();
+  private readonly maxAwaited: number;
+  private expiredAt = -Infinity;
 
   /** Readers of the files, read together in time order (the source closes them). */
   constructor(readers: readonly ForeignCaptureReader[], opts: PcapSourceOptions = {}) {
     this.sizeMin = opts.sizeMin ?? 1280;
     this.maxFlows = opts.maxFlows ?? 65536;
     this.maxWatches = opts.maxPtbWatches ?? 4096;
-    this.inputs = readers.map((reader) => ({ reader, head: null, prefix: '', points: new Map() }));
+    this.maxAwaited = opts.maxAwaited ?? MAX_AWAITED;
+    this.inputs = readers.map((reader) => ({ reader, head: null, prefix: '', points: new Map(), firstUs: Infinity, lastUs: -Infinity }));
     // Each file's first packet: by then its interfaces are (nearly always all) described, so names that collide are known.
-    for (const input of this.inputs) input.head = input.reader.next();
+    for (const input of this.inputs) {
+      input.head = input.reader.next();
+      // Capturing from its first record on: a quiet capture's first may be an ARP request, its first IP packet seconds later.
+      if (input.head) input.firstUs = Math.min(input.reader.firstRecordUs, input.head.tsUs);
+    }
     this.prefixes();
+    // Each file's first capture point from the start: a packet lost before that point's first IP packet was still awaited there.
+    for (const input of this.inputs) if (input.head) this.pointOf(input, input.head);
+    // Several points from the first packet on (a pcapng's later interfaces start it when they come).
+    if (this.inputs.length > 1 || this.inputs.some((x) => x.reader.interfaces().length > 1)) this.crossings = new Crossings(this.crossingHost(), this.sizeMin, this.maxAwaited);
   }
 
   /**
@@ -244,9 +282,21 @@ export class PcapSource implements Source {
     return this.inputs.map((x) => ({ name: x.reader.name, stats: x.reader.stats }));
   }
 
-  /** One line per file about how reading went (describeRead). */
+  /** One line per file about how reading went (describeRead), and packets not followed across capture points. */
   describeStop(): string {
-    return this.inputs.map((x) => describeRead(x.reader)).join('; ');
+    const files = this.inputs.map((x) => describeRead(x.reader)).join('; ');
+    const n = this.crossings?.unjudged ?? 0;
+    return n ? `${files}; ${n} packets not followed to the other capture points (more than ${this.maxAwaited} awaited at once)` : files;
+  }
+
+  /** Whether packets are followed from one capture point to another (several files, or a pcapng's interfaces). */
+  get followsPoints(): boolean {
+    return this.crossings !== undefined;
+  }
+
+  /** Packets not followed to the other capture points: more than maxAwaited were awaited at once. */
+  get unfollowed(): number {
+    return this.crossings?.unjudged ?? 0;
   }
 
   /** IP packets read from all files. */
@@ -288,10 +338,33 @@ export class PcapSource implements Source {
       iface: p.iface,
       cooked: p.linkType === LINKTYPE.LINUX_SLL || p.linkType === LINKTYPE.LINUX_SLL2,
       traffic: { netns, iface: p.iface, flows: 0, syns: 0, synAcks: 0, ptbs: 0 },
+      input,
     };
     this.points.push(point);
     input.points.set(p.ifIndex, point);
+    if (this.points.length === 2 && !this.crossings) this.crossings = new Crossings(this.crossingHost(), this.sizeMin, this.maxAwaited);
     return point;
+  }
+
+  /** What the crossings ask of the capture points and the flow table. */
+  private crossingHost(): CrossingHost {
+    return {
+      points: () => this.points.length,
+      point: (id) => this.points[id]!,
+      capturing: (id, from, to) => {
+        const input = this.points[id]!.input;
+        return input.firstUs <= from * 1000 && (input.head !== null || input.lastUs >= to * 1000);
+      },
+      state: (id, x, d) => {
+        const rec = this.flows.get(`${id}|${x.key}`);
+        return rec ? this.state(rec, d ^ rec.flip) : undefined;
+      },
+      // Taken before the time moves on (see packet()): the tick comes after.
+      emit: (ev) => {
+        this.emitted++;
+        this.need().take(ev);
+      },
+    };
   }
 
   attach(session: Session): void {
@@ -318,6 +391,10 @@ export class PcapSource implements Source {
 
   private finish(): void {
     const s = this.need();
+    if (this.crossings) {
+      this.crossings.expire(this.at);
+      this.crossings.finish(this.at);
+    }
     s.tick(this.at);
     s.recordedStats(s.stats());
   }
@@ -341,6 +418,7 @@ export class PcapSource implements Source {
       if (!pick) return false;
       const p = pick.head!;
       pick.head = pick.reader.next();
+      pick.lastUs = p.tsUs;
       this.packetsRead++;
       this.packet(this.pointOf(pick, p), p);
     }
@@ -352,6 +430,11 @@ export class PcapSource implements Source {
     if (!w) return;
     const ts = Math.floor(p.tsUs) / 1000;
     if (ts > this.at) this.at = ts;
+    // Before the tick: a loss it tells of refines a verdict that would settle at this tick.
+    if (this.crossings && this.at - this.expiredAt >= EXPIRE_EVERY_MS) {
+      this.expiredAt = this.at;
+      this.crossings.expire(this.at);
+    }
     if (this.at - this.lastTick >= TICK_MS) {
       this.lastTick = this.at;
       this.need().tick(this.at);
@@ -374,7 +457,7 @@ export class PcapSource implements Source {
     return rec;
   }
 
-  private create(key: string, point: Point, w: Wire, buf: Buffer, srcRaw: string, ts: number): FlowRec {
+  private create(key: string, point: Point, w: Wire, buf: Buffer, srcRaw: string, ts: number, srcFirst: boolean): FlowRec {
     if (this.flows.size >= this.maxFlows) this.evict();
     const a = addrRange(w);
     const rec: FlowRec = {
@@ -397,6 +480,9 @@ export class PcapSource implements Source {
       rtxCount: [0, 0],
       rtxLarge: [false, false],
       sightings: point.cooked ? [[], []] : undefined,
+      cross: undefined,
+      flip: srcFirst ? 0 : 1,
+      fullSeg: [false, false],
       used: false,
     };
     this.flows.set(key, rec);
@@ -415,8 +501,28 @@ export class PcapSource implements Source {
         continue;
       }
       this.evicted++;
+      const x = rec.cross;
+      if (x && --x.refs === 0) {
+        this.crossing.delete(x.key);
+        this.crossings!.release(x, this.at);
+      }
       return;
     }
+  }
+
+  /** The flow across capture points that a point's record is of (undefined: the point is not followed). */
+  private crossOf(rec: FlowRec, ts: number): Crossing | undefined {
+    if (!Crossings.follows(rec.point.id)) return undefined;
+    const key = rec.key.slice(rec.key.indexOf('|') + 1);
+    let x = this.crossing.get(key);
+    if (!x) {
+      const f = rec.flip;
+      x = this.crossings!.make(key, rec.proto, [rec.addr[f]!, rec.addr[1 - f]!], [rec.port[f]!, rec.port[1 - f]!], ts);
+      this.crossing.set(key, x);
+    }
+    x.refs++;
+    rec.cross = x;
+    return x;
   }
 
   /** The flow of a wire's packet at a point (made when new) and the packet's direction in it. */
@@ -425,7 +531,7 @@ export class PcapSource implements Source {
     const src = buf.toString('latin1', a.src, a.src + a.n);
     const dst = buf.toString('latin1', a.dst, a.dst + a.n);
     const key = PcapSource.key(point, w.proto, src, w.sport, dst, w.dport);
-    const rec = this.lookup(key) ?? this.create(key, point, w, buf, src, ts);
+    const rec = this.lookup(key) ?? this.create(key, point, w, buf, src, ts, src < dst || (src === dst && w.sport <= w.dport));
     return { rec, d: rec.aRaw === src && rec.aPort === w.sport ? 0 : 1 };
   }
 
@@ -521,13 +627,20 @@ export class PcapSource implements Source {
     const hdr = t - w.ip + tcpHdr;
     const payload = Math.max(0, w.l3Len - hdr);
     const { rec, d } = this.flowOf(point, w, buf, ts);
+    const x = this.crossings && (rec.cross ?? this.crossOf(rec, ts));
 
     if (w.syn) {
+      if (x) this.crossings!.packet(x, d ^ rec.flip, point.id, ts, packetKey(seq, 0, KEY_SYN, d ^ rec.flip), w.l3Len, w.df);
       this.syn(point, p, w, ts, rec, d, seq);
       return;
     }
     if (this.watches.size && flags & 0x10) this.acked(point, rec, d, ts, u32(buf, t + 8));
-    if (payload === 0) return;
+    if (payload === 0) {
+      // A FIN is known again by its sequence number; a pure ACK only says the point sees that way.
+      if (x && flags & 0x01) this.crossings!.packet(x, d ^ rec.flip, point.id, ts, packetKey(seq, 0, KEY_FIN, d ^ rec.flip), w.l3Len, w.df);
+      else if (x) this.crossings!.seen(x, d ^ rec.flip, point.id);
+      return;
+    }
 
     // One segment's size: more payload than the other end's MSS allows is GSO (a capture on the
     // sending host). The MSS counts no TCP options (RFC 6691): a segment carries MSS less those.
@@ -558,6 +671,7 @@ export class PcapSource implements Source {
       rec.rtxCount[d] = 0; // new data: the timer backed off no more
     }
     if (rec.sightings && !again) this.sighted(rec.sightings[d]!, seq, p);
+    if (x) this.follow(x, rec, d, point, ts, seq, payload, hdr, segData, gso, mss > 0, w.df, (flags & 0x01) !== 0);
 
     if (df && segLen && segLen > largestBefore) {
       rec.largest[d] = segLen;
@@ -565,6 +679,30 @@ export class PcapSource implements Source {
     }
     if (resent && segLen) this.retransmit(point, p, w, ts, rec, d, seq, segLen, gso, mss);
     if (this.watches.size && df && segLen) this.shrunk(point, rec, d, ts, seq, payload, segLen, resent, largestBefore);
+  }
+
+  /**
+   * A data segment for the other capture points: as it is, or a GSO packet as
+   * the segments it becomes when the latest single segment was a full one
+   * (sources/crossing.ts says why); its range either way, for a merged
+   * packet's (GRO) sake.
+   */
+  private follow(x: Crossing, rec: FlowRec, d: number, point: Point, ts: number, seq: number, payload: number, hdr: number, segData: number, gso: boolean, mssKnown: boolean, df: boolean, fin: boolean): void {
+    const c = this.crossings!;
+    const xd = d ^ rec.flip;
+    const end = (seq + payload) >>> 0;
+    if (!gso) {
+      rec.fullSeg[d] = mssKnown && payload === segData;
+      c.packet(x, xd, point.id, ts, packetKey(seq, payload, fin ? KEY_FIN : 0, xd), hdr + payload, df, seq, end);
+      return;
+    }
+    c.range(x, xd, point.id, ts, seq, end);
+    if (!mssKnown || !rec.fullSeg[d] || payload > segData * MAX_SEGMENTS) return;
+    for (let o = 0; o < payload; o += segData) {
+      const n = Math.min(segData, payload - o);
+      const at = (seq + o) >>> 0;
+      c.packet(x, xd, point.id, ts, packetKey(at, n, fin && o + n >= payload ? KEY_FIN : 0, xd), hdr + n, df, at, (at + n) >>> 0, false);
+    }
   }
 
   /** A cooked capture's sighting of a segment on a side (direction and interface). */
@@ -707,9 +845,31 @@ export class PcapSource implements Source {
   /** Any other packet: a DF one's size, when it grows. */
   private other(point: Point, p: ForeignPacket, w: Wire, ts: number): void {
     const { rec, d } = this.flowOf(point, w, p.l3, ts);
+    if (this.crossings) this.followOther(point, p.l3, w, ts, rec, d);
     if (!w.df || w.l3Len <= rec.largest[d]!) return;
     rec.largest[d] = w.l3Len;
     if (w.l3Len >= this.sizeMin) this.size(point, p, w, ts, rec, d, w.l3Len, false);
+  }
+
+  /** A packet that is not TCP, for the other capture points: an ICMP echo, IPv4 UDP by its IP ID; others only say the point sees that way. */
+  private followOther(point: Point, b: Buffer, w: Wire, ts: number, rec: FlowRec, d: number): void {
+    const x = rec.cross ?? this.crossOf(rec, ts);
+    if (!x) return;
+    const xd = d ^ rec.flip;
+    const t = w.l4;
+    let k = -1;
+    if (t >= 0 && t + 8 <= b.length) {
+      if ((w.proto === 1 && w.family === 4) || (w.proto === 58 && w.family === 6)) {
+        const request = w.proto === 1 ? 8 : 128;
+        const type = b[t]!;
+        if (type === request || type === request + (w.proto === 1 ? -8 : 1)) k = packetKey(((u16(b, t + 4) << 16) | u16(b, t + 6)) >>> 0, w.l3Len, type === request ? KEY_REQUEST : KEY_REPLY, xd);
+      } else if (w.proto === 17 && w.family === 4) {
+        const id = u16(b, w.ip + 4);
+        if (id && !(u16(b, w.ip + 6) & 0x3fff)) k = packetKey(id, w.l3Len, 0, xd);
+      }
+    }
+    if (k >= 0) this.crossings!.packet(x, xd, point.id, ts, k, w.l3Len, w.df);
+    else this.crossings!.seen(x, xd, point.id);
   }
 
   // --- what the session asks -------------------------------------------------

@@ -116,7 +116,7 @@ describe('capture round trip', () => {
     expect(JSON.stringify(decodeEvent(encodeEvent(bare)).event)).toBe(JSON.stringify(bare));
   });
 
-  it('the kernel flow state, retransmission timeouts and quote-mismatch (0.2) read back key for key', () => {
+  it('the kernel flow state, retransmission timeouts and quote-mismatch (0.2), link changes (0.3), lost events and verdicts between capture points (0.4) read back key for key', () => {
     const head = (kind: 'retransmit' | 'ptb', dir: 'ingress' | 'egress') => ({ type: 'event' as const, kind, ts: 1795392355181.001, netns: 'c', iface: 'to-r1', dir, src: '198.18.0.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 'tcp' });
     const rtx = {
       ...head('retransmit', 'egress'),
@@ -151,6 +151,27 @@ describe('capture round trip', () => {
     expect(JSON.stringify(decodeEvent(encodeEvent(link)).event)).toBe(JSON.stringify(link));
     const added = { type: 'event' as const, kind: 'link' as const, ts: 1, netns: 'pve', iface: 'tap101i0', changes: ['added'], mtu: 1500, master: 'vmbr0', up: false };
     expect(JSON.stringify(decodeEvent(encodeEvent(added)).event)).toBe(JSON.stringify(added));
+    // 0.4: what analyze sees between two capture points, and the verdict placed between them.
+    const lost = {
+      type: 'event' as const,
+      kind: 'lost' as const,
+      ts: 1795392355181.25,
+      netns: 'client.pcap',
+      iface: 'client.pcap',
+      dir: null,
+      src: '198.18.1.2',
+      dst: '198.18.3.2',
+      sport: 40000,
+      dport: 443,
+      proto: 'tcp',
+      lost: { netns: 'server.pcap', iface: 'server.pcap', count: 7, smallest: 9000, largest: 9000, df: 7, passed: 0, passedLargest: 0 },
+      flow: { known: true, since: 1795392355100.5, initiator: 'src' as const, largest: { fwd: 9000, rev: 52 } },
+      flags: ['df'],
+    };
+    expect(JSON.stringify(decodeEvent(encodeEvent(lost)).event)).toBe(JSON.stringify(lost));
+    const between = new Correlator({ capture: true }).push(lost)[0]!;
+    expect(between.where.next).toEqual({ netns: 'server.pcap', iface: 'server.pcap' });
+    expect(JSON.stringify(decodeVerdict(encodeVerdict(between)))).toBe(JSON.stringify(between));
     const traffic = { flows: 3, syns: 2, synAcks: 2, ptbs: 1, byHook: [{ netns: 'c', iface: 'to-r1', flows: 3, syns: 2, synAcks: 2, ptbs: 1 }] };
     expect(decodeStats(encodeStats({ ...statsAt(7), traffic }, 1)).stats).toEqual({ ...statsAt(7), traffic });
   });

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { LINKTYPE } from '../../src/capture/foreign.js';
 import { main } from '../../src/cli/main.js';
 import { pcap } from '../helpers/pcap-files.js';
-import { CLIENT, data, handshake, ptb, ROUTER, SERVER, type Timed } from '../helpers/tcp-flows.js';
+import { CLIENT, data, handshake, ptb, ROUTER, segment, SERVER, type Timed } from '../helpers/tcp-flows.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pmtu-analyze-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -68,6 +68,36 @@ describe('pmtu-watch analyze', () => {
     expect(stats).toHaveLength(1);
     expect(stats[0]).toMatchObject({ interfaces: 2, traffic: { flows: 1, syns: 1, synAcks: 1, ptbs: 1 }, flows: { flows: 1, unmatched: 0 } });
     expect(lines.at(-1).type).toBe('stats');
+  });
+
+  it('two capture points: the loss placed between them, one settled line (not the retransmissions\' view first), events in time order', async () => {
+    // The client's side sees its 1500-byte segment go out again and again (the RTO backing off); the server's side never does.
+    const both = [...handshake(0, CLIENT, SERVER, { client: 1460, server: 1460 }), { ms: 10, packet: data(CLIENT, SERVER, 1000, 1400) }];
+    const lost = [20, 220, 620, 2100].map((ms) => ({ ms, packet: data(CLIENT, SERVER, 2360, 1500) }));
+    // The server's ACKs, with a quiet second and more in the middle (as in the lab's capture): the loss is told only at the next packet.
+    const acks = [100, 200, 300, 400, 500, 600, 2000, 2200, 2400, 2600, 2800, 3000].map((ms) => ({ ms, packet: segment(SERVER, CLIENT, { seq: 5000, ackSeq: 2360 }) }));
+    const byTime = (items: Timed[]) => [...items].sort((a, b) => a.ms - b.ms);
+    // Each packet reaches the other side 0.1 ms after its sender's.
+    const later = (items: Timed[]) => items.map((x) => ({ ...x, ms: x.ms + 0.1 }));
+    const fromServer = (x: Timed) => x.packet.readUInt32BE(12) === 0xc6120302;
+    const client = write('client.pcap', byTime([...both.filter((x) => !fromServer(x)), ...later(both.filter(fromServer)), ...lost, ...later(acks)]));
+    const server = write('server.pcap', byTime([...later(both.filter((x) => !fromServer(x))), ...both.filter(fromServer), ...acks]));
+    const text = await run('analyze', client, server);
+    expect(text.code).toBe(0);
+    const heads = text.out.flatMap((l) => l.split('\n')).filter((l) => !l.startsWith('    '));
+    expect(heads).toHaveLength(1);
+    expect(heads[0]).toMatch(/SILENT-BLACKHOLE no-ptb tcp 198\.18\.1\.2:40000 -> 198\.18\.3\.2:443 between client and server path mtu 1400\.\.1499$/);
+    expect(text.out.join('\n')).toMatch(/fix: Between the capture points client and server a hop drops packets of 1500 bytes \(1400 get through\) without sending a PTB/);
+    // The same with the server's ACKs every 100 ms meanwhile: told in time, and still one line.
+    const busy = Array.from({ length: 30 }, (_, i) => ({ ms: 100 + i * 100, packet: segment(SERVER, CLIENT, { seq: 5000, ackSeq: 2360 }) }));
+    const client2 = write('client2.pcap', byTime([...both.filter((x) => !fromServer(x)), ...later(both.filter(fromServer)), ...lost, ...later(busy)]));
+    const server2 = write('server2.pcap', byTime([...later(both.filter((x) => !fromServer(x))), ...both.filter(fromServer), ...busy]));
+    const heads2 = (await run('analyze', client2, server2)).out.flatMap((l) => l.split('\n')).filter((l) => !l.startsWith('    '));
+    expect(heads2).toEqual([expect.stringMatching(/SILENT-BLACKHOLE no-ptb tcp .* between client2 and server2 path mtu 1400\.\.1499$/)]);
+    const json = (await run('analyze', '--json', client, server)).out.map((l) => JSON.parse(l));
+    const events = json.filter((l) => l.type === 'event');
+    expect(events.filter((e) => e.kind === 'lost').at(-1)).toMatchObject({ netns: 'client', lost: { netns: 'server', count: 3, smallest: 1500, passedLargest: 1400 } }); // the last resend: the server's capture ends within its second
+    expect(events.map((e) => e.ts)).toEqual([...events.map((e) => e.ts)].sort((a, b) => a - b));
   });
 
   it('a damaged file: what came before the damage, its line on stderr, exit 0', async () => {

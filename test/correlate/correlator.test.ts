@@ -304,3 +304,40 @@ describe('verdictCounts', () => {
     expect(new Map(counted.map((c) => [`${c.verdict}|${c.cause}`, c.flows]))).toEqual(byVerdicts);
   });
 });
+
+describe('packets lost between two capture points (analyze)', () => {
+  const flow = { src: '198.18.1.2', dst: '198.18.3.2', sport: 40000, dport: 443, proto: 'tcp' };
+  const syn: EventJson = { type: 'event', kind: 'syn', ts: 1000, netns: 'a', iface: 'a', dir: null, ...flow, len: 60, mss: 8960, flow: { known: true, since: 1000, initiator: 'src' }, flags: ['df'] };
+  const lost = (ts: number, count: number, passed: number, passedLargest: number, smallest = 9000): EventJson => ({
+    type: 'event',
+    kind: 'lost',
+    ts,
+    netns: 'a',
+    iface: 'a',
+    dir: null,
+    ...flow,
+    lost: { netns: 'b', iface: 'b', count, smallest, largest: 9000, df: count, passed, passedLargest },
+    flags: ['df'],
+  });
+  const stream = [syn, lost(2000, 1, 2, 77), lost(2100, 2, 2, 77), lost(2600, 4, 2, 77), lost(3000, 4, 5, 1400)];
+
+  it('a size-dependent loss is a silent black hole between the two points, whatever order and repeats its events come in', () => {
+    const want = finals(stream);
+    expect(want).toEqual([expect.objectContaining({ verdict: 'silent-blackhole', cause: 'no-ptb', where: { netns: 'a', iface: 'a', hop: null, next: { netns: 'b', iface: 'b' } }, bounds: { largestOk: 1400, smallestLost: 9000 } })]);
+    for (let seed = 1; seed <= 20; seed++) expect(finals(shuffled([...stream, ...stream.slice(1, 3)], seed))).toEqual(want);
+  });
+
+  it('one lost packet alone is no pattern: said in the evidence, no black hole', () => {
+    const { c } = run([syn, lost(2000, 1, 2, 77)]);
+    const [v] = c.verdicts();
+    expect(v).toMatchObject({ verdict: 'ok', where: { netns: null } });
+    expect(v!.evidence.map((e) => e.what)).toContain('a packet of 9000 bytes (DF) from 198.18.1.2 seen at a never reached b, while 2 of up to 77 bytes did');
+  });
+
+  it('a loss of sizes that also got through is plain loss: said in the evidence of an ok verdict', () => {
+    const { c } = run([syn, lost(2000, 3, 40, 1500, 600)]);
+    const [v] = c.verdicts();
+    expect(v).toMatchObject({ verdict: 'ok', bounds: null });
+    expect(v!.evidence.map((e) => e.what)).toContain('3 packets of 600-9000 bytes (DF) from 198.18.1.2 seen at a never reached b, while packets as large (up to 1500 bytes) did: plain loss, not an MTU problem');
+  });
+});

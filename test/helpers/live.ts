@@ -129,8 +129,9 @@ export type VerdictLine = JsonLine & {
   verdict: string;
   cause: string | null;
   flow: { src: string; dst: string; sport: number; dport: number; proto: string };
-  where: { netns: string | null; iface: string | null; hop: string | null };
+  where: { netns: string | null; iface: string | null; hop: string | null; next?: { netns: string; iface: string } };
   mtu: number | null;
+  bounds?: { largestOk: number | null; smallestLost: number | null } | null;
   fix: string | null;
   notes: string[];
 };

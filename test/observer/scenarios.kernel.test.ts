@@ -26,8 +26,21 @@ import { BIN, runLive, trafficFlows, verdictLatencies, verdicts, type LiveRun, t
 /**
  * What analyze must find in each scenario's capture: a verdict (with cause,
  * hop and MTU where given) for a flow of `proto`, or nothing in trouble.
+ * `between`: the loss placed between two capture points (NAME-ROLE-IFACE, as
+ * the files are named), upstream first; `pathMtu`: the real path MTU, which the
+ * bounds must hold (largest passed <= it < smallest lost).
  */
-type Captured = { verdict: string; cause?: string | null; hop?: string; mtu?: number; proto: string; note?: RegExp } | 'no-trouble';
+interface CapturedVerdict {
+  verdict: string;
+  cause?: string | null;
+  hop?: string;
+  mtu?: number;
+  proto: string;
+  note?: RegExp;
+  between?: [string, string];
+  pathMtu?: number;
+}
+type Captured = CapturedVerdict | CapturedVerdict[] | 'no-trouble';
 const CAPTURED: Record<string, Captured> = {
   healthy: 'no-trouble',
   'router-bottleneck': { verdict: 'ptb-honored', hop: '198.18.1.1', mtu: 1500, proto: 'tcp', note: /the sender adapted/ },
@@ -35,10 +48,19 @@ const CAPTURED: Record<string, Captured> = {
   'rp-filter': { verdict: 'ptb-not-honored', hop: '198.19.0.1', mtu: 1500, proto: 'tcp', note: /rp_filter on/ },
   // The same on c, whose firewall eats it after tcpdump saw it.
   firewall: { verdict: 'ptb-not-honored', hop: '198.18.1.1', mtu: 1500, proto: 'tcp' },
-  'silent-blackhole': { verdict: 'silent-blackhole', cause: 'no-ptb', proto: 'tcp' },
-  'bridge-port': { verdict: 'silent-blackhole', cause: 'no-ptb', proto: 'tcp' },
+  // Captured on either side of r1, or of the bridge: what c (g1) sent and never reached s (g2), bounded by what did.
+  'silent-blackhole': { verdict: 'silent-blackhole', cause: 'no-ptb', proto: 'tcp', between: ['silent-blackhole-c-to-r1', 'silent-blackhole-s-to-r2'], pathMtu: 1500 },
+  'bridge-port': [
+    { verdict: 'silent-blackhole', cause: 'no-ptb', proto: 'tcp', between: ['bridge-port-g1-eth0', 'bridge-port-g2-eth0'], pathMtu: 1500 },
+    // Pings of 8000 bytes and of 1472: the bounds are the port's MTU and the large ping.
+    { verdict: 'silent-blackhole', cause: 'no-ptb', proto: 'icmp', between: ['bridge-port-g1-eth0', 'bridge-port-g2-eth0'], pathMtu: 1500 },
+  ],
   'nested-containers': { verdict: 'ptb-not-honored', mtu: 1450, proto: 'tcp' },
-  overlay: { verdict: 'silent-blackhole', cause: 'no-ptb', proto: 'tcp' },
+  // Either side of the nodes: the pods' full-size packets never reach the other pod, their 1000-byte pings do (1450 fits).
+  overlay: [
+    { verdict: 'silent-blackhole', cause: 'no-ptb', proto: 'tcp', between: ['overlay-p1-eth0', 'overlay-p2-eth0'], pathMtu: 1450 },
+    { verdict: 'silent-blackhole', cause: 'no-ptb', proto: 'icmp', between: ['overlay-p1-eth0', 'overlay-p2-eth0'], pathMtu: 1450 },
+  ],
   ipv6: { verdict: 'ptb-honored', hop: '2001:db8:1::1', mtu: 1500, proto: 'tcp' },
   'mss-clamp': { verdict: 'ok', proto: 'tcp', note: /MSS rewritten on the path/ },
   'bridge-restart': 'no-trouble',
@@ -107,18 +129,21 @@ function judgeCapture(sc: Scenario, files: string[]): void {
     expect(a.verdicts.filter((v) => TROUBLE.has(v.verdict)).map((v) => v.verdict)).toEqual([]);
     return;
   }
-  const w = want!;
-  const match = a.verdicts.find(
-    (v) =>
-      v.flow.proto === w.proto &&
-      v.verdict === w.verdict &&
-      (w.cause === undefined || v.cause === w.cause) &&
-      (w.hop === undefined || v.where.hop === w.hop) &&
-      (w.mtu === undefined || v.mtu === w.mtu) &&
-      (w.note === undefined || (v.notes as string[]).some((n) => w.note!.test(n))),
-  );
-  const seen = a.verdicts.map((v) => ({ verdict: v.verdict, cause: v.cause, flow: v.flow, where: v.where, mtu: v.mtu, notes: v.notes }));
-  expect(match, `expected ${JSON.stringify({ ...w, note: w.note?.source })} among ${JSON.stringify(seen)}`).toBeDefined();
+  const seen = a.verdicts.map((v) => ({ verdict: v.verdict, cause: v.cause, flow: v.flow, where: v.where, mtu: v.mtu, bounds: v.bounds, notes: v.notes }));
+  for (const w of Array.isArray(want) ? want : [want!]) {
+    const match = a.verdicts.find(
+      (v) =>
+        v.flow.proto === w.proto &&
+        v.verdict === w.verdict &&
+        (w.cause === undefined || v.cause === w.cause) &&
+        (w.hop === undefined || v.where.hop === w.hop) &&
+        (w.mtu === undefined || v.mtu === w.mtu) &&
+        (w.note === undefined || (v.notes as string[]).some((n) => w.note!.test(n))) &&
+        (w.between === undefined || (v.where.netns === w.between[0] && v.where.next?.netns === w.between[1])) &&
+        (w.pathMtu === undefined || ((v.bounds?.largestOk ?? 0) <= w.pathMtu && (v.bounds?.smallestLost ?? 0) > w.pathMtu)),
+    );
+    expect(match, `expected ${JSON.stringify({ ...w, note: w.note?.source })} among ${JSON.stringify(seen)}`).toBeDefined();
+  }
 }
 
 kernelDescribe(
