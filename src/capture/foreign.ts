@@ -98,6 +98,8 @@ export interface ForeignPacket {
   ifIndex: number;
   /** The kernel's ifindex from a LINUX_SLL2 header (`tcpdump -i any`), else 0. */
   sllIfIndex: number;
+  /** The outermost VLAN tag's id (802.1Q, 802.1ad, 0x9100), 0 when untagged. */
+  vlan: number;
   linkType: number;
   /** pcapng epb_flags inbound/outbound, else the SLL/SLL2 packet type (4 outgoing; 0-3 incoming), else null. */
   dir: Direction;
@@ -702,10 +704,12 @@ export class ForeignCaptureReader implements Iterable<ForeignPacket> {
         return null;
       }
     }
+    let vlan = 0;
     if (type !== 0) {
       // VLAN tags (802.1Q, 802.1ad, and the old QinQ 0x9100), outermost first.
       for (let tags = 0; (type === 0x8100 || type === 0x88a8 || type === 0x9100) && tags < MAX_TAGS; tags++) {
         if (capLen < off + 4) return this.short();
+        if (tags === 0) vlan = ((b[o + off]! << 8) | b[o + off + 1]!) & 0xfff;
         type = (b[o + off + 2]! << 8) | b[o + off + 3]!;
         off += 4;
       }
@@ -722,6 +726,7 @@ export class ForeignCaptureReader implements Iterable<ForeignPacket> {
       iface: iface.name,
       ifIndex: iface.index,
       sllIfIndex: sllIf,
+      vlan,
       linkType: lt,
       dir,
       l3: b.subarray(o + off, o + capLen),

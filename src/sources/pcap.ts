@@ -556,7 +556,21 @@ export class PcapSource implements Source {
 
   /** An event's first fields; `flags` is set last, where the contract has it (eventJson's order). */
   private base(kind: EventJson['kind'], ts: number, point: Point, p: ForeignPacket): EventJson {
-    return { type: 'event', kind, ts, netns: point.netns, iface: point.iface, dir: p.dir } as EventJson;
+    return { type: 'event', kind, ts, netns: point.netns, iface: PcapSource.ifaceOf(point, p), dir: p.dir } as EventJson;
+  }
+
+  /**
+   * The interface a packet crossed: a cooked capture of every interface
+   * (`tcpdump -i any`, SLL2) names it by the kernel's ifindex, which is all
+   * the file says of it; else the capture point's own interface.
+   */
+  private static ifaceOf(point: Point, p: ForeignPacket): string {
+    return p.sllIfIndex ? `if${p.sllIfIndex}` : point.iface;
+  }
+
+  /** The packet's VLAN id, where the contract has it: after len/mss/timeouts, before inner and encap. */
+  private static tagged(ev: EventJson, p: ForeignPacket): void {
+    if (p.vlan) ev.vlan = p.vlan;
   }
 
   private ptb(point: Point, p: ForeignPacket, w: Wire, ts: number): void {
@@ -575,6 +589,7 @@ export class PcapSource implements Source {
     }
     if (r.ptbMtu) ev.mtu = r.ptbMtu;
     if (r.len) ev.len = r.len;
+    PcapSource.tagged(ev, p);
     const q = r.inner;
     if (q) ev.inner = inner(q);
     if (r.encap) ev.encap = encapJson(r.encap);
@@ -730,6 +745,7 @@ export class PcapSource implements Source {
   private syn(point: Point, p: ForeignPacket, w: Wire, ts: number, rec: FlowRec, d: number, seq: number): void {
     const r = describe(p.l3, w, 'syn');
     const synAck = w.ack;
+    const iface = PcapSource.ifaceOf(point, p);
     if (r.mss) rec.mss[d] = r.mss;
     if (!synAck) rec.initiator = d;
     rec.hasSeq[d] = true;
@@ -737,9 +753,9 @@ export class PcapSource implements Source {
     const seen = synAck ? rec.synAck : rec.syn;
     if (seen) {
       seen.last = r.mss;
-      seen.lastIface = point.iface;
-    } else if (synAck) rec.synAck = { first: r.mss, firstIface: point.iface, last: r.mss, lastIface: point.iface };
-    else rec.syn = { first: r.mss, firstIface: point.iface, last: r.mss, lastIface: point.iface };
+      seen.lastIface = iface;
+    } else if (synAck) rec.synAck = { first: r.mss, firstIface: iface, last: r.mss, lastIface: iface };
+    else rec.syn = { first: r.mss, firstIface: iface, last: r.mss, lastIface: iface };
     if (synAck) {
       point.traffic.synAcks++;
       this.totals.synAcks++;
@@ -750,6 +766,7 @@ export class PcapSource implements Source {
     const ev = this.own('syn', ts, point, p, rec, d);
     if (r.len) ev.len = r.len;
     ev.mss = r.mss;
+    PcapSource.tagged(ev, p);
     if (r.encap) ev.encap = encapJson(r.encap);
     ev.flow = this.state(rec, d);
     ev.flags = flagList(r.flags);
@@ -777,6 +794,7 @@ export class PcapSource implements Source {
   private size(point: Point, p: ForeignPacket, w: Wire, ts: number, rec: FlowRec, d: number, len: number, gso: boolean): void {
     const ev = this.own('size', ts, point, p, rec, d);
     ev.len = len;
+    PcapSource.tagged(ev, p);
     const encap = this.encapOf(p, w);
     if (encap) ev.encap = encap;
     ev.flow = this.state(rec, d);
@@ -796,6 +814,7 @@ export class PcapSource implements Source {
     ev.len = len;
     ev.mss = mss;
     ev.timeouts = rec.rtxCount[d]!;
+    PcapSource.tagged(ev, p);
     const encap = this.encapOf(p, w);
     if (encap) ev.encap = encap;
     ev.flow = this.state(rec, d);

@@ -97,7 +97,7 @@ describe('pcap', () => {
     expect(be.packets[0]!.tsUs).toBe(1_600_000_000_000_042);
   });
 
-  it('VLAN and QinQ tags (0x8100, 0x88a8 + 0x8100, 0x9100 + 0x8100) are stripped', () => {
+  it('VLAN and QinQ tags (0x8100, 0x88a8 + 0x8100, 0x9100 + 0x8100) are stripped, the outermost id kept', () => {
     const p = tcp4();
     const bytes = pcap({ linkType: LINKTYPE.EN10MB }, [
       { sec: 1, frac: 0, data: ethernet(p, [[0x8100, 100]]) },
@@ -112,6 +112,7 @@ describe('pcap', () => {
       [6, 22],
     ]);
     expect(packets[1]!.l3.equals(p)).toBe(true);
+    expect(packets.map((x) => x.vlan)).toEqual([100, 10, 10]);
     expect(stats.nonIp).toBe(1);
   });
 
@@ -127,7 +128,7 @@ describe('pcap', () => {
     const p = tcp4();
     const tagged = Buffer.concat([Buffer.from([0, 100, 0x08, 0x00]), p]); // TCI 100, then IPv4
     const { packets } = read(pcap({ linkType: LINKTYPE.LINUX_SLL }, [{ sec: 1, frac: 0, data: sll(tagged, 0, 0x8100) }]));
-    expect(packets[0]).toMatchObject({ l3Proto: 4, l3Offset: 20, dir: 'ingress' });
+    expect(packets[0]).toMatchObject({ l3Proto: 4, l3Offset: 20, dir: 'ingress', vlan: 100 });
     expect(packets[0]!.l3.equals(p)).toBe(true);
   });
 

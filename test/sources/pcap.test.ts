@@ -15,7 +15,7 @@ import type { VerdictJson } from '../../src/contract/verdict.js';
 import { Session } from '../../src/session.js';
 import { PcapSource, type PcapSourceOptions } from '../../src/sources/pcap.js';
 import { hopByHop, ipv4, ipv6, PROTO, tcp } from '../helpers/packets.js';
-import { epb, idb, pcap, shb, sll2 } from '../helpers/pcap-files.js';
+import { epb, ethernet, idb, pcap, shb, sll2 } from '../helpers/pcap-files.js';
 import { CLIENT, CLIENT6, data, handshake, ptb, ROUTER, ROUTER6, segment, SERVER, SERVER6, type Timed } from '../helpers/tcp-flows.js';
 
 const T0 = 1_700_000_000; // seconds
@@ -292,6 +292,28 @@ describe('PcapSource', () => {
     ]);
     const rtx = r.of('retransmit');
     expect(rtx.map((x) => [x.dir, x.timeouts])).toEqual([['ingress', 1]]);
+  });
+
+  it('SLL2: events name the interface by the kernel ifindex the file gives, so an MSS clamped on the way through shows where', () => {
+    const frame = (ms: number, p: Buffer, pkttype: number, ifindex: number) => ({ sec: T0, frac: ms * 1000, data: sll2(p, pkttype, ifindex) });
+    const [syn] = handshake(0, CLIENT, SERVER, { client: 1460, server: 1460 });
+    const clamped = handshake(0, CLIENT, SERVER, { client: 1400, server: 1460 })[0]!;
+    const r = analyze([['any.pcap', pcap({ linkType: LINKTYPE.LINUX_SLL2 }, [frame(1, syn!.packet, 0, 3), frame(1.1, clamped.packet, 4, 5)])]]);
+    expect(r.of('syn').map((e) => [e.netns, e.iface, e.dir, e.mss])).toEqual([
+      ['any', 'if3', 'ingress', 1460],
+      ['any', 'if5', 'egress', 1400],
+    ]);
+    expect(r.of('syn')[1]!.flow).toMatchObject({ syn: { first: 1460, firstIface: 'if3', last: 1400, lastIface: 'if5' } });
+  });
+
+  it('a VLAN-tagged frame: its id on the event, where live puts it (before inner)', () => {
+    const big = data(SERVER, CLIENT, 5000, 9000);
+    const bytes = pcap({ linkType: LINKTYPE.EN10MB }, [{ sec: T0, frac: 10_000, data: ethernet(ptb(ROUTER, big, 1500), [[0x8100, 42]]) }]);
+    const [ev] = analyze([['tagged.pcap', bytes]]).of('ptb');
+    expect(ev!.vlan).toBe(42);
+    const keys = Object.keys(ev!);
+    expect(keys.indexOf('vlan')).toBeGreaterThan(keys.indexOf('len'));
+    expect(keys.indexOf('vlan')).toBeLessThan(keys.indexOf('inner'));
   });
 
   it('reads up to the damage of a truncated file', () => {
