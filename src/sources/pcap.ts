@@ -132,6 +132,8 @@ interface FlowRec {
   /** The sequence number after the highest sent, per direction (valid with hasSeq). */
   next: [number, number];
   hasSeq: [boolean, boolean];
+  /** Routers between each direction's sender and this point, from its first packet's TTL (-1: none seen yet). */
+  hops: [number, number];
   /** The last segment resent (its first sequence number) and how many times in a row. */
   rtxSeq: [number, number];
   rtxCount: [number, number];
@@ -178,6 +180,11 @@ interface Input {
 
 const u16 = (b: Buffer, o: number) => (b[o]! << 8) | b[o + 1]!;
 const u32 = (b: Buffer, o: number) => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+/** Routers a packet crossed, from its TTL or hop limit: down from the next initial value senders use (32, 64, 128, 255). */
+function hopsFrom(ttl: number): number {
+  return (ttl <= 32 ? 32 : ttl <= 64 ? 64 : ttl <= 128 ? 128 : 255) - ttl;
+}
+
 /** a before b in sequence space (RFC 1982). */
 const before = (a: number, b: number) => ((a - b) | 0) < 0;
 
@@ -476,6 +483,7 @@ export class PcapSource implements Source {
       largest: [0, 0],
       next: [0, 0],
       hasSeq: [false, false],
+      hops: [-1, -1],
       rtxSeq: [0, 0],
       rtxCount: [0, 0],
       rtxLarge: [false, false],
@@ -532,7 +540,23 @@ export class PcapSource implements Source {
     const dst = buf.toString('latin1', a.dst, a.dst + a.n);
     const key = PcapSource.key(point, w.proto, src, w.sport, dst, w.dport);
     const rec = this.lookup(key) ?? this.create(key, point, w, buf, src, ts, src < dst || (src === dst && w.sport <= w.dport));
-    return { rec, d: rec.aRaw === src && rec.aPort === w.sport ? 0 : 1 };
+    const d = rec.aRaw === src && rec.aPort === w.sport ? 0 : 1;
+    if (rec.hops[d]! < 0) rec.hops[d] = hopsFrom(buf[w.ip + (w.family === 4 ? 8 : 7)]!);
+    return { rec, d };
+  }
+
+  /**
+   * A packet's direction at its capture point: the file's word (pcapng
+   * flags, a cooked capture's packet type), else the TTLs': one that left
+   * its sender's host with no router since, where the other way's packets
+   * crossed routers, is leaving this host (egress), the other way arriving.
+   */
+  private static dirOf(rec: FlowRec, d: number, p: ForeignPacket): EventJson['dir'] {
+    if (p.dir !== null) return p.dir;
+    const mine = rec.hops[d]!;
+    const theirs = rec.hops[1 - d]!;
+    if (mine < 0 || theirs < 0 || (mine > 0) === (theirs > 0)) return null;
+    return mine === 0 ? 'egress' : 'ingress';
   }
 
   /** The flow state an event of direction d of rec carries (the kernel's, as a capture point knows it). */
@@ -658,8 +682,13 @@ export class PcapSource implements Source {
     }
 
     // One segment's size: more payload than the other end's MSS allows is GSO (a capture on the
-    // sending host). The MSS counts no TCP options (RFC 6691): a segment carries MSS less those.
-    const mss = rec.mss[1 - d]!;
+    // sending host) or GRO (on the receiving one). The MSS counts no TCP options (RFC 6691): a
+    // segment carries MSS less those. The other end's SYN as it left shows what the sender got
+    // only where no router stands between the sender and this point and could have clamped it
+    // on the way: farther from the sender than from the other end, the smaller of the two MSS
+    // this point saw bounds the sender's segments (a clamp rewrites both ways, and a sender also
+    // caps its segments by its own MTU, which its own SYN tells).
+    const mss = rec.hops[d]! > rec.hops[1 - d]! && rec.mss[d] ? Math.min(rec.mss[d]!, rec.mss[1 - d]! || Infinity) : rec.mss[1 - d]!;
     const segData = mss ? Math.max(1, mss - (tcpHdr - 20)) : MAX_SEGMENT_PAYLOAD;
     const gso = payload > segData;
     const segPayload = gso ? (mss ? segData : 0) : payload; // 0: GSO of a segment size not known
@@ -776,6 +805,7 @@ export class PcapSource implements Source {
   /** An event about the packet's own flow, in direction d: its endpoints from the flow. */
   private own(kind: EventJson['kind'], ts: number, point: Point, p: ForeignPacket, rec: FlowRec, d: number): EventJson {
     const ev = this.base(kind, ts, point, p);
+    ev.dir = PcapSource.dirOf(rec, d, p);
     ev.src = rec.addr[d];
     ev.dst = rec.addr[1 - d];
     ev.sport = rec.port[d];

@@ -66,3 +66,16 @@ export function handshake(ms: number, client: Peer, server: Peer, mss: { client:
     { ms: ms + 2, packet: segment(client, server, { seq: 1000 }) },
   ];
 }
+
+/** An IPv4 packet as it arrives after `routers` routers: its TTL down from 64 that many, the header checksum made again. */
+export function afterRouters(packet: Buffer, routers: number): Buffer {
+  const p = Buffer.from(packet);
+  p[8] = 64 - routers;
+  p.writeUInt16BE(0, 10);
+  const hdr = (p[0]! & 0xf) * 4;
+  let sum = 0;
+  for (let i = 0; i < hdr; i += 2) sum += p.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  p.writeUInt16BE(~sum & 0xffff, 10);
+  return p;
+}

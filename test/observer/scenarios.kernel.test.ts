@@ -144,6 +144,11 @@ function judgeCapture(sc: Scenario, files: string[]): void {
     );
     expect(match, `expected ${JSON.stringify({ ...w, note: w.note?.source })} among ${JSON.stringify(seen)}`).toBeDefined();
   }
+  // A healthy traffic is healthy from every point alone too (the server's side of a clamp sees its peer's segments merged).
+  if (!Array.isArray(want) && want!.verdict === 'ok') {
+    expect(a.verdicts.filter((v) => TROUBLE.has(v.verdict)).map((v) => v.verdict)).toEqual([]);
+    for (const f of files) expect(analyzed([f]).verdicts.filter((v) => TROUBLE.has(v.verdict)).map((v) => `${f}: ${v.verdict}`)).toEqual([]);
+  }
 }
 
 kernelDescribe(

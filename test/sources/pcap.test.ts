@@ -16,7 +16,7 @@ import { Session } from '../../src/session.js';
 import { PcapSource, type PcapSourceOptions } from '../../src/sources/pcap.js';
 import { hopByHop, ipv4, ipv6, PROTO, tcp } from '../helpers/packets.js';
 import { epb, ethernet, idb, pcap, shb, sll2 } from '../helpers/pcap-files.js';
-import { CLIENT, CLIENT6, data, handshake, ptb, ROUTER, ROUTER6, segment, SERVER, SERVER6, type Timed } from '../helpers/tcp-flows.js';
+import { afterRouters, CLIENT, CLIENT6, data, handshake, ptb, ROUTER, ROUTER6, segment, SERVER, SERVER6, type Timed } from '../helpers/tcp-flows.js';
 
 const T0 = 1_700_000_000; // seconds
 const dir = mkdtempSync(join(tmpdir(), 'pmtu-pcap-source-'));
@@ -314,6 +314,27 @@ describe('PcapSource', () => {
     const keys = Object.keys(ev!);
     expect(keys.indexOf('vlan')).toBeGreaterThan(keys.indexOf('len'));
     expect(keys.indexOf('vlan')).toBeLessThan(keys.indexOf('inner'));
+  });
+
+  it("the server's own capture behind a router that clamped the MSS: the client's merged segments are of the clamped size and arrived (TTLs say which way), no black hole", () => {
+    // The router between clamped both SYNs to 1460; the server's SYN-ACK is seen here as it left, 8960.
+    const far = (x: Timed): Timed => ({ ...x, packet: afterRouters(x.packet, 2) });
+    const [syn, synAck, ack] = handshake(0, CLIENT, SERVER, { client: 1460, server: 8960 });
+    const merged = (ms: number, seq: number) => far({ ms, packet: data(CLIENT, SERVER, seq, 7300) }); // GRO of 5 segments of 1460
+    const r = analyze([
+      [
+        'server.pcap',
+        rawPcap([far(syn!), synAck!, far(ack!), merged(10, 1000), merged(11, 8260), merged(12, 15520), merged(300, 1000), merged(900, 1000), merged(2100, 1000)]),
+      ],
+    ]);
+    expect(r.of('syn').map((e) => e.dir)).toEqual([null, 'egress']);
+    expect(r.of('size').map((e) => [e.len, e.dir, e.flags])).toEqual([[1500, 'ingress', ['df', 'gso']]]);
+    expect(r.of('retransmit').map((e) => [e.len, e.timeouts])).toEqual([
+      [1500, 1],
+      [1500, 2],
+      [1500, 3],
+    ]);
+    expect(r.verdicts.map((v) => v.verdict)).not.toContain('silent-blackhole');
   });
 
   it('reads up to the damage of a truncated file', () => {
