@@ -229,8 +229,9 @@ const LONGEST = (d: DropFact) => d.len;
 const NARROWEST = (s: SynFact) => -s.ifMtu;
 const NARROWEST_STATE = (k: KernelFact) => -k.state.minMtu!.mtu;
 
-function at(f: Fact): string {
-  return `${f.netns || '?'}/${f.iface || '?'}`;
+/** Where a fact was seen, as a person reads it: a capture point without an interface name of its own (a pcap's file name) once. */
+function at(f: { netns: string; iface: string }): string {
+  return f.netns && f.netns === f.iface ? f.netns : `${f.netns || '?'}/${f.iface || '?'}`;
 }
 
 function endpoint(addr: string, port: number): string {
@@ -1031,7 +1032,7 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
     v.bounds = { largestOk: g.passedLargest || null, smallestLost: g.smallest };
     ev.push(evidence('lost', g, lostText(g, true)));
     v.notes.push(
-      `lost between the capture points ${pointName(g)} and ${pointName(g.next)}: a router or bridge port between them drops packets of ${g.smallest} bytes and more and sends no PTB (none seen)`,
+      `lost between the capture points ${at(g)} and ${at(g.next)}: a router or bridge port between them drops packets of ${g.smallest} bytes and more and sends no PTB (none seen)`,
     );
   } else {
     const hole = blackhole(flow);
@@ -1098,14 +1099,9 @@ function lostBetween(flow: Flow): { fact: LostFact; sized: boolean } {
   return { fact, sized: sizeDependent(fact) };
 }
 
-/** A capture point as a person reads it: once when it has no interface name of its own. */
-function pointName(p: { netns: string; iface: string }): string {
-  return p.netns === p.iface ? p.netns : `${p.netns}/${p.iface}`;
-}
-
 function lostText(g: LostFact, sized: boolean): string {
   const sizes = g.smallest === g.largest ? `${g.smallest}` : `${g.smallest}-${g.largest}`;
-  const what = `${g.count === 1 ? 'a packet' : `${g.count} packets`} of ${sizes} bytes${g.df === g.count ? ' (DF)' : ''} from ${g.src} seen at ${pointName(g)} never reached ${pointName(g.next)}`;
+  const what = `${g.count === 1 ? 'a packet' : `${g.count} packets`} of ${sizes} bytes${g.df === g.count ? ' (DF)' : ''} from ${g.src} seen at ${at(g)} never reached ${at(g.next)}`;
   if (!sized && g.passedLargest >= g.smallest) return `${what}, while packets as large (up to ${g.passedLargest} bytes) did: plain loss, not an MTU problem`;
   return g.passed ? `${what}, while ${g.passed} of up to ${g.passedLargest} bytes did` : what;
 }
