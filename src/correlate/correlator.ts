@@ -4,7 +4,7 @@
 // out-of-order and duplicate events change nothing, and live runs, replays
 // and tests agree.
 
-import type { CorrelatorEvent, EventJson, RouteEventJson } from '../contract/event.js';
+import type { CorrelatorEvent, EventJson, LostJson, RouteEventJson } from '../contract/event.js';
 import type { EvidenceJson, FlowJson, VerdictJson } from '../contract/verdict.js';
 import { protoName, type FlowStateJson, type MssSeenJson } from '../contract/event.js';
 import { encapOverhead, ENCAP_NAMES, TCP_IP_HEADERS, tunnelOfFlow, tunnelProto } from '../net/encap.js';
@@ -148,15 +148,10 @@ interface RouteFact {
   fromCapture: boolean;
 }
 /** Packets of the flow from `src` seen at one capture point (netns, iface) that never reached the next (`lost` events, analyze). */
-interface LostFact extends Fact {
+interface LostFact extends Fact, Omit<LostJson, 'netns' | 'iface'> {
   src: string;
+  /** The point the packets never reached (the event's `lost.netns`, `lost.iface`). */
   next: { netns: string; iface: string };
-  count: number;
-  smallest: number;
-  largest: number;
-  df: number;
-  passed: number;
-  passedLargest: number;
 }
 
 /** The fact stored under a key. */
