@@ -245,9 +245,14 @@ interface FactKinds {
   kernel: KernelFact;
 }
 
-/** What a flow without facts of a kind reads: shared, never written (writes go through putFact). */
-const NO_FACTS: readonly never[] = Object.freeze([]);
-const NO_NOTES: readonly string[] = Object.freeze([]);
+/**
+ * What a flow without facts of a kind reads: shared, never written (writes go
+ * through putFact; readonly keeps the rest out). Not frozen: V8 runs a for-of
+ * over a frozen array through the generic iterator, ~90 bytes of garbage a
+ * loop, and judge() loops over a flow's empty kinds on every event.
+ */
+const NO_FACTS: readonly never[] = [];
+const NO_NOTES: readonly string[] = [];
 
 interface Flow extends TableEntry {
   /** Its place in the order flows were made in: verdicts() lists them so (a Map's order, once). */
@@ -818,6 +823,10 @@ function evidence(kind: string, f: Fact, what: string): EvidenceJson {
 
 const MAX_EVIDENCE = 8;
 
+function synEvidence(s: SynFact): EvidenceJson {
+  return evidence('syn', s, flat([s.synAck ? 'SYN-ACK' : 'SYN', ' ', s.dir ?? '', ' from ', s.src, ', MSS ', s.mss]));
+}
+
 /** The verdict a flow's facts support, most serious first. */
 function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
   const v: VerdictJson = {
@@ -877,7 +886,7 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
     );
   }
 
-  const quotedTunnel = ptbs.find((p) => p.tunnel)?.tunnel;
+  const quotedTunnel = ptbs.length ? ptbs.find((p) => p.tunnel)?.tunnel : undefined;
   if (quotedTunnel && lowest !== null) {
     v.notes.push(
       `the PTB quotes the ${ENCAP_NAMES[quotedTunnel.type]} packet (${quotedTunnel.src} -> ${quotedTunnel.dst}) that carried this flow: ` +
@@ -886,7 +895,7 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
   }
 
   // A PTB dropped where it was made never left: the router is silent.
-  const stillborn = ptbDrop && ptbs.find((p) => p.kind === 'ptb-sent' && p.netns === ptbDrop.netns);
+  const stillborn = ptbDrop && firstPtbIn(ptbs, ptbDrop.netns, 'ptb-sent');
   if (ptbDrop && stillborn) {
     v.verdict = 'silent-blackhole';
     v.cause = ptbDrop.reason === 'NETFILTER_DROP' ? 'firewall' : ptbDrop.reason.toLowerCase();
@@ -944,7 +953,7 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
   } else if (ptbs.length && unlearned && !learned) {
     v.verdict = 'ptb-dropped';
     v.cause = 'not-applied';
-    v.where = { netns: unlearned.netns, iface: ptbs.find((p) => p.netns === unlearned.netns)?.iface ?? null, hop };
+    v.where = { netns: unlearned.netns, iface: firstPtbIn(ptbs, unlearned.netns)?.iface ?? null, hop };
     v.mtu = advertised;
     v.notes.push(`the PTB reached ${unlearned.netns} but its kernel has no cached MTU for ${unlearned.dst}; no drop of it was seen`);
   } else if (ptbs.length && !learned && (ignored = notHonored(flow))) {
@@ -1023,16 +1032,34 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
   }
 
   const syns = ordered(flow.syns);
-  for (let i = 0; i < syns.length && i < 2; i++) {
-    const s = syns[i]!;
-    if (ev.length < MAX_EVIDENCE) ev.push(evidence('syn', s, flat([s.synAck ? 'SYN-ACK' : 'SYN', ' ', s.dir ?? '', ' from ', s.src, ', MSS ', s.mss])));
+  if (!ev.length) {
+    // Most verdicts' evidence is a SYN or two alone: a list made at its size, not grown and copied.
+    if (syns.length === 1) v.evidence = [synEvidence(syns[0]!)];
+    else if (syns.length > 1) v.evidence = [synEvidence(syns[0]!), synEvidence(syns[1]!)];
+  } else {
+    for (let i = 0; i < syns.length && i < 2; i++) {
+      if (ev.length < MAX_EVIDENCE) ev.push(synEvidence(syns[i]!));
+    }
+    // A copy of just the size it is (the pushed-to list has room for 17).
+    v.evidence = ev.slice(0, MAX_EVIDENCE);
   }
   for (const note of mssNotes) v.notes.push(note);
-  // A copy of just the size it is (the pushed-to list has room for 17).
-  v.evidence = ev.slice(0, MAX_EVIDENCE);
   if (v.evidence.length > 1) v.evidence.sort(byTimeThenWhat);
   v.fix = fixFor(v, overhead, capture);
   return v;
+}
+
+/**
+ * The first PTB seen in a namespace (of a kind, when given). A loop, not a
+ * closure: one capturing judge()'s variables would make judge() allocate
+ * their context on every call, most of which never get here.
+ */
+function firstPtbIn(ptbs: readonly PtbFact[], netns: string, kind?: PtbFact['kind']): PtbFact | undefined {
+  for (let i = 0; i < ptbs.length; i++) {
+    const p = ptbs[i]!;
+    if (p.netns === netns && (kind === undefined || p.kind === kind)) return p;
+  }
+  return undefined;
 }
 
 function byTimeThenWhat(a: EvidenceJson, b: EvidenceJson): number {
