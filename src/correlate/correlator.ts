@@ -823,8 +823,15 @@ function evidence(kind: string, f: Fact, what: string): EvidenceJson {
 
 const MAX_EVIDENCE = 8;
 
+/** The parts of a SYN's evidence text, refilled for each one: most verdicts have one, so no list is made for it. */
+const SYN_TEXT: (string | number)[] = ['', ' ', '', ' from ', '', ', MSS ', 0];
+
 function synEvidence(s: SynFact): EvidenceJson {
-  return evidence('syn', s, flat([s.synAck ? 'SYN-ACK' : 'SYN', ' ', s.dir ?? '', ' from ', s.src, ', MSS ', s.mss]));
+  SYN_TEXT[0] = s.synAck ? 'SYN-ACK' : 'SYN';
+  SYN_TEXT[2] = s.dir ?? '';
+  SYN_TEXT[4] = s.src;
+  SYN_TEXT[6] = s.mss;
+  return evidence('syn', s, flat(SYN_TEXT));
 }
 
 /** The verdict a flow's facts support, most serious first. */
