@@ -285,7 +285,12 @@ interface Flow extends TableEntry {
    * verdicts() is asked.
    */
   verdict: VerdictJson | undefined;
-  judgedTs: number;
+  /**
+   * judgedTs, when it is not lastTs (an event older than the flow's latest).
+   * Mostly it is: a number of its own takes the flow 16 bytes more (V8 boxes
+   * a double held in a field), undefined none.
+   */
+  judgedTs: number | undefined;
 }
 
 /**
@@ -315,13 +320,13 @@ function newFlow(shown: FlowJson, ts: number, seq: number): Flow {
     routes: NO_FACTS,
     kernel: NO_FACTS,
     verdict: undefined,
-    judgedTs: ts,
+    judgedTs: undefined,
   };
 }
 
 /** The verdict push() last returned, kept from now on. */
 function currentVerdict(flow: Flow, capture: boolean): VerdictJson {
-  return (flow.verdict ??= judge(flow, flow.judgedTs, capture));
+  return (flow.verdict ??= judge(flow, flow.judgedTs ?? flow.lastTs, capture));
 }
 
 /** Stores a fact of a kind under its key (see put); the first one makes the list, of just that one (an empty list would take room for 17). */
@@ -503,7 +508,7 @@ export class Correlator {
       return NO_VERDICTS;
     }
     flow.verdict = undefined;
-    flow.judgedTs = ev.ts;
+    flow.judgedTs = ev.ts === flow.lastTs ? undefined : ev.ts;
     return [next];
   }
 
@@ -548,7 +553,7 @@ export class Correlator {
   verdictCounts(): { verdict: VerdictJson['verdict']; cause: string | null; flows: number }[] {
     const counts = new Map<string, { verdict: VerdictJson['verdict']; cause: string | null; flows: number }>();
     for (const f of this.flows.oldestFirst()) {
-      const v = f.verdict ?? judge(f, f.judgedTs, this.capture);
+      const v = f.verdict ?? judge(f, f.judgedTs ?? f.lastTs, this.capture);
       const key = `${v.verdict}|${v.cause ?? ''}`;
       const c = counts.get(key);
       if (c) c.flows++;
