@@ -253,9 +253,14 @@ interface FactKinds {
   lost: LostFact;
 }
 
-/** What a flow without facts of a kind reads: shared, never written (writes go through putFact). */
-const NO_FACTS: readonly never[] = Object.freeze([]);
-const NO_NOTES: readonly string[] = Object.freeze([]);
+/**
+ * What a flow without facts of a kind reads: shared, never written (writes go
+ * through putFact; readonly keeps the rest out). Not frozen: V8 runs a for-of
+ * over a frozen array through the generic iterator, ~90 bytes of garbage a
+ * loop, and judge() loops over a flow's empty kinds on every event.
+ */
+const NO_FACTS: readonly never[] = [];
+const NO_NOTES: readonly string[] = [];
 
 interface Flow extends TableEntry {
   /** Its place in the order flows were made in: verdicts() lists them so (a Map's order, once). */
@@ -289,7 +294,12 @@ interface Flow extends TableEntry {
    * verdicts() is asked.
    */
   verdict: VerdictJson | undefined;
-  judgedTs: number;
+  /**
+   * judgedTs, when it is not lastTs (an event older than the flow's latest).
+   * Mostly it is: a number of its own takes the flow 16 bytes more (V8 boxes
+   * a double held in a field), undefined none.
+   */
+  judgedTs: number | undefined;
 }
 
 /**
@@ -320,13 +330,64 @@ function newFlow(shown: FlowJson, ts: number, seq: number): Flow {
     kernel: NO_FACTS,
     lost: NO_FACTS,
     verdict: undefined,
-    judgedTs: ts,
+    judgedTs: undefined,
   };
+}
+
+/** The fields recycledFlow() sets: all of a flow's (each named: a new kind of fact is a new field to set). */
+type RecycledFields =
+  | keyof TableEntry
+  | 'seq'
+  | 'lastTs'
+  | 'shown'
+  | 'initiatorKnown'
+  | 'ptbs'
+  | 'ptbDrops'
+  | 'tooBig'
+  | 'l2'
+  | 'decapDrops'
+  | 'sizes'
+  | 'syns'
+  | 'retransmits'
+  | 'routes'
+  | 'kernel'
+  | 'lost'
+  | 'verdict'
+  | 'judgedTs';
+/** A field added to Flow fails to compile here until recycledFlow() sets it too (and RecycledFields lists it). */
+type AllFlowFieldsRecycled<Left extends never = Exclude<keyof Flow, RecycledFields>> = Left;
+
+/** An evicted flow's object made the new flow newFlow() would make: nothing of the old one left. */
+function recycledFlow(f: Flow, shown: FlowJson, ts: number, seq: number): Flow {
+  const w = f as { -readonly [K in keyof Flow]: Flow[K] };
+  w.endpoints = shown;
+  w.hash = 0;
+  w.nextInBucket = undefined;
+  w.older = undefined;
+  w.newer = undefined;
+  w.seq = seq;
+  w.lastTs = ts;
+  w.shown = shown;
+  w.initiatorKnown = false;
+  w.ptbs = NO_FACTS;
+  w.ptbDrops = NO_FACTS;
+  w.tooBig = NO_FACTS;
+  w.l2 = NO_FACTS;
+  w.decapDrops = NO_FACTS;
+  w.sizes = NO_FACTS;
+  w.syns = NO_FACTS;
+  w.retransmits = NO_FACTS;
+  w.routes = NO_FACTS;
+  w.kernel = NO_FACTS;
+  w.lost = NO_FACTS;
+  w.verdict = undefined;
+  w.judgedTs = undefined;
+  return f;
 }
 
 /** The verdict push() last returned, kept from now on. */
 function currentVerdict(flow: Flow, capture: boolean): VerdictJson {
-  return (flow.verdict ??= judge(flow, flow.judgedTs, capture));
+  return (flow.verdict ??= judge(flow, flow.judgedTs ?? flow.lastTs, capture));
 }
 
 /** Stores a fact of a kind under its key (see put); the first one makes the list, of just that one (an empty list would take room for 17). */
@@ -483,7 +544,9 @@ export class Correlator {
         this.counters.unmatched++;
         return NO_VERDICTS;
       }
-      flow = newFlow(flowOf(x)!, ev.ts, this.flowsMade++);
+      // A full table's least recent flow goes first: the new one takes its object.
+      const spare = this.makeRoomForFlow();
+      flow = spare ? recycledFlow(spare, flowOf(x)!, ev.ts, this.flowsMade++) : newFlow(flowOf(x)!, ev.ts, this.flowsMade++);
       if (aside) {
         this.unconfirmed.delete(aside);
         this.counters.unmatched -= aside.errors;
@@ -494,7 +557,6 @@ export class Correlator {
           record(flow, e);
         }
       }
-      this.counters.evicted += this.flows.makeRoom(this.maxFlows);
       this.flows.add(flow, hash);
     }
     if (ev.ts > flow.lastTs) flow.lastTs = ev.ts;
@@ -508,7 +570,7 @@ export class Correlator {
       return NO_VERDICTS;
     }
     flow.verdict = undefined;
-    flow.judgedTs = ev.ts;
+    flow.judgedTs = ev.ts === flow.lastTs ? undefined : ev.ts;
     return [next];
   }
 
@@ -528,6 +590,24 @@ export class Correlator {
   /** Whether the flow of these fields (a quoted flow, either way round) is tracked: confirmed() without an event. */
   tracks(src: string, sport: number, dst: string, dport: number, proto: string | number): boolean {
     return this.flows.size > 0 && this.flows.find(this.hashOf(src, sport, dst, dport, proto), src, sport, dst, dport, proto) !== undefined;
+  }
+
+  /**
+   * The table's makeRoom() for one more flow, which returns the last flow to
+   * go: nothing refers to it any more (verdicts carry a flow's `shown`, never
+   * the flow), so the new flow can be made in it. In a full table every new
+   * flow evicts one, and allocating each afresh (in the old generation: V8
+   * pretenures them) with its old one left to mark, sweep and give back took
+   * ~15% of a 1M-flow run.
+   */
+  private makeRoomForFlow(): Flow | undefined {
+    let gone: Flow | undefined;
+    while (this.flows.size >= this.maxFlows && this.flows.size > 0) {
+      gone = this.flows.oldest!;
+      this.flows.delete(gone);
+      this.counters.evicted++;
+    }
+    return gone;
   }
 
   /** endpointsHash(), the last one remembered. */
@@ -553,7 +633,7 @@ export class Correlator {
   verdictCounts(): { verdict: VerdictJson['verdict']; cause: string | null; flows: number }[] {
     const counts = new Map<string, { verdict: VerdictJson['verdict']; cause: string | null; flows: number }>();
     for (const f of this.flows.oldestFirst()) {
-      const v = f.verdict ?? judge(f, f.judgedTs, this.capture);
+      const v = f.verdict ?? judge(f, f.judgedTs ?? f.lastTs, this.capture);
       const key = `${v.verdict}|${v.cause ?? ''}`;
       const c = counts.get(key);
       if (c) c.flows++;
@@ -852,6 +932,17 @@ function evidence(kind: string, f: Fact, what: string): EvidenceJson {
 
 const MAX_EVIDENCE = 8;
 
+/** The parts of a SYN's evidence text, refilled for each one: most verdicts have one, so no list is made for it. */
+const SYN_TEXT: (string | number)[] = ['', ' ', '', ' from ', '', ', MSS ', 0];
+
+function synEvidence(s: SynFact): EvidenceJson {
+  SYN_TEXT[0] = s.synAck ? 'SYN-ACK' : 'SYN';
+  SYN_TEXT[2] = s.dir ?? '';
+  SYN_TEXT[4] = s.src;
+  SYN_TEXT[6] = s.mss;
+  return evidence('syn', s, flat(SYN_TEXT));
+}
+
 /** The verdict a flow's facts support, most serious first. */
 function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
   const v: VerdictJson = {
@@ -912,7 +1003,7 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
     );
   }
 
-  const quotedTunnel = ptbs.find((p) => p.tunnel)?.tunnel;
+  const quotedTunnel = ptbs.length ? ptbs.find((p) => p.tunnel)?.tunnel : undefined;
   if (quotedTunnel && lowest !== null) {
     v.notes.push(
       `the PTB quotes the ${ENCAP_NAMES[quotedTunnel.type]} packet (${quotedTunnel.src} -> ${quotedTunnel.dst}) that carried this flow: ` +
@@ -921,7 +1012,7 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
   }
 
   // A PTB dropped where it was made never left: the router is silent.
-  const stillborn = ptbDrop && ptbs.find((p) => p.kind === 'ptb-sent' && p.netns === ptbDrop.netns);
+  const stillborn = ptbDrop && firstPtbIn(ptbs, ptbDrop.netns, 'ptb-sent');
   if (ptbDrop && stillborn) {
     v.verdict = 'silent-blackhole';
     v.cause = ptbDrop.reason === 'NETFILTER_DROP' ? 'firewall' : ptbDrop.reason.toLowerCase();
@@ -979,7 +1070,7 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
   } else if (ptbs.length && unlearned && !learned) {
     v.verdict = 'ptb-dropped';
     v.cause = 'not-applied';
-    v.where = { netns: unlearned.netns, iface: ptbs.find((p) => p.netns === unlearned.netns)?.iface ?? null, hop };
+    v.where = { netns: unlearned.netns, iface: firstPtbIn(ptbs, unlearned.netns)?.iface ?? null, hop };
     v.mtu = advertised;
     v.notes.push(`the PTB reached ${unlearned.netns} but its kernel has no cached MTU for ${unlearned.dst}; no drop of it was seen`);
   } else if (ptbs.length && !learned && (ignored = notHonored(flow))) {
@@ -1071,13 +1162,18 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
   if (gap && !v.where.next && ev.length < MAX_EVIDENCE) ev.push(evidence('lost', gap.fact, lostText(gap.fact, gap.sized)));
 
   const syns = ordered(flow.syns);
-  for (let i = 0; i < syns.length && i < 2; i++) {
-    const s = syns[i]!;
-    if (ev.length < MAX_EVIDENCE) ev.push(evidence('syn', s, flat([s.synAck ? 'SYN-ACK' : 'SYN', ' ', s.dir ?? '', ' from ', s.src, ', MSS ', s.mss])));
+  if (!ev.length) {
+    // Most verdicts' evidence is a SYN or two alone: a list made at its size, not grown and copied.
+    if (syns.length === 1) v.evidence = [synEvidence(syns[0]!)];
+    else if (syns.length > 1) v.evidence = [synEvidence(syns[0]!), synEvidence(syns[1]!)];
+  } else {
+    for (let i = 0; i < syns.length && i < 2; i++) {
+      if (ev.length < MAX_EVIDENCE) ev.push(synEvidence(syns[i]!));
+    }
+    // A copy of just the size it is (the pushed-to list has room for 17).
+    v.evidence = ev.slice(0, MAX_EVIDENCE);
   }
   for (const note of mssNotes) v.notes.push(note);
-  // A copy of just the size it is (the pushed-to list has room for 17).
-  v.evidence = ev.slice(0, MAX_EVIDENCE);
   if (v.evidence.length > 1) v.evidence.sort(byTimeThenWhat);
   v.fix = fixFor(v, overhead, capture);
   return v;
@@ -1099,6 +1195,19 @@ function lostText(g: LostFact, sized: boolean): string {
   const what = `${g.count === 1 ? 'a packet' : `${g.count} packets`} of ${sizes} bytes${g.df === g.count ? ' (DF)' : ''} from ${g.src} seen at ${at(g)} never reached ${at(g.next)}`;
   if (!sized && g.passedLargest >= g.smallest) return `${what}, while packets as large (up to ${g.passedLargest} bytes) did: plain loss, not an MTU problem`;
   return g.passed ? `${what}, while ${g.passed} of up to ${g.passedLargest} bytes did` : what;
+}
+
+/**
+ * The first PTB seen in a namespace (of a kind, when given). A loop, not a
+ * closure: one capturing judge()'s variables would make judge() allocate
+ * their context on every call, most of which never get here.
+ */
+function firstPtbIn(ptbs: readonly PtbFact[], netns: string, kind?: PtbFact['kind']): PtbFact | undefined {
+  for (let i = 0; i < ptbs.length; i++) {
+    const p = ptbs[i]!;
+    if (p.netns === netns && (kind === undefined || p.kind === kind)) return p;
+  }
+  return undefined;
 }
 
 function byTimeThenWhat(a: EvidenceJson, b: EvidenceJson): number {

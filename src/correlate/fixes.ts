@@ -35,13 +35,12 @@ const KUBERNETES_PTB_POLICY =
  * verdict's places are capture points (analyze), not namespaces to enter.
  */
 export function fixFor(v: VerdictJson, overhead = 0, capture = false): string | null {
+  // Before the closure below is made: most verdicts are these, and suggest nothing.
+  if (v.verdict === 'ok' || v.verdict === 'ptb-honored') return null;
   const { netns, iface, hop } = v.where;
   const mtu = v.mtu;
   const here = (cmd: string): string => (capture ? cmd : inNetns(netns, cmd));
   switch (v.verdict) {
-    case 'ok':
-    case 'ptb-honored':
-      return null;
     case 'ptb-dropped':
       if (v.cause === 'rp_filter') {
         return (

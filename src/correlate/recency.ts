@@ -88,13 +88,23 @@ export class RecencyTable<E extends TableEntry> {
     return undefined;
   }
 
-  /** Adds an entry whose endpoints are in no other, as the most recent; `hash` is their endpointsHash(). */
+  /**
+   * Adds an entry whose endpoints are in no other, as the most recent; `hash` is their endpointsHash().
+   * At the end of its bucket's chain: the oldest entries, which makeRoom() deletes, stay at the front,
+   * where delete() finds them without reading the others (each another flow: a cache miss). The chain
+   * walked here is the one find() just walked for these endpoints.
+   */
   add(e: E, hash: number): void {
     if (this.count >= this.buckets.length) this.grow();
     e.hash = hash;
+    e.nextInBucket = undefined;
     const at = hash & (this.buckets.length - 1);
-    e.nextInBucket = this.buckets[at];
-    this.buckets[at] = e;
+    let last = this.buckets[at];
+    if (!last) this.buckets[at] = e;
+    else {
+      while (last.nextInBucket) last = last.nextInBucket as E;
+      last.nextInBucket = e;
+    }
     this.count++;
     this.linkNewest(e);
   }
@@ -138,11 +148,11 @@ export class RecencyTable<E extends TableEntry> {
     }
   }
 
-  /** Twice the buckets: chains stay about one entry long. */
+  /** Twice the buckets: chains stay about one entry long. Newest first, each put at the front: the oldest lead their chains. */
   private grow(): void {
     const buckets = new Array<E | undefined>(this.buckets.length * 2).fill(undefined);
     const mask = buckets.length - 1;
-    for (let e = this.ring.newer!; e !== this.ring; e = e.newer!) {
+    for (let e = this.ring.older!; e !== this.ring; e = e.older!) {
       e.nextInBucket = buckets[e.hash & mask];
       buckets[e.hash & mask] = e as E;
     }

@@ -209,6 +209,17 @@ describe('bounds on memory', () => {
     expect(c.stats()).toMatchObject({ flows: 10, evicted: 90, events: 100 });
   });
 
+  it.each(ALL)('%s, in a full table: a flow made as one is evicted has none of its facts', (name) => {
+    // Every flow of the stream evicts the one before it (a table of one), whatever it had gathered.
+    const c = new Correlator({ maxFlows: 1 });
+    const events = stream(name);
+    run(events, c);
+    const last = events[events.length - 1]!;
+    const fresh = syn(0, last.ts + 1);
+    expect(c.push(fresh)).toEqual(new Correlator().push(fresh));
+    expect(c.verdicts()).toEqual(run([fresh]).c.verdicts());
+  });
+
   it('forgets flows idle longer than idleMs (event time)', () => {
     const c = new Correlator({ idleMs: 60_000 });
     for (let i = 0; i < 5; i++) c.push(syn(i, 1000));
