@@ -933,13 +933,13 @@ function evidence(kind: string, f: Fact, what: string): EvidenceJson {
 const MAX_EVIDENCE = 8;
 
 /** The parts of a SYN's evidence text, refilled for each one: most verdicts have one, so no list is made for it. */
-const SYN_TEXT: (string | number)[] = ['', ' ', '', ' from ', '', ', MSS ', 0];
+const SYN_TEXT: (string | number)[] = ['', '', ' from ', '', ', MSS ', 0];
 
 function synEvidence(s: SynFact): EvidenceJson {
   SYN_TEXT[0] = s.synAck ? 'SYN-ACK' : 'SYN';
-  SYN_TEXT[2] = s.dir ?? '';
-  SYN_TEXT[4] = s.src;
-  SYN_TEXT[6] = s.mss;
+  SYN_TEXT[1] = s.dir === 'ingress' ? ' ingress' : s.dir === 'egress' ? ' egress' : ''; // none said (a capture): "SYN from"
+  SYN_TEXT[3] = s.src;
+  SYN_TEXT[5] = s.mss;
   return evidence('syn', s, flat(SYN_TEXT));
 }
 
@@ -998,7 +998,7 @@ function judge(flow: Flow, ts: number, capture: boolean): VerdictJson {
         p,
         p.kind === 'ptb-sent'
           ? `generated ${p.count > 1 ? `${p.count} PTBs` : 'a PTB'} to ${p.to} advertising MTU ${p.mtu}${p.mtuIface ? ` (route via ${p.mtuIface})` : ''}`
-          : `PTB ${p.dir ?? ''} from ${p.hop ?? '?'} to ${p.to} advertising MTU ${p.mtu}`,
+          : `PTB${p.dir ? ` ${p.dir}` : ''} from ${p.hop ?? '?'} to ${p.to} advertising MTU ${p.mtu}`,
       ),
     );
   }
