@@ -47,6 +47,9 @@ kernelDescribe(
       const client = await engine.run('client-1', { network: NET, ip: CLIENT_IP, cmd: ['sleep', '300'] });
       const port = await bridgePort(engine, web.pid);
       await run('ip', ['-n', engine.netns, 'link', 'set', 'dev', port, 'mtu', '1500']);
+      // Each segment its own packet: a GSO packet crosses a veth whole, its size unchecked, so whether the
+      // download met a drop depended on how TCP happened to batch its first segments.
+      await run('nsenter', ['-t', String(web.pid), '-n', 'ip', 'link', 'set', 'dev', 'eth0', 'gso_max_segs', '1']);
 
       const live = startLive([]);
       try {
