@@ -169,13 +169,26 @@ static __always_inline void snapshot_kernel_skb(struct pmtu_event *ev, const str
 		ev->snap_len = n;
 }
 
+/*
+ * skb->data's offset from skb->head, for a trusted skb (direct loads, no
+ * helper call per field). Kernels that type these fields as untrusted memory
+ * allow only their difference: the barrier keeps clang from folding it into
+ * a sum with a header offset (pointer + pointer, which the verifier refuses).
+ */
+static __always_inline long skb_data_offset(const struct sk_buff *skb)
+{
+	long off = (long)skb->data - (long)skb->head;
+
+	asm volatile("" : "+r"(off));
+	return off;
+}
+
 /* Bytes from the network header to the end of the packet. */
 static __always_inline __u32 skb_l3_len(const struct sk_buff *skb)
 {
-	/* Callers hold a trusted skb (tp_btf): direct loads, no helper call per field. */
 	__u32 len = skb->len;
 	/* > 0: a link header is still in front; < 0: data was pulled past it. */
-	long before = (long)skb->network_header - (long)(skb->data - skb->head);
+	long before = (long)skb->network_header - skb_data_offset(skb);
 
 	return before < (long)len ? len - before : len;
 }

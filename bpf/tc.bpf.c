@@ -189,7 +189,7 @@ static __always_inline int read_wire(struct __sk_buff *ctx, struct sk_buff *skb,
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u16 proto = bpf_ntohs(ctx->protocol);
-	long l3 = (long)skb->network_header - ((long)skb->data - (long)skb->head);
+	long l3 = (long)skb->network_header - skb_data_offset(skb);
 	__u8 *p, *ip;
 
 	if (ctx->vlan_present)

@@ -53,11 +53,31 @@ Napi::Object LinkObject(Napi::Env env, const NetLink &l) {
 namespace {
 
 // libbpf talks only when asked to (PMTU_WATCH_DEBUG=1): errors reach the
-// user as one line each through the error class instead.
+// user as one line each through the error class instead, a verifier's
+// refusal with the line that says why (NoteLibbpfMessage).
 int LibbpfPrint(enum libbpf_print_level level, const char *format, va_list args) {
   static const bool debug = getenv("PMTU_WATCH_DEBUG") != nullptr;
-  (void)level;
-  return debug ? vfprintf(stderr, format, args) : 0;
+  va_list copy;
+  va_copy(copy, args);
+  int n = 0;
+  if (level == LIBBPF_WARN) {
+    char small[512];
+    int len = vsnprintf(small, sizeof(small), format, args);
+    if (len >= static_cast<int>(sizeof(small))) {  // a verifier log: one message, often kilobytes
+      std::string big(static_cast<size_t>(len) + 1, '\0');
+      va_list again;
+      va_copy(again, copy);
+      vsnprintf(big.data(), big.size(), format, again);
+      va_end(again);
+      big.resize(static_cast<size_t>(len));
+      NoteLibbpfMessage(big);
+    } else if (len > 0) {
+      NoteLibbpfMessage(small);
+    }
+  }
+  if (debug) n = vfprintf(stderr, format, copy);
+  va_end(copy);
+  return n;
 }
 
 std::string NetnsArg(const Napi::CallbackInfo &info) {

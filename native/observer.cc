@@ -128,7 +128,7 @@ void Observer::Load() {
   for (const auto &tp : DisableMissingTracepoints(skel_))
     warnings_.push_back("this kernel has no " + tp + " tracepoint: its events are not reported");
   err = pmtu_bpf__load(skel_);
-  if (err) throw FailureFromErrno(err, "loading the BPF programs", "PMTU_ERR_BPF_LOAD");
+  if (err) throw LoadFailure(err, "loading the BPF programs");
   err = pmtu_bpf__attach(skel_);
   if (err) throw FailureFromErrno(err, "attaching the tracepoints", "PMTU_ERR_ATTACH");
   ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &Observer::OnRecord, this, nullptr);
