@@ -175,7 +175,7 @@ PMTU_STATIC_ASSERT(sizeof(struct pmtu_event) == 520, "pmtu_event layout changed"
 /* Indexes of the per-CPU loss counters map ("losses"). */
 enum pmtu_loss {
 	PMTU_LOSS_RINGBUF_FULL = 0, /* bpf_ringbuf_reserve failed */
-	PMTU_LOSS_FLOW_TABLE = 1,   /* the flow table refused a new flow */
+	PMTU_LOSS_FLOW_TABLE = 1,   /* a flow in trouble's state gave its way to a new flow (a full bucket) */
 	PMTU_LOSS_MAX = 2,
 };
 
@@ -192,6 +192,9 @@ struct pmtu_traffic {
 	__u64 ptbs;	/* frag-needed / Packet Too Big crossing the hook */
 };
 
+/* Flows a bucket of the kernel's flow table holds (bpf/flow_table.bpf.h). */
+#define PMTU_FLOW_WAYS 8
+
 /* Read-only settings, written by native/ between open and load. */
 struct pmtu_config {
 	__u32 size_report_min; /* report a flow's largest DF size from this many bytes */
@@ -204,6 +207,9 @@ struct pmtu_config {
 	 */
 	__u32 owner_pid;
 	__u32 owner_pidns;
+	__u32 flow_bucket_mask; /* the flow table's buckets less one (a power of two) */
+	__u32 pad0;
+	__u64 flow_seed; /* the flow table's hash seed, random per load */
 };
 
 #endif /* PMTU_EVENTS_H */

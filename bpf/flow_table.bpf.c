@@ -84,6 +84,7 @@ int pmtu_flow_join(struct pmtu_event *ev, int inner)
 {
 	struct pmtu_flow_key key;
 	struct pmtu_flow_state *s;
+	struct flow_ref ref;
 	int dir;
 
 	if (!ev)
@@ -96,11 +97,11 @@ int pmtu_flow_join(struct pmtu_event *ev, int inner)
 	dir = pmtu_flow_key(&key, inner ? &ev->inner : &ev->outer, ev->netns);
 	if (dir < 0)
 		return 0;
-	s = bpf_map_lookup_elem(&flows, &key);
+	s = flow_lookup(&key, &ref);
 	if (!s)
 		return 0;
 	/* From now on the flow is in trouble here: its SYNs and new sizes are reported too. */
-	s->flags |= PMTU_FS_REPORTED;
+	flow_mark_reported(&ref, s);
 	orient_state(&ev->state, s, dir);
 	return 1;
 }

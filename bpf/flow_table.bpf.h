@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The kernel's flow table: what pmtu-watch knows of every flow, per network
- * namespace, kept in an LRU map so a healthy flow costs map updates and never
- * a wake-up of userspace. tc.bpf.c writes it (SYNs, large DF packets); every
+ * The kernel's flow table: what pmtu-watch knows of every flow in every network
+ * namespace, kept in a map so a healthy flow costs a map access and never a
+ * wake-up of userspace. tc.bpf.c writes it (SYNs, large DF packets); every
  * program that reports a flow joins its state to the event (flow_table.bpf.c).
  */
 #ifndef PMTU_FLOW_TABLE_BPF_H
@@ -24,22 +24,141 @@ struct pmtu_flow_key {
 	__u32 pad1;
 	__u8 addr_a[16];
 	__u8 addr_b[16];
-};
+} __attribute__((aligned(8))); /* hashed in 8-byte words */
 
 _Static_assert(sizeof(struct pmtu_flow_key) == 48, "pmtu_flow_key layout changed");
 
 /*
- * Each CPU keeps its own LRU list (BPF_F_NO_COMMON_LRU): a busy host creates
- * tens of thousands of flows a second on every CPU, and one list behind one
- * lock would have them wait for each other.
+ * A set-associative table in an array map: a key's seeded hash picks its
+ * bucket and is its tag there, so a lookup is one inlined array access and a
+ * compare of eight tags in one cache line, and a new flow takes a way in
+ * place: an empty one, else the one seen longest ago that is not in trouble.
+ * The bucket's header says which, so a full bucket's states are not read. A
+ * busy host makes tens of thousands of flows a second: an LRU hash spent more
+ * than its lookups on each insert (a node off the free list, its bucket's
+ * lock, the evicted node's bucket and lock, all cache misses).
+ *
+ * Ways are written without a lock: two CPUs taking one way at once leave one
+ * flow's state (the later write); a reader racing a write may join a state
+ * half old, half new. Neither makes an event of its own.
  */
+struct pmtu_flow_bucket {
+	__u64 tag[PMTU_FLOW_WAYS];  /* the key's hash (never 0); 0: the way is empty */
+	__u32 seen[PMTU_FLOW_WAYS]; /* last looked up or written, in ns >> 20 (about ms) */
+	__u8 reported;		    /* ways whose flow is in trouble (PMTU_FS_REPORTED), a bit each */
+	__u8 pad[7];
+	struct pmtu_flow_state state[PMTU_FLOW_WAYS];
+};
+
+_Static_assert(PMTU_FLOW_WAYS <= 8, "pmtu_flow_bucket.reported holds a bit per way");
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 131072); /* resized by native/ before load */
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__type(key, struct pmtu_flow_key);
-	__type(value, struct pmtu_flow_state);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 32768); /* buckets, a power of two: resized by native/ before load */
+	__type(key, __u32);
+	__type(value, struct pmtu_flow_bucket);
 } flows SEC(".maps") __weak;
+
+/* Where a flow's state is: its bucket and way there. */
+struct flow_ref {
+	struct pmtu_flow_bucket *b;
+	__u32 way;
+};
+
+/* Seeded at load (pmtu_cfg.flow_seed): a spoofer cannot aim flows at a bucket. */
+static __always_inline __u64 flow_tag(const struct pmtu_flow_key *key)
+{
+	const __u64 *w = (const __u64 *)key;
+	__u64 h = pmtu_cfg.flow_seed;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*key) / 8); i++) {
+		h = (h ^ w[i]) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 29;
+	}
+	return h | 1;
+}
+
+static __always_inline struct pmtu_flow_bucket *flow_bucket(__u64 tag)
+{
+	__u32 i = (__u32)(tag >> 32) & pmtu_cfg.flow_bucket_mask;
+
+	return bpf_map_lookup_elem(&flows, &i);
+}
+
+/* The flow's state in the table (and where, in *ref), or NULL. */
+static __always_inline struct pmtu_flow_state *flow_lookup(const struct pmtu_flow_key *key, struct flow_ref *ref)
+{
+	__u64 tag = flow_tag(key);
+	struct pmtu_flow_bucket *b = flow_bucket(tag);
+
+	if (!b)
+		return NULL;
+#pragma unroll
+	for (int i = 0; i < PMTU_FLOW_WAYS; i++) {
+		if (b->tag[i] == tag) {
+			ref->b = b;
+			ref->way = i;
+			return &b->state[i];
+		}
+	}
+	return NULL;
+}
+
+/* From now on the flow is in trouble here; its way is the last a new flow takes. */
+static __always_inline void flow_mark_reported(const struct flow_ref *ref, struct pmtu_flow_state *s)
+{
+	s->flags |= PMTU_FS_REPORTED;
+	ref->b->reported |= 1 << (ref->way & (PMTU_FLOW_WAYS - 1));
+}
+
+/*
+ * The flow's state (and where, in *ref), or NULL with *created set after
+ * `init` went in (the caller's state for a new flow, this packet applied): a
+ * new flow costs one bucket's header and a copy. NULL without *created: no
+ * bucket (never, but the verifier cannot know).
+ */
+static __always_inline struct pmtu_flow_state *flow_find_or_insert(const struct pmtu_flow_key *key,
+								    const struct pmtu_flow_state *init, __u64 now,
+								    struct flow_ref *ref, int *created)
+{
+	__u64 tag = flow_tag(key), best = ~0ULL;
+	struct pmtu_flow_bucket *b = flow_bucket(tag);
+	__u32 stamp = now >> 20, victim = 0;
+
+	*created = 0;
+	if (!b)
+		return NULL;
+#pragma unroll
+	for (int i = 0; i < PMTU_FLOW_WAYS; i++) {
+		/* Empty first, then the longest unseen; a flow in trouble only when all are. */
+		__u64 rank = !b->tag[i] ? 0 : (__u64)b->seen[i] + 1 + ((b->reported >> i) & 1 ? 1ULL << 40 : 0);
+
+		if (b->tag[i] == tag) {
+			b->seen[i] = stamp;
+			ref->b = b;
+			ref->way = i;
+			return &b->state[i];
+		}
+		if (rank < best) {
+			best = rank;
+			victim = i;
+		}
+	}
+	victim &= PMTU_FLOW_WAYS - 1;
+	if ((b->reported >> victim) & 1)
+		count_loss(PMTU_LOSS_FLOW_TABLE); /* a flow in trouble's kernel state makes room */
+	b->tag[victim] = 0;
+	__builtin_memcpy(&b->state[victim], init, sizeof(*init));
+	b->seen[victim] = stamp;
+	if (init->flags & PMTU_FS_REPORTED)
+		b->reported |= 1 << victim;
+	else
+		b->reported &= ~(1 << victim);
+	b->tag[victim] = tag;
+	*created = 1;
+	return NULL;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);

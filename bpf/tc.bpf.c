@@ -343,33 +343,24 @@ static __always_inline void output(struct pmtu_event *ev)
 }
 
 /*
- * The flow's entry, or NULL with *created set when there was none and `init`
- * (the caller's state for a new flow, this packet applied) went in instead:
- * a new flow costs one insert, not an insert and the lookups around it.
- * NULL without *created: the table refused it (counted). `t`: the hook's
- * traffic slot when the caller has looked it up already.
+ * The flow's entry (and where, in *ref), or NULL with *created set when there
+ * was none and `init` (the caller's state for a new flow, this packet
+ * applied) went in instead. `t`: the hook's traffic slot when the caller has
+ * looked it up already.
  */
 static __always_inline struct pmtu_flow_state *flow_entry(const struct pmtu_flow_key *key, __u32 ifindex,
-							   const struct pmtu_flow_state *init,
-							   struct pmtu_traffic *t, int *created)
+							   const struct pmtu_flow_state *init, __u64 now,
+							   struct pmtu_traffic *t, struct flow_ref *ref, int *created)
 {
-	struct pmtu_flow_state *s = bpf_map_lookup_elem(&flows, key);
+	struct pmtu_flow_state *s = flow_find_or_insert(key, init, now, ref, created);
 
-	*created = 0;
-	if (s)
-		return s;
-	if (bpf_map_update_elem(&flows, key, init, BPF_NOEXIST)) {
-		s = bpf_map_lookup_elem(&flows, key); /* another CPU made it meanwhile */
-		if (!s)
-			count_loss(PMTU_LOSS_FLOW_TABLE);
-		return s;
+	if (*created) {
+		if (!t)
+			t = traffic_slot(key->netns, ifindex);
+		if (t)
+			t->flows++;
 	}
-	*created = 1;
-	if (!t)
-		t = traffic_slot(key->netns, ifindex);
-	if (t)
-		t->flows++;
-	return NULL;
+	return s;
 }
 
 /* loopback's 65536 does not fit min_mtu: no IP packet is larger than 65535 anyway. */
@@ -454,6 +445,7 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 	struct pmtu_flow_state *s, *st = NULL;
 	struct pmtu_flow_key key;
 	struct pmtu_traffic *t;
+	struct flow_ref ref = {};
 	int fdir, report, created;
 
 	if (mss == MSS_ELSEWHERE) {
@@ -490,7 +482,7 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 	/* Segments of MSS bytes (with IP and TCP headers) would not fit this hook: in trouble from the start. */
 	if (pmtu_cfg.every_flow || (mss && init.min_mtu && mss + (w->f.family == 6 ? 60 : 40) > init.min_mtu))
 		init.flags |= PMTU_FS_REPORTED;
-	s = flow_entry(&key, ifindex, &init, t, &created);
+	s = flow_entry(&key, ifindex, &init, now, t, &ref, &created);
 	if (created) {
 		report = init.flags & PMTU_FS_REPORTED;
 		st = &init;
@@ -531,8 +523,10 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 out:
 	if (!report)
 		return;
-	if (st)
-		st->flags |= PMTU_FS_REPORTED;
+	if (s)
+		flow_mark_reported(&ref, s);
+	else if (st)
+		st->flags |= PMTU_FS_REPORTED; /* a new flow's: in trouble from the start, so already in its way */
 	if (!ev)
 		ev = syn_event(ctx, skb, w, dir, &mss);
 	if (!ev)
@@ -564,6 +558,7 @@ static __always_inline void on_df_size(struct __sk_buff *ctx, struct sk_buff *sk
 	struct last_flow *last = last_flow_slot(netns);
 	struct pmtu_flow_state *s, *st;
 	struct pmtu_flow_key key;
+	struct flow_ref ref = {};
 	struct pmtu_event *ev;
 	int fdir, grew, created;
 	__u64 now;
@@ -583,7 +578,7 @@ static __always_inline void on_df_size(struct __sk_buff *ctx, struct sk_buff *sk
 		init.largest[1] = len;
 	else
 		init.largest[0] = len;
-	s = flow_entry(&key, ctx->ifindex, &init, NULL, &created);
+	s = flow_entry(&key, ctx->ifindex, &init, now, NULL, &ref, &created);
 	if (created) {
 		st = &init;
 		grew = 1;
@@ -607,7 +602,10 @@ static __always_inline void on_df_size(struct __sk_buff *ctx, struct sk_buff *sk
 	/* A size bounds a path MTU only above the smallest hook crossed, or for a flow in trouble. */
 	if (!grew || !(pmtu_cfg.every_flow || (st->min_mtu && len > st->min_mtu) || (st->flags & PMTU_FS_REPORTED)))
 		return;
-	st->flags |= PMTU_FS_REPORTED; /* a new flow's stack copy is only the event's */
+	if (s)
+		flow_mark_reported(&ref, s);
+	else
+		st->flags |= PMTU_FS_REPORTED; /* a new flow's stack copy is only the event's */
 	ev = scratch_event(PMTU_KIND_SIZE);
 	if (!ev)
 		return;

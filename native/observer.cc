@@ -4,6 +4,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -122,8 +123,18 @@ void Observer::Load() {
   skel_->rodata->pmtu_cfg.every_flow = every_flow_ ? 1 : 0;
   int err = bpf_map__set_max_entries(skel_->maps.events, ring_bytes_);
   if (err) throw FailureFromErrno(err, "sizing the ring buffer", "PMTU_ERR_BPF_LOAD");
-  err = bpf_map__set_max_entries(skel_->maps.flows, flow_table_entries_);
+  // Buckets of PMTU_FLOW_WAYS flows, a power of two, with room for twice the
+  // flows asked for: a key's bucket is its hash's, so at the count asked for
+  // few buckets are full yet (Poisson, mean 2 of 4: 5% of them).
+  uint32_t buckets = 1;
+  while (buckets < 0x40000000u && static_cast<uint64_t>(buckets) * PMTU_FLOW_WAYS < 2ull * flow_table_entries_) buckets <<= 1;
+  err = bpf_map__set_max_entries(skel_->maps.flows, buckets);
   if (err) throw FailureFromErrno(err, "sizing the flow table", "PMTU_ERR_BPF_LOAD");
+  skel_->rodata->pmtu_cfg.flow_bucket_mask = buckets - 1;
+  uint64_t seed = 0;
+  if (getrandom(&seed, sizeof(seed), 0) != static_cast<ssize_t>(sizeof(seed)))
+    throw FailureFromErrno(errno, "seeding the flow table", "PMTU_ERR_BPF_LOAD");
+  skel_->rodata->pmtu_cfg.flow_seed = seed;
   StampOwner(&skel_->rodata->pmtu_cfg);
   for (const auto &tp : DisableMissingTracepoints(skel_))
     warnings_.push_back("this kernel has no " + tp + " tracepoint: its events are not reported");

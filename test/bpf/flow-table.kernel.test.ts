@@ -92,3 +92,41 @@ kernelDescribe(
   },
   { requires: [needBtf, needAddon] },
 );
+
+kernelDescribe(
+  'a full bucket of the kernel flow table (BPF_PROG_TEST_RUN, one bucket of eight ways)',
+  () => {
+    let runner: TestRunner;
+    beforeAll(() => {
+      runner = new TestRunner({ everyFlow: false, flowTableEntries: 4 });
+    });
+    afterAll(() => runner?.stop());
+
+    it('new flows take the way of the flow seen longest ago that is not in trouble; a flow in trouble gives way only when all are, counted', async () => {
+      await runner.run(syn(42000, { mss: 1400 }), 'egress');
+      expect((await runner.run(ptb(42000), 'ingress')).events[0]!.state.known).toBe(true); // now in trouble
+      await runner.run(syn(42001, { mss: 1300 }), 'egress');
+      for (let port = 42100; port < 42120; port++) await runner.run(syn(port), 'egress');
+      expect(runner.losses().flowTableFull).toBe(0);
+      const [troubled] = (await runner.run(ptb(42000), 'ingress')).events;
+      expect(troubled!.state).toMatchObject({ known: true, syn: { first: 1400 } });
+      const [healthy] = (await runner.run(ptb(42001), 'ingress')).events;
+      expect(healthy!.state.known).toBe(false); // twenty newer flows took its way
+
+      // Seven more in trouble fill the bucket with flows in trouble; the next new flow costs one of them.
+      for (let port = 42200; port < 42207; port++) {
+        await runner.run(syn(port), 'egress');
+        await runner.run(ptb(port), 'ingress');
+      }
+      expect(runner.losses().flowTableFull).toBe(0);
+      await runner.run(syn(42300), 'egress');
+      expect(runner.losses().flowTableFull).toBe(1);
+      const known = [];
+      for (const port of [42000, 42200, 42201, 42202, 42203, 42204, 42205, 42206, 42300])
+        if ((await runner.run(ptb(port), 'ingress')).events[0]!.state.known) known.push(port);
+      expect(known).toHaveLength(8);
+      expect(known).toContain(42300);
+    });
+  },
+  { requires: [needBtf, needAddon] },
+);

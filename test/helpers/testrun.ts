@@ -26,9 +26,10 @@ export class TestRunner {
   /**
    * everyFlow (default true): every SYN and largest-size growth is an event,
    * which the parser tests compare field by field; false: the flow table's
-   * own rules (test/bpf/flow-table.kernel.test.ts).
+   * own rules (test/bpf/flow-table.kernel.test.ts). flowTableEntries: the
+   * flows the table is sized for (a bucket of eight ways when 4 or fewer).
    */
-  constructor(options: { sizeReportMin?: number; everyFlow?: boolean } = {}) {
+  constructor(options: { sizeReportMin?: number; everyFlow?: boolean; flowTableEntries?: number } = {}) {
     const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
     this.native = new addon.Observer({ everyFlow: true, ...options });
     this.native.start((records) => this.received.push(...decodeBatch(records).events));
