@@ -81,7 +81,7 @@ struct {
 	__type(value, struct pmtu_event);
 } scratch SEC(".maps");
 
-/* The LRU's idea of "recent" and last_ns are refreshed once per this many cached packets. */
+/* The flow's way's "seen" and last_ns are refreshed once per this many cached packets. */
 #define LAST_FLOW_REFRESH 256
 
 /* A header's length claim, but never more than the bytes that are really there. */

@@ -37,7 +37,7 @@ export interface ObserverOptions {
   maxQueuedRecords?: number;
   /** A flow's largest DF packet is tracked from this size on (default 1280). */
   sizeReportMin?: number;
-  /** Entries of the kernel's flow table (LRU; default 131072, about 20 MiB of kernel memory). */
+  /** Flows the kernel's flow table is sized for (default 131072: 32768 buckets of 8 ways, 20 MiB of kernel memory). */
   flowTableEntries?: number;
   /**
    * Every SYN, SYN-ACK and largest-size growth becomes a record, as before the
