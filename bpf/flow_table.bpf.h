@@ -30,7 +30,7 @@ _Static_assert(sizeof(struct pmtu_flow_key) == 48, "pmtu_flow_key layout changed
 
 /*
  * A set-associative table in an array map: a key's seeded hash picks its
- * bucket and is its tag there, so a lookup is one inlined array access and a
+ * bucket (flow_hash) and is its tag there, so a lookup is one inlined array access and a
  * compare of eight tags in one cache line, and a new flow takes a way in
  * place: an empty one, else the one seen longest ago that is not in trouble.
  * The bucket's header says which, so a full bucket's states are not read. A
@@ -65,32 +65,48 @@ struct flow_ref {
 	__u32 way;
 };
 
-/* Seeded at load (pmtu_cfg.flow_seed): a spoofer cannot aim flows at a bucket. */
-static __always_inline __u64 flow_tag(const struct pmtu_flow_key *key)
+/*
+ * A key's tag: its seeded hash (pmtu_cfg.flow_seed: nobody outside can aim
+ * flows at a bucket), never 0. The bucket comes from the hash of the 5-tuple
+ * alone, the namespace mixed in only after: one flow's entries in the
+ * namespaces it crosses (a pod's and the node's, both ends of a veth pair)
+ * share a bucket, so the first packet's cache miss is the only one.
+ */
+struct flow_hash {
+	__u64 tag;
+	__u32 bucket;
+};
+
+static __always_inline struct flow_hash flow_hash(const struct pmtu_flow_key *key)
 {
 	const __u64 *w = (const __u64 *)key;
 	__u64 h = pmtu_cfg.flow_seed;
+	struct flow_hash out;
 
+	_Static_assert(__builtin_offsetof(struct pmtu_flow_key, netns) == 0 && sizeof(key->netns) == 4,
+		       "the namespace is the first word's low half");
 #pragma unroll
 	for (int i = 0; i < (int)(sizeof(*key) / 8); i++) {
-		h = (h ^ w[i]) * 0x9e3779b97f4a7c15ULL;
+		h = (h ^ (i ? w[i] : w[0] & ~0xffffffffULL)) * 0x9e3779b97f4a7c15ULL;
 		h ^= h >> 29;
 	}
-	return h | 1;
+	out.bucket = (__u32)(h >> 32) & pmtu_cfg.flow_bucket_mask;
+	h = (h ^ key->netns) * 0x9e3779b97f4a7c15ULL;
+	out.tag = (h ^ (h >> 29)) | 1;
+	return out;
 }
 
-static __always_inline struct pmtu_flow_bucket *flow_bucket(__u64 tag)
+static __always_inline struct pmtu_flow_bucket *flow_bucket(__u32 i)
 {
-	__u32 i = (__u32)(tag >> 32) & pmtu_cfg.flow_bucket_mask;
-
 	return bpf_map_lookup_elem(&flows, &i);
 }
 
 /* The flow's state in the table (and where, in *ref), or NULL. */
 static __always_inline struct pmtu_flow_state *flow_lookup(const struct pmtu_flow_key *key, struct flow_ref *ref)
 {
-	__u64 tag = flow_tag(key);
-	struct pmtu_flow_bucket *b = flow_bucket(tag);
+	struct flow_hash hash = flow_hash(key);
+	__u64 tag = hash.tag;
+	struct pmtu_flow_bucket *b = flow_bucket(hash.bucket);
 
 	if (!b)
 		return NULL;
@@ -122,8 +138,9 @@ static __always_inline struct pmtu_flow_state *flow_find_or_insert(const struct 
 								    const struct pmtu_flow_state *init, __u64 now,
 								    struct flow_ref *ref, int *created)
 {
-	__u64 tag = flow_tag(key), best = ~0ULL;
-	struct pmtu_flow_bucket *b = flow_bucket(tag);
+	struct flow_hash hash = flow_hash(key);
+	__u64 tag = hash.tag, best = ~0ULL;
+	struct pmtu_flow_bucket *b = flow_bucket(hash.bucket);
 	__u32 stamp = now >> 20, victim = 0;
 
 	*created = 0;
