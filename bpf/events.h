@@ -192,6 +192,17 @@ struct pmtu_traffic {
 	__u64 ptbs;	/* frag-needed / Packet Too Big crossing the hook */
 };
 
+/*
+ * A hook's counters in a slot of a per-CPU array (bpf/flow_table.bpf.h): the
+ * first hook to land on a slot keeps it; the others count in the LRU map.
+ */
+struct pmtu_traffic_slot {
+	struct pmtu_traffic_key key; /* 0 and 0: free */
+	struct pmtu_traffic counts;
+};
+
+#define PMTU_TRAFFIC_SLOTS 64 /* a power of two */
+
 /* Flows a bucket of the kernel's flow table holds (bpf/flow_table.bpf.h). */
 #define PMTU_FLOW_WAYS 8
 

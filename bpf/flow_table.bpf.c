@@ -105,3 +105,78 @@ int pmtu_flow_join(struct pmtu_event *ev, int inner)
 	orient_state(&ev->state, s, dir);
 	return 1;
 }
+
+int pmtu_flow_find_way(const struct pmtu_flow_bucket *b, __u64 tag)
+{
+	if (!b)
+		return -1;
+	for (int i = 0; i < PMTU_FLOW_WAYS; i++)
+		if (b->tag[i] == tag)
+			return i;
+	return -1;
+}
+
+int pmtu_flow_pick_way(const struct pmtu_flow_bucket *b)
+{
+	__u64 best = ~0ULL;
+	int victim = 0;
+
+	if (!b)
+		return 0;
+	for (int i = 0; i < PMTU_FLOW_WAYS; i++) {
+		__u64 rank = !b->tag[i] ? 0 : (__u64)b->seen[i] + 1 + ((b->reported >> i) & 1 ? 1ULL << 40 : 0);
+
+		if (rank < best) {
+			best = rank;
+			victim = i;
+		}
+	}
+	return victim;
+}
+
+/*
+ * Most hooks count in a slot of an array, an inlined access, picked by a hash
+ * of the hook: SYNs cross four hooks per connection on a veth pair, and the
+ * LRU hash's lookup was a sixth of the tc programs' time on a busy host. The
+ * first hook on a slot keeps it; one whose slot another holds counts in the
+ * LRU map.
+ */
+static __always_inline struct pmtu_traffic *traffic_counters(__u32 netns, __u32 ifindex)
+{
+	__u32 i = ((netns ^ (ifindex * 0x9e3779b9U)) * 0x85ebca6bU) >> 26;
+	struct pmtu_traffic_slot *slot = bpf_map_lookup_elem(&traffic_slots, &i);
+	struct pmtu_traffic_key key = { .netns = netns, .ifindex = ifindex };
+	struct pmtu_traffic zero = {}, *t;
+
+	_Static_assert(PMTU_TRAFFIC_SLOTS == 1 << (32 - 26), "the slot index is the hash's top bits");
+	if (slot) {
+		if (slot->key.netns == netns && slot->key.ifindex == ifindex)
+			return &slot->counts;
+		if (!slot->key.netns && !slot->key.ifindex) {
+			slot->key = key;
+			return &slot->counts;
+		}
+	}
+	t = bpf_map_lookup_elem(&traffic, &key);
+	if (t)
+		return t;
+	bpf_map_update_elem(&traffic, &key, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&traffic, &key);
+}
+
+int pmtu_traffic_add(__u32 netns, __u32 ifindex, __u32 what)
+{
+	struct pmtu_traffic *t = traffic_counters(netns, ifindex);
+
+	if (!t)
+		return 0;
+	if (what & PMTU_TRAFFIC_SYN)
+		t->syns++;
+	if (what & PMTU_TRAFFIC_SYNACK)
+		t->synacks++;
+	if (what & PMTU_TRAFFIC_FLOW)
+		t->flows++;
+	if (what & PMTU_TRAFFIC_PTB)
+		t->ptbs++;
+	return 0;
+}

@@ -101,24 +101,31 @@ static __always_inline struct pmtu_flow_bucket *flow_bucket(__u32 i)
 	return bpf_map_lookup_elem(&flows, &i);
 }
 
+/*
+ * The way of bucket b holding tag, or -1; the way a new flow takes there
+ * (empty, else the longest unseen, a flow in trouble only when all are).
+ * Global functions, verified once: inlined, each way's branch would have the
+ * verifier walk the rest of the program once per way and per outcome.
+ */
+extern int pmtu_flow_find_way(const struct pmtu_flow_bucket *b, __u64 tag);
+extern int pmtu_flow_pick_way(const struct pmtu_flow_bucket *b);
+
 /* The flow's state in the table (and where, in *ref), or NULL. */
 static __always_inline struct pmtu_flow_state *flow_lookup(const struct pmtu_flow_key *key, struct flow_ref *ref)
 {
 	struct flow_hash hash = flow_hash(key);
-	__u64 tag = hash.tag;
 	struct pmtu_flow_bucket *b = flow_bucket(hash.bucket);
+	int way;
 
 	if (!b)
 		return NULL;
-#pragma unroll
-	for (int i = 0; i < PMTU_FLOW_WAYS; i++) {
-		if (b->tag[i] == tag) {
-			ref->b = b;
-			ref->way = i;
-			return &b->state[i];
-		}
-	}
-	return NULL;
+	way = pmtu_flow_find_way(b, hash.tag);
+	if (way < 0)
+		return NULL;
+	way &= PMTU_FLOW_WAYS - 1;
+	ref->b = b;
+	ref->way = way;
+	return &b->state[way];
 }
 
 /* From now on the flow is in trouble here; its way is the last a new flow takes. */
@@ -139,43 +146,42 @@ static __always_inline struct pmtu_flow_state *flow_find_or_insert(const struct 
 								    struct flow_ref *ref, int *created)
 {
 	struct flow_hash hash = flow_hash(key);
-	__u64 tag = hash.tag, best = ~0ULL;
 	struct pmtu_flow_bucket *b = flow_bucket(hash.bucket);
-	__u32 stamp = now >> 20, victim = 0;
+	__u32 stamp = now >> 20;
+	int way;
 
 	*created = 0;
 	if (!b)
 		return NULL;
-#pragma unroll
-	for (int i = 0; i < PMTU_FLOW_WAYS; i++) {
-		/* Empty first, then the longest unseen; a flow in trouble only when all are. */
-		__u64 rank = !b->tag[i] ? 0 : (__u64)b->seen[i] + 1 + ((b->reported >> i) & 1 ? 1ULL << 40 : 0);
-
-		if (b->tag[i] == tag) {
-			b->seen[i] = stamp;
-			ref->b = b;
-			ref->way = i;
-			return &b->state[i];
-		}
-		if (rank < best) {
-			best = rank;
-			victim = i;
-		}
+	way = pmtu_flow_find_way(b, hash.tag);
+	if (way >= 0) {
+		way &= PMTU_FLOW_WAYS - 1;
+		b->seen[way] = stamp;
+		ref->b = b;
+		ref->way = way;
+		return &b->state[way];
 	}
-	victim &= PMTU_FLOW_WAYS - 1;
-	if ((b->reported >> victim) & 1)
+	way = pmtu_flow_pick_way(b) & (PMTU_FLOW_WAYS - 1);
+	if ((b->reported >> way) & 1)
 		count_loss(PMTU_LOSS_FLOW_TABLE); /* a flow in trouble's kernel state makes room */
-	b->tag[victim] = 0;
-	__builtin_memcpy(&b->state[victim], init, sizeof(*init));
-	b->seen[victim] = stamp;
+	b->tag[way] = 0;
+	__builtin_memcpy(&b->state[way], init, sizeof(*init));
+	b->seen[way] = stamp;
 	if (init->flags & PMTU_FS_REPORTED)
-		b->reported |= 1 << victim;
+		b->reported |= 1 << way;
 	else
-		b->reported &= ~(1 << victim);
-	b->tag[victim] = tag;
+		b->reported &= ~(1 << way);
+	b->tag[way] = hash.tag;
 	*created = 1;
 	return NULL;
 }
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PMTU_TRAFFIC_SLOTS);
+	__type(key, __u32);
+	__type(value, struct pmtu_traffic_slot);
+} traffic_slots SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
@@ -212,17 +218,19 @@ static __always_inline void orient_state(struct pmtu_flow_state *out, const stru
 	}
 }
 
-/* Adds to this hook's traffic counters (a per-CPU slot: no atomics). */
-static __always_inline struct pmtu_traffic *traffic_slot(__u32 netns, __u32 ifindex)
-{
-	struct pmtu_traffic_key key = { .netns = netns, .ifindex = ifindex };
-	struct pmtu_traffic *t = bpf_map_lookup_elem(&traffic, &key);
-	struct pmtu_traffic zero = {};
+/* What pmtu_traffic_add() counts, one each. */
+enum pmtu_traffic_what {
+	PMTU_TRAFFIC_SYN = 1,
+	PMTU_TRAFFIC_SYNACK = 2,
+	PMTU_TRAFFIC_FLOW = 4,
+	PMTU_TRAFFIC_PTB = 8,
+};
 
-	if (t)
-		return t;
-	bpf_map_update_elem(&traffic, &key, &zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&traffic, &key);
-}
+/*
+ * Adds to a hook's traffic counters (per CPU: no atomics); `what` is a set of
+ * enum pmtu_traffic_what. Global: its map accesses are verified once, not
+ * on every path of its callers.
+ */
+extern int pmtu_traffic_add(__u32 netns, __u32 ifindex, __u32 what);
 
 #endif /* PMTU_FLOW_TABLE_BPF_H */

@@ -342,27 +342,6 @@ static __always_inline void output(struct pmtu_event *ev)
 		count_loss(PMTU_LOSS_RINGBUF_FULL);
 }
 
-/*
- * The flow's entry (and where, in *ref), or NULL with *created set when there
- * was none and `init` (the caller's state for a new flow, this packet
- * applied) went in instead. `t`: the hook's traffic slot when the caller has
- * looked it up already.
- */
-static __always_inline struct pmtu_flow_state *flow_entry(const struct pmtu_flow_key *key, __u32 ifindex,
-							   const struct pmtu_flow_state *init, __u64 now,
-							   struct pmtu_traffic *t, struct flow_ref *ref, int *created)
-{
-	struct pmtu_flow_state *s = flow_find_or_insert(key, init, now, ref, created);
-
-	if (*created) {
-		if (!t)
-			t = traffic_slot(key->netns, ifindex);
-		if (t)
-			t->flows++;
-	}
-	return s;
-}
-
 /* loopback's 65536 does not fit min_mtu: no IP packet is larger than 65535 anyway. */
 static __always_inline __u16 hook_mtu(__u32 mtu)
 {
@@ -444,7 +423,6 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 	__u64 now = bpf_ktime_get_ns();
 	struct pmtu_flow_state *s, *st = NULL;
 	struct pmtu_flow_key key;
-	struct pmtu_traffic *t;
 	struct flow_ref ref = {};
 	int fdir, report, created;
 
@@ -453,17 +431,11 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 		if (!ev)
 			return;
 	}
-	t = traffic_slot(netns, ifindex);
-	if (t) {
-		if (synack)
-			t->synacks++;
-		else
-			t->syns++;
-	}
-
 	fdir = pmtu_flow_key(&key, &w->f, netns);
-	if (fdir < 0)
+	if (fdir < 0) {
+		pmtu_traffic_add(netns, ifindex, synack ? PMTU_TRAFFIC_SYNACK : PMTU_TRAFFIC_SYN);
 		return;
+	}
 	/* A new flow: this SYN is all it has seen. The SYN's sender is the initiator: f's source, endpoint b when fdir is 1. */
 	struct pmtu_flow_state init = {
 		.first_ns = now,
@@ -482,7 +454,8 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 	/* Segments of MSS bytes (with IP and TCP headers) would not fit this hook: in trouble from the start. */
 	if (pmtu_cfg.every_flow || (mss && init.min_mtu && mss + (w->f.family == 6 ? 60 : 40) > init.min_mtu))
 		init.flags |= PMTU_FS_REPORTED;
-	s = flow_entry(&key, ifindex, &init, now, t, &ref, &created);
+	s = flow_find_or_insert(&key, &init, now, &ref, &created);
+	pmtu_traffic_add(netns, ifindex, (synack ? PMTU_TRAFFIC_SYNACK : PMTU_TRAFFIC_SYN) | (created ? PMTU_TRAFFIC_FLOW : 0));
 	if (created) {
 		report = init.flags & PMTU_FS_REPORTED;
 		st = &init;
@@ -578,8 +551,9 @@ static __always_inline void on_df_size(struct __sk_buff *ctx, struct sk_buff *sk
 		init.largest[1] = len;
 	else
 		init.largest[0] = len;
-	s = flow_entry(&key, ctx->ifindex, &init, now, NULL, &ref, &created);
+	s = flow_find_or_insert(&key, &init, now, &ref, &created);
 	if (created) {
+		pmtu_traffic_add(netns, ctx->ifindex, PMTU_TRAFFIC_FLOW);
 		st = &init;
 		grew = 1;
 	} else if (s) {
@@ -619,15 +593,12 @@ static __always_inline void on_ptb(struct __sk_buff *ctx, struct sk_buff *skb, s
 	/* Sent by this host's own ICMP socket (not forwarded): IPv6 has no icmp_send tracepoint. */
 	int local = dir == PMTU_DIR_EGRESS && ctx->sk;
 	struct pmtu_event *ev = reserve_event(local && w->f.family == 6 ? PMTU_KIND_PTB_SENT : PMTU_KIND_PTB);
-	struct pmtu_traffic *t;
 
 	if (!ev)
 		return;
 	fill_event(ev, ctx, skb, w, dir);
 	pmtu_flow_join(ev, 1);
-	t = traffic_slot(ev->netns, ev->ifindex);
-	if (t)
-		t->ptbs++;
+	pmtu_traffic_add(ev->netns, ev->ifindex, PMTU_TRAFFIC_PTB);
 	bpf_ringbuf_submit(ev, 0);
 }
 

@@ -171,6 +171,8 @@ export class Observer {
   losses(): LossCounters;
   /** Every hook's traffic counters, summed over CPUs. */
   traffic(): TrafficCounters[];
+  /** The loaded BPF programs and the instructions the verifier processed for each (its limit: 1M). */
+  programs(): { name: string; id: number; verifiedInsns: number }[];
   /** Signals this kernel cannot provide (a missing tracepoint), one sentence each. */
   warnings(): string[];
   /**

@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <utility>
 
 #include "errors.h"
 #include "events.h"
@@ -76,6 +78,7 @@ Napi::Function Observer::Define(Napi::Env env) {
                          InstanceMethod<&Observer::Attachments>("attachments"),
                          InstanceMethod<&Observer::Losses>("losses"),
                          InstanceMethod<&Observer::Traffic>("traffic"),
+                         InstanceMethod<&Observer::Programs>("programs"),
                          InstanceMethod<&Observer::Warnings>("warnings"),
                          InstanceMethod<&Observer::TestRun>("testRun"),
                          InstanceMethod<&Observer::TestRunAsync>("testRunAsync"),
@@ -295,38 +298,75 @@ Napi::Value Observer::Losses(const Napi::CallbackInfo &info) {
   return o;
 }
 
-// Every hook's counters, summed over CPUs. Keys are walked with
-// get_next_key: a few hundred hooks at most, once per stats period.
+// Every hook's counters, summed over CPUs: the array's slots (each CPU's
+// own: a hook may hold a slot on one CPU and count in the LRU map on
+// another), then the LRU map, walked with get_next_key (a few hundred hooks
+// at most, once per stats period).
 Napi::Value Observer::Traffic(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Array list = Napi::Array::New(env);
   if (!skel_) return list;
   int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) return list;
+  std::map<std::pair<uint32_t, uint32_t>, pmtu_traffic> sums;
+  auto add = [&sums](const pmtu_traffic_key &k, const pmtu_traffic &v) {
+    pmtu_traffic &sum = sums[{k.netns, k.ifindex}];
+    sum.syns += v.syns;
+    sum.synacks += v.synacks;
+    sum.flows += v.flows;
+    sum.ptbs += v.ptbs;
+  };
+  std::vector<pmtu_traffic_slot> slots(cpus);
+  for (uint32_t i = 0; i < PMTU_TRAFFIC_SLOTS; i++) {
+    if (bpf_map__lookup_elem(skel_->maps.traffic_slots, &i, sizeof(i), slots.data(),
+                             slots.size() * sizeof(pmtu_traffic_slot), 0) != 0)
+      continue;
+    for (const auto &slot : slots)
+      if (slot.key.netns || slot.key.ifindex) add(slot.key, slot.counts);
+  }
   std::vector<pmtu_traffic> values(cpus);
   pmtu_traffic_key key{}, next{};
   const pmtu_traffic_key *prev = nullptr;
-  uint32_t n = 0;
   while (bpf_map__get_next_key(skel_->maps.traffic, prev, &next, sizeof(next)) == 0) {
     key = next;
     prev = &key;
     if (bpf_map__lookup_elem(skel_->maps.traffic, &key, sizeof(key), values.data(),
                              values.size() * sizeof(pmtu_traffic), 0) != 0)
       continue;  // evicted meanwhile
-    pmtu_traffic sum{};
-    for (const auto &v : values) {
-      sum.syns += v.syns;
-      sum.synacks += v.synacks;
-      sum.flows += v.flows;
-      sum.ptbs += v.ptbs;
-    }
+    for (const auto &v : values) add(key, v);
+  }
+  uint32_t n = 0;
+  for (const auto &[hook, sum] : sums) {
     Napi::Object o = Napi::Object::New(env);
-    o.Set("netnsInode", key.netns);
-    o.Set("ifindex", key.ifindex);
+    o.Set("netnsInode", hook.first);
+    o.Set("ifindex", hook.second);
     o.Set("syns", static_cast<double>(sum.syns));
     o.Set("synAcks", static_cast<double>(sum.synacks));
     o.Set("flows", static_cast<double>(sum.flows));
     o.Set("ptbs", static_cast<double>(sum.ptbs));
+    list.Set(n++, o);
+  }
+  return list;
+}
+
+// The loaded programs and what verifying each cost: a program near the
+// verifier's limit (1M instructions processed) is one kernel away from refusal.
+Napi::Value Observer::Programs(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Array list = Napi::Array::New(env);
+  if (!skel_) return list;
+  uint32_t n = 0;
+  bpf_program *prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    int fd = bpf_program__fd(prog);
+    if (fd < 0) continue;  // not loaded (a tracepoint this kernel lacks)
+    bpf_prog_info pi{};
+    uint32_t len = sizeof(pi);
+    if (bpf_obj_get_info_by_fd(fd, &pi, &len) != 0) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", bpf_program__name(prog));
+    o.Set("id", pi.id);
+    o.Set("verifiedInsns", pi.verified_insns);
     list.Set(n++, o);
   }
   return list;

@@ -35,6 +35,7 @@ class Observer : public Napi::ObjectWrap<Observer> {
   Napi::Value Attachments(const Napi::CallbackInfo &info);
   Napi::Value Losses(const Napi::CallbackInfo &info);
   Napi::Value Traffic(const Napi::CallbackInfo &info);
+  Napi::Value Programs(const Napi::CallbackInfo &info);
   Napi::Value Warnings(const Napi::CallbackInfo &info);
   Napi::Value TestRun(const Napi::CallbackInfo &info);
   Napi::Value TestRunAsync(const Napi::CallbackInfo &info);

@@ -143,6 +143,10 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
       return [...(o.traffic ?? [])];
     }
 
+    programs(): { name: string; id: number; verifiedInsns: number }[] {
+      return [];
+    }
+
     warnings(): string[] {
       return [...(o.warnings ?? [])];
     }
