@@ -23,7 +23,15 @@ const sockets = () => readdirSync('/proc/self/fd').filter((fd) => {
     return false;
   }
 }).length;
-const threads = () => readdirSync('/proc/self/task').map((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim());
+/** This process's thread names; a thread that ends between the listing and the read is left out. */
+const threads = () =>
+  readdirSync('/proc/self/task').flatMap((t) => {
+    try {
+      return [readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim()];
+    } catch {
+      return [];
+    }
+  });
 
 /** 300 MTU changes of eth0 in one `ip -batch`, run synchronously: JavaScript takes no batch meanwhile. */
 function burst(ns: string): void {
