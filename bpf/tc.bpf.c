@@ -342,6 +342,16 @@ static __always_inline void output(struct pmtu_event *ev)
 		count_loss(PMTU_LOSS_RINGBUF_FULL);
 }
 
+/*
+ * A flow's first and last seen: the coarse clock, a tick's precision without
+ * reading the clock source (on a VM's kvm-clock the read was a tenth of a
+ * busy host's tc time under perf). Events keep the precise clock.
+ */
+static __always_inline __u64 flow_clock(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
 /* loopback's 65536 does not fit min_mtu: no IP packet is larger than 65535 anyway. */
 static __always_inline __u16 hook_mtu(__u32 mtu)
 {
@@ -420,7 +430,7 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 	__u8 seen = synack ? PMTU_FS_SYNACK : PMTU_FS_SYN;
 	struct pmtu_event *ev = NULL;
 	__u32 mss = leading_mss(ctx, w);
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = flow_clock();
 	struct pmtu_flow_state *s, *st = NULL;
 	struct pmtu_flow_key key;
 	struct flow_ref ref = {};
@@ -543,7 +553,7 @@ static __always_inline void on_df_size(struct __sk_buff *ctx, struct sk_buff *sk
 	fdir = pmtu_flow_key(&key, &w->f, netns);
 	if (fdir < 0)
 		return;
-	now = bpf_ktime_get_ns();
+	now = flow_clock();
 	struct pmtu_flow_state init = { .first_ns = now, .last_ns = now, .min_mtu = hook_mtu(mtu), .min_mtu_ifindex = ctx->ifindex };
 
 	/* Indexed with a branch: clang would OR the index into the stack address, which the verifier refuses. */
