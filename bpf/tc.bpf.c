@@ -344,7 +344,7 @@ static __always_inline void output(struct pmtu_event *ev)
 
 /*
  * A flow's first and last seen: the coarse clock, a tick's precision without
- * reading the clock source (on a VM's kvm-clock the read was a tenth of a
+ * reading the clock source (on a VM's kvm-clock the read was 8% of a
  * busy host's tc time under perf). Events keep the precise clock.
  */
 static __always_inline __u64 flow_clock(void)
