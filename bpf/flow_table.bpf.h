@@ -30,9 +30,10 @@ _Static_assert(sizeof(struct pmtu_flow_key) == 48, "pmtu_flow_key layout changed
 
 /*
  * A set-associative table in an array map: a key's seeded hash picks its
- * bucket (flow_hash) and is its tag there, so a lookup is one inlined array access and a
- * compare of eight tags in one cache line, and a new flow takes a way in
- * place: an empty one, else the one seen longest ago that is not in trouble.
+ * bucket (flow_hash) and is its tag there, so a lookup is one inlined array
+ * access and a compare of eight tags in one cache line, and a new flow takes
+ * a way in place: an empty one, else the one seen longest ago that is not in
+ * trouble.
  * The bucket's header says which, so a full bucket's states are not read. A
  * busy host makes tens of thousands of flows a second: an LRU hash spent more
  * than its lookups on each insert (a node off the free list, its bucket's

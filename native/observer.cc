@@ -128,7 +128,7 @@ void Observer::Load() {
   if (err) throw FailureFromErrno(err, "sizing the ring buffer", "PMTU_ERR_BPF_LOAD");
   // Buckets of PMTU_FLOW_WAYS flows, a power of two, with room for twice the
   // flows asked for: a key's bucket is its hash's, so at the count asked for
-  // few buckets are full yet (Poisson, mean 2 of 4: 5% of them).
+  // few buckets are full yet (Poisson, mean 4 of 8: 2% of them).
   uint32_t buckets = 1;
   while (buckets < 0x40000000u && static_cast<uint64_t>(buckets) * PMTU_FLOW_WAYS < 2ull * flow_table_entries_) buckets <<= 1;
   err = bpf_map__set_max_entries(skel_->maps.flows, buckets);
