@@ -193,7 +193,7 @@ struct pmtu_traffic {
 };
 
 /*
- * A hook's counters in a slot of a per-CPU array (bpf/flow_table.bpf.h): the
+ * A hook's counters in a slot of a per-CPU array (bpf/flow_table.bpf.c): the
  * first hook to land on a slot keeps it; the others count in the LRU map.
  */
 struct pmtu_traffic_slot {

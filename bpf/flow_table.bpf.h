@@ -33,11 +33,10 @@ _Static_assert(sizeof(struct pmtu_flow_key) == 48, "pmtu_flow_key layout changed
  * bucket (flow_hash) and is its tag there, so a lookup is one inlined array
  * access and a compare of eight tags in one cache line, and a new flow takes
  * a way in place: an empty one, else the one seen longest ago that is not in
- * trouble.
- * The bucket's header says which, so a full bucket's states are not read. A
- * busy host makes tens of thousands of flows a second: an LRU hash spent more
- * than its lookups on each insert (a node off the free list, its bucket's
- * lock, the evicted node's bucket and lock, all cache misses).
+ * trouble. The bucket's header says which, so a full bucket's states are not
+ * read. A busy host makes tens of thousands of flows a second: an LRU hash
+ * spent more than its lookups on each insert (a node off the free list, its
+ * bucket's lock, the evicted node's bucket and lock, all cache misses).
  *
  * Ways are written without a lock: two CPUs taking one way at once leave one
  * flow's state (the later write); a reader racing a write may join a state
@@ -111,22 +110,26 @@ static __always_inline struct pmtu_flow_bucket *flow_bucket(__u32 i)
 extern int pmtu_flow_find_way(const struct pmtu_flow_bucket *b, __u64 tag);
 extern int pmtu_flow_pick_way(const struct pmtu_flow_bucket *b);
 
-/* The flow's state in the table (and where, in *ref), or NULL. */
-static __always_inline struct pmtu_flow_state *flow_lookup(const struct pmtu_flow_key *key, struct flow_ref *ref)
+/* The state of the flow tagged `tag` in bucket b (and where, in *ref), or NULL. */
+static __always_inline struct pmtu_flow_state *flow_in_bucket(struct pmtu_flow_bucket *b, __u64 tag, struct flow_ref *ref)
 {
-	struct flow_hash hash = flow_hash(key);
-	struct pmtu_flow_bucket *b = flow_bucket(hash.bucket);
-	int way;
+	int way = pmtu_flow_find_way(b, tag);
 
-	if (!b)
-		return NULL;
-	way = pmtu_flow_find_way(b, hash.tag);
 	if (way < 0)
 		return NULL;
 	way &= PMTU_FLOW_WAYS - 1;
 	ref->b = b;
 	ref->way = way;
 	return &b->state[way];
+}
+
+/* The flow's state in the table (and where, in *ref), or NULL. */
+static __always_inline struct pmtu_flow_state *flow_lookup(const struct pmtu_flow_key *key, struct flow_ref *ref)
+{
+	struct flow_hash hash = flow_hash(key);
+	struct pmtu_flow_bucket *b = flow_bucket(hash.bucket);
+
+	return b ? flow_in_bucket(b, hash.tag, ref) : NULL;
 }
 
 /* From now on the flow is in trouble here; its way is the last a new flow takes. */
@@ -148,19 +151,17 @@ static __always_inline struct pmtu_flow_state *flow_find_or_insert(const struct 
 {
 	struct flow_hash hash = flow_hash(key);
 	struct pmtu_flow_bucket *b = flow_bucket(hash.bucket);
+	struct pmtu_flow_state *s;
 	__u32 stamp = now >> 20;
 	int way;
 
 	*created = 0;
 	if (!b)
 		return NULL;
-	way = pmtu_flow_find_way(b, hash.tag);
-	if (way >= 0) {
-		way &= PMTU_FLOW_WAYS - 1;
-		b->seen[way] = stamp;
-		ref->b = b;
-		ref->way = way;
-		return &b->state[way];
+	s = flow_in_bucket(b, hash.tag, ref);
+	if (s) {
+		b->seen[ref->way & (PMTU_FLOW_WAYS - 1)] = stamp;
+		return s;
 	}
 	way = pmtu_flow_pick_way(b) & (PMTU_FLOW_WAYS - 1);
 	if ((b->reported >> way) & 1)

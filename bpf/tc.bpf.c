@@ -506,10 +506,9 @@ static __always_inline void on_syn(struct __sk_buff *ctx, struct sk_buff *skb, s
 out:
 	if (!report)
 		return;
+	/* A new flow reported here was in trouble from the start: its way says so already. */
 	if (s)
 		flow_mark_reported(&ref, s);
-	else if (st)
-		st->flags |= PMTU_FS_REPORTED; /* a new flow's: in trouble from the start, so already in its way */
 	if (!ev)
 		ev = syn_event(ctx, skb, w, dir, &mss);
 	if (!ev)

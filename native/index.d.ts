@@ -46,6 +46,14 @@ export interface ObserverOptions {
   everyFlow?: boolean;
 }
 
+/** A loaded BPF program: what Observer.programs() says of it. */
+export interface ProgramInfo {
+  name: string;
+  id: number;
+  /** Instructions the verifier processed to accept it. */
+  verifiedInsns: number;
+}
+
 /** Healthy traffic as counts, per hook (namespace and interface), since start. */
 export interface TrafficCounters {
   netnsInode: number;
@@ -172,7 +180,7 @@ export class Observer {
   /** Every hook's traffic counters, summed over CPUs. */
   traffic(): TrafficCounters[];
   /** The loaded BPF programs and the instructions the verifier processed for each (its limit: 1M). */
-  programs(): { name: string; id: number; verifiedInsns: number }[];
+  programs(): ProgramInfo[];
   /** Signals this kernel cannot provide (a missing tracepoint), one sentence each. */
   warnings(): string[];
   /**

@@ -16,6 +16,7 @@ import type {
   LossCounters,
   Observer as NativeObserver,
   ObserverOptions,
+  ProgramInfo,
   TestRunResult,
   TrafficCounters,
 } from '../../native/index.js';
@@ -143,7 +144,7 @@ export function fakeAddon(o: FakeAddonOptions = {}): FakeAddon {
       return [...(o.traffic ?? [])];
     }
 
-    programs(): { name: string; id: number; verifiedInsns: number }[] {
+    programs(): ProgramInfo[] {
       return [];
     }
 
