@@ -106,27 +106,31 @@ int pmtu_flow_join(struct pmtu_event *ev, int inner)
 	return 1;
 }
 
-int pmtu_flow_find_way(const struct pmtu_flow_bucket *b, __u64 tag)
+int pmtu_flow_find_way(const struct pmtu_flow_head *h, __u32 tag)
 {
-	if (!b)
+	if (!h)
 		return -1;
 	for (int i = 0; i < PMTU_FLOW_WAYS; i++)
-		if (b->tag[i] == tag)
+		if (h->tag[i] == tag)
 			return i;
 	return -1;
 }
 
-int pmtu_flow_pick_way(const struct pmtu_flow_bucket *b)
+int pmtu_flow_pick_way(const struct pmtu_flow_head *h, __u32 stamp)
 {
-	__u64 best = ~0ULL;
+	__u32 best = 0;
 	int victim = 0;
 
-	if (!b)
+	if (!h)
 		return 0;
 	for (int i = 0; i < PMTU_FLOW_WAYS; i++) {
-		__u64 rank = !b->tag[i] ? 0 : (__u64)b->seen[i] + 1 + ((b->reported >> i) & 1 ? 1ULL << 40 : 0);
+		__u32 seen = h->seen[i], rank;
 
-		if (rank < best) {
+		if (!h->tag[i])
+			return i;
+		/* Its age, modulo the stamps' wrap; any flow not in trouble goes before every one in it. */
+		rank = ((stamp - seen) & FLOW_SEEN_MASK) | (seen & FLOW_SEEN_REPORTED ? 0 : FLOW_SEEN_REPORTED);
+		if (rank > best) {
 			best = rank;
 			victim = i;
 		}

@@ -29,39 +29,69 @@ struct pmtu_flow_key {
 _Static_assert(sizeof(struct pmtu_flow_key) == 48, "pmtu_flow_key layout changed");
 
 /*
- * A set-associative table in an array map: a key's seeded hash picks its
+ * A set-associative table in array maps: a key's seeded hash picks its
  * bucket (flow_hash) and is its tag there, so a lookup is one inlined array
  * access and a compare of eight tags in one cache line, and a new flow takes
  * a way in place: an empty one, else the one seen longest ago that is not in
- * trouble. The bucket's header says which, so a full bucket's states are not
+ * trouble. The bucket's head says which, so a full bucket's states are not
  * read. A busy host makes tens of thousands of flows a second: an LRU hash
  * spent more than its lookups on each insert (a node off the free list, its
  * bucket's lock, the evicted node's bucket and lock, all cache misses).
+ *
+ * The heads are an array of their own, 64 bytes a bucket (2 MiB at the
+ * default size, where the states take 16): a new flow's first lookup misses
+ * no tag, and the heads stay in a core's cache and TLB reach far better than
+ * when each sat beside its states. Both maps are BPF_F_MMAPABLE only because
+ * such an array's values start on a page (a plain one's 56 bytes past a
+ * cache line): every head and every way's state is one line. Nobody maps them.
  *
  * Ways are written without a lock: two CPUs taking one way at once leave one
  * flow's state (the later write); a reader racing a write may join a state
  * half old, half new. Neither makes an event of its own.
  */
-struct pmtu_flow_bucket {
-	__u64 tag[PMTU_FLOW_WAYS];  /* the key's hash (never 0); 0: the way is empty */
-	__u32 seen[PMTU_FLOW_WAYS]; /* last looked up or written, in ns >> 20 (about ms) */
-	__u8 reported;		    /* ways whose flow is in trouble (PMTU_FS_REPORTED), a bit each */
-	__u8 pad[7];
-	struct pmtu_flow_state state[PMTU_FLOW_WAYS];
+struct pmtu_flow_head {
+	__u32 tag[PMTU_FLOW_WAYS];  /* the key's hash (never 0); 0: the way is empty */
+	__u32 seen[PMTU_FLOW_WAYS]; /* FLOW_SEEN_MASK: last looked up or written, in ns >> 20 (about ms); FLOW_SEEN_REPORTED */
 };
 
-_Static_assert(PMTU_FLOW_WAYS <= 8, "pmtu_flow_bucket.reported holds a bit per way");
+_Static_assert(sizeof(struct pmtu_flow_head) == 64, "a bucket's head is one cache line");
+
+#define FLOW_SEEN_REPORTED 0x80000000U /* the way's flow is in trouble (PMTU_FS_REPORTED) */
+#define FLOW_SEEN_MASK 0x7fffffffU     /* 24 days of stamps: ages are taken modulo that */
+
+static __always_inline __u32 flow_stamp(__u64 now)
+{
+	return (now >> 20) & FLOW_SEEN_MASK;
+}
+
+struct pmtu_flow_way {
+	struct pmtu_flow_state state;
+	__u8 pad[64 - sizeof(struct pmtu_flow_state)];
+};
+
+struct pmtu_flow_ways {
+	struct pmtu_flow_way way[PMTU_FLOW_WAYS];
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 32768); /* buckets, a power of two: resized by native/ before load */
 	__type(key, __u32);
-	__type(value, struct pmtu_flow_bucket);
+	__type(value, struct pmtu_flow_head);
+} flow_heads SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 32768); /* as many as flow_heads */
+	__type(key, __u32);
+	__type(value, struct pmtu_flow_ways);
 } flows SEC(".maps") __weak;
 
-/* Where a flow's state is: its bucket and way there. */
+/* Where a flow's state is: its bucket's head and way there. */
 struct flow_ref {
-	struct pmtu_flow_bucket *b;
+	struct pmtu_flow_head *h;
 	__u32 way;
 };
 
@@ -73,7 +103,7 @@ struct flow_ref {
  * share a bucket, so the first packet's cache miss is the only one.
  */
 struct flow_hash {
-	__u64 tag;
+	__u32 tag;
 	__u32 bucket;
 };
 
@@ -92,57 +122,55 @@ static __always_inline struct flow_hash flow_hash(const struct pmtu_flow_key *ke
 	}
 	out.bucket = (__u32)(h >> 32) & pmtu_cfg.flow_bucket_mask;
 	h = (h ^ key->netns) * 0x9e3779b97f4a7c15ULL;
-	out.tag = (h ^ (h >> 29)) | 1;
+	out.tag = (__u32)(h ^ (h >> 29)) | 1;
 	return out;
 }
 
-static __always_inline struct pmtu_flow_bucket *flow_bucket(__u32 i)
-{
-	return bpf_map_lookup_elem(&flows, &i);
-}
-
 /*
- * The way of bucket b holding tag, or -1; the way a new flow takes there
- * (empty, else the longest unseen, a flow in trouble only when all are).
- * Global functions, verified once: inlined, each way's branch would have the
- * verifier walk the rest of the program once per way and per outcome.
+ * The way of head h holding tag, or -1; the way a new flow takes there
+ * (empty, else the longest unseen at `stamp`, a flow in trouble only when
+ * all are). Global functions, verified once: inlined, each way's branch
+ * would have the verifier walk the rest of the program once per way and per
+ * outcome.
  */
-extern int pmtu_flow_find_way(const struct pmtu_flow_bucket *b, __u64 tag);
-extern int pmtu_flow_pick_way(const struct pmtu_flow_bucket *b);
+extern int pmtu_flow_find_way(const struct pmtu_flow_head *h, __u32 tag);
+extern int pmtu_flow_pick_way(const struct pmtu_flow_head *h, __u32 stamp);
 
-/* The state of the flow tagged `tag` in bucket b (and where, in *ref), or NULL. */
-static __always_inline struct pmtu_flow_state *flow_in_bucket(struct pmtu_flow_bucket *b, __u64 tag, struct flow_ref *ref)
+/* The state of the flow tagged `tag` in the bucket (and where, in *ref), or NULL. */
+static __always_inline struct pmtu_flow_state *flow_in_bucket(struct pmtu_flow_head *h, struct pmtu_flow_ways *ways,
+							      __u32 tag, struct flow_ref *ref)
 {
-	int way = pmtu_flow_find_way(b, tag);
+	int way = pmtu_flow_find_way(h, tag);
 
 	if (way < 0)
 		return NULL;
 	way &= PMTU_FLOW_WAYS - 1;
-	ref->b = b;
+	ref->h = h;
 	ref->way = way;
-	return &b->state[way];
+	return &ways->way[way].state;
 }
 
 /* The flow's state in the table (and where, in *ref), or NULL. */
 static __always_inline struct pmtu_flow_state *flow_lookup(const struct pmtu_flow_key *key, struct flow_ref *ref)
 {
 	struct flow_hash hash = flow_hash(key);
-	struct pmtu_flow_bucket *b = flow_bucket(hash.bucket);
+	struct pmtu_flow_head *h = bpf_map_lookup_elem(&flow_heads, &hash.bucket);
+	struct pmtu_flow_ways *ways = bpf_map_lookup_elem(&flows, &hash.bucket);
 
-	return b ? flow_in_bucket(b, hash.tag, ref) : NULL;
+	return h && ways ? flow_in_bucket(h, ways, hash.tag, ref) : NULL;
 }
 
 /* From now on the flow is in trouble here; its way is the last a new flow takes. */
 static __always_inline void flow_mark_reported(const struct flow_ref *ref, struct pmtu_flow_state *s)
 {
 	s->flags |= PMTU_FS_REPORTED;
-	ref->b->reported |= 1 << (ref->way & (PMTU_FLOW_WAYS - 1));
+	ref->h->seen[ref->way & (PMTU_FLOW_WAYS - 1)] |= FLOW_SEEN_REPORTED;
 }
 
 /*
  * The flow's state (and where, in *ref), or NULL with *created set after
  * `init` went in (the caller's state for a new flow, this packet applied): a
- * new flow costs one bucket's header and a copy. NULL without *created: no
+ * new flow costs one bucket's head and a copy. NULL without *created: no
  * bucket (never, but the verifier cannot know).
  */
 static __always_inline struct pmtu_flow_state *flow_find_or_insert(const struct pmtu_flow_key *key,
@@ -150,30 +178,28 @@ static __always_inline struct pmtu_flow_state *flow_find_or_insert(const struct 
 								    struct flow_ref *ref, int *created)
 {
 	struct flow_hash hash = flow_hash(key);
-	struct pmtu_flow_bucket *b = flow_bucket(hash.bucket);
+	struct pmtu_flow_head *h = bpf_map_lookup_elem(&flow_heads, &hash.bucket);
+	struct pmtu_flow_ways *ways = bpf_map_lookup_elem(&flows, &hash.bucket);
 	struct pmtu_flow_state *s;
-	__u32 stamp = now >> 20;
+	__u32 stamp = flow_stamp(now);
 	int way;
 
 	*created = 0;
-	if (!b)
+	if (!h || !ways)
 		return NULL;
-	s = flow_in_bucket(b, hash.tag, ref);
+	s = flow_in_bucket(h, ways, hash.tag, ref);
 	if (s) {
-		b->seen[ref->way & (PMTU_FLOW_WAYS - 1)] = stamp;
+		way = ref->way & (PMTU_FLOW_WAYS - 1);
+		h->seen[way] = (h->seen[way] & FLOW_SEEN_REPORTED) | stamp;
 		return s;
 	}
-	way = pmtu_flow_pick_way(b) & (PMTU_FLOW_WAYS - 1);
-	if ((b->reported >> way) & 1)
+	way = pmtu_flow_pick_way(h, stamp) & (PMTU_FLOW_WAYS - 1);
+	if (h->seen[way] & FLOW_SEEN_REPORTED)
 		count_loss(PMTU_LOSS_FLOW_TABLE); /* a flow in trouble's kernel state makes room */
-	b->tag[way] = 0;
-	__builtin_memcpy(&b->state[way], init, sizeof(*init));
-	b->seen[way] = stamp;
-	if (init->flags & PMTU_FS_REPORTED)
-		b->reported |= 1 << way;
-	else
-		b->reported &= ~(1 << way);
-	b->tag[way] = hash.tag;
+	h->tag[way] = 0;
+	__builtin_memcpy(&ways->way[way].state, init, sizeof(*init));
+	h->seen[way] = stamp | (init->flags & PMTU_FS_REPORTED ? FLOW_SEEN_REPORTED : 0);
+	h->tag[way] = hash.tag;
 	*created = 1;
 	return NULL;
 }

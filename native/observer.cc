@@ -131,7 +131,8 @@ void Observer::Load() {
   // few buckets are full yet (Poisson, mean 4 of 8: 2% of them).
   uint32_t buckets = 1;
   while (buckets < 0x40000000u && static_cast<uint64_t>(buckets) * PMTU_FLOW_WAYS < 2ull * flow_table_entries_) buckets <<= 1;
-  err = bpf_map__set_max_entries(skel_->maps.flows, buckets);
+  err = bpf_map__set_max_entries(skel_->maps.flow_heads, buckets);
+  if (!err) err = bpf_map__set_max_entries(skel_->maps.flows, buckets);
   if (err) throw FailureFromErrno(err, "sizing the flow table", "PMTU_ERR_BPF_LOAD");
   skel_->rodata->pmtu_cfg.flow_bucket_mask = buckets - 1;
   uint64_t seed = 0;
