@@ -526,6 +526,23 @@ export function parseProcStat(text: string): { utime: number; stime: number } {
   return { utime, stime };
 }
 
+/**
+ * The machine's CPU time from /proc/stat's first line, in ticks: all of it
+ * and what the hypervisor gave to other guests meanwhile (steal, the 8th
+ * field; 0 on bare metal and on kernels too old to count it).
+ */
+export function parseCpuTicks(text: string): { total: number; steal: number } {
+  const f = (text.split('\n', 1)[0] ?? '').trim().split(/\s+/);
+  if (f[0] !== 'cpu') throw new Error('unreadable /proc/stat');
+  const n = f.slice(1, 9).map(Number);
+  if (n.length < 4 || n.some((x) => !Number.isFinite(x))) throw new Error('unreadable /proc/stat');
+  return { total: n.reduce((s, x) => s + x, 0), steal: n[7] ?? 0 };
+}
+
+export function cpuTicks(): { total: number; steal: number } {
+  return parseCpuTicks(readFileSync('/proc/stat', 'utf8'));
+}
+
 /** What tcpdump says on exit: "N packets captured", "N packets dropped by kernel". */
 export function parseTcpdumpStats(stderr: string): { captured: number; dropped: number } {
   const n = (re: RegExp) => Number(re.exec(stderr)?.[1] ?? 0);

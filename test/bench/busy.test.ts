@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 
-import { bareNoise, busySection, nsPerPacket, shares, type BusyRound, type BusyRuns } from '../../src/bench/busy.js';
+import { bareNoise, busySection, nsPerPacket, QUIET_STEAL, quiet, shares, type BusyRound, type BusyRuns } from '../../src/bench/busy.js';
 import {
   eventsLost,
   lastStats,
   nginxConfig,
   parseAb,
+  parseCpuTicks,
   parseFdinfoProgId,
   parseProcStat,
   parseTcFilterProgs,
@@ -42,6 +43,14 @@ describe('busy-host parsers', () => {
     expect(parseProcStat(`7443 (node) ${fields.join(' ')}`)).toEqual({ utime: 22, stime: 21 });
     expect(parseProcStat(`7443 (a) b (c) ${fields.join(' ')}`)).toEqual({ utime: 22, stime: 21 });
     expect(() => parseProcStat('7443 (x) S')).toThrow();
+  });
+
+  it("reads the machine's CPU ticks and the hypervisor's steal from /proc/stat", () => {
+    expect(parseCpuTicks('cpu  38077 0 25894 84451 360 0 12142 5164 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n')).toEqual({ total: 166088, steal: 5164 });
+    // A kernel that counts no steal: four fields.
+    expect(parseCpuTicks('cpu 10 0 20 70\n')).toEqual({ total: 100, steal: 0 });
+    expect(() => parseCpuTicks('intr 1 2 3\n')).toThrow('unreadable /proc/stat');
+    expect(() => parseCpuTicks('cpu 1 x 3 4\n')).toThrow('unreadable /proc/stat');
   });
 
   it("reads tcpdump's closing counts", () => {
@@ -194,6 +203,38 @@ describe('busy-host figures', () => {
     // Bare to next bare: 10%, 4.5%, 0%: median 4.5%, more than the 3% the target is about.
     expect(bareNoise(r)).toBeCloseTo(1 / 22, 6);
     expect(busySection(r).figures.find((f) => f.id === 'busy.pmtu')!.note).toContain('two bare runs in a row differ by 4.5% (median)');
+  });
+
+  it('sets aside the runs the hypervisor disturbed, and the comparisons they were part of', () => {
+    const stolen = QUIET_STEAL * 4;
+    // Round 0: the bare run after pmtu was disturbed, so pmtu is compared with the one before only.
+    // Round 1: pmtu itself was disturbed. Round 2: calm throughout.
+    const r: BusyRuns = {
+      requests: 25000,
+      rounds: [
+        round('bare', 0, 20000, { seq: 0, steal: 0 }),
+        round('pmtu', 0, 19600, { seq: 1, steal: 0.01 }),
+        round('bare', 0, 12000, { seq: 2, steal: stolen }),
+        round('bare', 1, 20000, { seq: 0, steal: 0 }),
+        round('pmtu', 1, 11000, { seq: 1, steal: stolen }),
+        round('bare', 1, 20000, { seq: 2, steal: 0 }),
+        round('bare', 2, 21000, { seq: 0, steal: 0 }),
+        round('pmtu', 2, 20790, { seq: 1, steal: 0 }),
+        round('bare', 2, 21000, { seq: 2, steal: QUIET_STEAL }),
+      ],
+      why: {},
+      found: {},
+    };
+    expect(quiet(r.rounds[2]!)).toBe(false);
+    expect(quiet(r.rounds[8]!)).toBe(true); // at the limit: kept
+    expect(quiet(round('bare', 0, 1))).toBe(true); // steal not read: kept
+    expect(shares(r, 'pmtu').map((x) => x.toFixed(3))).toEqual(['0.980', '0.990']);
+    // Bare to next bare, calm pairs only: round 1's 0%, round 2's 0%.
+    expect(bareNoise(r)).toBe(0);
+    const by = new Map(busySection(r).figures.map((f) => [f.id, f]));
+    expect(by.get('busy.pmtu')).toMatchObject({ value: 20195, ratio: { value: 0.985 }, target: { pass: true } });
+    expect(by.get('busy.bare')!.value).toBe(20000); // the median of the five calm bare runs, not of all seven
+    expect(by.get('busy.bare')!.note).toContain('2 of 9 runs set aside, the hypervisor taking more than 2% of the CPU (steal, up to 8%)');
   });
 
   it('misses the targets it misses', () => {
