@@ -11,7 +11,7 @@ import { encapOverhead, ENCAP_NAMES, TCP_IP_HEADERS, tunnelOfFlow, tunnelProto }
 import { appliedPmtu, familyOf, MIN_PMTU } from '../net/pmtu.js';
 import { tunnelMss, tunnelMssNote, tunnelText, type TunnelSeen } from './encap.js';
 import { fixFor } from './fixes.js';
-import { endpointsHash, RecencyTable, type TableEntry } from './recency.js';
+import { endHash, endsHash, RecencyTable, type TableEntry } from './recency.js';
 
 export interface CorrelatorOptions {
   /** Flows with no event for this long (event time) are forgotten. Default 5 minutes. */
@@ -424,14 +424,15 @@ export function subject(ev: CorrelatorEvent): FlowJson | undefined {
 }
 
 /**
- * Strings and numbers as one string made flat at once: what a flow keeps
- * (its key, its facts' keys, its evidence) would otherwise stay a tree of
- * the concatenations it was made of (V8's cons strings, 32 bytes a node;
- * ~380 of a flow's ~1400 bytes were those). The parts are what a template
- * literal would print: no null or undefined (join would print them as '').
+ * A concatenation made one flat string: what a flow keeps (its key, its
+ * facts' keys, its evidence) would otherwise stay a tree of the
+ * concatenations it was made of (V8's cons strings, 32 bytes a node; ~380 of
+ * a flow's ~1400 bytes were those). Reading a character makes V8 flatten the
+ * string in place, which costs half of joining a list of its parts.
  */
-function flat(parts: (string | number)[]): string {
-  return parts.join('');
+function flat(s: string): string {
+  s.charCodeAt(0);
+  return s;
 }
 
 /** Whether the flow shown already is an event's own (src, dst, ports, proto), so it need not be made again. */
@@ -476,15 +477,13 @@ export class Correlator {
   private now = -Infinity;
   private lastSweep = -Infinity;
   private flowsMade = 0;
-  /** The last endpoints hashed: a flood quotes the same flow again and again (with the same address strings, decode.ts reuses them). */
-  private readonly hashMemo: { src: string; dst: string; sport: number; dport: number; proto: string | number; hash: number } = {
-    src: '',
-    dst: '',
-    sport: -1,
-    dport: -1,
-    proto: '',
-    hash: 0,
-  };
+  /**
+   * The last end hashed on either side: a host's flows share its server's end
+   * (or its own), and a flood quotes the same flow again and again (with the
+   * same address strings, decode.ts reuses them).
+   */
+  private readonly lastSrcEnd: HashedEnd = { addr: '', port: -1, hash: 0 };
+  private readonly lastDstEnd: HashedEnd = { addr: '', port: -1, hash: 0 };
   private readonly counters: CorrelatorStats = { flows: 0, evicted: 0, expired: 0, unmatched: 0, events: 0 };
 
   constructor(opts: CorrelatorOptions = {}) {
@@ -610,18 +609,9 @@ export class Correlator {
     return gone;
   }
 
-  /** endpointsHash(), the last one remembered. */
+  /** endpointsHash(), each end's part the last one remembered when it is the same end. */
   private hashOf(src: string, sport: number, dst: string, dport: number, proto: string | number): number {
-    const m = this.hashMemo;
-    if (src === m.src && dst === m.dst && sport === m.sport && dport === m.dport && proto === m.proto) return m.hash;
-    const hash = endpointsHash(src, sport, dst, dport, proto);
-    m.src = src;
-    m.dst = dst;
-    m.sport = sport;
-    m.dport = dport;
-    m.proto = proto;
-    m.hash = hash;
-    return hash;
+    return endsHash(rememberedEndHash(this.lastSrcEnd, src, sport), rememberedEndHash(this.lastDstEnd, dst, dport), proto);
   }
 
   /** Every flow's current verdict, troubled ones first. */
@@ -675,6 +665,23 @@ export class Correlator {
       this.unconfirmed.delete(aside); // its errors stay counted as unmatched
     }
   }
+}
+
+/** An end of a flow and its endHash(). */
+interface HashedEnd {
+  addr: string;
+  port: number;
+  hash: number;
+}
+
+/** endHash(), from `last` when it is that end's, else remembered there. */
+function rememberedEndHash(last: HashedEnd, addr: string, port: number): number {
+  if (port !== last.port || addr !== last.addr) {
+    last.addr = addr;
+    last.port = port;
+    last.hash = endHash(addr, port);
+  }
+  return last.hash;
 }
 
 /** A flow known only from ICMP errors about it. */
@@ -897,7 +904,7 @@ const lastSynKey = { netns: '', iface: '', dir: '' as string | null, synAck: fal
 function synKey(netns: string, iface: string, dir: string | null, synAck: boolean): string {
   const m = lastSynKey;
   if (netns === m.netns && iface === m.iface && dir === m.dir && synAck === m.synAck && m.key !== '') return m.key;
-  m.key = flat([netns, '|', iface, '|', String(dir), '|', String(synAck)]);
+  m.key = flat(`${netns}|${iface}|${dir}|${synAck}`);
   m.netns = netns;
   m.iface = iface;
   m.dir = dir;
@@ -932,15 +939,27 @@ function evidence(kind: string, f: Fact, what: string): EvidenceJson {
 
 const MAX_EVIDENCE = 8;
 
-/** The parts of a SYN's evidence text, refilled for each one: most verdicts have one, so no list is made for it. */
-const SYN_TEXT: (string | number)[] = ['', '', ' from ', '', ', MSS ', 0];
+/** How a SYN's evidence text begins, by [synAck][direction]: made once, so that a text is three parts, not six. */
+const SYN_FROM = [
+  ['SYN ingress from ', 'SYN egress from ', 'SYN from '], // none said (a capture): "SYN from"
+  ['SYN-ACK ingress from ', 'SYN-ACK egress from ', 'SYN-ACK from '],
+] as const;
+
+/** The last MSS's ", MSS 1460": a host's SYNs mostly advertise one. */
+const lastMssText = { mss: NaN, text: '' };
+
+function mssText(mss: number): string {
+  const m = lastMssText;
+  if (mss !== m.mss) {
+    m.text = `, MSS ${mss}`;
+    m.mss = mss;
+  }
+  return m.text;
+}
 
 function synEvidence(s: SynFact): EvidenceJson {
-  SYN_TEXT[0] = s.synAck ? 'SYN-ACK' : 'SYN';
-  SYN_TEXT[1] = s.dir === 'ingress' ? ' ingress' : s.dir === 'egress' ? ' egress' : ''; // none said (a capture): "SYN from"
-  SYN_TEXT[3] = s.src;
-  SYN_TEXT[5] = s.mss;
-  return evidence('syn', s, flat(SYN_TEXT));
+  const from = SYN_FROM[s.synAck ? 1 : 0][s.dir === 'ingress' ? 0 : s.dir === 'egress' ? 1 : 2];
+  return evidence('syn', s, flat(`${from}${s.src}${mssText(s.mss)}`));
 }
 
 /** The verdict a flow's facts support, most serious first. */

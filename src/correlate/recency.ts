@@ -40,13 +40,22 @@ function mix(h: number): number {
   return h ^ (h >>> 16);
 }
 
+/** One end's part of endpointsHash(). */
+export function endHash(addr: string, port: number): number {
+  return mix(stringHash(addr, 0x811c9dc5 ^ port));
+}
+
 /**
- * The same both ways round (the endpoints' hashes are added). A protocol is
- * the same as a number or its text ('6' and 6), as it was in the string keys.
+ * endpointsHash() from its ends' endHash(): the same both ways round (they
+ * are added). A protocol is the same as a number or its text ('6' and 6), as
+ * it was in the string keys.
  */
+export function endsHash(srcHash: number, dstHash: number, proto: string | number): number {
+  return mix(stringHash(typeof proto === 'string' ? proto : String(proto), (srcHash + dstHash) | 0));
+}
+
 export function endpointsHash(src: string, sport: number, dst: string, dport: number, proto: string | number): number {
-  const ends = (mix(stringHash(src, 0x811c9dc5 ^ sport)) + mix(stringHash(dst, 0x811c9dc5 ^ dport))) | 0;
-  return mix(stringHash(typeof proto === 'string' ? proto : String(proto), ends));
+  return endsHash(endHash(src, sport), endHash(dst, dport), proto);
 }
 
 function sameEndpoints(e: Endpoints, src: string, sport: number, dst: string, dport: number, proto: string | number): boolean {
