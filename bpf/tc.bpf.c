@@ -93,6 +93,19 @@ static __always_inline __u32 clamp_to_packet(const struct __sk_buff *ctx, long l
 }
 
 /*
+ * Neither the packet nor, under GSO, a segment of it can reach
+ * size_report_min. A whole skb that small needs no look at its shared info
+ * (another cache line) for gso_segs; a larger one with a small IP length is
+ * padding, or BIG TCP (its length field 0).
+ */
+static __always_inline int too_small_to_track(const struct __sk_buff *ctx, const struct wire *w)
+{
+	__u32 min = pmtu_cfg.size_report_min;
+
+	return w->l3_len < min && (ctx->len < w->l3 + min || ctx->gso_segs <= 1);
+}
+
+/*
  * Addresses are copied only for packets that go on to a decision (not for the
  * bare ACK). Bounds checked again: the verifier forgets what w->f.family was
  * across the pmtu_tc_tunnel() call, and with it which header length was checked.
@@ -161,7 +174,7 @@ __noinline int pmtu_tc_tunnel(struct __sk_buff *ctx, struct wire *w)
 		barrier_var(hdr); /* the mask stays: the verifier bounds the index by it */
 		w->tcp_flags = ev->snap[hdr & (PMTU_SNAP_LEN - 1)];
 		w->syn = !!(w->tcp_flags & TCP_FLAG_SYN);
-		if (!w->syn && (!w->df || (w->l3_len < pmtu_cfg.size_report_min && ctx->gso_segs <= 1)))
+		if (!w->syn && (!w->df || too_small_to_track(ctx, w)))
 			return 0;
 		w->l4 = w->l3 + l4;
 		hdr = l4 + 12;
@@ -272,7 +285,7 @@ static __always_inline int read_wire(struct __sk_buff *ctx, struct sk_buff *skb,
 		w->tcp_flags = p[13];
 		w->syn = !!(p[13] & TCP_FLAG_SYN);
 		/* The common case, decided on the spot: no SYN, too small to bound a path MTU. */
-		if (!w->syn && (!w->df || (w->l3_len < pmtu_cfg.size_report_min && ctx->gso_segs <= 1)))
+		if (!w->syn && (!w->df || too_small_to_track(ctx, w)))
 			return 0;
 		w->l4 = l3 + l4;
 		w->l4_hdr_len = (p[12] >> 4) * 4;
