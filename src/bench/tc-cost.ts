@@ -27,7 +27,7 @@ export async function measureTcCost(): Promise<Section> {
   const section: Section = {
     id: 'tc',
     title: '1. tc program, per packet',
-    how: `BPF_PROG_TEST_RUN on lo, ${ROUNDS} rounds x ${REPEAT} repeats per frame, median; empty program = "r0 = -1; exit", run alternately with it`,
+    how: `BPF_PROG_TEST_RUN on lo, ${ROUNDS} rounds per frame, median; ns per run from the wall time of ${REPEAT / 2} and of ${REPEAT} repeats, their difference over the extra runs (the kernel's own figure is whole ns); empty program = "r0 = -1; exit", run alternately with it`,
     figures: [],
   };
   let out: CostOutput;
