@@ -167,41 +167,58 @@ static __always_inline void flow_mark_reported(const struct flow_ref *ref, struc
 	ref->h->seen[ref->way & (PMTU_FLOW_WAYS - 1)] |= FLOW_SEEN_REPORTED;
 }
 
+/* A key's bucket, located: where flow_find() looked and flow_insert() puts it. */
+struct flow_place {
+	struct pmtu_flow_head *h;
+	struct pmtu_flow_ways *ways;
+	__u32 tag;
+	__u32 stamp;
+};
+
 /*
- * The flow's state (and where, in *ref), or NULL with *created set after
- * `init` went in (the caller's state for a new flow, this packet applied): a
- * new flow costs one bucket's head and a copy. NULL without *created: no
- * bucket (never, but the verifier cannot know).
+ * The flow's state (and where, in *ref), its way's stamp refreshed; or NULL,
+ * with *at ready for flow_insert() when at->h is set (unset: no bucket, never,
+ * but the verifier cannot know). Apart from the insert so that a caller
+ * builds a new flow's state only for a new flow.
  */
-static __always_inline struct pmtu_flow_state *flow_find_or_insert(const struct pmtu_flow_key *key,
-								    const struct pmtu_flow_state *init, __u64 now,
-								    struct flow_ref *ref, int *created)
+static __always_inline struct pmtu_flow_state *flow_find(const struct pmtu_flow_key *key, __u64 now,
+							 struct flow_place *at, struct flow_ref *ref)
 {
 	struct flow_hash hash = flow_hash(key);
-	struct pmtu_flow_head *h = bpf_map_lookup_elem(&flow_heads, &hash.bucket);
-	struct pmtu_flow_ways *ways = bpf_map_lookup_elem(&flows, &hash.bucket);
 	struct pmtu_flow_state *s;
-	__u32 stamp = flow_stamp(now);
 	int way;
 
-	*created = 0;
-	if (!h || !ways)
+	at->h = bpf_map_lookup_elem(&flow_heads, &hash.bucket);
+	at->ways = bpf_map_lookup_elem(&flows, &hash.bucket);
+	at->tag = hash.tag;
+	at->stamp = flow_stamp(now);
+	if (!at->h || !at->ways) {
+		at->h = NULL;
 		return NULL;
-	s = flow_in_bucket(h, ways, hash.tag, ref);
+	}
+	s = flow_in_bucket(at->h, at->ways, hash.tag, ref);
 	if (s) {
 		way = ref->way & (PMTU_FLOW_WAYS - 1);
-		h->seen[way] = (h->seen[way] & FLOW_SEEN_REPORTED) | stamp;
-		return s;
+		at->h->seen[way] = (at->h->seen[way] & FLOW_SEEN_REPORTED) | at->stamp;
 	}
-	way = pmtu_flow_pick_way(h, stamp) & (PMTU_FLOW_WAYS - 1);
+	return s;
+}
+
+/* A new flow's state `init` (this packet applied) into the way flow_find() left room at. */
+static __always_inline void flow_insert(const struct flow_place *at, const struct pmtu_flow_state *init)
+{
+	struct pmtu_flow_head *h = at->h;
+	int way;
+
+	if (!h || !at->ways)
+		return;
+	way = pmtu_flow_pick_way(h, at->stamp) & (PMTU_FLOW_WAYS - 1);
 	if (h->seen[way] & FLOW_SEEN_REPORTED)
 		count_loss(PMTU_LOSS_FLOW_TABLE); /* a flow in trouble's kernel state makes room */
 	h->tag[way] = 0;
-	__builtin_memcpy(&ways->way[way].state, init, sizeof(*init));
-	h->seen[way] = stamp | (init->flags & PMTU_FS_REPORTED ? FLOW_SEEN_REPORTED : 0);
-	h->tag[way] = hash.tag;
-	*created = 1;
-	return NULL;
+	__builtin_memcpy(&at->ways->way[way].state, init, sizeof(*init));
+	h->seen[way] = at->stamp | (init->flags & PMTU_FS_REPORTED ? FLOW_SEEN_REPORTED : 0);
+	h->tag[way] = at->tag;
 }
 
 struct {
